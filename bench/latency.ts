@@ -1,0 +1,107 @@
+/**
+ * `npm run bench`: arrival-to-SEG-stored latency for one study through the whole node, with the time of
+ * each stage, against a real Orthanc on this machine. Writes bench/results.json and bench/RESULTS.md.
+ *
+ * "Arrival" is the end of the modality's C-STORE (storescu). Ingest wait runs from there to the job's
+ * creation: Orthanc's StableAge (2 s here, as in the tests) plus the change-feed poll (0.5 s here).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { str } from "../src/dicom/dataset.js";
+import type { Job } from "../src/jobs/job.js";
+import { DicomWebClient } from "../src/pacs/dicomweb.js";
+import { writePhantomSeries } from "../src/volume/phantom.js";
+import { prepareAbdomenStudy } from "../test/helpers/data.js";
+import { startNodeProcess } from "../test/helpers/nodeProcess.js";
+import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
+import { ROOT, exec, sharedData, storescu } from "../test/helpers/tools.js";
+
+interface CaseResult {
+  case: string;
+  dims: string;
+  totalSeconds: number;
+  stagesSeconds: Record<string, number>;
+  nodePeakRssMiB: number;
+}
+
+async function runCase(name: string, dims: string, prepare: (dir: string) => Promise<{ dir: string; study: string }>): Promise<CaseResult> {
+  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-"));
+  const orthanc = await startOrthanc();
+  const { dir, study } = await prepare(path.join(work, "sample"));
+  mkdirSync(path.join(work, "node"));
+  const node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node.log") });
+  try {
+    const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 120_000 });
+    await storescu(orthanc.dicomPort, orthanc.aet, dir);
+    const arrival = Date.now();
+    const job = await waitFor("the job", async () => {
+      const jobs = (await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[];
+      return jobs.find((j) => j.state !== "queued" && j.state !== "running");
+    }, 600_000, 100);
+    if (job.state !== "done") throw new Error(`${name}: job ${job.state}: ${job.error?.message}`);
+    const segs = (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
+    if (segs.length !== 1) throw new Error(`${name}: ${segs.length} SEG series`);
+    const stored = job.updatedAt; // the job is marked done right after the PACS accepted the SEG
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.pid()}/status`, "utf8"));
+    return {
+      case: name,
+      dims,
+      totalSeconds: (stored - arrival) / 1000,
+      stagesSeconds: { ingestWait: (job.createdAt - arrival) / 1000, ...job.timings },
+      nodePeakRssMiB: hwm ? Math.round(Number(hwm[1]) / 1024) : NaN,
+    };
+  } finally {
+    await node.stop();
+    await orthanc.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const results: CaseResult[] = [];
+  const abdomen = sharedData("totalseg-ct-abdomen-j2k/dicom");
+  if (!abdomen.skip) {
+    results.push(await runCase("real abdominal CT (../shared/data item 3)", "512×512×20", async (dir) => {
+      const s = await prepareAbdomenStudy(abdomen.path, dir);
+      return { dir, study: s.studyInstanceUID };
+    }));
+  }
+  results.push(await runCase("synthetic thorax phantom (writePhantomSeries)", "512×512×300", async (dir) => {
+    const s = writePhantomSeries(dir, { size: 512, slices: 300, pixelSpacing: 0.8, sliceSpacing: 1, patientName: "Bench^Phantom", patientID: "BENCH-1" });
+    return { dir, study: s.studyInstanceUID };
+  }));
+
+  const orthancVersion = (await exec("Orthanc", ["--version"])).stdout.split("\n")[0];
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    orthanc: orthancVersion,
+    date: new Date().toISOString(),
+  };
+  writeFileSync(path.join(ROOT, "bench", "results.json"), JSON.stringify({ benchmark: "arrival-to-SEG-stored latency", machine, results }, null, 2) + "\n");
+  const stages = ["ingestWait", "route", "fetch", "volume", "inference", "encode", "store"];
+  const md = [
+    "# Benchmark: arrival to SEG stored",
+    "",
+    "Written by `npm run bench` (bench/latency.ts); do not edit by hand. One study at a time through the whole node",
+    "(`delineate serve` against a real Orthanc on loopback, CPU inference with the shipped `ct-body` model). Arrival is the",
+    "end of the modality's C-STORE; ingest wait includes Orthanc's StableAge of 2 s and a 0.5 s change-feed poll.",
+    "",
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; ${machine.orthanc}; ${machine.date}.`,
+    "",
+    `| case | size | total (s) | ${stages.join(" | ")} | node peak RSS (MiB) |`,
+    `| --- | --- | --- | ${stages.map(() => "---").join(" | ")} | --- |`,
+    ...results.map((r) => `| ${r.case} | ${r.dims} | ${r.totalSeconds.toFixed(2)} | ${stages.map((s) => (r.stagesSeconds[s] ?? NaN).toFixed(2)).join(" | ")} | ${r.nodePeakRssMiB} |`),
+    "",
+  ].join("\n");
+  writeFileSync(path.join(ROOT, "bench", "RESULTS.md"), md);
+  process.stdout.write(md);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+/**
+ * `npm run demo`: a local Orthanc (auth on, loopback), a sample CT sent to it by C-STORE, `delineate serve`
+ * from config/default.json noticing it and writing a DICOM-SEG back, and where to look. Orthanc keeps
+ * running afterwards so the result can be browsed; the script prints how to stop it.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { str } from "../src/dicom/dataset.js";
+import type { Job } from "../src/jobs/job.js";
+import { DicomWebClient } from "../src/pacs/dicomweb.js";
+import { writePhantomSeries } from "../src/volume/phantom.js";
+import { prepareAbdomenStudy } from "../test/helpers/data.js";
+import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
+import { dciodvfy, ROOT, sharedData, storescu } from "../test/helpers/tools.js";
+
+const DEMO = path.join(ROOT, "var", "demo");
+const HTTP_PORT = Number(process.env.DEMO_ORTHANC_HTTP_PORT ?? 8142);
+const DICOM_PORT = Number(process.env.DEMO_ORTHANC_DICOM_PORT ?? 4342);
+const NODE_PORT = Number(process.env.DEMO_NODE_PORT ?? 8190);
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  const oldPid = path.join(DEMO, "orthanc", "orthanc.pid");
+  if (existsSync(oldPid)) {
+    try {
+      process.kill(Number(readFileSync(oldPid, "utf8")), "SIGTERM");
+      say("stopped the Orthanc of a previous demo run");
+      await new Promise((r) => setTimeout(r, 2000));
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(DEMO, { recursive: true, force: true });
+  mkdirSync(DEMO, { recursive: true });
+
+  say(`1/5 starting Orthanc on http://127.0.0.1:${HTTP_PORT} (DICOM port ${DICOM_PORT}, user demo / password demo)`);
+  const orthanc = await startOrthanc({ dir: path.join(DEMO, "orthanc"), httpPort: HTTP_PORT, dicomPort: DICOM_PORT, username: "demo", password: "demo", detached: true });
+
+  const abdomen = sharedData("totalseg-ct-abdomen-j2k/dicom");
+  let study: string;
+  if (!abdomen.skip) {
+    say("2/5 sending a real abdominal CT (20 slices of 512×512) from ../shared/data with storescu, as a modality would");
+    const s = await prepareAbdomenStudy(abdomen.path, path.join(DEMO, "sample"));
+    await storescu(DICOM_PORT, orthanc.aet, s.dir);
+    study = s.studyInstanceUID;
+  } else {
+    say("2/5 ../shared/data is absent: sending a generated thorax phantom (48 slices) with storescu");
+    const s = writePhantomSeries(path.join(DEMO, "sample"), { size: 256, slices: 48, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Phantom^Demo", patientID: "DEMO-0001" });
+    await storescu(DICOM_PORT, orthanc.aet, path.join(DEMO, "sample"));
+    study = s.studyInstanceUID;
+  }
+
+  say(`3/5 starting delineate serve (config/default.json; PACS and data folder from the environment), API on http://127.0.0.1:${NODE_PORT}`);
+  const token = "demo-token";
+  const node = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve"], {
+    env: {
+      ...process.env,
+      DELINEATE_PACS_URL: orthanc.url,
+      DELINEATE_PACS_USERNAME: "demo",
+      DELINEATE_PACS_PASSWORD: "demo",
+      DELINEATE_DATA_DIR: path.join(DEMO, "node"),
+      DELINEATE_HTTP_PORT: String(NODE_PORT),
+      DELINEATE_API_TOKEN: token,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logFile = path.join(DEMO, "node.log");
+  const logLines: string[] = [];
+  node.stdout.on("data", (b: Buffer) => logLines.push(b.toString()));
+  node.stderr.on("data", (b: Buffer) => logLines.push(b.toString()));
+  try {
+    say("4/5 waiting for the study to become stable in Orthanc, then for the job to finish");
+    const api = (p: string) => fetch(`http://127.0.0.1:${NODE_PORT}${p}`, { headers: { Authorization: `Bearer ${token}` } });
+    const job = await waitFor("the job", async () => {
+      if (node.exitCode !== null) throw new Error(`the node exited; see ${logFile}`);
+      const jobs = (await (await api(`/api/jobs?study=${study}`)).json()) as Job[];
+      return jobs.find((j) => j.state === "done" || j.state === "failed" || j.state === "skipped");
+    }, 300_000, 500);
+    if (job.state !== "done") throw new Error(`the job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
+
+    const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: "demo", password: "demo", timeoutMs: 60_000 });
+    const seg = (await pacs.searchSeries(study)).find((s) => str(s, "Modality") === "SEG")!;
+    const segSeries = str(seg, "SeriesInstanceUID");
+    const [file] = await pacs.retrieveSeries(study, segSeries);
+    const segPath = path.join(DEMO, "seg.dcm");
+    writeFileSync(segPath, file!);
+    const verdict = await dciodvfy(segPath);
+    const orthancStudy = (await orthanc.rest("/studies?expand")).find((s: { MainDicomTags: { StudyInstanceUID: string } }) => s.MainDicomTags.StudyInstanceUID === study);
+
+    say("5/5 done: the SEG is in the same study in Orthanc\n");
+    say(`  study            ${study}`);
+    say(`  SEG series       ${segSeries} (series number 9001, "Delineate segmentation")`);
+    say(`  Orthanc Explorer http://127.0.0.1:${HTTP_PORT}/app/explorer.html#study?uuid=${orthancStudy?.ID ?? ""}   (demo / demo)`);
+    say(`  DICOMweb         ${orthanc.url}/dicom-web/studies/${study}/series/${segSeries}`);
+    say(`  a copy           ${segPath}  (dciodvfy: ${verdict.errors.length} errors, ${verdict.warnings.length} warnings)`);
+    say(`  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.seriesInstanceUID, executionProvider: job.executionProvider, secondsPerStage: job.timings })}`);
+    say(`  node log         ${logFile}`);
+    say(`\nOrthanc keeps running for you to look; stop it with: kill $(cat ${path.join(DEMO, "orthanc", "orthanc.pid")})`);
+  } finally {
+    node.kill("SIGTERM");
+    await new Promise((r) => node.once("exit", r));
+    writeFileSync(logFile, logLines.join(""));
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`demo failed: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,56 @@
+import { z } from "zod";
+
+/** The node's configuration. Parsed once, frozen, passed in; no module reads configuration on its own. */
+export const ConfigSchema = z
+  .object({
+    pacs: z
+      .object({
+        url: z.url().describe("Orthanc base URL; DICOMweb lives under dicomWebRoot"),
+        dicomWebRoot: z.string().startsWith("/").default("/dicom-web"),
+        username: z.string().default(""),
+        password: z.string().default(""),
+        timeoutMs: z.number().int().positive().default(120_000),
+      })
+      .strict(),
+    dataDir: z.string().min(1).describe("where the job store and the ingest cursor live"),
+    http: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535),
+        apiToken: z.string().default("").describe("required on /api; empty disables the API"),
+      })
+      .strict(),
+    ingest: z
+      .object({
+        mode: z.literal("orthanc-changes"),
+        pollIntervalSeconds: z.number().positive().max(3600).default(5),
+      })
+      .strict(),
+    model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
+    inference: z
+      .object({
+        executionProviders: z.array(z.enum(["cuda", "webgpu", "cpu"])).min(1).default(["cpu"]),
+        intraOpThreads: z.number().int().min(0).default(0).describe("0: onnxruntime's default"),
+      })
+      .strict(),
+    outputs: z
+      .object({
+        uidRoot: z.string().regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root").max(40).default("2.25"),
+        seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
+        seriesDescription: z.string().min(1).max(64),
+        disclaimer: z.string().max(10240).default("NOT FOR CLINICAL USE"),
+        deviceSerialNumber: z.string().min(1).max(64),
+        institutionName: z.string().max(64).optional(),
+      })
+      .strict(),
+    jobs: z
+      .object({
+        maxAttempts: z.number().int().min(1).default(5),
+        retryBaseSeconds: z.number().positive().default(5),
+      })
+      .strict(),
+    log: z.object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() }).strict(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,73 @@
+import dcmjs, { type NaturalDataset } from "dcmjs";
+
+export type { NaturalDataset };
+
+dcmjs.log.setLevel("error");
+
+/** A Part 10 file read into dcmjs's naturalised form, with the transfer syntax and the meta SOP class. */
+export interface ParsedDicom {
+  dataset: NaturalDataset;
+  transferSyntaxUID: string;
+  /** MediaStorageSOPClassUID, which some files carry when their SOPClassUID is empty. */
+  mediaStorageSOPClassUID: string;
+}
+
+/** @throws Error when the bytes are not a readable Part 10 file (callers add which file or instance). */
+export function parsePart10(bytes: Uint8Array): ParsedDicom {
+  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const dict = dcmjs.data.DicomMessage.readFile(ab);
+  const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+  const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  return {
+    dataset,
+    transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
+    mediaStorageSOPClassUID: String(meta.MediaStorageSOPClassUID ?? ""),
+  };
+}
+
+/** Identifies Delineate as the writer of a Part 10 file (a fixed UUID-derived UID). */
+export const IMPLEMENTATION_CLASS_UID = "2.25.229384291048571624209934861920340138119";
+
+/** Writes a naturalised dataset as a Part 10 file in Explicit VR Little Endian. */
+export function writePart10(dataset: NaturalDataset): Uint8Array {
+  const meta: NaturalDataset = {
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+    MediaStorageSOPClassUID: dataset.SOPClassUID,
+    MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
+    TransferSyntaxUID: "1.2.840.10008.1.2.1",
+    ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
+    ImplementationVersionName: "DELINEATE_0_1",
+    _vrMap: { FileMetaInformationVersion: "OB" },
+  };
+  const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
+  return new Uint8Array(dict.write());
+}
+
+/** The first value of an attribute as a string ("" when absent or empty). */
+export function str(ds: NaturalDataset, keyword: string): string {
+  const v = ds[keyword];
+  const first = Array.isArray(v) ? v[0] : v;
+  if (first === undefined || first === null) return "";
+  if (typeof first === "object" && "Alphabetic" in (first as object)) return String((first as { Alphabetic: unknown }).Alphabetic ?? "");
+  return String(first).trim();
+}
+
+/** All values of a string attribute (ImageType, say). */
+export function strs(ds: NaturalDataset, keyword: string): string[] {
+  const v = ds[keyword];
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map((x) => String(x ?? "").trim());
+}
+
+/** All values of a numeric attribute; undefined when absent or not numeric. */
+export function nums(ds: NaturalDataset, keyword: string): number[] | undefined {
+  const v = ds[keyword];
+  if (v === undefined || v === null || v === "") return undefined;
+  const out = (Array.isArray(v) ? v : [v]).map((x) => Number(x));
+  return out.length > 0 && out.every(Number.isFinite) ? out : undefined;
+}
+
+export function num(ds: NaturalDataset, keyword: string): number | undefined {
+  return nums(ds, keyword)?.[0];
+}

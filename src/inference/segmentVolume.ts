@@ -1,0 +1,112 @@
+import ort from "onnxruntime-node";
+import { DelineateError } from "../errors.js";
+import type { ModelManifest } from "../models/manifest.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
+import { axisWeights, padEdge, resampleLinear } from "./resample.js";
+
+type Dims = [number, number, number];
+
+/** What preprocessing did, so that postprocessing can undo it. */
+export interface PreprocessRecord {
+  sourceDims: Dims;
+  /** the model grid, before padding */
+  modelDims: Dims;
+  paddedDims: Dims;
+}
+
+/** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
+export function preprocess(volume: Volume, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
+  const sourceDims = volume.dims;
+  const modelDims = sourceDims.map((n, a) => Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!))) as Dims;
+  const m = manifest.input.sizeMultiple;
+  const paddedDims = modelDims.map((n) => Math.ceil(n / m) * m) as Dims;
+  const resampled = resampleLinear(volume.data, sourceDims, modelDims);
+  const norm = manifest.normalization;
+  const [lo, hi] = norm.clip;
+  for (let i = 0; i < resampled.length; i++) resampled[i] = (Math.min(hi, Math.max(lo, resampled[i]!)) - norm.mean) / norm.std;
+  let tensor: Float32Array;
+  if (manifest.input.padding === "edge") tensor = padEdge(resampled, modelDims, paddedDims);
+  else {
+    tensor = new Float32Array(paddedDims[0] * paddedDims[1] * paddedDims[2]).fill((lo - norm.mean) / norm.std);
+    for (let k = 0; k < modelDims[2]; k++)
+      for (let j = 0; j < modelDims[1]; j++)
+        tensor.set(resampled.subarray((k * modelDims[1] + j) * modelDims[0], (k * modelDims[1] + j + 1) * modelDims[0]), (k * paddedDims[1] + j) * paddedDims[0]);
+  }
+  return { tensor, record: { sourceDims, modelDims, paddedDims } };
+}
+
+/** Softmax over channels of a [C, Z, Y, X] output, cropped to the unpadded model grid: one grid per class. */
+export function softmaxCropped(logits: Float32Array, channels: number, record: PreprocessRecord): Float32Array[] {
+  const [px, py, pz] = record.paddedDims;
+  const [mx, my, mz] = record.modelDims;
+  const plane = px * py * pz;
+  const probs = Array.from({ length: channels }, () => new Float32Array(mx * my * mz));
+  for (let k = 0; k < mz; k++)
+    for (let j = 0; j < my; j++)
+      for (let i = 0; i < mx; i++) {
+        const src = (k * py + j) * px + i, dst = (k * my + j) * mx + i;
+        let max = -Infinity;
+        for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * plane + src]!);
+        let sum = 0;
+        for (let c = 0; c < channels; c++) sum += Math.exp(logits[c * plane + src]! - max);
+        for (let c = 0; c < channels; c++) probs[c]![dst] = Math.exp(logits[c * plane + src]! - max) / sum;
+      }
+  return probs;
+}
+
+/**
+ * Back to the source grid: class probabilities interpolated linearly, then argmax, one source slice at a
+ * time, so no full-resolution probability volume is ever held (never nearest-neighbour on labels).
+ * Channel c is label value `labelValues[c - 1]`; channel 0 is background.
+ */
+export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessRecord, labelValues: readonly number[]): LabelMap {
+  const [sx, sy, sz] = record.sourceDims;
+  const [mx, my, mz] = record.modelDims;
+  const wx = axisWeights(mx, sx), wy = axisWeights(my, sy), wz = axisWeights(mz, sz);
+  const out = new Uint8Array(sx * sy * sz);
+  const best = new Float32Array(sx * sy);
+  const zPlane = new Float32Array(mx * my);
+  const mPlane = mx * my;
+  for (let k = 0; k < sz; k++) {
+    best.fill(-1);
+    const labels = out.subarray(k * sx * sy, (k + 1) * sx * sy);
+    for (const [c, p] of probs.entries()) {
+      const z0 = wz.i0[k]! * mPlane, z1 = wz.i1[k]! * mPlane, w = wz.w1[k]!;
+      for (let i = 0; i < mPlane; i++) zPlane[i] = p[z0 + i]! * (1 - w) + p[z1 + i]! * w;
+      const value = c === 0 ? 0 : labelValues[c - 1]!;
+      for (let j = 0; j < sy; j++) {
+        const r0 = wy.i0[j]! * mx, r1 = wy.i1[j]! * mx, v = wy.w1[j]!;
+        for (let i = 0; i < sx; i++) {
+          const a = wx.i0[i]!, b = wx.i1[i]!, u = wx.w1[i]!;
+          const q = (zPlane[r0 + a]! * (1 - u) + zPlane[r0 + b]! * u) * (1 - v) + (zPlane[r1 + a]! * (1 - u) + zPlane[r1 + b]! * u) * v;
+          const o = j * sx + i;
+          if (q > best[o]!) {
+            best[o] = q;
+            labels[o] = value;
+          }
+        }
+      }
+    }
+  }
+  return { dims: [sx, sy, sz], data: out };
+}
+
+/** Runs a model on a volume: preprocess, one whole-volume pass, softmax, back to the source grid. */
+export async function segmentVolume(volume: Volume, manifest: ModelManifest, session: ort.InferenceSession): Promise<LabelMap> {
+  const { tensor, record } = preprocess(volume, manifest);
+  const [px, py, pz] = record.paddedDims;
+  let result: ort.InferenceSession.OnnxValueMapType;
+  try {
+    result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tensor, [1, 1, pz, py, px]) });
+  } catch (err) {
+    throw new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} failed on series ${volume.seriesInstanceUID}: ${(err as Error).message}`, {
+      seriesInstanceUID: volume.seriesInstanceUID,
+    });
+  }
+  const out = result[manifest.output.name];
+  if (!out || out.dims.length !== 5 || out.dims[1] !== manifest.labels.length + 1) {
+    throw new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id}: output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [1, ${manifest.labels.length + 1}, z, y, x]`);
+  }
+  const probs = softmaxCropped(out.data as Float32Array, Number(out.dims[1]), record);
+  return probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
+}

@@ -1,0 +1,73 @@
+import type { Logger } from "../log.js";
+import type { OrthancRest } from "../pacs/orthancChanges.js";
+
+export const CHANGE_FEED_CURSOR = "orthanc-changes";
+
+/** Where the feed records what it has seen: the job store, in one transaction with the new jobs. */
+export interface FeedSink {
+  cursor(name: string): number | undefined;
+  enqueue(studyUIDs: readonly string[], model: { id: string; version: string }, cursor: { name: string; value: number }): number;
+}
+
+/**
+ * Polls Orthanc's change feed for StableStudy events and turns each into a job. The cursor advances only
+ * together with the jobs it produced, so a restart neither misses nor repeats a study; a study announced
+ * again (after the node stored a SEG into it, say) is ignored by the store's uniqueness.
+ */
+export class OrthancChangeFeed {
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly orthanc: OrthancRest,
+    private readonly sink: FeedSink,
+    private readonly model: { id: string; version: string },
+    private readonly intervalMs: number,
+    private readonly onNewJobs: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the feed to its end once; returns the number of new jobs. */
+  async pollOnce(): Promise<number> {
+    let added = 0;
+    for (;;) {
+      const since = this.sink.cursor(CHANGE_FEED_CURSOR) ?? 0;
+      const page = await this.orthanc.changes(since);
+      const studies: string[] = [];
+      for (const change of page.changes) {
+        if (change.changeType !== "StableStudy") continue;
+        const uid = await this.orthanc.studyInstanceUID(change.id);
+        if (uid) studies.push(uid);
+        else this.log.warn("stable study vanished before it could be queued", { orthancStudyId: change.id, seq: change.seq });
+      }
+      const n = this.sink.enqueue(studies, this.model, { name: CHANGE_FEED_CURSOR, value: page.last });
+      if (n > 0) this.log.info("studies queued from the change feed", { count: n, cursor: page.last, studyInstanceUIDs: studies });
+      added += n;
+      if (page.done || page.last === since) break;
+    }
+    if (added > 0) this.onNewJobs();
+    return added;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const tick = () => {
+      this.polling = this.pollOnce()
+        .then(() => undefined)
+        .catch((err: Error) => {
+          this.log.warn("change feed poll failed; will try again", { error: err.message });
+        })
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+  }
+}

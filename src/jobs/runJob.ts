@@ -1,0 +1,111 @@
+import type { InferenceSession } from "onnxruntime-node";
+import { parsePart10, str, writePart10, type ParsedDicom } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
+import { segmentVolume } from "../inference/segmentVolume.js";
+import type { Logger } from "../log.js";
+import type { ModelPackage } from "../models/loadModel.js";
+import { buildSegmentation } from "../outputs/segmentation.js";
+import type { DicomWebClient } from "../pacs/dicomweb.js";
+import { instanceUnsuitable, selectCtSeries } from "../route/selectSeries.js";
+import { seriesToVolume } from "../volume/seriesToVolume.js";
+import type { Job, JobResult, StageTimings } from "./job.js";
+
+/** Everything one job needs, passed in: nothing here reads configuration or global state. */
+export interface JobContext {
+  pacs: DicomWebClient;
+  model: ModelPackage;
+  session: InferenceSession;
+  executionProvider: string;
+  newUid: () => string;
+  outputs: {
+    seriesNumber: number;
+    seriesDescription: string;
+    disclaimer: string;
+    deviceSerialNumber: string;
+    institutionName?: string;
+  };
+  softwareVersion: string;
+  log: Logger;
+}
+
+/**
+ * The path of one study: route → fetch → volume → inference → encode → store. The only function that
+ * calls more than one stage. The SEG's UIDs come from the job, and the PACS is asked before storing, so a
+ * job retried after a crash never stores its result twice.
+ * @throws DelineateError from whichever stage failed.
+ */
+export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
+  const timings: StageTimings = {};
+  const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[stage] = Math.round(performance.now() - t0) / 1000;
+    }
+  };
+  const study = job.studyInstanceUID;
+  const { manifest } = ctx.model;
+
+  if (await ctx.pacs.instanceExists(study, job.output.sopInstanceUID)) {
+    ctx.log.info("result already in the PACS; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUID: job.output.sopInstanceUID });
+    return { seriesInstanceUID: job.seriesInstanceUID ?? "", executionProvider: job.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
+  }
+
+  const choice = await timed("route", async () => {
+    const series = await ctx.pacs.searchSeries(study);
+    const candidates = await Promise.all(
+      series.map(async (s) => (str(s, "Modality") === manifest.modality ? { series: s, instances: await ctx.pacs.seriesMetadata(study, str(s, "SeriesInstanceUID")) } : { series: s })),
+    );
+    return selectCtSeries(study, candidates);
+  });
+  const seriesUID = choice.seriesInstanceUID;
+  ctx.log.info("series selected", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, instances: choice.instanceCount, skipped: choice.skipped });
+
+  const instances = await timed("fetch", async () => {
+    const files = await ctx.pacs.retrieveSeries(study, seriesUID);
+    const parsed: ParsedDicom[] = [];
+    for (const [i, bytes] of files.entries()) {
+      let p: ParsedDicom;
+      try {
+        p = parsePart10(bytes);
+      } catch (err) {
+        throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`, {
+          seriesInstanceUID: seriesUID,
+        });
+      }
+      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID });
+      if (!why) parsed.push(p);
+    }
+    return parsed;
+  });
+
+  const volume = await timed("volume", () => seriesToVolume(instances));
+  const labels = await timed("inference", () => segmentVolume(volume, manifest, ctx.session));
+
+  const file = await timed("encode", () => {
+    const seg = buildSegmentation({
+      volume,
+      source: instances[0]!.dataset,
+      labels,
+      segmentLabels: manifest.labels,
+      algorithm: { name: manifest.id, version: manifest.version },
+      uids: { seriesInstanceUID: job.output.seriesInstanceUID, sopInstanceUID: job.output.sopInstanceUID, dimensionOrganizationUID: ctx.newUid() },
+      series: { number: ctx.outputs.seriesNumber, description: ctx.outputs.seriesDescription },
+      equipment: {
+        manufacturer: "Delineate",
+        modelName: "Delineate",
+        deviceSerialNumber: ctx.outputs.deviceSerialNumber,
+        softwareVersion: ctx.softwareVersion,
+        ...(ctx.outputs.institutionName ? { institutionName: ctx.outputs.institutionName } : {}),
+      },
+      disclaimer: ctx.outputs.disclaimer,
+      now: new Date(),
+    });
+    return writePart10(seg.dataset);
+  });
+
+  await timed("store", () => ctx.pacs.store(study, [file]));
+  ctx.log.info("SEG stored", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, segSOPInstanceUID: job.output.sopInstanceUID, bytes: file.byteLength, timings });
+  return { seriesInstanceUID: seriesUID, executionProvider: ctx.executionProvider, timings, alreadyStored: false };
+}

@@ -1,0 +1,56 @@
+import { z } from "zod";
+
+const Code = z.object({ code: z.string().min(1).max(64), scheme: z.string().min(1).max(16), meaning: z.string().min(1).max(64) }).strict();
+export type CodedConcept = z.infer<typeof Code>;
+
+/** `models/<id>/model.json`: everything needed to run the network without reading its training code. */
+export const ManifestSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and '-'"),
+    version: z.string().regex(/^\d+\.\d+\.\d+$/, "semantic version x.y.z"),
+    name: z.string().min(1).max(64),
+    description: z.string().default(""),
+    modality: z.enum(["CT", "MR"]),
+    dimensions: z.literal(3),
+    files: z.array(z.string().regex(/^[^/\\]+\.onnx$/, "an .onnx file inside the package")).min(1),
+    input: z
+      .object({
+        name: z.string().min(1),
+        /** the tensor is [N, C, Z, Y, X]: x fastest, as DICOM pixel data */
+        layout: z.literal("NCZYX"),
+        /** target voxel spacing in mm, [x, y, z] */
+        spacing: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+        /** every spatial size is padded up to a multiple of this (2^poolings) */
+        sizeMultiple: z.number().int().positive(),
+        padding: z.enum(["edge", "constant"]),
+      })
+      .strict(),
+    normalization: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("ct-clip-zscore"), clip: z.tuple([z.number(), z.number()]), mean: z.number(), std: z.number().positive() }).strict(),
+    ]),
+    output: z.object({ name: z.string().min(1), activation: z.enum(["softmax"]) }).strict(),
+    labels: z
+      .array(
+        z
+          .object({
+            value: z.number().int().min(1).max(255),
+            name: z.string().min(1).max(64),
+            color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]),
+            category: Code,
+            type: Code,
+            rtInterpretedType: z.enum(["EXTERNAL", "ORGAN", "OAR", "PTV", "CTV", "GTV", "AVOIDANCE", "CAVITY", "SUPPORT", "CONTROL"]),
+          })
+          .strict(),
+      )
+      .min(1),
+    outputs: z.array(z.enum(["seg"])).min(1),
+    training: z.string().optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const values = m.labels.map((l) => l.value);
+    if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", path: ["labels"], message: "label values must be unique" });
+  });
+
+export type ModelManifest = z.infer<typeof ManifestSchema>;
+export type ModelLabel = ModelManifest["labels"][number];

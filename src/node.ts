@@ -1,0 +1,88 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config/schema.js";
+import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { createSession } from "./inference/session.js";
+import { runJob } from "./jobs/runJob.js";
+import { JobStore } from "./jobs/store.js";
+import { JobWorker } from "./jobs/worker.js";
+import type { Logger } from "./log.js";
+import { loadModelPackage } from "./models/loadModel.js";
+import { newUid } from "./outputs/uid.js";
+import { DicomWebClient } from "./pacs/dicomweb.js";
+import { OrthancRest } from "./pacs/orthancChanges.js";
+import { createApp } from "./server/app.js";
+import { VERSION } from "./version.js";
+
+export interface RunningNode {
+  httpPort: number;
+  store: JobStore;
+  /** reads the change feed now (the timer does this every pollIntervalSeconds) */
+  pollNow(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `delineate serve`: the job store, the change-feed ingest, one worker and the HTTP server, wired from a
+ * frozen configuration. Jobs a crash left running are queued again before anything starts.
+ */
+export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
+  const uid = () => newUid(config.outputs.uidRoot);
+  const model = loadModelPackage(config.model.dir, config.model.id);
+  const { session, provider } = await createSession(model.onnxPaths[0]!, config.inference, log);
+  log.info("model loaded", { model: model.manifest.id, version: model.manifest.version, executionProvider: provider });
+
+  const store = new JobStore(config.dataDir, uid);
+  const recovered = store.recoverInterrupted();
+  if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
+
+  const pacs = new DicomWebClient(config.pacs);
+  const worker = new JobWorker(
+    store,
+    (job) =>
+      runJob(job, {
+        pacs,
+        model,
+        session,
+        executionProvider: provider,
+        newUid: uid,
+        outputs: config.outputs,
+        softwareVersion: VERSION,
+        log,
+      }),
+    { maxAttempts: config.jobs.maxAttempts, retryBaseSeconds: config.jobs.retryBaseSeconds, idlePollMs: 1000 },
+    log,
+  );
+  const feed = new OrthancChangeFeed(
+    new OrthancRest(config.pacs),
+    store,
+    { id: model.manifest.id, version: model.manifest.version },
+    config.ingest.pollIntervalSeconds * 1000,
+    () => worker.wake(),
+    log,
+  );
+
+  const app = createApp({ store, apiToken: config.http.apiToken, health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }) });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    s.once("error", reject);
+  });
+  const httpPort = (server.address() as AddressInfo).port;
+  worker.start();
+  feed.start();
+  log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
+
+  return {
+    httpPort,
+    store,
+    pollNow: () => feed.pollOnce(),
+    async stop() {
+      await feed.stop();
+      await worker.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await session.release();
+      store.close();
+      log.info("node stopped");
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import type { NaturalDataset } from "../dicom/dataset.js";
+import type { CodedConcept } from "../models/manifest.js";
+
+/** Patient and study attributes every derived object copies exactly from its source. Type 2 ones must be present. */
+const COPIED_TYPE2 = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"];
+const COPIED_OPTIONAL = [
+  "SpecificCharacterSet",
+  "IssuerOfPatientID",
+  "OtherPatientIDsSequence",
+  "PatientAge",
+  "PatientSize",
+  "PatientWeight",
+  "StudyDescription",
+  "IssuerOfAccessionNumberSequence",
+  "PatientIdentityRemoved",
+  "DeidentificationMethod",
+];
+
+export function copyPatientAndStudy(source: NaturalDataset): NaturalDataset {
+  const out: NaturalDataset = { StudyInstanceUID: source.StudyInstanceUID };
+  const vr: Record<string, string> = {};
+  for (const k of COPIED_TYPE2) out[k] = source[k] ?? "";
+  for (const k of COPIED_OPTIONAL) if (source[k] !== undefined && source[k] !== null) out[k] = source[k];
+  for (const k of [...COPIED_TYPE2, ...COPIED_OPTIONAL]) if (source._vrMap?.[k]) vr[k] = source._vrMap[k];
+  if (Object.keys(vr).length) out._vrMap = vr;
+  return out;
+}
+
+/** DICOM DA and TM of a moment, in local time as modalities write them. */
+export function dicomDateTime(d: Date): { date: string; time: string } {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return { date: `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`, time: `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}` };
+}
+
+/** A decimal string of at most 16 characters (DS), as precise as that allows. */
+export function ds(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`not a finite number: ${x}`);
+  for (let p = 16; p > 0; p--) {
+    const s = String(Number(x.toPrecision(p)));
+    if (s.length <= 16) return s;
+  }
+  throw new Error(`cannot write ${x} as a DS`);
+}
+
+export function codeItem(c: CodedConcept): NaturalDataset {
+  return { CodeValue: c.code, CodingSchemeDesignator: c.scheme, CodeMeaning: c.meaning };
+}
+
+/** sRGB (0-255) to DICOM's scaled CIELab (RecommendedDisplayCIELabValue, D65 white). */
+export function rgbToDicomLab([r, g, b]: readonly [number, number, number]): [number, number, number] {
+  const lin = (c: number) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  const [R, G, B] = [lin(r), lin(g), lin(b)];
+  const X = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047;
+  const Y = 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  const Z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
+  const f = (t: number) => (t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116);
+  const L = 116 * f(Y) - 16, a = 500 * (f(X) - f(Y)), bb = 200 * (f(Y) - f(Z));
+  const clamp = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
+  return [clamp((L * 65535) / 100), clamp(((a + 128) * 65535) / 255), clamp(((bb + 128) * 65535) / 255)];
+}

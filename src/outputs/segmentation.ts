@@ -1,0 +1,187 @@
+import type { NaturalDataset } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
+import type { ModelLabel } from "../models/manifest.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
+import { codeItem, copyPatientAndStudy, dicomDateTime, ds, rgbToDicomLab } from "./attributes.js";
+import { packBinaryFrames } from "./bitpack.js";
+
+export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
+
+export interface SegmentationInput {
+  /** the source volume: its grid is the SEG's grid, its slices are the SEG's references */
+  volume: Volume;
+  /** one source instance, for patient and study attributes */
+  source: NaturalDataset;
+  labels: LabelMap;
+  /** the model's labels; only those present in `labels` become segments, numbered 1..N in this order */
+  segmentLabels: readonly ModelLabel[];
+  algorithm: { name: string; version: string };
+  uids: { seriesInstanceUID: string; sopInstanceUID: string; dimensionOrganizationUID: string };
+  series: { number: number; description: string };
+  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  disclaimer: string;
+  now: Date;
+}
+
+export interface Segmentation {
+  dataset: NaturalDataset;
+  /** label value → SegmentNumber written, for objects that reference segments (SR) */
+  segmentNumbers: Map<number, number>;
+  frameCount: number;
+}
+
+/**
+ * Builds a BINARY DICOM Segmentation on the source grid: one segment per label present, frames for every
+ * source slice inside a segment's extent (empty ones too, so readers can rebuild the grid), each frame
+ * referencing its source image. Throws rather than returning anything invalid.
+ * @throws DelineateError DLN_ERR_OUTPUT_INVALID when the inputs disagree or nothing was segmented.
+ */
+export function buildSegmentation(input: SegmentationInput): Segmentation {
+  const { volume, labels } = input;
+  const [nx, ny, nz] = volume.dims;
+  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `SEG for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
+  if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
+  if (volume.slices.some((s) => !s.sopClassUID || !s.sopInstanceUID)) throw invalid("a source slice has no SOP Class or Instance UID");
+  const values = input.segmentLabels.map((l) => l.value);
+  if (new Set(values).size !== values.length) throw invalid("duplicate label values");
+
+  const plane = nx * ny;
+  const extent = new Map<number, { first: number; last: number }>();
+  for (let k = 0; k < nz; k++) {
+    const slice = labels.data.subarray(k * plane, (k + 1) * plane);
+    const seen = new Set<number>();
+    for (let p = 0; p < plane; p++) if (slice[p]) seen.add(slice[p]!);
+    for (const v of seen) {
+      const e = extent.get(v);
+      if (e) e.last = k;
+      else extent.set(v, { first: k, last: k });
+    }
+  }
+  const present = input.segmentLabels.filter((l) => extent.has(l.value));
+  if (present.length === 0) throw invalid("no label has any voxel");
+
+  const segmentNumbers = new Map<number, number>();
+  const frames: { slice: number; value: number; segment: number }[] = [];
+  for (const [i, label] of present.entries()) {
+    segmentNumbers.set(label.value, i + 1);
+    const e = extent.get(label.value)!;
+    for (let k = e.first; k <= e.last; k++) frames.push({ slice: k, value: label.value, segment: i + 1 });
+  }
+
+  const { date, time } = dicomDateTime(input.now);
+  const [row, column] = volume.direction;
+  const dataset: NaturalDataset = {
+    ...copyPatientAndStudy(input.source),
+    SOPClassUID: SEGMENTATION_STORAGE,
+    SOPInstanceUID: input.uids.sopInstanceUID,
+    Modality: "SEG",
+    SeriesInstanceUID: input.uids.seriesInstanceUID,
+    SeriesNumber: input.series.number,
+    SeriesDescription: input.series.description,
+    SeriesDate: date,
+    SeriesTime: time,
+    InstanceNumber: 1,
+    ContentLabel: "SEGMENTATION",
+    ContentDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+    ContentCreatorName: "",
+    ContentDate: date,
+    ContentTime: time,
+    InstanceCreationDate: date,
+    InstanceCreationTime: time,
+    ImageType: ["DERIVED", "PRIMARY"],
+    ...(input.disclaimer ? { ImageComments: input.disclaimer } : {}),
+    FrameOfReferenceUID: volume.frameOfReferenceUID,
+    PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
+    Manufacturer: input.equipment.manufacturer,
+    ManufacturerModelName: input.equipment.modelName,
+    DeviceSerialNumber: input.equipment.deviceSerialNumber,
+    SoftwareVersions: input.equipment.softwareVersion,
+    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: "MONOCHROME2",
+    Rows: ny,
+    Columns: nx,
+    BitsAllocated: 1,
+    BitsStored: 1,
+    HighBit: 0,
+    PixelRepresentation: 0,
+    LossyImageCompression: "00",
+    SegmentationType: "BINARY",
+    SegmentsOverlap: "NO",
+    NumberOfFrames: frames.length,
+    SegmentSequence: present.map((label, i) => ({
+      SegmentNumber: i + 1,
+      SegmentLabel: label.name,
+      SegmentAlgorithmType: "AUTOMATIC",
+      SegmentAlgorithmName: input.algorithm.name,
+      SegmentationAlgorithmIdentificationSequence: [
+        {
+          AlgorithmFamilyCodeSequence: [{ CodeValue: "123110", CodingSchemeDesignator: "DCM", CodeMeaning: "Artificial Intelligence" }],
+          AlgorithmName: input.algorithm.name,
+          AlgorithmVersion: input.algorithm.version,
+        },
+      ],
+      SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
+      SegmentedPropertyTypeCodeSequence: [codeItem(label.type)],
+      RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
+    })),
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],
+    DimensionIndexSequence: [
+      {
+        DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
+        DimensionIndexPointer: 0x0062000b,
+        FunctionalGroupPointer: 0x0062000a,
+        DimensionDescriptionLabel: "ReferencedSegmentNumber",
+      },
+      {
+        DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
+        DimensionIndexPointer: 0x00200032,
+        FunctionalGroupPointer: 0x00209113,
+        DimensionDescriptionLabel: "ImagePositionPatient",
+      },
+    ],
+    SharedFunctionalGroupsSequence: [
+      {
+        PixelMeasuresSequence: [
+          {
+            PixelSpacing: [ds(volume.spacing[1]), ds(volume.spacing[0])],
+            SliceThickness: ds(volume.spacing[2]),
+            SpacingBetweenSlices: ds(volume.spacing[2]),
+          },
+        ],
+        PlaneOrientationSequence: [{ ImageOrientationPatient: [...row, ...column].map(ds) }],
+      },
+    ],
+    PerFrameFunctionalGroupsSequence: frames.map((f) => {
+      const src = volume.slices[f.slice]!;
+      return {
+        FrameContentSequence: [{ DimensionIndexValues: [f.segment, f.slice + 1] }],
+        PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
+        DerivationImageSequence: [
+          {
+            DerivationCodeSequence: [{ CodeValue: "113076", CodingSchemeDesignator: "DCM", CodeMeaning: "Segmentation" }],
+            SourceImageSequence: [
+              {
+                ReferencedSOPClassUID: src.sopClassUID,
+                ReferencedSOPInstanceUID: src.sopInstanceUID,
+                PurposeOfReferenceCodeSequence: [{ CodeValue: "121322", CodingSchemeDesignator: "DCM", CodeMeaning: "Source image for image processing operation" }],
+                SpatialLocationsPreserved: "YES",
+              },
+            ],
+          },
+        ],
+        SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
+      };
+    }),
+    ReferencedSeriesSequence: [
+      {
+        SeriesInstanceUID: volume.seriesInstanceUID,
+        ReferencedInstanceSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+      },
+    ],
+    PixelData: [packBinaryFrames(labels.data, plane, frames).buffer],
+  };
+  dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
+  return { dataset, segmentNumbers, frameCount: frames.length };
+}

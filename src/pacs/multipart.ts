@@ -1,0 +1,56 @@
+/** multipart/related framing for WADO-RS responses and STOW-RS requests (RFC 2387, DICOM PS3.18). */
+
+export function boundaryOf(contentType: string): string {
+  const m = /boundary="?([^";,]+)"?/i.exec(contentType);
+  if (!m?.[1]) throw new Error(`no multipart boundary in content type "${contentType}"`);
+  return m[1];
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  const first = needle[0];
+  outer: for (let i = hay.indexOf(first!, from); i !== -1 && i <= hay.length - needle.length; i = hay.indexOf(first!, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** Splits a multipart body into the bodies of its parts (headers dropped); parts are views, not copies. */
+export function parseMultipart(body: Uint8Array, boundary: string): Uint8Array[] {
+  const enc = new TextEncoder();
+  const delim = enc.encode(`--${boundary}`);
+  const headerEnd = enc.encode("\r\n\r\n");
+  const parts: Uint8Array[] = [];
+  let pos = indexOf(body, delim, 0);
+  while (pos !== -1) {
+    const afterDelim = pos + delim.length;
+    if (body[afterDelim] === 0x2d && body[afterDelim + 1] === 0x2d) break; // closing "--"
+    const hdr = indexOf(body, headerEnd, afterDelim);
+    if (hdr === -1) break;
+    const start = hdr + headerEnd.length;
+    const next = indexOf(body, delim, start);
+    if (next === -1) throw new Error("multipart body ends without a closing boundary");
+    const end = next - 2; // the CRLF before the delimiter belongs to the delimiter
+    parts.push(body.subarray(start, Math.max(start, end)));
+    pos = next;
+  }
+  return parts;
+}
+
+/** Frames DICOM Part 10 files as a multipart/related body for STOW-RS. */
+export function buildMultipart(files: Uint8Array[], boundary: string): Uint8Array {
+  const enc = new TextEncoder();
+  const chunks: Uint8Array[] = [];
+  for (const f of files) {
+    chunks.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\nContent-Length: ${f.byteLength}\r\n\r\n`), f, enc.encode("\r\n"));
+  }
+  chunks.push(enc.encode(`--${boundary}--\r\n`));
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { JobState } from "../jobs/job.js";
+import type { JobStore } from "../jobs/store.js";
+
+export interface AppDeps {
+  store: JobStore;
+  apiToken: string;
+  /** facts for /healthz: never PHI */
+  health: () => Record<string, unknown>;
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Bearer-token check in constant time (both sides hashed to equal length first). */
+export function requireToken(token: string) {
+  const expected = digest(token);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!token) {
+      res.status(401).json({ error: "the API is disabled: set DELINEATE_API_TOKEN" });
+      return;
+    }
+    const m = /^Bearer (.+)$/.exec(req.get("authorization") ?? "");
+    if (!m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
+      res.status(401).json({ error: "missing or wrong bearer token" });
+      return;
+    }
+    next();
+  };
+}
+
+const STATES = new Set<JobState>(["queued", "running", "done", "failed", "skipped"]);
+
+/** The HTTP API: /healthz open, /api/* behind the token. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok", jobs: deps.store.counts(), ...deps.health() });
+  });
+  const api = express.Router();
+  api.use(requireToken(deps.apiToken));
+  api.get("/jobs", (req, res) => {
+    const state = typeof req.query.state === "string" ? req.query.state : undefined;
+    if (state !== undefined && !STATES.has(state as JobState)) {
+      res.status(400).json({ error: `unknown state "${state}"` });
+      return;
+    }
+    const study = typeof req.query.study === "string" ? req.query.study : undefined;
+    res.json(deps.store.list({ ...(state ? { state: state as JobState } : {}), ...(study ? { studyInstanceUID: study } : {}) }));
+  });
+  api.get("/jobs/:id", (req, res) => {
+    const job = deps.store.get(req.params.id);
+    if (job) res.json(job);
+    else res.status(404).json({ error: "no such job" });
+  });
+  app.use("/api", api);
+  return app;
+}

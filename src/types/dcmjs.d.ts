@@ -1,0 +1,23 @@
+// The part of dcmjs's untyped API that Delineate uses.
+declare module "dcmjs" {
+  export type NaturalDataset = Record<string, unknown> & { _vrMap?: Record<string, string>; _meta?: unknown };
+  export interface DicomDictInstance {
+    meta: Record<string, unknown>;
+    dict: Record<string, unknown>;
+    write(options?: { allowInvalidVRLength?: boolean }): ArrayBuffer;
+  }
+  const dcmjs: {
+    data: {
+      DicomMessage: {
+        readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string | null }): DicomDictInstance;
+      };
+      DicomDict: new (meta: Record<string, unknown>) => DicomDictInstance;
+      DicomMetaDictionary: {
+        naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;
+        denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
+      };
+    };
+    log: { setLevel(level: string): void; disableAll?: () => void };
+  };
+  export default dcmjs;
+}

@@ -1,0 +1,35 @@
+import type { Vec3 } from "./geometry.js";
+
+/** One source slice behind a volume plane: what outputs reference. */
+export interface SliceSource {
+  sopInstanceUID: string;
+  sopClassUID: string;
+  /** ImagePositionPatient, mm (LPS). */
+  position: Vec3;
+}
+
+/**
+ * A scalar volume on a regular grid in DICOM patient space (LPS). Voxel (i, j, k), i fastest, sits at
+ * origin + i·spacing[0]·row + j·spacing[1]·column + k·spacing[2]·normal. k follows the slices in `slices`.
+ */
+export interface Volume {
+  /** [columns, rows, slices] */
+  dims: [number, number, number];
+  /** mm: [along a row (between columns), along a column (between rows), between slices] */
+  spacing: Vec3;
+  origin: Vec3;
+  /** [row direction, column direction, slice normal], unit vectors */
+  direction: [Vec3, Vec3, Vec3];
+  /** rescaled values (HU for CT), index i + nx·(j + ny·k) */
+  data: Float32Array;
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  frameOfReferenceUID: string;
+  slices: SliceSource[];
+}
+
+/** An integer label per voxel on a volume's grid (0 = background). */
+export interface LabelMap {
+  dims: [number, number, number];
+  data: Uint8Array;
+}

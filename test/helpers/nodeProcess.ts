@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { TestOrthanc } from "./orthanc.js";
+import { freePort, waitFor } from "./orthanc.js";
+import { ROOT } from "./tools.js";
+
+export interface NodeProcess {
+  port: number;
+  token: string;
+  logFile: string;
+  /** the running process's id (for /proc readings) */
+  pid(): number | undefined;
+  api(p: string, token?: string | null): Promise<Response>;
+  /** SIGTERM (graceful) or SIGKILL (a crash), then wait for the exit */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** Runs `delineate serve` as a real child process against a test Orthanc; data dir and log survive restarts. */
+export async function startNodeProcess(orthanc: TestOrthanc, dataDir: string, options: { logFile: string }): Promise<NodeProcess> {
+  const port = await freePort();
+  const token = "test-token-" + Math.random().toString(36).slice(2);
+  const configFile = path.join(dataDir, "..", `config-${port}.json`);
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
+      dataDir,
+      http: { host: "127.0.0.1", port },
+      ingest: { mode: "orthanc-changes", pollIntervalSeconds: 0.5 },
+      model: { dir: path.join(ROOT, "models"), id: "ct-body" },
+      inference: { executionProviders: ["cpu"] },
+      outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
+      jobs: { maxAttempts: 3, retryBaseSeconds: 1 },
+      log: { level: "debug" },
+    }),
+  );
+  let proc: ChildProcess | undefined;
+  const env = { ...process.env, DELINEATE_PACS_USERNAME: orthanc.username, DELINEATE_PACS_PASSWORD: orthanc.password, DELINEATE_API_TOKEN: token };
+  const api = (p: string, t: string | null = token) => fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  const start = async () => {
+    const log = createWriteStream(options.logFile, { flags: "a" });
+    proc = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve", "--config", configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    const p = proc;
+    await waitFor("the node to answer /healthz", async () => {
+      if (p.exitCode !== null) throw new Error(`node exited with ${p.exitCode}; see ${options.logFile}`);
+      return (await api("/healthz")).ok || undefined;
+    }, 60_000);
+  };
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once("exit", () => resolve());
+      p.kill(signal);
+    });
+  };
+  await start();
+  return { port, token, logFile: options.logFile, pid: () => proc?.pid, api, stop, start };
+}

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parsePart10, str } from "../../src/dicom/dataset.js";
+import type { Job } from "../../src/jobs/job.js";
+import { DicomWebClient } from "../../src/pacs/dicomweb.js";
+import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { classicalBodyMask, dice } from "../helpers/bodyMask.js";
+import { prepareAbdomenStudy, truncatedPhantomStudy, type PreparedStudy } from "../helpers/data.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { dciodvfy, python, sharedData, storescu } from "../helpers/tools.js";
+
+const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
+const tiltedData = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
+const mrData = sharedData("dcmqa-sag-mr/dicom/2_gre_field_mapping");
+const singleSliceData = sharedData("wg04-compression/REF/CT1_UNC");
+const skip = abdomenData.skip ?? tiltedData.skip ?? mrData.skip ?? singleSliceData.skip;
+
+/** Reads a SEG with pydicom (independent of dcmjs): its references, frame positions and unpacked frames. */
+const READ_SEG = `
+import json, sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+px = d.pixel_array.reshape(int(d.NumberOfFrames), d.Rows, d.Columns)
+open(sys.argv[2], "wb").write(px.astype("uint8").tobytes())
+frames = []
+for f in d.PerFrameFunctionalGroupsSequence:
+    src = f.DerivationImageSequence[0].SourceImageSequence[0]
+    frames.append({"sop": src.ReferencedSOPInstanceUID, "ipp": [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient],
+                   "segment": int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber)})
+print(json.dumps({
+  "modality": d.Modality, "studyUID": d.StudyInstanceUID, "patientName": str(d.PatientName), "patientID": d.PatientID,
+  "rows": d.Rows, "columns": d.Columns, "frames": frames,
+  "seriesRefs": [{"series": s.SeriesInstanceUID, "sops": [i.ReferencedSOPInstanceUID for i in s.ReferencedInstanceSequence]} for s in d.ReferencedSeriesSequence],
+  "segments": [{"number": int(s.SegmentNumber), "label": s.SegmentLabel, "type": s.SegmentedPropertyTypeCodeSequence[0].CodeValue} for s in d.SegmentSequence],
+  "manufacturer": d.Manufacturer, "algorithm": d.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmName,
+}))
+`;
+
+describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG", { skip, concurrency: false }, () => {
+  let orthanc: TestOrthanc;
+  let node: NodeProcess;
+  let pacs: DicomWebClient;
+  let work: string;
+  let abdomen: PreparedStudy, phantom: PreparedStudy, truncated: PreparedStudy;
+  /** an attribute of a file, or of the first DICOM file of a folder */
+  const uidOf = (target: string, key: string) => {
+    const file = statSync(target).isDirectory() ? path.join(target, readdirSync(target).find((f) => !f.startsWith("DIRFILE"))!) : target;
+    return str(parsePart10(new Uint8Array(readFileSync(file))).dataset, key);
+  };
+  const tiltedStudy = () => uidOf(path.join(tiltedData.path, "S2010"), "StudyInstanceUID");
+
+  const jobOf = (study: string) =>
+    waitFor(`a finished job for study ${study}`, async () => {
+      const jobs = (await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[];
+      return jobs.length && jobs.every((j) => ["done", "failed", "skipped"].includes(j.state)) ? jobs : undefined;
+    }, 240_000, 500);
+  const segSeries = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
+
+  before(async () => {
+    work = mkdtempSync(path.join(tmpdir(), "delineate-e2e-"));
+    orthanc = await startOrthanc();
+    pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 60_000 });
+    abdomen = await prepareAbdomenStudy(abdomenData.path, path.join(work, "abdomen"));
+    const p = writePhantomSeries(path.join(work, "phantom"), { size: 128, slices: 40, pixelSpacing: 3, sliceSpacing: 3, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" });
+    phantom = { dir: path.join(work, "phantom"), studyInstanceUID: p.studyInstanceUID, seriesInstanceUID: p.seriesInstanceUID, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" };
+    truncated = truncatedPhantomStudy(path.join(work, "truncated"), "Truncated^Theo", "DLN-TEST-0666");
+    mkdirSync(path.join(work, "node"));
+    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node", "node.log") });
+    // A modality's C-STORE, one study after another; the node notices each from Orthanc's change feed.
+    for (const dir of [abdomen.dir, tiltedData.path, mrData.path, singleSliceData.path, truncated.dir, phantom.dir]) await storescu(orthanc.dicomPort, orthanc.aet, dir);
+  });
+
+  after(async () => {
+    await node?.stop();
+    await orthanc?.stop();
+  });
+
+  it("segments a real CT series into a SEG in the same study that dciodvfy and pydicom accept, on the source slices", { timeout: 300_000 }, async () => {
+    const [job] = await jobOf(abdomen.studyInstanceUID);
+    assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
+    assert.equal(job.seriesInstanceUID, abdomen.seriesInstanceUID);
+    assert.equal(job.executionProvider, "cpu");
+
+    const segs = await segSeries(abdomen.studyInstanceUID);
+    assert.equal(segs.length, 1, "exactly one SEG series in the study");
+    const [segFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(segs[0]!, "SeriesInstanceUID"));
+    const segPath = path.join(work, "abdomen-seg.dcm");
+    writeFileSync(segPath, segFile!);
+
+    const verdict = await dciodvfy(segPath);
+    assert.deepEqual(verdict.errors, [], `dciodvfy errors:\n${verdict.errors.join("\n")}`);
+
+    const seg = await python(READ_SEG, [segPath, path.join(work, "abdomen-seg.raw")]);
+    assert.equal(seg.modality, "SEG");
+    assert.equal(seg.studyUID, abdomen.studyInstanceUID);
+    assert.equal(seg.patientName, abdomen.patientName, "patient attributes copied exactly");
+    assert.equal(seg.patientID, abdomen.patientID);
+    assert.equal(seg.manufacturer, "Delineate");
+    assert.equal(seg.algorithm, "ct-body");
+    assert.deepEqual(seg.segments, [{ number: 1, label: "Body", type: "38266002" }]);
+
+    // The source series as the PACS holds it: every reference must be one of its instances, every frame on its slice.
+    const source = (await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID)).map((b) => parsePart10(b));
+    const ipp = new Map(source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]));
+    assert.equal(ipp.size, 20);
+    assert.equal(seg.seriesRefs.length, 1);
+    assert.equal(seg.seriesRefs[0].series, abdomen.seriesInstanceUID);
+    assert.deepEqual([...seg.seriesRefs[0].sops].sort(), [...ipp.keys()].sort(), "ReferencedSeriesSequence lists the source instances");
+    for (const f of seg.frames) {
+      const pos = ipp.get(f.sop);
+      assert.ok(pos, `frame references ${f.sop}, not an instance of the source series`);
+      for (let a = 0; a < 3; a++) assert.ok(Math.abs(f.ipp[a] - pos[a]!) < 1e-3, `frame on ${f.ipp} but its source slice is at ${pos}`);
+    }
+
+    // The SEG, unpacked by pydicom and put on the source grid, outlines the body: compare with the classical outline.
+    const volume = seriesToVolume(source);
+    const plane = volume.dims[0] * volume.dims[1];
+    const raw = new Uint8Array(readFileSync(path.join(work, "abdomen-seg.raw")));
+    const mask = new Uint8Array(volume.data.length);
+    const sliceOf = new Map(volume.slices.map((s, k) => [s.sopInstanceUID, k]));
+    seg.frames.forEach((f: { sop: string }, i: number) => mask.set(raw.subarray(i * plane, (i + 1) * plane), sliceOf.get(f.sop)! * plane));
+    const d = dice(mask, classicalBodyMask(volume.data, volume.dims));
+    // 0.87 on this series at 4 mm when trained (training/reports/ct-body.json); the gap is mostly the arms, which the
+    // classical rule (largest component only) leaves out and the network keeps. Random weights score far below.
+    assert.ok(d > 0.8, `Dice with the classical body outline is ${d.toFixed(3)}`);
+    console.log(`# abdomen SEG vs classical body outline: Dice ${d.toFixed(4)}`);
+  });
+
+  it("segments the generated phantom too, and the node keeps going after a malformed series", { timeout: 300_000 }, async () => {
+    const [bad] = await jobOf(truncated.studyInstanceUID);
+    assert.equal(bad?.state, "failed");
+    assert.equal(bad.error?.code, "DLN_ERR_VOLUME_UNSUPPORTED");
+    assert.match(bad.error!.message, new RegExp(`series ${truncated.seriesInstanceUID.replace(/\./g, "\\.")}.*truncated`));
+    assert.equal((await segSeries(truncated.studyInstanceUID)).length, 0, "no SEG for a failed job");
+
+    const [good] = await jobOf(phantom.studyInstanceUID);
+    assert.equal(good?.state, "done", JSON.stringify(good));
+    assert.equal((await segSeries(phantom.studyInstanceUID)).length, 1);
+    assert.equal((await node.api("/healthz")).status, 200);
+  });
+
+  it("refuses a gantry-tilted CT with a clear reason, having passed over its localizer and secondary-capture series", { timeout: 300_000 }, async () => {
+    const [job] = await jobOf(tiltedStudy());
+    assert.equal(job?.state, "failed");
+    assert.equal(job.error?.code, "DLN_ERR_VOLUME_TILT");
+    assert.equal(job.error?.stage, "volume");
+    assert.match(job.error!.message, /gantry tilt of -?18\.50°/);
+    assert.match(job.error!.message, new RegExp(uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID").replace(/\./g, "\\.")));
+    const log = readFileSync(node.logFile, "utf8");
+    assert.match(log, /localizer/, "the localizer series is named as passed over");
+    assert.match(log, /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not CT Image Storage/, "the exam-summary series (secondary capture) is named as passed over");
+  });
+
+  it("skips a study without CT and fails a single-slice CT, each with its reason", { timeout: 300_000 }, async () => {
+    const [mr] = await jobOf(uidOf(mrData.path, "StudyInstanceUID"));
+    assert.equal(mr?.state, "skipped");
+    assert.equal(mr.error?.code, "DLN_ERR_NO_SERIES");
+    assert.match(mr.error!.message, /no CT image series.*modality MR/);
+    const [single] = await jobOf(uidOf(singleSliceData.path, "StudyInstanceUID"));
+    assert.equal(single?.state, "failed");
+    assert.equal(single.error?.code, "DLN_ERR_VOLUME_TOO_FEW_SLICES");
+    assert.match(single.error!.message, /1 slice\(s\); at least 3/);
+  });
+
+  it("writes no second SEG after a restart, though Orthanc announces the study again", { timeout: 300_000 }, async () => {
+    const [before] = await jobOf(abdomen.studyInstanceUID);
+    await node.stop("SIGTERM");
+    await node.start();
+    // Storing the SEG changed the study, so Orthanc marks it stable again: wait until the restarted node has read past that.
+    const last = await waitFor("Orthanc's change feed to settle", async () => {
+      const changes = await orthanc.rest("/changes?last");
+      const pending = (await orthanc.rest("/studies?expand")).some((s: { IsStable: boolean }) => !s.IsStable);
+      return pending ? undefined : (changes.Last as number);
+    }, 60_000);
+    await waitFor("the node's cursor to reach the feed's end", async () => ((await (await node.api("/healthz")).json()).ingestCursor >= last ? true : undefined), 60_000);
+    await new Promise((r) => setTimeout(r, 2000)); // two worker cycles for anything wrongly queued
+    const jobs = (await (await node.api(`/api/jobs?study=${abdomen.studyInstanceUID}`)).json()) as Job[];
+    assert.equal(jobs.length, 1);
+    assert.equal(jobs[0]!.attempts, before!.attempts, "the job did not run again");
+    assert.equal((await segSeries(abdomen.studyInstanceUID)).length, 1, "still exactly one SEG");
+  });
+
+  it("guards the API with the token and logs no patient identifiers", async () => {
+    assert.equal((await node.api("/api/jobs", null)).status, 401);
+    assert.equal((await node.api("/api/jobs", "wrong-token")).status, 401);
+    assert.equal((await node.api("/api/jobs")).status, 200);
+    const log = readFileSync(node.logFile, "utf8");
+    assert.ok(log.length > 1000, "the node logged its work");
+    const identifiers = [abdomen, phantom, truncated].flatMap((s) => [s.patientName, s.patientID]);
+    for (const dir of [path.join(tiltedData.path, "S2010"), mrData.path, singleSliceData.path]) identifiers.push(uidOf(dir, "PatientName"), uidOf(dir, "PatientID"));
+    for (const id of identifiers.filter((s) => s.length >= 4)) {
+      assert.ok(!log.includes(id), `the log contains the patient identifier "${id}"`);
+      assert.ok(!log.includes(id.split("^")[0]!), `the log contains the patient name part "${id.split("^")[0]}"`);
+    }
+  });
+});

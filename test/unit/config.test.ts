@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { loadConfig } from "../../src/config/load.js";
+import { DelineateError } from "../../src/errors.js";
+import { ROOT } from "../helpers/tools.js";
+
+const DEFAULT = path.join(ROOT, "config", "default.json");
+
+describe("configuration", () => {
+  it("loads the shipped default, resolving paths against the config folder, and freezes it", () => {
+    const c = loadConfig(DEFAULT, {});
+    assert.equal(c.model.dir, path.join(ROOT, "models"));
+    assert.equal(c.dataDir, path.join(ROOT, "var"));
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.pacs));
+  });
+  it("lets the environment override the file", () => {
+    const c = loadConfig(DEFAULT, {
+      DELINEATE_PACS_URL: "http://127.0.0.1:9999",
+      DELINEATE_PACS_USERNAME: "u",
+      DELINEATE_PACS_PASSWORD: "p",
+      DELINEATE_DATA_DIR: "/tmp/x",
+      DELINEATE_HTTP_PORT: "1234",
+      DELINEATE_API_TOKEN: "tok",
+    });
+    assert.deepEqual([c.pacs.url, c.pacs.username, c.pacs.password, c.dataDir, c.http.port, c.http.apiToken], ["http://127.0.0.1:9999", "u", "p", "/tmp/x", 1234, "tok"]);
+  });
+  it("refuses a bad file with the file and every offending field named", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-config-"));
+    const bad = path.join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ pacs: { url: "not a url" }, dataDir: "x", http: { port: 99999 }, surprise: 1 }));
+    assert.throws(
+      () => loadConfig(bad, {}),
+      (e: unknown) =>
+        e instanceof DelineateError &&
+        e.code === "DLN_ERR_CONFIG_INVALID" &&
+        e.message.includes(bad) &&
+        /pacs\.url/.test(e.message) &&
+        /http\.port/.test(e.message) &&
+        /ingest/.test(e.message) &&
+        /surprise/.test(e.message),
+    );
+    writeFileSync(bad, "{ not json");
+    assert.throws(() => loadConfig(bad, {}), /cannot read configuration .*bad\.json/);
+    assert.throws(() => loadConfig(path.join(dir, "missing.json"), {}), /cannot read configuration .*missing\.json/);
+    assert.throws(() => loadConfig(DEFAULT, { DELINEATE_HTTP_PORT: "eighty" }), /http\.port/);
+  });
+});
