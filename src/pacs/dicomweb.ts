@@ -3,6 +3,11 @@ import dcmjs, { type NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
+/** The Authorization header for a connection, or undefined without credentials. */
+export function basicAuth(conn: Pick<PacsConnection, "username" | "password">): string | undefined {
+  return conn.username ? "Basic " + Buffer.from(`${conn.username}:${conn.password}`).toString("base64") : undefined;
+}
+
 export interface PacsConnection {
   /** Server base URL (Orthanc's REST root); DICOMweb is `${url}${dicomWebRoot}`. */
   url: string;
@@ -25,7 +30,7 @@ export class DicomWebClient {
 
   constructor(private readonly conn: PacsConnection) {
     this.base = conn.url.replace(/\/+$/, "") + conn.dicomWebRoot.replace(/\/+$/, "");
-    this.auth = conn.username ? "Basic " + Buffer.from(`${conn.username}:${conn.password}`).toString("base64") : undefined;
+    this.auth = basicAuth(conn);
   }
 
   /** QIDO-RS: the series of a study, naturalised. */

@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import type { PacsConnection } from "./dicomweb.js";
+import { basicAuth, type PacsConnection } from "./dicomweb.js";
 
 export interface OrthancChange {
   seq: number;
@@ -22,7 +22,7 @@ export class OrthancRest {
 
   constructor(private readonly conn: PacsConnection) {
     this.base = conn.url.replace(/\/+$/, "");
-    this.auth = conn.username ? "Basic " + Buffer.from(`${conn.username}:${conn.password}`).toString("base64") : undefined;
+    this.auth = basicAuth(conn);
   }
 
   async changes(since: number, limit = 100): Promise<ChangesPage> {

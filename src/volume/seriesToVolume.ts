@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { num, nums, str, strs, type ParsedDicom } from "../dicom/dataset.js";
+import { num, nums, str, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
 import type { SliceSource, Volume } from "./volume.js";
 
@@ -130,13 +130,3 @@ function decodeInto(inst: ParsedDicom, out: Float32Array, seriesInstanceUID: str
     out[i] = stored * slope + intercept;
   }
 }
-
-/** Image types a segmentation model must not be run on. */
-export function isLocalizerOrDerived(imageType: readonly string[]): string | undefined {
-  const upper = imageType.map((t) => t.toUpperCase());
-  if (upper.includes("LOCALIZER")) return "localizer";
-  if (upper[0] === "DERIVED") return "derived image";
-  return undefined;
-}
-
-export { strs };

@@ -45,7 +45,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   let node: NodeProcess;
   let pacs: DicomWebClient;
   let work: string;
-  let abdomen: PreparedStudy, phantom: PreparedStudy, truncated: PreparedStudy;
+  let abdomen: PreparedStudy, phantom: PreparedStudy, truncated: PreparedStudy, late: PreparedStudy | undefined;
   /** an attribute of a file, or of the first DICOM file of a folder */
   const uidOf = (target: string, key: string) => {
     const file = statSync(target).isDirectory() ? path.join(target, readdirSync(target).find((f) => !f.startsWith("DIRFILE"))!) : target;
@@ -166,9 +166,12 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.match(single.error!.message, /1 slice\(s\); at least 3/);
   });
 
-  it("writes no second SEG after a restart, though Orthanc announces the study again", { timeout: 300_000 }, async () => {
+  it("writes no second SEG after a restart, though Orthanc announces the study again, and misses no study sent while it was down", { timeout: 300_000 }, async () => {
     const [before] = await jobOf(abdomen.studyInstanceUID);
     await node.stop("SIGTERM");
+    const l = writePhantomSeries(path.join(work, "late"), { size: 64, slices: 8, pixelSpacing: 6, sliceSpacing: 5, patientName: "Late^Lucy", patientID: "DLN-TEST-0999" });
+    late = { dir: path.join(work, "late"), studyInstanceUID: l.studyInstanceUID, seriesInstanceUID: l.seriesInstanceUID, patientName: "Late^Lucy", patientID: "DLN-TEST-0999" };
+    await storescu(orthanc.dicomPort, orthanc.aet, late.dir);
     await node.start();
     // Storing the SEG changed the study, so Orthanc marks it stable again: wait until the restarted node has read past that.
     const last = await waitFor("Orthanc's change feed to settle", async () => {
@@ -182,6 +185,9 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.equal(jobs.length, 1);
     assert.equal(jobs[0]!.attempts, before!.attempts, "the job did not run again");
     assert.equal((await segSeries(abdomen.studyInstanceUID)).length, 1, "still exactly one SEG");
+    const [lateJob] = await jobOf(late.studyInstanceUID);
+    assert.equal(lateJob?.state, "done", "the study sent while the node was down was processed after the restart");
+    assert.equal((await segSeries(late.studyInstanceUID)).length, 1);
   });
 
   it("guards the API with the token and logs no patient identifiers", async () => {
@@ -190,7 +196,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.equal((await node.api("/api/jobs")).status, 200);
     const log = readFileSync(node.logFile, "utf8");
     assert.ok(log.length > 1000, "the node logged its work");
-    const identifiers = [abdomen, phantom, truncated].flatMap((s) => [s.patientName, s.patientID]);
+    const identifiers = [abdomen, phantom, truncated, ...(late ? [late] : [])].flatMap((s) => [s.patientName, s.patientID]);
     for (const dir of [path.join(tiltedData.path, "S2010"), mrData.path, singleSliceData.path]) identifiers.push(uidOf(dir, "PatientName"), uidOf(dir, "PatientID"));
     for (const id of identifiers.filter((s) => s.length >= 4)) {
       assert.ok(!log.includes(id), `the log contains the patient identifier "${id}"`);
