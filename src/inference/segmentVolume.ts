@@ -2,6 +2,7 @@ import ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
+import { keepLargestComponent } from "./postprocess.js";
 import { axisWeights, padEdge, resampleLinear } from "./resample.js";
 
 type Dims = [number, number, number];
@@ -91,7 +92,7 @@ export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessR
   return { dims: [sx, sy, sz], data: out };
 }
 
-/** Runs a model on a volume: preprocess, one whole-volume pass, softmax, back to the source grid. */
+/** Runs a model on a volume: preprocess, one whole-volume pass, softmax, back to the source grid, post-processing. */
 export async function segmentVolume(volume: Volume, manifest: ModelManifest, session: ort.InferenceSession): Promise<LabelMap> {
   const { tensor, record } = preprocess(volume, manifest);
   const [px, py, pz] = record.paddedDims;
@@ -108,5 +109,7 @@ export async function segmentVolume(volume: Volume, manifest: ModelManifest, ses
     throw new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id}: output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [1, ${manifest.labels.length + 1}, z, y, x]`);
   }
   const probs = softmaxCropped(out.data as Float32Array, Number(out.dims[1]), record);
-  return probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
+  const labels = probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
+  if (manifest.postprocessing.keepLargestComponent) for (const l of manifest.labels) keepLargestComponent(labels, l.value);
+  return labels;
 }

@@ -43,6 +43,13 @@ export const ManifestSchema = z
           .strict(),
       )
       .min(1),
+    postprocessing: z
+      .object({
+        /** per label, keep only its largest 3D connected component (specks and detached pieces go) */
+        keepLargestComponent: z.boolean(),
+      })
+      .strict()
+      .default({ keepLargestComponent: false }),
     outputs: z.array(z.enum(["seg"])).min(1),
     training: z.string().optional(),
   })
