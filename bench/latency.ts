@@ -5,7 +5,7 @@
  * "Arrival" is the end of the modality's C-STORE (storescu). Ingest wait runs from there to the job's
  * creation: Orthanc's StableAge (2 s here, as in the tests) plus the change-feed poll (0.5 s here).
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { str } from "../src/dicom/dataset.js";
@@ -81,7 +81,9 @@ async function main(): Promise<void> {
     orthanc: orthancVersion,
     date: new Date().toISOString(),
   };
-  writeFileSync(path.join(ROOT, "bench", "results.json"), JSON.stringify({ benchmark: "arrival-to-SEG-stored latency", machine, results }, null, 2) + "\n");
+  const file = path.join(ROOT, "bench", "results.json");
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
+  writeFileSync(file, JSON.stringify({ ...previous, benchmark: "arrival-to-SEG-stored latency", machine, results }, null, 2) + "\n");
   const stages = ["ingestWait", "route", "fetch", "volume", "inference", "encode", "store"];
   const md = [
     "# Benchmark: arrival to SEG stored",

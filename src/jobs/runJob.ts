@@ -81,6 +81,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   });
 
   const volume = await timed("volume", () => seriesToVolume(instances));
+  ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
   const labels = await timed("inference", () => segmentVolume(volume, manifest, ctx.session));
 
   const file = await timed("encode", () => {

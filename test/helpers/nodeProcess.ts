@@ -11,6 +11,8 @@ export interface NodeProcess {
   logFile: string;
   /** the running process's id (for /proc readings) */
   pid(): number | undefined;
+  /** sends a signal without waiting (SIGSTOP / SIGCONT to freeze and thaw it) */
+  signal(signal: NodeJS.Signals): void;
   api(p: string, token?: string | null): Promise<Response>;
   /** SIGTERM (graceful) or SIGKILL (a crash), then wait for the exit */
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -18,7 +20,11 @@ export interface NodeProcess {
 }
 
 /** Runs `delineate serve` as a real child process against a test Orthanc; data dir and log survive restarts. */
-export async function startNodeProcess(orthanc: TestOrthanc, dataDir: string, options: { logFile: string }): Promise<NodeProcess> {
+export async function startNodeProcess(
+  orthanc: TestOrthanc,
+  dataDir: string,
+  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number } },
+): Promise<NodeProcess> {
   const port = await freePort();
   const token = "test-token-" + Math.random().toString(36).slice(2);
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
@@ -32,7 +38,7 @@ export async function startNodeProcess(orthanc: TestOrthanc, dataDir: string, op
       model: { dir: path.join(ROOT, "models"), id: "ct-body" },
       inference: { executionProviders: ["cpu"] },
       outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
-      jobs: { maxAttempts: 3, retryBaseSeconds: 1 },
+      jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
       log: { level: "debug" },
     }),
   );
@@ -59,5 +65,5 @@ export async function startNodeProcess(orthanc: TestOrthanc, dataDir: string, op
     });
   };
   await start();
-  return { port, token, logFile: options.logFile, pid: () => proc?.pid, api, stop, start };
+  return { port, token, logFile: options.logFile, pid: () => proc?.pid, signal: (sig) => void proc?.kill(sig), api, stop, start };
 }

@@ -1,0 +1,75 @@
+/**
+ * `npm run bench:throughput`: sustained studies per minute through the whole node (C-STORE → change feed →
+ * inference → SEG stored) for a burst of identical-size phantom studies, with the node's peak memory.
+ * Appends its figures to bench/results.json under "throughput" and rewrites bench/THROUGHPUT.md.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Job } from "../src/jobs/job.js";
+import { writePhantomSeries } from "../src/volume/phantom.js";
+import { startNodeProcess } from "../test/helpers/nodeProcess.js";
+import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
+import { ROOT, storescu } from "../test/helpers/tools.js";
+
+const STUDIES = Number(process.env.BENCH_STUDIES ?? 20);
+const SIZE = 256, SLICES = 100;
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-throughput-"));
+  const orthanc = await startOrthanc();
+  const node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log") });
+  try {
+    const studies = Array.from({ length: STUDIES }, (_, i) =>
+      writePhantomSeries(path.join(work, "studies", `s${i}`), { size: SIZE, slices: SLICES, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Bench^Throughput", patientID: `TP-${i}` }).studyInstanceUID,
+    );
+    const t0 = Date.now();
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "studies"));
+    const sent = Date.now();
+    const jobs = await waitFor("every job to finish", async () => {
+      const all = (await (await node.api("/api/jobs")).json()) as Job[];
+      return all.length === STUDIES && all.every((j) => j.state === "done") ? all : undefined;
+    }, 1_800_000, 250);
+    const firstStart = Math.min(...jobs.map((j) => j.createdAt));
+    const lastDone = Math.max(...jobs.map((j) => j.updatedAt));
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.pid()}/status`, "utf8"));
+    const result = {
+      studies: STUDIES,
+      studySize: `${SIZE}×${SIZE}×${SLICES}`,
+      sendSeconds: (sent - t0) / 1000,
+      processingSeconds: (lastDone - firstStart) / 1000,
+      studiesPerMinute: Math.round((STUDIES / ((lastDone - firstStart) / 60_000)) * 10) / 10,
+      nodePeakRssMiB: hwm ? Math.round(Number(hwm[1]) / 1024) : NaN,
+      concurrency: 1,
+    };
+    const file = path.join(ROOT, "bench", "results.json");
+    const all = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
+    all.throughput = { machine, ...result };
+    writeFileSync(file, JSON.stringify(all, null, 2) + "\n");
+    const md = [
+      "# Benchmark: sustained throughput",
+      "",
+      "Written by `npm run bench:throughput` (bench/throughput.ts). A burst of phantom CT studies sent by one storescu",
+      "association; the node (one worker, CPU) takes them from Orthanc's change feed and stores a SEG for each.",
+      "Processing time runs from the first job's creation to the last job's completion.",
+      "",
+      `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}; ${machine.date}.`,
+      "",
+      "| studies | size | send (s) | processing (s) | studies/min | node peak RSS (MiB) |",
+      "| --- | --- | --- | --- | --- | --- |",
+      `| ${result.studies} | ${result.studySize} | ${result.sendSeconds.toFixed(1)} | ${result.processingSeconds.toFixed(1)} | ${result.studiesPerMinute} | ${result.nodePeakRssMiB} |`,
+      "",
+    ].join("\n");
+    writeFileSync(path.join(ROOT, "bench", "THROUGHPUT.md"), md);
+    process.stdout.write(md);
+  } finally {
+    await node.stop();
+    await orthanc.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { str } from "../../src/dicom/dataset.js";
+import type { Job } from "../../src/jobs/job.js";
+import { DicomWebClient } from "../../src/pacs/dicomweb.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { storescu } from "../helpers/tools.js";
+
+/** Nothing lost, nothing duplicated: bursts, a crash during inference, a PACS outage. Generated studies only. */
+describe("reliability against a real Orthanc", { concurrency: false }, () => {
+  let orthanc: TestOrthanc;
+  let node: NodeProcess;
+  let pacs: DicomWebClient;
+  let work: string;
+
+  const jobsOf = async (study: string) => (await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[];
+  const finished = (study: string) =>
+    waitFor(`a finished job for ${study}`, async () => {
+      const jobs = await jobsOf(study);
+      return jobs.length === 1 && ["done", "failed", "skipped"].includes(jobs[0]!.state) ? jobs[0] : undefined;
+    }, 300_000, 250);
+  const logEntries = () =>
+    readFileSync(node.logFile, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logged = (study: string, message: "job started" | "inference started") =>
+    waitFor(`the job to log "${message}"`, async () => {
+      const [job] = await jobsOf(study);
+      return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
+    }, 120_000, 20);
+  const segCount = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
+  const phantom = (name: string, size: number, slices: number) =>
+    writePhantomSeries(path.join(work, name), { size, slices, pixelSpacing: 256 / size * 1.5, sliceSpacing: 3, patientName: `Reliability^${name}`, patientID: `REL-${name}` });
+
+  before(async () => {
+    work = mkdtempSync(path.join(tmpdir(), "delineate-reliability-"));
+    orthanc = await startOrthanc();
+    pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 60_000 });
+    // patient enough for a 20 s outage: waits of about 1, 2, 4, 8, 16 s before giving up
+    node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log"), jobs: { maxAttempts: 8, retryBaseSeconds: 1 } });
+  });
+
+  after(async () => {
+    await node?.stop();
+    await orthanc?.stop();
+  });
+
+  it("processes 30 studies sent at once, each with exactly one SEG", { timeout: 600_000 }, async () => {
+    const studies = Array.from({ length: 30 }, (_, i) => phantom(`burst/s${String(i).padStart(2, "0")}`, 48, 10).studyInstanceUID);
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "burst"));
+    for (const study of studies) {
+      const job = await finished(study);
+      assert.equal(job?.state, "done", `${study}: ${JSON.stringify(job?.error)}`);
+    }
+    const counts = await Promise.all(studies.map(segCount));
+    assert.deepEqual(counts, studies.map(() => 1));
+  });
+
+  it("finishes a job whose node was killed (SIGKILL) during inference, with exactly one SEG", { timeout: 300_000 }, async () => {
+    const { studyInstanceUID: study } = phantom("killed", 256, 160);
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "killed"));
+    const running = await logged(study, "inference started");
+    await node.stop("SIGKILL");
+    await node.start();
+    const job = await finished(study);
+    assert.equal(job?.state, "done", JSON.stringify(job?.error));
+    assert.equal(job.id, running.id);
+    assert.equal(job.attempts, 2, "picked up again after the crash, not started afresh");
+    assert.equal(await segCount(study), 1);
+    assert.ok(logEntries().some((e) => e.message === "jobs interrupted by a previous stop were queued again"));
+  });
+
+  it("waits out a 20 s PACS outage mid-job and completes, losing nothing", { timeout: 300_000 }, async () => {
+    const { studyInstanceUID: study } = phantom("outage", 256, 160);
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "outage"));
+    // Freeze the node as the job starts, take the PACS down, let the node go on: the rest of the job's path
+    // (series lookup, fetch, store) meets a dead PACS.
+    await logged(study, "job started");
+    node.signal("SIGSTOP");
+    await orthanc.stop();
+    node.signal("SIGCONT");
+    await new Promise((r) => setTimeout(r, 20_000));
+    await orthanc.start();
+    const job = await finished(study);
+    assert.equal(job?.state, "done", JSON.stringify(job?.error));
+    assert.equal(await segCount(study), 1);
+    assert.equal((await node.api("/healthz")).status, 200);
+    assert.ok(logEntries().some((e) => e.jobId === job.id && e.code === "DLN_ERR_PACS_UNAVAILABLE" && e.message === "job will be retried"), "the job waited and retried");
+  });
+});
