@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config/schema.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
-import { createSession } from "./inference/session.js";
+import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { runJob } from "./jobs/runJob.js";
 import { JobStore } from "./jobs/store.js";
 import { JobWorker } from "./jobs/worker.js";
@@ -29,7 +29,8 @@ export interface RunningNode {
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
   const uid = () => newUid(config.outputs.uidRoot);
   const model = loadModelPackage(config.model.dir, config.model.id);
-  const { session, provider } = await createSession(model.onnxPaths[0]!, config.inference, log);
+  const inference = await InferenceWorker.start(model, config.inference, log);
+  const provider = inference.provider;
   log.info("model loaded", { model: model.manifest.id, version: model.manifest.version, executionProvider: provider });
 
   const store = new JobStore(config.dataDir, uid);
@@ -43,7 +44,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       runJob(job, {
         pacs,
         model,
-        session,
+        infer: (volume) => inference.segment(volume),
         executionProvider: provider,
         newUid: uid,
         outputs: config.outputs,
@@ -80,7 +81,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await feed.stop();
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await session.release();
+      await inference.close();
       store.close();
       log.info("node stopped");
     },

@@ -7,6 +7,9 @@ import { axisWeights, padEdge, resampleLinear } from "./resample.js";
 
 type Dims = [number, number, number];
 
+/** What inference needs of a volume: its grid and values (not its references), so it can cross to a worker. */
+export type VolumeGrid = Pick<Volume, "dims" | "spacing" | "data" | "seriesInstanceUID">;
+
 /** What preprocessing did, so that postprocessing can undo it. */
 export interface PreprocessRecord {
   sourceDims: Dims;
@@ -16,7 +19,7 @@ export interface PreprocessRecord {
 }
 
 /** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
-export function preprocess(volume: Volume, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
+export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
   const sourceDims = volume.dims;
   const modelDims = sourceDims.map((n, a) => Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!))) as Dims;
   const m = manifest.input.sizeMultiple;
@@ -93,7 +96,7 @@ export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessR
 }
 
 /** Runs a model on a volume: preprocess, one whole-volume pass, softmax, back to the source grid, post-processing. */
-export async function segmentVolume(volume: Volume, manifest: ModelManifest, session: ort.InferenceSession): Promise<LabelMap> {
+export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, session: ort.InferenceSession): Promise<LabelMap> {
   const { tensor, record } = preprocess(volume, manifest);
   const [px, py, pz] = record.paddedDims;
   let result: ort.InferenceSession.OnnxValueMapType;

@@ -1,20 +1,20 @@
-import type { InferenceSession } from "onnxruntime-node";
 import { parsePart10, str, writePart10, type ParsedDicom } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import { segmentVolume } from "../inference/segmentVolume.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
 import { buildSegmentation } from "../outputs/segmentation.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import { instanceUnsuitable, selectCtSeries } from "../route/selectSeries.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
 
 /** Everything one job needs, passed in: nothing here reads configuration or global state. */
 export interface JobContext {
   pacs: DicomWebClient;
   model: ModelPackage;
-  session: InferenceSession;
+  /** runs the model on a volume (on the inference worker thread, in the node) */
+  infer: (volume: Volume) => Promise<LabelMap>;
   executionProvider: string;
   newUid: () => string;
   outputs: {
@@ -82,7 +82,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
 
   const volume = await timed("volume", () => seriesToVolume(instances));
   ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
-  const labels = await timed("inference", () => segmentVolume(volume, manifest, ctx.session));
+  const labels = await timed("inference", () => ctx.infer(volume));
 
   const file = await timed("encode", () => {
     const seg = buildSegmentation({

@@ -1,0 +1,50 @@
+/**
+ * The inference worker thread: holds the model's onnxruntime session and runs segmentVolume, so the node's
+ * event loop (HTTP API, change feed) never waits on a model. Messages are InferenceRequest / InferenceReply.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { asDelineateError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ModelManifest } from "../models/manifest.js";
+import { segmentVolume } from "./segmentVolume.js";
+import { createSession, type ExecutionProvider } from "./session.js";
+import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
+
+export interface WorkerInit {
+  onnxPath: string;
+  manifest: ModelManifest;
+  executionProviders: ExecutionProvider[];
+  intraOpThreads: number;
+}
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (reply: InferenceReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+// Log lines travel to the main thread's logger; the worker has none of its own.
+const log = {
+  warn: (message: string, fields: Record<string, unknown>) => post({ type: "log", level: "warn", message, fields }),
+} as unknown as Logger;
+
+const ready = createSession(init.onnxPath, init, log).then(
+  (s) => {
+    post({ type: "ready", provider: s.provider });
+    return s.session;
+  },
+  (err: unknown) => {
+    const e = asDelineateError(err);
+    post({ type: "failed", code: e.code, message: e.message });
+    return undefined;
+  },
+);
+
+port.on("message", async (req: InferenceRequest) => {
+  const session = await ready;
+  if (!session) return;
+  try {
+    const labels = await segmentVolume({ ...req.volume, data: new Float32Array(req.volume.data) }, init.manifest, session);
+    post({ type: "result", id: req.id, labels: labels.data.buffer as ArrayBuffer, data: req.volume.data }, [labels.data.buffer as ArrayBuffer, req.volume.data]);
+  } catch (err) {
+    const e = asDelineateError(err);
+    post({ type: "error", id: req.id, code: e.code, message: e.message, data: req.volume.data }, [req.volume.data]);
+  }
+});
