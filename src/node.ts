@@ -12,6 +12,7 @@ import { newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
 import { createApp } from "./server/app.js";
+import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
 
 export interface RunningNode {
@@ -54,23 +55,34 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     { maxAttempts: config.jobs.maxAttempts, retryBaseSeconds: config.jobs.retryBaseSeconds, idlePollMs: 1000 },
     log,
   );
+  const modelKey = { id: model.manifest.id, version: model.manifest.version };
   const feed = new OrthancChangeFeed(
     new OrthancRest(config.pacs),
     store,
-    { id: model.manifest.id, version: model.manifest.version },
+    modelKey,
     config.ingest.pollIntervalSeconds * 1000,
     () => worker.wake(),
     log,
   );
 
-  const app = createApp({ store, apiToken: config.http.apiToken, health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }) });
+  const announce = (uid: string) => {
+    const n = store.enqueue([uid], modelKey);
+    if (n) worker.wake();
+    return n;
+  };
+  const app = createApp({
+    store,
+    apiToken: config.http.apiToken,
+    ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
+    health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;
   worker.start();
-  feed.start();
+  if (config.ingest.changeFeed) feed.start();
   log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
 
   return {

@@ -22,10 +22,14 @@ export const ConfigSchema = z
       .strict(),
     ingest: z
       .object({
-        mode: z.literal("orthanc-changes"),
+        /** poll Orthanc's change feed for StableStudy */
+        changeFeed: z.boolean().default(true),
         pollIntervalSeconds: z.number().positive().max(3600).default(5),
+        /** accept POST /api/webhook/stable-study (orthanc/delineate-webhook.lua sends it) */
+        webhook: z.boolean().default(false),
       })
-      .strict(),
+      .strict()
+      .refine((i) => i.changeFeed || i.webhook, "enable at least one of changeFeed and webhook"),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
     inference: z
       .object({

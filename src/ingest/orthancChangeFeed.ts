@@ -42,7 +42,7 @@ export class OrthancChangeFeed {
         else this.log.warn("stable study vanished before it could be queued", { orthancStudyId: change.id, seq: change.seq });
       }
       const n = this.sink.enqueue(studies, this.model, { name: CHANGE_FEED_CURSOR, value: page.last });
-      if (n > 0) this.log.info("studies queued from the change feed", { count: n, cursor: page.last, studyInstanceUIDs: studies });
+      if (studies.length) this.log.info("studies announced by the change feed", { studyInstanceUIDs: studies, newJobs: n, cursor: page.last });
       added += n;
       if (page.done || page.last === since) break;
     }

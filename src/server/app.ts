@@ -6,6 +6,8 @@ import type { JobStore } from "../jobs/store.js";
 export interface AppDeps {
   store: JobStore;
   apiToken: string;
+  /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
+  apiRouters?: Record<string, express.Router>;
   /** facts for /healthz: never PHI */
   health: () => Record<string, unknown>;
 }
@@ -54,6 +56,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (job) res.json(job);
     else res.status(404).json({ error: "no such job" });
   });
+  for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);
   return app;
 }

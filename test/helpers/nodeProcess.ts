@@ -23,10 +23,10 @@ export interface NodeProcess {
 export async function startNodeProcess(
   orthanc: TestOrthanc,
   dataDir: string,
-  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number } },
+  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: { changeFeed: boolean; webhook: boolean }; port?: number; token?: string },
 ): Promise<NodeProcess> {
-  const port = await freePort();
-  const token = "test-token-" + Math.random().toString(36).slice(2);
+  const port = options.port ?? (await freePort());
+  const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
   writeFileSync(
     configFile,
@@ -34,7 +34,7 @@ export async function startNodeProcess(
       pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
       dataDir,
       http: { host: "127.0.0.1", port },
-      ingest: { mode: "orthanc-changes", pollIntervalSeconds: 0.5 },
+      ingest: { changeFeed: options.ingest?.changeFeed ?? true, pollIntervalSeconds: 0.5, webhook: options.ingest?.webhook ?? false },
       model: { dir: path.join(ROOT, "models"), id: "ct-body" },
       inference: { executionProviders: ["cpu"] },
       outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },

@@ -52,6 +52,9 @@ export interface OrthancOptions {
   password?: string;
   /** keep Orthanc running after this process exits (the demo) */
   detached?: boolean;
+  /** Lua scripts to load (absolute paths) and environment for Orthanc's process (what they read) */
+  luaScripts?: string[];
+  env?: Record<string, string>;
 }
 
 /** A throw-away Orthanc with DICOMweb and auth on, on free loopback ports, storing into a temp folder. */
@@ -74,6 +77,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
     Plugins: ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so", "/usr/share/orthanc/plugins/libOrthancGdcm.so"],
     StableAge: 2,
     DicomWeb: { Enable: true, Root: "/dicom-web/" },
+    ...(options.luaScripts ? { LuaScripts: options.luaScripts } : {}),
   };
   const configFile = path.join(dir, "orthanc.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -89,11 +93,11 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
     const log = createWriteStream(path.join(dir, "orthanc.log"), { flags: "a" });
     if (options.detached) {
       const fd = openSync(path.join(dir, "orthanc.log"), "a");
-      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", fd, fd], detached: true });
+      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", fd, fd], detached: true, env: { ...process.env, ...options.env } });
       proc.unref();
       writeFileSync(path.join(dir, "orthanc.pid"), String(proc.pid));
     } else {
-      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", "pipe", "pipe"] });
+      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
       proc.stdout?.pipe(log);
       proc.stderr?.pipe(log);
     }

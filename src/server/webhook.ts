@@ -1,0 +1,24 @@
+import express from "express";
+import type { Logger } from "../log.js";
+
+const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
+
+/**
+ * POST /api/webhook/stable-study {"StudyInstanceUID": "..."}: a PACS announces a complete study (Orthanc does
+ * it from orthanc/delineate-webhook.lua). Announcing a study again, or by feed and webhook both, makes no second
+ * job. Mounted behind the API token; bodies over 16 KiB are refused.
+ */
+export function webhookRouter(deps: { announce: (studyInstanceUID: string) => number; log: Logger }): express.Router {
+  const router = express.Router();
+  router.post("/stable-study", express.json({ limit: "16kb" }), (req, res) => {
+    const uid = (req.body as { StudyInstanceUID?: unknown } | undefined)?.StudyInstanceUID;
+    if (typeof uid !== "string" || uid.length > 64 || !UID.test(uid)) {
+      res.status(400).json({ error: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
+      return;
+    }
+    const newJobs = deps.announce(uid);
+    deps.log.info("study announced by webhook", { studyInstanceUID: uid, newJobs });
+    res.status(newJobs ? 201 : 200).json({ studyInstanceUID: uid, queued: newJobs > 0 });
+  });
+  return router;
+}

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { str } from "../../src/dicom/dataset.js";
+import type { Job } from "../../src/jobs/job.js";
+import { DicomWebClient } from "../../src/pacs/dicomweb.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
+import { freePort, startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { ROOT, storescu } from "../helpers/tools.js";
+
+/** Webhook ingest: Orthanc's Lua script (orthanc/delineate-webhook.lua) posts each stable study to the node. */
+describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () => {
+  let orthanc: TestOrthanc;
+  let node: NodeProcess | undefined;
+  let pacs: DicomWebClient;
+  let work: string;
+  let port: number;
+  const token = "webhook-test-token";
+
+  const entries = (logFile: string) =>
+    readFileSync(logFile, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const send = async (name: string) => {
+    const s = writePhantomSeries(path.join(work, name), { size: 64, slices: 10, pixelSpacing: 6, sliceSpacing: 4, patientName: `Hook^${name}`, patientID: `HOOK-${name}` });
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, name));
+    return s.studyInstanceUID;
+  };
+  const done = (n: NodeProcess, study: string) =>
+    waitFor(`the job for ${study}`, async () => {
+      const jobs = (await (await n.api(`/api/jobs?study=${study}`)).json()) as Job[];
+      return jobs.every((j) => j.state === "done") && jobs.length ? jobs : undefined;
+    }, 120_000, 250);
+  const segs = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
+
+  before(async () => {
+    work = mkdtempSync(path.join(tmpdir(), "delineate-webhook-"));
+    port = await freePort();
+    orthanc = await startOrthanc({
+      luaScripts: [path.join(ROOT, "orthanc", "delineate-webhook.lua")],
+      env: { DELINEATE_WEBHOOK_URL: `http://127.0.0.1:${port}/api/webhook/stable-study`, DELINEATE_API_TOKEN: token },
+    });
+    pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 60_000 });
+  });
+
+  after(async () => {
+    await node?.stop();
+    await orthanc?.stop();
+  });
+
+  it("processes a study announced by the webhook alone (change feed off)", { timeout: 180_000 }, async () => {
+    node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "a.log"), ingest: { changeFeed: false, webhook: true }, port, token });
+    const study = await send("alone");
+    const [job] = await done(node, study);
+    assert.equal(job?.state, "done");
+    assert.equal(await segs(study), 1);
+    const log = entries(node.logFile);
+    assert.ok(log.some((e) => e.message === "study announced by webhook" && e.studyInstanceUID === study && e.newJobs === 1));
+    assert.ok(!log.some((e) => e.message === "studies announced by the change feed"), "the change feed was off");
+  });
+
+  it("makes one job and one SEG for a study announced by both the feed and the webhook", { timeout: 180_000 }, async () => {
+    await node!.stop();
+    node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "b.log"), ingest: { changeFeed: true, webhook: true }, port, token });
+    const study = await send("twice");
+    await done(node, study);
+    const log = await waitFor("both announcements", async () => {
+      const l = entries(node!.logFile);
+      const byHook = l.some((e) => e.message === "study announced by webhook" && e.studyInstanceUID === study);
+      const byFeed = l.some((e) => e.message === "studies announced by the change feed" && (e.studyInstanceUIDs as string[]).includes(study));
+      return byHook && byFeed ? l : undefined;
+    }, 60_000);
+    const newJobs = log
+      .filter((e) => (e.studyInstanceUID === study) || ((e.studyInstanceUIDs as string[] | undefined)?.length === 1 && (e.studyInstanceUIDs as string[])[0] === study))
+      .filter((e) => typeof e.newJobs === "number")
+      .reduce((n, e) => n + (e.newJobs as number), 0);
+    assert.equal(newJobs, 1, "one of the two announcements made the job, the other none");
+    assert.equal(((await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[]).length, 1);
+    assert.equal(await segs(study), 1);
+  });
+
+  it("refuses webhook calls without the token, with a bad body, or too large", async () => {
+    const url = `http://127.0.0.1:${port}/api/webhook/stable-study`;
+    const post = (body: string, auth?: string) =>
+      fetch(url, { method: "POST", headers: { "Content-Type": "application/json", ...(auth ? { Authorization: auth } : {}) }, body });
+    assert.equal((await post('{"StudyInstanceUID":"1.2.3"}')).status, 401);
+    assert.equal((await post('{"StudyInstanceUID":"1.2.3"}', "Bearer wrong")).status, 401);
+    assert.equal((await post('{"StudyInstanceUID":"not a uid"}', `Bearer ${token}`)).status, 400);
+    assert.equal((await post(JSON.stringify({ StudyInstanceUID: "1.2.3", pad: "x".repeat(20_000) }), `Bearer ${token}`)).status, 413);
+  });
+});
