@@ -51,8 +51,9 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         outputs: config.outputs,
         softwareVersion: VERSION,
         log,
+        cancelRequested: () => store.cancelRequested(job.id),
       }),
-    { maxAttempts: config.jobs.maxAttempts, retryBaseSeconds: config.jobs.retryBaseSeconds, idlePollMs: 1000 },
+    { ...config.jobs, idlePollMs: 1000 },
     log,
   );
   const modelKey = { id: model.manifest.id, version: model.manifest.version };
@@ -73,6 +74,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const app = createApp({
     store,
     apiToken: config.http.apiToken,
+    onRetry: () => worker.wake(),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),
   });

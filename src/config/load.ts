@@ -46,6 +46,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     const value = env[name];
     if (value !== undefined && value !== "") apply(raw, value);
   }
+  // The PACS password may come from a secret file (a mounted Docker/Kubernetes secret) rather than the config.
+  const passwordFile = env.DELINEATE_PACS_PASSWORD_FILE || (typeof raw.pacs?.passwordFile === "string" ? path.resolve(base, raw.pacs.passwordFile) : "");
+  if (raw.pacs && "passwordFile" in raw.pacs) delete raw.pacs.passwordFile;
+  if (passwordFile) {
+    try {
+      (raw.pacs ??= {}).password = readFileSync(passwordFile, "utf8").trim();
+    } catch (err) {
+      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read the PACS password file ${passwordFile}: ${(err as Error).message}`, { file: passwordFile });
+    }
+  }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");

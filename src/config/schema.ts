@@ -49,6 +49,7 @@ export const ConfigSchema = z
       .strict(),
     jobs: z
       .object({
+        concurrency: z.number().int().min(1).max(64).default(1),
         maxAttempts: z.number().int().min(1).default(5),
         retryBaseSeconds: z.number().positive().default(5),
       })

@@ -1,6 +1,13 @@
 import type { ErrorCode, Stage } from "../errors.js";
 
-export type JobState = "queued" | "running" | "done" | "failed" | "skipped";
+/**
+ * queued → running → done; or failed (bad input: retrying cannot help), dead (a transient error outlasted every
+ * attempt: the dead letter), skipped (nothing for the model in the study), cancelled (through the API).
+ * failed, dead, skipped and cancelled jobs can be retried through the API.
+ */
+export type JobState = "queued" | "running" | "done" | "failed" | "dead" | "skipped" | "cancelled";
+export const JOB_STATES: readonly JobState[] = ["queued", "running", "done", "failed", "dead", "skipped", "cancelled"];
+export const FINAL_STATES: readonly JobState[] = ["done", "failed", "dead", "skipped", "cancelled"];
 
 /** Seconds spent in each stage of the path, as recorded on a finished job. */
 export type StageTimings = Partial<Record<"route" | "fetch" | "volume" | "inference" | "encode" | "store", number>>;
@@ -21,6 +28,8 @@ export interface Job {
   /** why the job failed, was skipped, or is waiting to be retried */
   error?: { code: ErrorCode; stage: Stage; message: string };
   timings?: StageTimings;
+  /** a cancel asked for while the job was running; it stops at the next stage boundary */
+  cancelRequested: boolean;
   /** epoch ms the study was announced (for arrival-to-result latency) */
   createdAt: number;
   updatedAt: number;

@@ -26,6 +26,8 @@ export interface JobContext {
   };
   softwareVersion: string;
   log: Logger;
+  /** true once a cancel was asked for through the API; checked before each stage */
+  cancelRequested: () => boolean;
 }
 
 /**
@@ -37,6 +39,11 @@ export interface JobContext {
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   const timings: StageTimings = {};
   const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
+    if (ctx.cancelRequested()) {
+      throw new DelineateError("DLN_ERR_CANCELLED", `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`, {
+        studyInstanceUID: job.studyInstanceUID,
+      });
+    }
     const t0 = performance.now();
     try {
       return await fn();

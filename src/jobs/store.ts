@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
-import type { Job, JobResult, JobState } from "./job.js";
+import { JOB_STATES, type Job, type JobResult, type JobState } from "./job.js";
 
 interface Row {
   id: string;
@@ -13,6 +13,7 @@ interface Row {
   state: JobState;
   attempts: number;
   not_before: number;
+  cancel_requested: number;
   output_series_uid: string;
   output_sop_uid: string;
   series_uid: string | null;
@@ -34,6 +35,7 @@ function toJob(r: Row): Job {
     state: r.state,
     attempts: r.attempts,
     notBefore: r.not_before,
+    cancelRequested: r.cancel_requested === 1,
     output: { seriesInstanceUID: r.output_series_uid, sopInstanceUID: r.output_sop_uid },
     ...(r.series_uid ? { seriesInstanceUID: r.series_uid } : {}),
     ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
@@ -62,9 +64,10 @@ export class JobStore {
         study_uid TEXT NOT NULL,
         model_id TEXT NOT NULL,
         model_version TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'skipped')),
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead', 'skipped', 'cancelled')),
         attempts INTEGER NOT NULL DEFAULT 0,
         not_before INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
         output_series_uid TEXT NOT NULL,
         output_sop_uid TEXT NOT NULL,
         series_uid TEXT,
@@ -112,7 +115,12 @@ export class JobStore {
 
   /** Puts back jobs a crash left running; returns how many. Called once at start-up. */
   recoverInterrupted(): number {
-    return this.db.prepare("UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running'").run(Date.now()).changes;
+    const now = Date.now();
+    // a job whose cancel was asked for before the crash ends cancelled rather than running again
+    this.db
+      .prepare("UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1")
+      .run(now);
+    return this.db.prepare("UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running'").run(now).changes;
   }
 
   /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
@@ -135,11 +143,57 @@ export class JobStore {
       .run(result.seriesInstanceUID, result.executionProvider, JSON.stringify(result.timings), Date.now(), id);
   }
 
-  /** Ends a job as failed or skipped, or puts it back in the queue until `retryAt`, with the error recorded. */
-  finishWithError(id: string, state: "failed" | "skipped" | "queued", err: DelineateError, retryAt = 0): void {
+  /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
+  finishWithError(id: string, state: "failed" | "dead" | "skipped" | "cancelled" | "queued", err: DelineateError, retryAt = 0): void {
     this.db
       .prepare("UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, series_uid = COALESCE(?, series_uid), updated_at = ? WHERE id = ?")
       .run(state, err.code, err.stage, err.message, retryAt, (err.context.seriesInstanceUID as string | undefined) ?? null, Date.now(), id);
+  }
+
+  /**
+   * Cancels a queued job at once; asks a running one to stop at its next stage boundary.
+   * Returns what happened, or undefined when there is no such job.
+   */
+  cancel(id: string): "cancelled" | "requested" | "final" | undefined {
+    return this.db.transaction(() => {
+      const job = this.get(id);
+      if (!job) return undefined;
+      const now = Date.now();
+      if (job.state === "queued") {
+        this.db
+          .prepare("UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API before it ran', updated_at = ? WHERE id = ?")
+          .run(now, id);
+        return "cancelled";
+      }
+      if (job.state === "running") {
+        this.db.prepare("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?").run(now, id);
+        return "requested";
+      }
+      return "final";
+    })();
+  }
+
+  /** Whether a cancel was asked for while the job ran. */
+  cancelRequested(id: string): boolean {
+    const row = this.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?").get(id) as { cancel_requested: number } | undefined;
+    return row?.cancel_requested === 1;
+  }
+
+  /**
+   * Queues a failed, dead, skipped or cancelled job again, with fresh attempts; its output UIDs stay, so a
+   * result that did reach the PACS is still recognised. Returns false when the job is not in such a state.
+   */
+  retry(id: string): boolean | undefined {
+    const job = this.get(id);
+    if (!job) return undefined;
+    return (
+      this.db
+        .prepare(
+          `UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ?
+           WHERE id = ? AND state IN ('failed', 'dead', 'skipped', 'cancelled')`,
+        )
+        .run(Date.now(), id).changes === 1
+    );
   }
 
   get(id: string): Job | undefined {
@@ -155,7 +209,7 @@ export class JobStore {
   }
 
   counts(): Record<JobState, number> {
-    const out: Record<JobState, number> = { queued: 0, running: 0, done: 0, failed: 0, skipped: 0 };
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     for (const r of this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").all() as { state: JobState; n: number }[]) out[r.state] = r.n;
     return out;
   }

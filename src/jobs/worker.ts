@@ -4,6 +4,8 @@ import type { Job, JobResult } from "./job.js";
 import type { JobStore } from "./store.js";
 
 export interface WorkerOptions {
+  /** jobs run at once; more studies wait in the store (the back-pressure) */
+  concurrency: number;
   maxAttempts: number;
   retryBaseSeconds: number;
   /** how often to look for due jobs when nothing wakes the worker */
@@ -11,15 +13,15 @@ export interface WorkerOptions {
 }
 
 /**
- * Takes queued jobs one at a time and runs them. A retryable error (the PACS down) puts the job back with
- * exponential backoff and jitter until maxAttempts; a study with nothing to segment is skipped; any other
- * error fails the job with its code, stage and message. The worker itself never stops on a job's error.
+ * Runs queued jobs, `concurrency` at a time. A retryable error (the PACS down) puts the job back with
+ * exponential backoff and jitter; after maxAttempts it goes to the dead letter (state dead). A study with
+ * nothing to segment is skipped; a cancelled job ends cancelled; any other error fails the job with its code,
+ * stage and message. The worker itself never stops on a job's error.
  */
 export class JobWorker {
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
-  private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
+  private loops: Promise<void>[] = [];
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly store: JobStore,
@@ -31,30 +33,33 @@ export class JobWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.work();
+    this.loops = Array.from({ length: this.options.concurrency }, () => this.work());
   }
 
   /** Stops after the job in hand, if any. */
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
   wake(): void {
-    this.wakeUp?.();
+    for (const wakeUp of this.sleepers) wakeUp();
   }
 
   private async work(): Promise<void> {
     while (this.running) {
       const job = this.store.claimNext();
       if (!job) {
+        let timer: NodeJS.Timeout | undefined;
+        let wakeUp: (() => void) | undefined;
         await new Promise<void>((resolve) => {
-          this.wakeUp = resolve;
-          this.timer = setTimeout(resolve, this.options.idlePollMs);
+          wakeUp = resolve;
+          this.sleepers.add(resolve);
+          timer = setTimeout(resolve, this.options.idlePollMs);
         });
-        clearTimeout(this.timer);
-        this.wakeUp = undefined;
+        clearTimeout(timer);
+        this.sleepers.delete(wakeUp!);
         continue;
       }
       await this.runOne(job);
@@ -74,10 +79,16 @@ export class JobWorker {
       if (err.code === "DLN_ERR_NO_SERIES") {
         this.store.finishWithError(job.id, "skipped", err);
         this.log.info("job skipped", fields);
+      } else if (err.code === "DLN_ERR_CANCELLED") {
+        this.store.finishWithError(job.id, "cancelled", err);
+        this.log.info("job cancelled", fields);
       } else if (err.retryable && job.attempts < this.options.maxAttempts) {
         const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
         this.store.finishWithError(job.id, "queued", err, Date.now() + delay);
         this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
+      } else if (err.retryable) {
+        this.store.finishWithError(job.id, "dead", err);
+        this.log.error("job gave up after its last attempt (dead letter)", fields);
       } else {
         this.store.finishWithError(job.id, "failed", err);
         this.log.error("job failed", fields);

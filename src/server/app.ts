@@ -1,11 +1,13 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { JobState } from "../jobs/job.js";
+import { JOB_STATES, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
 
 export interface AppDeps {
   store: JobStore;
   apiToken: string;
+  /** called after a job is queued again through the API (wakes the worker) */
+  onRetry?: () => void;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
   /** facts for /healthz: never PHI */
@@ -31,7 +33,7 @@ export function requireToken(token: string) {
   };
 }
 
-const STATES = new Set<JobState>(["queued", "running", "done", "failed", "skipped"]);
+const STATES = new Set<JobState>(JOB_STATES);
 
 /** The HTTP API: /healthz open, /api/* behind the token. */
 export function createApp(deps: AppDeps): express.Express {
@@ -55,6 +57,21 @@ export function createApp(deps: AppDeps): express.Express {
     const job = deps.store.get(req.params.id);
     if (job) res.json(job);
     else res.status(404).json({ error: "no such job" });
+  });
+  api.post("/jobs/:id/retry", (req, res) => {
+    const ok = deps.store.retry(req.params.id);
+    if (ok === undefined) res.status(404).json({ error: "no such job" });
+    else if (!ok) res.status(409).json({ error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${deps.store.get(req.params.id)?.state}` });
+    else {
+      deps.onRetry?.();
+      res.json(deps.store.get(req.params.id));
+    }
+  });
+  api.post("/jobs/:id/cancel", (req, res) => {
+    const outcome = deps.store.cancel(req.params.id);
+    if (outcome === undefined) res.status(404).json({ error: "no such job" });
+    else if (outcome === "final") res.status(409).json({ error: `the job is already ${deps.store.get(req.params.id)?.state}` });
+    else res.status(outcome === "cancelled" ? 200 : 202).json(deps.store.get(req.params.id));
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);

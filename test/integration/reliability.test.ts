@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
-import type { Job } from "../../src/jobs/job.js";
+import { FINAL_STATES, type Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
@@ -22,7 +22,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
   const finished = (study: string) =>
     waitFor(`a finished job for ${study}`, async () => {
       const jobs = await jobsOf(study);
-      return jobs.length === 1 && ["done", "failed", "skipped"].includes(jobs[0]!.state) ? jobs[0] : undefined;
+      return jobs.length === 1 && FINAL_STATES.includes(jobs[0]!.state) ? jobs[0] : undefined;
     }, 300_000, 250);
   const logEntries = () =>
     readFileSync(node.logFile, "utf8")
@@ -74,6 +74,18 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(job.attempts, 2, "picked up again after the crash, not started afresh");
     assert.equal(await segCount(study), 1);
     assert.ok(logEntries().some((e) => e.message === "jobs interrupted by a previous stop were queued again"));
+  });
+
+  it("stops a job cancelled through the API during inference, storing nothing", { timeout: 300_000 }, async () => {
+    const { studyInstanceUID: study } = phantom("cancelled", 256, 160);
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "cancelled"));
+    const running = await logged(study, "inference started");
+    const res = await fetch(`http://127.0.0.1:${node.port}/api/jobs/${running.id}/cancel`, { method: "POST", headers: { Authorization: `Bearer ${node.token}` } });
+    assert.equal(res.status, 202);
+    const job = await finished(study);
+    assert.equal(job?.state, "cancelled", JSON.stringify(job));
+    assert.equal(job.error?.code, "DLN_ERR_CANCELLED");
+    assert.equal(await segCount(study), 0, "nothing stored");
   });
 
   it("waits out a 20 s PACS outage mid-job and completes, losing nothing", { timeout: 300_000 }, async () => {

@@ -48,3 +48,13 @@ describe("configuration", () => {
     assert.throws(() => loadConfig(DEFAULT, { DELINEATE_HTTP_PORT: "eighty" }), /http\.port/);
   });
 });
+
+describe("PACS password from a secret file", () => {
+  it("reads DELINEATE_PACS_PASSWORD_FILE, trimmed, and names the file when it cannot", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-secret-"));
+    const secret = path.join(dir, "pacs-password");
+    writeFileSync(secret, "s3cret\n");
+    assert.equal(loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: secret }).pacs.password, "s3cret");
+    assert.throws(() => loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: path.join(dir, "absent") }), /cannot read the PACS password file .*absent/);
+  });
+});

@@ -45,3 +45,35 @@ describe("job store", () => {
     assert.deepEqual(store.get(job.id)?.error, { code: "DLN_ERR_PACS_UNAVAILABLE", stage: "pacs", message: "PACS down" });
   });
 });
+
+describe("job control", () => {
+  it("cancels a queued job at once and a running one at its next stage; retries what has ended", () => {
+    const store = new JobStore(fresh(), () => newUid("2.25"));
+    store.enqueue(["1.1", "1.2"], model);
+    const [second, first] = store.list();
+    assert.equal(store.cancel(first!.id), "cancelled");
+    assert.equal(store.get(first!.id)?.state, "cancelled");
+    assert.equal(store.get(first!.id)?.error?.code, "DLN_ERR_CANCELLED");
+    const running = store.claimNext()!;
+    assert.equal(running.id, second!.id, "a cancelled job is never claimed");
+    assert.equal(store.cancel(running.id), "requested");
+    assert.ok(store.cancelRequested(running.id));
+    assert.equal(store.retry(running.id), false, "a running job cannot be retried");
+    assert.equal(store.retry(first!.id), true);
+    const again = store.get(first!.id)!;
+    assert.deepEqual([again.state, again.attempts, again.error, again.output], ["queued", 0, undefined, first!.output]);
+    assert.equal(store.retry("no-such-job"), undefined);
+    assert.equal(store.cancel("no-such-job"), undefined);
+  });
+  it("ends a job whose cancel was asked for before a crash as cancelled, not running again", () => {
+    const dir = fresh();
+    const a = new JobStore(dir, () => newUid("2.25"));
+    a.enqueue(["1.1"], model);
+    const job = a.claimNext()!;
+    a.cancel(job.id);
+    a.close();
+    const b = new JobStore(dir, () => newUid("2.25"));
+    assert.equal(b.recoverInterrupted(), 0);
+    assert.equal(b.get(job.id)?.state, "cancelled");
+  });
+});

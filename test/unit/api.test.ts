@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { it } from "node:test";
+import request from "supertest";
+import { DelineateError } from "../../src/errors.js";
+import { JobStore } from "../../src/jobs/store.js";
+import { newUid } from "../../src/outputs/uid.js";
+import { createApp } from "../../src/server/app.js";
+
+it("lists, cancels and retries jobs behind the token", async () => {
+  const store = new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-api-")), () => newUid("2.25"));
+  store.enqueue(["1.1", "1.2"], { id: "m", version: "1.0.0" });
+  let woken = 0;
+  const app = createApp({ store, apiToken: "t0ken", health: () => ({}), onRetry: () => void woken++ });
+  const auth = { Authorization: "Bearer t0ken" };
+  const [b, a] = store.list();
+
+  assert.equal((await request(app).get("/healthz")).status, 200, "health needs no token");
+  assert.equal((await request(app).get("/api/jobs")).status, 401);
+  assert.equal((await request(app).post(`/api/jobs/${a!.id}/cancel`).set("Authorization", "Bearer nope")).status, 401);
+  assert.equal((await request(app).get("/api/jobs?state=bogus").set(auth)).status, 400);
+
+  const cancelled = await request(app).post(`/api/jobs/${a!.id}/cancel`).set(auth);
+  assert.deepEqual([cancelled.status, cancelled.body.state], [200, "cancelled"]);
+  assert.equal((await request(app).post(`/api/jobs/${a!.id}/cancel`).set(auth)).status, 409, "already cancelled");
+
+  const claimed = store.claimNext()!;
+  assert.equal(claimed.id, b!.id);
+  const asked = await request(app).post(`/api/jobs/${b!.id}/cancel`).set(auth);
+  assert.deepEqual([asked.status, asked.body.cancelRequested], [202, true]);
+  store.finishWithError(b!.id, "cancelled", new DelineateError("DLN_ERR_CANCELLED", "stopped"));
+
+  const retried = await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth);
+  assert.deepEqual([retried.status, retried.body.state, retried.body.attempts], [200, "queued", 0]);
+  assert.equal(woken, 1, "a retried job wakes the worker");
+  assert.equal((await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth)).status, 409, "queued jobs are not retried");
+  assert.equal((await request(app).post("/api/jobs/nope/retry").set(auth)).status, 404);
+  assert.deepEqual((await request(app).get("/api/jobs?state=cancelled").set(auth)).body.map((j: { id: string }) => j.id), [b!.id]);
+});

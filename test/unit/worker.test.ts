@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { DelineateError } from "../../src/errors.js";
+import type { Job, JobResult } from "../../src/jobs/job.js";
+import { JobStore } from "../../src/jobs/store.js";
+import { JobWorker } from "../../src/jobs/worker.js";
+import { createLogger } from "../../src/log.js";
+import { newUid } from "../../src/outputs/uid.js";
+
+const log = createLogger({ level: "error", silent: true });
+const model = { id: "m", version: "1.0.0" };
+const result: JobResult = { seriesInstanceUID: "1.2", executionProvider: "cpu", timings: {}, alreadyStored: false };
+const store = () => new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-worker-")), () => newUid("2.25"));
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), "condition not reached");
+};
+
+describe("job worker", () => {
+  it("runs at most `concurrency` jobs at once and finishes them all", async () => {
+    const s = store();
+    s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"], model);
+    let running = 0, most = 0;
+    const w = new JobWorker(s, async () => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 30));
+      running--;
+      return result;
+    }, { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10 }, log);
+    w.start();
+    await until(() => s.counts().done === 5);
+    await w.stop();
+    assert.equal(most, 2);
+  });
+  it("retries a transient error with backoff, then gives the job to the dead letter with its reason", async () => {
+    const s = store();
+    s.enqueue(["1.1"], model);
+    const attempts: number[] = [];
+    const w = new JobWorker(s, async (job: Job) => {
+      attempts.push(job.attempts);
+      throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS answered 503");
+    }, { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5 }, log);
+    w.start();
+    await until(() => s.counts().dead === 1);
+    await w.stop();
+    assert.deepEqual(attempts, [1, 2, 3]);
+    const [job] = s.list();
+    assert.deepEqual(job?.error, { code: "DLN_ERR_PACS_UNAVAILABLE", stage: "pacs", message: "PACS answered 503" });
+  });
+  it("fails bad input at once, skips a study without a series, ends a cancelled job cancelled", async () => {
+    const s = store();
+    s.enqueue(["1.1", "1.2", "1.3"], model);
+    const errors: Record<string, DelineateError> = {
+      "1.1": new DelineateError("DLN_ERR_VOLUME_TILT", "tilted"),
+      "1.2": new DelineateError("DLN_ERR_NO_SERIES", "no CT"),
+      "1.3": new DelineateError("DLN_ERR_CANCELLED", "cancelled"),
+    };
+    const w = new JobWorker(s, async (job: Job) => {
+      throw errors[job.studyInstanceUID]!;
+    }, { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5 }, log);
+    w.start();
+    await until(() => s.counts().queued === 0 && s.counts().running === 0);
+    await w.stop();
+    const state = Object.fromEntries(s.list().map((j) => [j.studyInstanceUID, [j.state, j.attempts]]));
+    assert.deepEqual(state, { "1.1": ["failed", 1], "1.2": ["skipped", 1], "1.3": ["cancelled", 1] });
+  });
+});
