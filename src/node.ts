@@ -17,15 +17,14 @@ import { VERSION } from "./version.js";
 
 export interface RunningNode {
   httpPort: number;
-  store: JobStore;
-  /** reads the change feed now (the timer does this every pollIntervalSeconds) */
-  pollNow(): Promise<number>;
+  /** stops ingest, lets running jobs finish their stage, closes the server, the inference worker and the store */
   stop(): Promise<void>;
 }
 
 /**
- * `delineate serve`: the job store, the change-feed ingest, one worker and the HTTP server, wired from a
- * frozen configuration. Jobs a crash left running are queued again before anything starts.
+ * `delineate serve`: the job store, ingest (change feed and/or webhook), the job worker, the inference worker
+ * thread and the HTTP server, wired from a frozen configuration. Jobs a crash left running are queued again
+ * before anything starts.
  */
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
   const uid = () => newUid(config.outputs.uidRoot);
@@ -89,8 +88,6 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
 
   return {
     httpPort,
-    store,
-    pollNow: () => feed.pollOnce(),
     async stop() {
       await feed.stop();
       await worker.stop();
