@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config/schema.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { QidoPoller } from "./ingest/qidoPoller.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { runJob } from "./jobs/runJob.js";
 import { JobStore } from "./jobs/store.js";
@@ -70,6 +71,14 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     if (n) worker.wake();
     return n;
   };
+  const qido = new QidoPoller(
+    pacs,
+    store,
+    modelKey,
+    { intervalMs: config.ingest.pollIntervalSeconds * 1000, lookbackDays: config.ingest.qido.lookbackDays, quietSeconds: config.ingest.qido.quietSeconds },
+    () => worker.wake(),
+    log,
+  );
   const app = createApp({
     store,
     apiToken: config.http.apiToken,
@@ -84,12 +93,14 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const httpPort = (server.address() as AddressInfo).port;
   worker.start();
   if (config.ingest.changeFeed) feed.start();
+  if (config.ingest.qido.enabled) qido.start();
   log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
 
   return {
     httpPort,
     async stop() {
       await feed.stop();
+      await qido.stop();
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await inference.close();

@@ -27,9 +27,20 @@ export const ConfigSchema = z
         pollIntervalSeconds: z.number().positive().max(3600).default(5),
         /** accept POST /api/webhook/stable-study (orthanc/delineate-webhook.lua sends it) */
         webhook: z.boolean().default(false),
+        /** poll QIDO-RS for studies, for DICOMweb servers that are not Orthanc */
+        qido: z
+          .object({
+            enabled: z.boolean(),
+            /** look at studies whose StudyDate is within this many days of today */
+            lookbackDays: z.number().int().min(0).max(365).default(2),
+            /** a study counts as complete once its instance count has not changed for this long */
+            quietSeconds: z.number().min(0).default(120),
+          })
+          .strict()
+          .default({ enabled: false, lookbackDays: 2, quietSeconds: 120 }),
       })
       .strict()
-      .refine((i) => i.changeFeed || i.webhook, "enable at least one of changeFeed and webhook"),
+      .refine((i) => i.changeFeed || i.webhook || i.qido.enabled, "enable at least one of changeFeed, webhook and qido"),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
     inference: z
       .object({

@@ -82,6 +82,12 @@ export class JobStore {
       );
       CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
       CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS polled_studies (
+        study_uid TEXT PRIMARY KEY,
+        instances INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL,
+        queued INTEGER NOT NULL DEFAULT 0
+      );
     `);
   }
 
@@ -110,6 +116,28 @@ export class JobStore {
       for (const uid of studyUIDs) added += insert.run(randomUUID(), uid, model.id, model.version, this.newUid(), this.newUid(), now, now).changes;
       if (cursor) setCursor.run(cursor.name, cursor.value);
       return added;
+    })();
+  }
+
+  /**
+   * QIDO polling: records a study's instance count as seen now, and queues its job (once) when the count has
+   * not changed for `quietMs`. Returns whether a new job was made. The counts persist, so a restart keeps the
+   * quiet period it had measured and never queues a study twice.
+   */
+  observeStudy(studyUID: string, instances: number, now: number, quietMs: number, model: { id: string; version: string }): boolean {
+    return this.db.transaction(() => {
+      const row = this.db.prepare("SELECT instances, changed_at, queued FROM polled_studies WHERE study_uid = ?").get(studyUID) as
+        | { instances: number; changed_at: number; queued: number }
+        | undefined;
+      if (!row || row.instances !== instances) {
+        this.db
+          .prepare("INSERT INTO polled_studies (study_uid, instances, changed_at) VALUES (?, ?, ?) ON CONFLICT(study_uid) DO UPDATE SET instances = excluded.instances, changed_at = excluded.changed_at")
+          .run(studyUID, instances, now);
+        return false;
+      }
+      if (row.queued || now - row.changed_at < quietMs) return false;
+      this.db.prepare("UPDATE polled_studies SET queued = 1 WHERE study_uid = ?").run(studyUID);
+      return this.enqueue([studyUID], model) > 0;
     })();
   }
 

@@ -33,6 +33,11 @@ export class DicomWebClient {
     this.auth = basicAuth(conn);
   }
 
+  /** QIDO-RS: studies matching the query parameters (e.g. a StudyDate range), naturalised. */
+  async searchStudies(query: Record<string, string>): Promise<NaturalDataset[]> {
+    return this.json(`/studies?${new URLSearchParams(query).toString()}`);
+  }
+
   /** QIDO-RS: the series of a study, naturalised. */
   async searchSeries(studyUID: string): Promise<NaturalDataset[]> {
     return this.json(`/studies/${studyUID}/series?includefield=all`);

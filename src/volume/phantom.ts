@@ -1,7 +1,7 @@
 import path from "node:path";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { writePart10, type NaturalDataset } from "../dicom/dataset.js";
-import { ds } from "../outputs/attributes.js";
+import { dicomDateTime, ds } from "../outputs/attributes.js";
 import { newUid } from "../outputs/uid.js";
 import { CT_IMAGE_STORAGE } from "../route/selectSeries.js";
 
@@ -23,6 +23,7 @@ export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: 
   mkdirSync(outDir, { recursive: true });
   const study = newUid("2.25"), series = newUid("2.25"), frame = newUid("2.25");
   const n = o.size, half = (n * o.pixelSpacing) / 2;
+  const studyDate = dicomDateTime(new Date()).date; // acquired today, as a modality would say
   const files: string[] = [];
   for (let k = 0; k < o.slices; k++) {
     const z = -k * o.sliceSpacing;
@@ -53,7 +54,7 @@ export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: 
       PatientBirthDate: "19700101",
       PatientSex: "O",
       StudyInstanceUID: study,
-      StudyDate: "20260101",
+      StudyDate: studyDate,
       StudyTime: "120000",
       StudyID: "1",
       AccessionNumber: "",

@@ -23,7 +23,7 @@ export interface NodeProcess {
 export async function startNodeProcess(
   orthanc: TestOrthanc,
   dataDir: string,
-  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: { changeFeed: boolean; webhook: boolean }; port?: number; token?: string },
+  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: { changeFeed: boolean; webhook: boolean; qido?: { enabled: boolean; lookbackDays: number; quietSeconds: number } }; port?: number; token?: string },
 ): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
   const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
@@ -34,7 +34,12 @@ export async function startNodeProcess(
       pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
       dataDir,
       http: { host: "127.0.0.1", port },
-      ingest: { changeFeed: options.ingest?.changeFeed ?? true, pollIntervalSeconds: 0.5, webhook: options.ingest?.webhook ?? false },
+      ingest: {
+        changeFeed: options.ingest?.changeFeed ?? true,
+        pollIntervalSeconds: 0.5,
+        webhook: options.ingest?.webhook ?? false,
+        ...(options.ingest?.qido ? { qido: options.ingest.qido } : {}),
+      },
       model: { dir: path.join(ROOT, "models"), id: "ct-body" },
       inference: { executionProviders: ["cpu"] },
       outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },

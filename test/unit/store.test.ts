@@ -77,3 +77,18 @@ describe("job control", () => {
     assert.equal(b.get(job.id)?.state, "cancelled");
   });
 });
+
+describe("QIDO polling state", () => {
+  it("queues a study once its instance count has been quiet long enough, and never again", () => {
+    const store = new JobStore(fresh(), () => newUid("2.25"));
+    const quiet = 10_000;
+    assert.equal(store.observeStudy("1.1", 5, 0, quiet, model), false, "first sight");
+    assert.equal(store.observeStudy("1.1", 8, 4_000, quiet, model), false, "still arriving");
+    assert.equal(store.observeStudy("1.1", 8, 13_000, quiet, model), false, "quiet for 9 s only");
+    assert.equal(store.observeStudy("1.1", 8, 14_000, quiet, model), true, "quiet for 10 s");
+    assert.equal(store.observeStudy("1.1", 8, 20_000, quiet, model), false, "already queued");
+    assert.equal(store.observeStudy("1.1", 9, 30_000, quiet, model), false, "our own SEG arrives");
+    assert.equal(store.observeStudy("1.1", 9, 99_000, quiet, model), false, "and the study is not queued again");
+    assert.equal(store.list().length, 1);
+  });
+});

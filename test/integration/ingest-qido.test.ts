@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, it } from "node:test";
+import { str } from "../../src/dicom/dataset.js";
+import type { Job } from "../../src/jobs/job.js";
+import { DicomWebClient } from "../../src/pacs/dicomweb.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { storescu } from "../helpers/tools.js";
+
+let orthanc: TestOrthanc;
+let node: NodeProcess;
+let work: string;
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "delineate-qido-"));
+  orthanc = await startOrthanc();
+  // the change feed off: only QIDO-RS, as against a DICOMweb server that is not Orthanc
+  node = await startNodeProcess(orthanc, path.join(work, "data"), {
+    logFile: path.join(work, "node.log"),
+    ingest: { changeFeed: false, webhook: false, qido: { enabled: true, lookbackDays: 1, quietSeconds: 2 } },
+  });
+});
+
+after(async () => {
+  await node?.stop();
+  await orthanc?.stop();
+});
+
+it("QIDO-RS polling finds a study, waits for it to be quiet, and queues it once", { timeout: 180_000 }, async () => {
+  const s = writePhantomSeries(path.join(work, "study"), { size: 64, slices: 10, pixelSpacing: 6, sliceSpacing: 4, patientName: "Qido^Quinn", patientID: "QIDO-1" });
+  await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "study"));
+  const jobsOf = async () => (await (await node.api(`/api/jobs?study=${s.studyInstanceUID}`)).json()) as Job[];
+  const [job] = await waitFor("the job", async () => {
+    const jobs = await jobsOf();
+    return jobs.length && jobs[0]!.state === "done" ? jobs : undefined;
+  }, 120_000, 250);
+  assert.ok(job);
+  const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 });
+  assert.equal((await pacs.searchSeries(s.studyInstanceUID)).filter((x) => str(x, "Modality") === "SEG").length, 1);
+  // Our SEG changed the study's instance count; several polls later it still has one job.
+  await new Promise((r) => setTimeout(r, 4000));
+  assert.equal((await jobsOf()).length, 1);
+  const log = readFileSync(node.logFile, "utf8");
+  assert.match(log, /studies announced by QIDO-RS polling/);
+  assert.doesNotMatch(log, /studies announced by the change feed/);
+});
