@@ -12,6 +12,8 @@ import { loadModelPackage } from "./models/loadModel.js";
 import { newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
+import { routeStudy } from "./route/routeStudy.js";
+import type { RouteRule } from "./route/selectSeries.js";
 import { createApp } from "./server/app.js";
 import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
@@ -39,12 +41,14 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const pacs = new DicomWebClient(config.pacs);
+  const route: RouteRule = { modality: model.manifest.modality, ...config.route };
   const worker = new JobWorker(
     store,
     (job) =>
       runJob(job, {
         pacs,
         model,
+        route,
         infer: (volume) => inference.segment(volume),
         executionProvider: provider,
         newUid: uid,
@@ -83,6 +87,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     store,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
+    dryRun: (study) => routeStudy(pacs, study, route),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),
   });

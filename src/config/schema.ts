@@ -1,5 +1,14 @@
 import { z } from "zod";
 
+const Regex = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, "not a valid regular expression");
+
 /** The node's configuration. Parsed once, frozen, passed in; no module reads configuration on its own. */
 export const ConfigSchema = z
   .object({
@@ -42,6 +51,19 @@ export const ConfigSchema = z
       .strict()
       .refine((i) => i.changeFeed || i.webhook || i.qido.enabled, "enable at least one of changeFeed, webhook and qido"),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
+    /** which series the model takes, besides its modality (src/route/selectSeries.ts) */
+    route: z
+      .object({
+        sopClassUIDs: z.array(z.string().regex(/^[0-9.]+$/)).min(1).default(["1.2.840.10008.5.1.4.1.1.2"]),
+        seriesDescription: z.object({ include: Regex.optional(), exclude: Regex.optional() }).strict().optional(),
+        bodyPartExamined: z.array(z.string().min(1)).min(1).optional(),
+        manufacturer: Regex.optional(),
+        orientation: z.array(z.enum(["axial", "coronal", "sagittal", "oblique"])).min(1).optional(),
+        minSlices: z.number().int().min(1).optional(),
+        maxSlices: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .default({ sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.2"] }),
     inference: z
       .object({
         executionProviders: z.array(z.enum(["cuda", "webgpu", "cpu"])).min(1).default(["cpu"]),

@@ -4,7 +4,8 @@ import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
 import { buildSegmentation } from "../outputs/segmentation.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
-import { instanceUnsuitable, selectCtSeries } from "../route/selectSeries.js";
+import { routeStudy } from "../route/routeStudy.js";
+import { instanceUnsuitable, type RouteRule } from "../route/selectSeries.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
@@ -13,6 +14,8 @@ import type { Job, JobResult, StageTimings } from "./job.js";
 export interface JobContext {
   pacs: DicomWebClient;
   model: ModelPackage;
+  /** which series the model takes */
+  route: RouteRule;
   /** runs the model on a volume (on the inference worker thread, in the node) */
   infer: (volume: Volume) => Promise<LabelMap>;
   executionProvider: string;
@@ -59,13 +62,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     return { seriesInstanceUID: job.seriesInstanceUID ?? "", executionProvider: job.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
   }
 
-  const choice = await timed("route", async () => {
-    const series = await ctx.pacs.searchSeries(study);
-    const candidates = await Promise.all(
-      series.map(async (s) => (str(s, "Modality") === manifest.modality ? { series: s, instances: await ctx.pacs.seriesMetadata(study, str(s, "SeriesInstanceUID")) } : { series: s })),
-    );
-    return selectCtSeries(study, candidates);
-  });
+  const choice = await timed("route", () => routeStudy(ctx.pacs, study, ctx.route));
   const seriesUID = choice.seriesInstanceUID;
   ctx.log.info("series selected", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, instances: choice.instanceCount, skipped: choice.skipped });
 
@@ -81,7 +78,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
           seriesInstanceUID: seriesUID,
         });
       }
-      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID });
+      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, ctx.route.sopClassUIDs);
       if (!why) parsed.push(p);
     }
     return parsed;

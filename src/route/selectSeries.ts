@@ -1,7 +1,24 @@
-import { str, strs, type NaturalDataset } from "../dicom/dataset.js";
+import { nums, str, strs, type NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
+import { orientationFromIOP } from "../volume/geometry.js";
 
 export const CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
+
+export type Plane = "axial" | "coronal" | "sagittal" | "oblique";
+
+/** Which series a model takes: the model's modality plus the site's routing criteria (config `route`). */
+export interface RouteRule {
+  modality: string;
+  sopClassUIDs: readonly string[];
+  /** case-insensitive regular expressions on SeriesDescription */
+  seriesDescription?: { include?: string; exclude?: string };
+  bodyPartExamined?: readonly string[];
+  /** case-insensitive regular expression on Manufacturer */
+  manufacturer?: string;
+  orientation?: readonly Plane[];
+  minSlices?: number;
+  maxSlices?: number;
+}
 
 export interface SeriesCandidate {
   /** QIDO-RS series attributes */
@@ -17,11 +34,11 @@ export interface SeriesChoice {
   skipped: { seriesInstanceUID: string; reason: string }[];
 }
 
-/** Why an instance is not an image a segmentation model can be run on, or undefined when it is. */
-export function instanceUnsuitable(inst: NaturalDataset): string | undefined {
+/** Why an instance is not an image the model can be run on, or undefined when it is. */
+export function instanceUnsuitable(inst: NaturalDataset, sopClassUIDs: readonly string[] = [CT_IMAGE_STORAGE]): string | undefined {
   const sopClass = str(inst, "SOPClassUID");
-  // Some files carry an empty SOPClassUID (its meta header says CT); judge those by their image attributes.
-  if (sopClass && sopClass !== CT_IMAGE_STORAGE) return `SOP class ${sopClass} is not CT Image Storage`;
+  // Some files carry an empty SOPClassUID (their meta header says CT); judge those by their image attributes.
+  if (sopClass && !sopClassUIDs.includes(sopClass)) return `SOP class ${sopClass} is not one the model takes`;
   if (!inst.Rows || !inst.Columns) return "not an image (no Rows/Columns)";
   const imageType = strs(inst, "ImageType").map((t) => t.toUpperCase());
   if (imageType.includes("LOCALIZER")) return "localizer";
@@ -29,42 +46,76 @@ export function instanceUnsuitable(inst: NaturalDataset): string | undefined {
   return undefined;
 }
 
+/** The anatomical plane of an ImageOrientationPatient: the axis its normal follows within 8°, else oblique. */
+export function planeOf(iop: readonly number[] | undefined): Plane | undefined {
+  if (!iop) return undefined;
+  const o = orientationFromIOP(iop);
+  if (typeof o === "string") return undefined;
+  const [x, y, z] = o.normal.map(Math.abs) as [number, number, number];
+  const limit = Math.cos((8 * Math.PI) / 180);
+  return z >= limit ? "axial" : y >= limit ? "coronal" : x >= limit ? "sagittal" : "oblique";
+}
+
+/** Why a series fails the rule, or undefined when it passes; `usable` are its instances the model can take. */
+function seriesMismatch(c: SeriesCandidate, usable: NaturalDataset[], rule: RouteRule): string | undefined {
+  const modality = str(c.series, "Modality");
+  if (modality !== rule.modality) return `modality ${modality || "(none)"}`;
+  const description = str(c.series, "SeriesDescription") || str(usable[0] ?? {}, "SeriesDescription");
+  if (rule.seriesDescription?.include && !new RegExp(rule.seriesDescription.include, "i").test(description)) {
+    return `series description "${description}" does not match /${rule.seriesDescription.include}/i`;
+  }
+  if (rule.seriesDescription?.exclude && new RegExp(rule.seriesDescription.exclude, "i").test(description)) {
+    return `series description "${description}" matches the excluded /${rule.seriesDescription.exclude}/i`;
+  }
+  const first = usable[0];
+  if (!first) return undefined; // the caller reports why no instance is usable
+  const bodyPart = str(first, "BodyPartExamined").toUpperCase();
+  if (rule.bodyPartExamined && !rule.bodyPartExamined.map((b) => b.toUpperCase()).includes(bodyPart)) {
+    return `body part ${bodyPart || "(none)"} is not one of ${rule.bodyPartExamined.join(", ")}`;
+  }
+  const manufacturer = str(first, "Manufacturer");
+  if (rule.manufacturer && !new RegExp(rule.manufacturer, "i").test(manufacturer)) return `manufacturer "${manufacturer}" does not match /${rule.manufacturer}/i`;
+  const plane = planeOf(nums(first, "ImageOrientationPatient"));
+  if (rule.orientation && (!plane || !rule.orientation.includes(plane))) return `orientation ${plane ?? "(unknown)"} is not one of ${rule.orientation.join(", ")}`;
+  if (rule.minSlices !== undefined && usable.length < rule.minSlices) return `${usable.length} images, fewer than ${rule.minSlices}`;
+  if (rule.maxSlices !== undefined && usable.length > rule.maxSlices) return `${usable.length} images, more than ${rule.maxSlices}`;
+  return undefined;
+}
+
 /**
- * Picks the CT series to segment: CT modality, CT Image Storage instances that are neither localizers
- * nor derived; of those, the one with the most usable instances.
+ * Picks the series to segment: the model's modality, instances of a SOP class it takes that are neither
+ * localizers nor derived, passing the site's rule; of those, the one with the most usable instances.
  * @throws DelineateError DLN_ERR_NO_SERIES listing every series and why it was passed over.
  */
-export function selectCtSeries(studyInstanceUID: string, candidates: readonly SeriesCandidate[]): SeriesChoice {
+export function selectSeries(studyInstanceUID: string, candidates: readonly SeriesCandidate[], rule: RouteRule): SeriesChoice {
   const skipped: SeriesChoice["skipped"] = [];
   let best: { uid: string; count: number } | undefined;
   for (const c of candidates) {
     const uid = str(c.series, "SeriesInstanceUID");
-    const modality = str(c.series, "Modality");
-    if (modality !== "CT") {
-      skipped.push({ seriesInstanceUID: uid, reason: `modality ${modality || "(none)"}` });
-      continue;
-    }
-    const instances = c.instances ?? [];
     const reasons = new Map<string, number>();
-    let usable = 0;
-    for (const inst of instances) {
-      const why = instanceUnsuitable(inst);
+    const usable: NaturalDataset[] = [];
+    for (const inst of c.instances ?? []) {
+      const why = instanceUnsuitable(inst, rule.sopClassUIDs);
       if (why) reasons.set(why, (reasons.get(why) ?? 0) + 1);
-      else usable++;
+      else usable.push(inst);
     }
-    if (usable === 0) {
-      const why = [...reasons.entries()].map(([r, n]) => `${n}× ${r}`).join(", ") || "no instances";
-      skipped.push({ seriesInstanceUID: uid, reason: why });
+    const mismatch = seriesMismatch(c, usable, rule);
+    if (mismatch) {
+      skipped.push({ seriesInstanceUID: uid, reason: mismatch });
       continue;
     }
-    if (!best || usable > best.count) {
-      if (best) skipped.push({ seriesInstanceUID: best.uid, reason: `fewer images (${best.count}) than another CT series` });
-      best = { uid, count: usable };
-    } else skipped.push({ seriesInstanceUID: uid, reason: `fewer images (${usable}) than another CT series` });
+    if (usable.length === 0) {
+      skipped.push({ seriesInstanceUID: uid, reason: [...reasons.entries()].map(([r, n]) => `${n}× ${r}`).join(", ") || "no instances" });
+      continue;
+    }
+    if (!best || usable.length > best.count) {
+      if (best) skipped.push({ seriesInstanceUID: best.uid, reason: `fewer images (${best.count}) than another matching series` });
+      best = { uid, count: usable.length };
+    } else skipped.push({ seriesInstanceUID: uid, reason: `fewer images (${usable.length}) than another matching series` });
   }
   if (!best) {
     const detail = skipped.map((s) => `${s.seriesInstanceUID}: ${s.reason}`).join("; ") || "the study has no series";
-    throw new DelineateError("DLN_ERR_NO_SERIES", `study ${studyInstanceUID} has no CT image series to segment (${detail})`, { studyInstanceUID });
+    throw new DelineateError("DLN_ERR_NO_SERIES", `study ${studyInstanceUID} has no ${rule.modality} image series to segment (${detail})`, { studyInstanceUID });
   }
   return { seriesInstanceUID: best.uid, instanceCount: best.count, skipped };
 }

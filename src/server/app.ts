@@ -2,10 +2,14 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { JOB_STATES, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
+import type { SeriesChoice } from "../route/selectSeries.js";
+import { asDelineateError } from "../errors.js";
 
 export interface AppDeps {
   store: JobStore;
   apiToken: string;
+  /** which series a study would take and why others would not, without making a job */
+  dryRun?: (studyInstanceUID: string) => Promise<SeriesChoice>;
   /** called after a job is queued again through the API (wakes the worker) */
   onRetry?: () => void;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
@@ -57,6 +61,20 @@ export function createApp(deps: AppDeps): express.Express {
     const job = deps.store.get(req.params.id);
     if (job) res.json(job);
     else res.status(404).json({ error: "no such job" });
+  });
+  api.get("/route", async (req, res) => {
+    const study = typeof req.query.study === "string" ? req.query.study : "";
+    if (!deps.dryRun || !/^[0-9.]{1,64}$/.test(study)) {
+      res.status(400).json({ error: "expected ?study=<StudyInstanceUID>" });
+      return;
+    }
+    try {
+      res.json({ studyInstanceUID: study, ...(await deps.dryRun(study)) });
+    } catch (thrown) {
+      const err = asDelineateError(thrown);
+      if (err.code === "DLN_ERR_NO_SERIES") res.json({ studyInstanceUID: study, seriesInstanceUID: null, reason: err.message });
+      else res.status(502).json({ error: err.message, code: err.code });
+    }
   });
   api.post("/jobs/:id/retry", (req, res) => {
     const ok = deps.store.retry(req.params.id);

@@ -152,7 +152,16 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.match(job.error!.message, new RegExp(uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID").replace(/\./g, "\\.")));
     const log = readFileSync(node.logFile, "utf8");
     assert.match(log, /localizer/, "the localizer series is named as passed over");
-    assert.match(log, /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not CT Image Storage/, "the exam-summary series (secondary capture) is named as passed over");
+    assert.match(log, /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not one the model takes/, "the exam-summary series (secondary capture) is named as passed over");
+
+    // The dry-run API says the same without making a job.
+    const dry = await (await node.api(`/api/route?study=${tiltedStudy()}`)).json();
+    assert.equal(dry.seriesInstanceUID, uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID"));
+    assert.equal(dry.instanceCount, 54);
+    assert.deepEqual(dry.skipped.map((s: { reason: string }) => s.reason).sort(), ["1× localizer", "5× SOP class 1.2.840.10008.5.1.4.1.1.7 is not one the model takes"]);
+    const dryMr = await (await node.api(`/api/route?study=${uidOf(mrData.path, "StudyInstanceUID")}`)).json();
+    assert.equal(dryMr.seriesInstanceUID, null);
+    assert.match(dryMr.reason, /modality MR/);
   });
 
   it("skips a study without CT and fails a single-slice CT, each with its reason", { timeout: 300_000 }, async () => {

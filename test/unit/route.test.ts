@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { NaturalDataset } from "../../src/dicom/dataset.js";
+import { DelineateError } from "../../src/errors.js";
+import { CT_IMAGE_STORAGE, planeOf, selectSeries, type RouteRule, type SeriesCandidate } from "../../src/route/selectSeries.js";
+
+const ct = (n: number, extra: NaturalDataset = {}): NaturalDataset[] =>
+  Array.from({ length: n }, () => ({ SOPClassUID: CT_IMAGE_STORAGE, Rows: 512, Columns: 512, ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"], ImageOrientationPatient: [1, 0, 0, 0, 1, 0], BodyPartExamined: "CHEST", Manufacturer: "SIEMENS", ...extra }));
+const series = (uid: string, modality: string, description: string, instances?: NaturalDataset[]): SeriesCandidate => ({
+  series: { SeriesInstanceUID: uid, Modality: modality, SeriesDescription: description },
+  ...(instances ? { instances } : {}),
+});
+const base: RouteRule = { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] };
+
+describe("routing", () => {
+  const study = [
+    series("1", "CT", "Topogram", ct(1, { ImageType: ["ORIGINAL", "PRIMARY", "LOCALIZER"] })),
+    series("2", "CT", "Thorax 1.0 B30f", ct(300)),
+    series("3", "CT", "Thorax 5.0 B30f", ct(60)),
+    series("4", "CT", "Dose report", ct(1, { SOPClassUID: "1.2.840.10008.5.1.4.1.1.7" })),
+    series("5", "SR", "Dose SR"),
+    series("6", "CT", "Sagittal MPR", ct(200, { ImageType: ["DERIVED", "SECONDARY", "MPR"], ImageOrientationPatient: [0, 1, 0, 0, 0, -1] })),
+  ];
+  it("takes the matching series with the most images and says why each other one was passed over", () => {
+    const choice = selectSeries("9", study, base);
+    assert.equal(choice.seriesInstanceUID, "2");
+    assert.deepEqual(Object.fromEntries(choice.skipped.map((s) => [s.seriesInstanceUID, s.reason])), {
+      "1": "1× localizer",
+      "3": "fewer images (60) than another matching series",
+      "4": "1× SOP class 1.2.840.10008.5.1.4.1.1.7 is not one the model takes",
+      "5": "modality SR",
+      "6": "200× derived image",
+    });
+  });
+  it("applies series description, body part, manufacturer, orientation and slice-count criteria", () => {
+    assert.equal(selectSeries("9", study, { ...base, seriesDescription: { include: "5\\.0" } }).seriesInstanceUID, "3");
+    assert.equal(selectSeries("9", study, { ...base, seriesDescription: { exclude: "1\\.0" } }).seriesInstanceUID, "3");
+    assert.equal(selectSeries("9", study, { ...base, maxSlices: 100 }).seriesInstanceUID, "3");
+    const none = (rule: RouteRule, why: RegExp) =>
+      assert.throws(() => selectSeries("9", study, rule), (e: unknown) => e instanceof DelineateError && e.code === "DLN_ERR_NO_SERIES" && why.test(e.message));
+    none({ ...base, bodyPartExamined: ["HEAD"] }, /2: body part CHEST is not one of HEAD/);
+    none({ ...base, manufacturer: "^GE" }, /2: manufacturer "SIEMENS" does not match \/\^GE\/i/);
+    none({ ...base, orientation: ["coronal"] }, /2: orientation axial is not one of coronal/);
+    none({ ...base, minSlices: 400 }, /2: 300 images, fewer than 400/);
+    none({ ...base, modality: "MR" }, /no MR image series.*2: modality CT/);
+  });
+  it("names the plane of an orientation, with 8° of tolerance", () => {
+    const tilt = (deg: number) => [1, 0, 0, 0, Math.cos((deg * Math.PI) / 180), Math.sin((deg * Math.PI) / 180)];
+    assert.equal(planeOf(tilt(7)), "axial");
+    assert.equal(planeOf(tilt(18.5)), "oblique");
+    assert.equal(planeOf([1, 0, 0, 0, 0, -1]), "coronal");
+    assert.equal(planeOf([0, 1, 0, 0, 0, -1]), "sagittal");
+    assert.equal(planeOf(undefined), undefined);
+  });
+});
