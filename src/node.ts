@@ -15,6 +15,7 @@ import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
 import type { RouteRule } from "./route/selectSeries.js";
 import { createApp } from "./server/app.js";
+import { NodeMetrics } from "./server/metrics.js";
 import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
 
@@ -40,6 +41,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const recovered = store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
+  const metrics = new NodeMetrics(() => store.counts());
   const pacs = new DicomWebClient(config.pacs);
   const route: RouteRule = { modality: model.manifest.modality, ...config.route };
   const worker = new JobWorker(
@@ -59,6 +61,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       }),
     { ...config.jobs, idlePollMs: 1000 },
     log,
+    (state, timings) => metrics.jobFinished(state, timings),
   );
   const modelKey = { id: model.manifest.id, version: model.manifest.version };
   const feed = new OrthancChangeFeed(
@@ -87,6 +90,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     store,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
+    metrics: metrics.registry,
     dryRun: (study) => routeStudy(pacs, study, route),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),

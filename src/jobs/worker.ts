@@ -1,6 +1,6 @@
 import { asDelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Job, JobResult } from "./job.js";
+import type { Job, JobResult, JobState, StageTimings } from "./job.js";
 import type { JobStore } from "./store.js";
 
 export interface WorkerOptions {
@@ -28,6 +28,8 @@ export class JobWorker {
     private readonly run: (job: Job) => Promise<JobResult>,
     private readonly options: WorkerOptions,
     private readonly log: Logger,
+    /** told of every job that ends (metrics) */
+    private readonly onFinished: (state: JobState, timings?: StageTimings) => void = () => {},
   ) {}
 
   start(): void {
@@ -72,15 +74,18 @@ export class JobWorker {
     try {
       const result = await this.run(job);
       this.store.complete(job.id, result);
+      this.onFinished("done", result.timings);
       this.log.info("job done", { ...ctx, seriesInstanceUID: result.seriesInstanceUID, timings: result.timings });
     } catch (thrown) {
       const err = asDelineateError(thrown);
       const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
       if (err.code === "DLN_ERR_NO_SERIES") {
         this.store.finishWithError(job.id, "skipped", err);
+        this.onFinished("skipped");
         this.log.info("job skipped", fields);
       } else if (err.code === "DLN_ERR_CANCELLED") {
         this.store.finishWithError(job.id, "cancelled", err);
+        this.onFinished("cancelled");
         this.log.info("job cancelled", fields);
       } else if (err.retryable && job.attempts < this.options.maxAttempts) {
         const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
@@ -88,9 +93,11 @@ export class JobWorker {
         this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
       } else if (err.retryable) {
         this.store.finishWithError(job.id, "dead", err);
+        this.onFinished("dead");
         this.log.error("job gave up after its last attempt (dead letter)", fields);
       } else {
         this.store.finishWithError(job.id, "failed", err);
+        this.onFinished("failed");
         this.log.error("job failed", fields);
       }
     }

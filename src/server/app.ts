@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { JOB_STATES, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
+import type { Registry } from "prom-client";
 import type { SeriesChoice } from "../route/selectSeries.js";
 import { asDelineateError } from "../errors.js";
 
@@ -10,6 +11,8 @@ export interface AppDeps {
   apiToken: string;
   /** which series a study would take and why others would not, without making a job */
   dryRun?: (studyInstanceUID: string) => Promise<SeriesChoice>;
+  /** Prometheus registry served at /metrics (open, like /healthz: it holds no patient data) */
+  metrics?: Registry;
   /** called after a job is queued again through the API (wakes the worker) */
   onRetry?: () => void;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
@@ -46,6 +49,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok", jobs: deps.store.counts(), ...deps.health() });
   });
+  if (deps.metrics) {
+    const registry = deps.metrics;
+    app.get("/metrics", async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    });
+  }
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
   api.get("/jobs", (req, res) => {

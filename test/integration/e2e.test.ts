@@ -199,6 +199,17 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.equal((await segSeries(late.studyInstanceUID)).length, 1);
   });
 
+  it("serves Prometheus metrics with job counts and stage times, and no UIDs", async () => {
+    const res = await node.api("/metrics", null);
+    assert.equal(res.status, 200, "metrics are open, like /healthz");
+    const text = await res.text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^delineate_jobs\{state="done"\} (\d+)/m) >= 3, "abdomen, phantom and the late study are done");
+    assert.ok(value(/^delineate_jobs\{state="failed"\} (\d+)/m) >= 3, "tilted, single slice and truncated failed");
+    assert.ok(value(/^delineate_stage_seconds_count\{stage="inference"\} (\d+)/m) >= 1);
+    assert.doesNotMatch(text, /\d+\.\d+\.\d+\.\d+\.\d+/, "no UIDs in the metrics");
+  });
+
   it("guards the API with the token and logs no patient identifiers", async () => {
     assert.equal((await node.api("/api/jobs", null)).status, 401);
     assert.equal((await node.api("/api/jobs", "wrong-token")).status, 401);

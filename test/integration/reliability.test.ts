@@ -88,6 +88,12 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(await segCount(study), 0, "nothing stored");
   });
 
+  it("logged none of the patients' names or IDs through the burst, the crash and the cancel", () => {
+    const log = readFileSync(node.logFile, "utf8");
+    assert.ok(log.length > 1000);
+    assert.doesNotMatch(log, /Reliability|REL-/);
+  });
+
   it("waits out a 20 s PACS outage mid-job and completes, losing nothing", { timeout: 300_000 }, async () => {
     const { studyInstanceUID: study } = phantom("outage", 256, 160);
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "outage"));
