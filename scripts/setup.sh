@@ -10,7 +10,7 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
 fi
 
 # Debian packages: a real Orthanc with DICOMweb and GDCM, the independent DICOM tools the tests check with.
-PKGS="orthanc orthanc-dicomweb orthanc-gdcm dcmtk dicom3tools dcm2niix libgdcm-tools python3-pydicom python3-numpy"
+PKGS="orthanc orthanc-dicomweb orthanc-gdcm dcmtk dicom3tools dcm2niix libgdcm-tools python3-pydicom python3-numpy nginx openssl"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -8,6 +8,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, (raw: Record<string, any>, value: st
   ["DELINEATE_PACS_URL", (c, v) => ((c.pacs ??= {}).url = v)],
   ["DELINEATE_PACS_USERNAME", (c, v) => ((c.pacs ??= {}).username = v)],
   ["DELINEATE_PACS_PASSWORD", (c, v) => ((c.pacs ??= {}).password = v)],
+  ["DELINEATE_PACS_CA_FILE", (c, v) => ((c.pacs ??= {}).caFile = path.resolve(v))],
   ["DELINEATE_DATA_DIR", (c, v) => (c.dataDir = path.resolve(v))],
   ["DELINEATE_HTTP_PORT", (c, v) => ((c.http ??= {}).port = Number(v))],
   ["DELINEATE_HTTP_HOST", (c, v) => ((c.http ??= {}).host = v)],
@@ -42,6 +43,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const base = path.dirname(path.resolve(file));
   if (typeof raw.dataDir === "string") raw.dataDir = path.resolve(base, raw.dataDir);
   if (typeof raw.model?.dir === "string") raw.model.dir = path.resolve(base, raw.model.dir);
+  if (typeof raw.pacs?.caFile === "string") raw.pacs.caFile = path.resolve(base, raw.pacs.caFile);
   for (const [name, apply] of ENV_OVERRIDES) {
     const value = env[name];
     if (value !== undefined && value !== "") apply(raw, value);

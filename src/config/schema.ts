@@ -19,6 +19,8 @@ export const ConfigSchema = z
         username: z.string().default(""),
         password: z.string().default(""),
         timeoutMs: z.number().int().positive().default(120_000),
+        /** PEM file of the CA(s) to trust for an https PACS, besides the system's */
+        caFile: z.string().min(1).optional(),
       })
       .strict(),
     dataDir: z.string().min(1).describe("where the job store and the ingest cursor live"),

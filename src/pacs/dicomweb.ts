@@ -1,21 +1,10 @@
 import { randomUUID } from "node:crypto";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
+import { pacsFetch, type PacsConnection, type PacsFetch, type PacsResponse } from "./http.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
-/** The Authorization header for a connection, or undefined without credentials. */
-export function basicAuth(conn: Pick<PacsConnection, "username" | "password">): string | undefined {
-  return conn.username ? "Basic " + Buffer.from(`${conn.username}:${conn.password}`).toString("base64") : undefined;
-}
-
-export interface PacsConnection {
-  /** Server base URL (Orthanc's REST root); DICOMweb is `${url}${dicomWebRoot}`. */
-  url: string;
-  dicomWebRoot: string;
-  username: string;
-  password: string;
-  timeoutMs: number;
-}
+export type { PacsConnection } from "./http.js";
 
 const EXPLICIT_VR_LE = "1.2.840.10008.1.2.1";
 
@@ -26,11 +15,11 @@ const EXPLICIT_VR_LE = "1.2.840.10008.1.2.1";
  */
 export class DicomWebClient {
   private readonly base: string;
-  private readonly auth: string | undefined;
+  private readonly fetch: PacsFetch;
 
-  constructor(private readonly conn: PacsConnection) {
+  constructor(conn: PacsConnection) {
     this.base = conn.url.replace(/\/+$/, "") + conn.dicomWebRoot.replace(/\/+$/, "");
-    this.auth = basicAuth(conn);
+    this.fetch = pacsFetch(conn);
   }
 
   /** QIDO-RS: studies matching the query parameters (e.g. a StudyDate range), naturalised. */
@@ -93,13 +82,10 @@ export class DicomWebClient {
     return items.map((item) => dcmjs.data.DicomMetaDictionary.naturalizeDataset(item));
   }
 
-  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }): Promise<Response> {
-    const headers: Record<string, string> = { ...init.headers };
-    if (this.auth) headers.Authorization = this.auth;
-    const url = this.base + path;
-    let res: Response;
+  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }): Promise<PacsResponse> {
+    let res: PacsResponse;
     try {
-      res = await fetch(url, { method: init.method ?? "GET", headers, body: init.body as unknown as RequestInit["body"], signal: AbortSignal.timeout(this.conn.timeoutMs) });
+      res = await this.fetch(this.base + path, init);
     } catch (err) {
       throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", `PACS unreachable (${init.method ?? "GET"} ${path}): ${(err as Error).message}`, { path }, { cause: err });
     }

@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { basicAuth, type PacsConnection } from "./dicomweb.js";
+import { pacsFetch, type PacsConnection, type PacsFetch } from "./http.js";
 
 export interface OrthancChange {
   seq: number;
@@ -18,11 +18,11 @@ export interface ChangesPage {
 /** Orthanc's REST API for what DICOMweb does not offer: the change feed, and study id → UID. */
 export class OrthancRest {
   private readonly base: string;
-  private readonly auth: string | undefined;
+  private readonly fetch: PacsFetch;
 
-  constructor(private readonly conn: PacsConnection) {
+  constructor(conn: PacsConnection) {
     this.base = conn.url.replace(/\/+$/, "");
-    this.auth = basicAuth(conn);
+    this.fetch = pacsFetch(conn);
   }
 
   async changes(since: number, limit = 100): Promise<ChangesPage> {
@@ -50,12 +50,9 @@ export class OrthancRest {
   }
 
   private async get(path: string): Promise<unknown> {
-    let res: Response;
+    let res: Awaited<ReturnType<PacsFetch>>;
     try {
-      res = await fetch(this.base + path, {
-        headers: this.auth ? { Authorization: this.auth } : {},
-        signal: AbortSignal.timeout(this.conn.timeoutMs),
-      });
+      res = await this.fetch(this.base + path, {});
     } catch (err) {
       throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", `Orthanc unreachable (GET ${path}): ${(err as Error).message}`, { path }, { cause: err });
     }

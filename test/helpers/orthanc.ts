@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { pacsFetch } from "../../src/pacs/http.js";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -82,9 +83,9 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
   const configFile = path.join(dir, "orthanc.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const url = `http://127.0.0.1:${httpPort}`;
-  const auth = "Basic " + Buffer.from(`${username}:${password}`).toString("base64");
-  const rest = async (p: string) => {
-    const res = await fetch(url + p, { headers: { Authorization: auth } });
+  const get = pacsFetch({ url, dicomWebRoot: "/dicom-web", username, password, timeoutMs: 30_000 });
+  const rest = async (p: string): Promise<any> => {
+    const res = await get(url + p, {});
     if (!res.ok) throw new Error(`Orthanc ${res.status} on ${p}`);
     return res.json();
   };
