@@ -17,6 +17,9 @@ import type { RouteRule } from "./route/selectSeries.js";
 import { createApp } from "./server/app.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { webhookRouter } from "./server/webhook.js";
+import { stowRouter } from "./server/stow.js";
+import { PushedStudies } from "./ingest/pushedStudies.js";
+import path from "node:path";
 import { VERSION } from "./version.js";
 
 export interface RunningNode {
@@ -42,6 +45,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const metrics = new NodeMetrics(() => store.counts());
+  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
   const pacs = new DicomWebClient(config.pacs);
   const route: RouteRule = { modality: model.manifest.modality, ...config.route };
   const worker = new JobWorker(
@@ -49,6 +53,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     (job) =>
       runJob(job, {
         pacs,
+        pushed,
         model,
         route,
         infer: (volume) => inference.segment(volume),
@@ -93,6 +98,9 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     metrics: metrics.registry,
     dryRun: (study) => routeStudy(pacs, study, route),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
+    ...(config.ingest.stow.enabled
+      ? { dicomWeb: stowRouter({ pushed, received: (uid) => store.notePushed(uid, Date.now()), maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20, log }) }
+      : {}),
     health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),
   });
   const server: Server = await new Promise((resolve, reject) => {
@@ -103,11 +111,22 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   worker.start();
   if (config.ingest.changeFeed) feed.start();
   if (config.ingest.qido.enabled) qido.start();
+  // pushed studies are queued once quiet; the check is cheap (one indexed query)
+  const quietTimer = config.ingest.stow.enabled
+    ? setInterval(() => {
+        const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000, modelKey);
+        if (queued.length) {
+          log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued, newJobs: queued.length });
+          worker.wake();
+        }
+      }, 1000)
+    : undefined;
   log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
 
   return {
     httpPort,
     async stop() {
+      clearInterval(quietTimer);
       await feed.stop();
       await qido.stop();
       await worker.stop();

@@ -49,9 +49,19 @@ export const ConfigSchema = z
           })
           .strict()
           .default({ enabled: false, lookbackDays: 2, quietSeconds: 120 }),
+        /** Delineate's own STOW-RS at /dicom-web/studies, for PACS and modalities that push */
+        stow: z
+          .object({
+            enabled: z.boolean(),
+            /** a pushed study is queued once nothing more has arrived for this long */
+            quietSeconds: z.number().min(0).default(30),
+            maxBodyMiB: z.number().positive().max(16384).default(2048),
+          })
+          .strict()
+          .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048 }),
       })
       .strict()
-      .refine((i) => i.changeFeed || i.webhook || i.qido.enabled, "enable at least one of changeFeed, webhook and qido"),
+      .refine((i) => i.changeFeed || i.webhook || i.qido.enabled || i.stow.enabled, "enable at least one of changeFeed, webhook, qido and stow"),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
     /** which series the model takes, besides its modality (src/route/selectSeries.ts) */
     route: z

@@ -1,4 +1,5 @@
 import type { ErrorCode, Stage } from "../errors.js";
+import type { SourceKind } from "../pacs/source.js";
 
 /**
  * queued → running → done; or failed (bad input: retrying cannot help), dead (a transient error outlasted every
@@ -16,6 +17,8 @@ export type StageTimings = Partial<Record<"route" | "fetch" | "volume" | "infere
 export interface Job {
   id: string;
   studyInstanceUID: string;
+  /** where the study's images are read from; results always go to the PACS */
+  source: SourceKind;
   modelId: string;
   modelVersion: string;
   state: JobState;

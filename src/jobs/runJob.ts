@@ -4,6 +4,7 @@ import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
 import { buildSegmentation } from "../outputs/segmentation.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
+import type { StudySource } from "../pacs/source.js";
 import { routeStudy } from "../route/routeStudy.js";
 import { instanceUnsuitable, type RouteRule } from "../route/selectSeries.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
@@ -12,7 +13,10 @@ import type { Job, JobResult, StageTimings } from "./job.js";
 
 /** Everything one job needs, passed in: nothing here reads configuration or global state. */
 export interface JobContext {
+  /** the PACS: source of studies announced by it, and destination of every result */
   pacs: DicomWebClient;
+  /** studies pushed to Delineate's own STOW-RS */
+  pushed: StudySource;
   model: ModelPackage;
   /** which series the model takes */
   route: RouteRule;
@@ -62,12 +66,13 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     return { seriesInstanceUID: job.seriesInstanceUID ?? "", executionProvider: job.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
   }
 
-  const choice = await timed("route", () => routeStudy(ctx.pacs, study, ctx.route));
+  const source: StudySource = job.source === "pushed" ? ctx.pushed : ctx.pacs;
+  const choice = await timed("route", () => routeStudy(source, study, ctx.route));
   const seriesUID = choice.seriesInstanceUID;
   ctx.log.info("series selected", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, instances: choice.instanceCount, skipped: choice.skipped });
 
   const instances = await timed("fetch", async () => {
-    const files = await ctx.pacs.retrieveSeries(study, seriesUID);
+    const files = await source.retrieveSeries(study, seriesUID);
     const parsed: ParsedDicom[] = [];
     for (const [i, bytes] of files.entries()) {
       let p: ParsedDicom;

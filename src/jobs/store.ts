@@ -3,11 +3,13 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
+import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobResult, type JobState } from "./job.js";
 
 interface Row {
   id: string;
   study_uid: string;
+  source: SourceKind;
   model_id: string;
   model_version: string;
   state: JobState;
@@ -30,6 +32,7 @@ function toJob(r: Row): Job {
   return {
     id: r.id,
     studyInstanceUID: r.study_uid,
+    source: r.source,
     modelId: r.model_id,
     modelVersion: r.model_version,
     state: r.state,
@@ -62,6 +65,7 @@ export class JobStore {
       CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY,
         study_uid TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT 'pacs' CHECK (source IN ('pacs', 'pushed')),
         model_id TEXT NOT NULL,
         model_version TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead', 'skipped', 'cancelled')),
@@ -82,6 +86,11 @@ export class JobStore {
       );
       CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
       CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS pushed_studies (
+        study_uid TEXT PRIMARY KEY,
+        last_received_at INTEGER NOT NULL,
+        queued INTEGER NOT NULL DEFAULT 0
+      );
       CREATE TABLE IF NOT EXISTS polled_studies (
         study_uid TEXT PRIMARY KEY,
         instances INTEGER NOT NULL,
@@ -104,16 +113,16 @@ export class JobStore {
    * Records announced studies as jobs and advances the ingest cursor in one transaction, so a crash
    * between the two can neither lose a study nor announce it twice. Returns the number of new jobs.
    */
-  enqueue(studyUIDs: readonly string[], model: { id: string; version: string }, cursor?: { name: string; value: number }): number {
+  enqueue(studyUIDs: readonly string[], model: { id: string; version: string }, cursor?: { name: string; value: number }, source: SourceKind = "pacs"): number {
     const insert = this.db.prepare(
-      `INSERT OR IGNORE INTO jobs (id, study_uid, model_id, model_version, state, output_series_uid, output_sop_uid, created_at, updated_at)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO jobs (id, study_uid, source, model_id, model_version, state, output_series_uid, output_sop_uid, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
     );
     const setCursor = this.db.prepare("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     return this.db.transaction(() => {
       const now = Date.now();
       let added = 0;
-      for (const uid of studyUIDs) added += insert.run(randomUUID(), uid, model.id, model.version, this.newUid(), this.newUid(), now, now).changes;
+      for (const uid of studyUIDs) added += insert.run(randomUUID(), uid, source, model.id, model.version, this.newUid(), this.newUid(), now, now).changes;
       if (cursor) setCursor.run(cursor.name, cursor.value);
       return added;
     })();
@@ -138,6 +147,23 @@ export class JobStore {
       if (row.queued || now - row.changed_at < quietMs) return false;
       this.db.prepare("UPDATE polled_studies SET queued = 1 WHERE study_uid = ?").run(studyUID);
       return this.enqueue([studyUID], model) > 0;
+    })();
+  }
+
+  /** STOW-RS: notes that instances of a study were just received (the quiet period starts again). */
+  notePushed(studyUID: string, now: number): void {
+    this.db
+      .prepare("INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at")
+      .run(studyUID, now);
+  }
+
+  /** STOW-RS: queues (once) every pushed study that has received nothing for `quietMs`; returns their UIDs. */
+  queueQuietPushed(now: number, quietMs: number, model: { id: string; version: string }): string[] {
+    return this.db.transaction(() => {
+      const due = (this.db.prepare("SELECT study_uid FROM pushed_studies WHERE queued = 0 AND last_received_at <= ?").all(now - quietMs) as { study_uid: string }[]).map((r) => r.study_uid);
+      for (const uid of due) this.db.prepare("UPDATE pushed_studies SET queued = 1 WHERE study_uid = ?").run(uid);
+      if (due.length) this.enqueue(due, model, undefined, "pushed");
+      return due;
     })();
   }
 

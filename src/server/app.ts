@@ -15,6 +15,8 @@ export interface AppDeps {
   metrics?: Registry;
   /** called after a job is queued again through the API (wakes the worker) */
   onRetry?: () => void;
+  /** Delineate's own DICOMweb (STOW-RS), mounted at /dicom-web behind the token, when enabled */
+  dicomWeb?: express.Router;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
   /** facts for /healthz: never PHI */
@@ -102,5 +104,6 @@ export function createApp(deps: AppDeps): express.Express {
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);
+  if (deps.dicomWeb) app.use("/dicom-web", requireToken(deps.apiToken), deps.dicomWeb);
   return app;
 }

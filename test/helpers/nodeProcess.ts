@@ -23,7 +23,12 @@ export interface NodeProcess {
 export async function startNodeProcess(
   orthanc: TestOrthanc,
   dataDir: string,
-  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: { changeFeed: boolean; webhook: boolean; qido?: { enabled: boolean; lookbackDays: number; quietSeconds: number } }; port?: number; token?: string },
+  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: {
+      changeFeed: boolean;
+      webhook: boolean;
+      qido?: { enabled: boolean; lookbackDays: number; quietSeconds: number };
+      stow?: { enabled: boolean; quietSeconds: number; maxBodyMiB: number };
+    }; port?: number; token?: string },
 ): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
   const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
@@ -39,6 +44,7 @@ export async function startNodeProcess(
         pollIntervalSeconds: 0.5,
         webhook: options.ingest?.webhook ?? false,
         ...(options.ingest?.qido ? { qido: options.ingest.qido } : {}),
+        ...(options.ingest?.stow ? { stow: options.ingest.stow } : {}),
       },
       model: { dir: path.join(ROOT, "models"), id: "ct-body" },
       inference: { executionProviders: ["cpu"] },

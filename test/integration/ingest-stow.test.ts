@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, it } from "node:test";
+import { str } from "../../src/dicom/dataset.js";
+import type { Job } from "../../src/jobs/job.js";
+import { DicomWebClient } from "../../src/pacs/dicomweb.js";
+import { buildMultipart } from "../../src/pacs/multipart.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+
+let orthanc: TestOrthanc;
+let node: NodeProcess;
+let work: string;
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "delineate-stow-"));
+  orthanc = await startOrthanc(); // the destination of results
+  node = await startNodeProcess(orthanc, path.join(work, "data"), {
+    logFile: path.join(work, "node.log"),
+    ingest: { changeFeed: false, webhook: false, stow: { enabled: true, quietSeconds: 1, maxBodyMiB: 1 } },
+  });
+});
+
+after(async () => {
+  await node?.stop();
+  await orthanc?.stop();
+});
+
+const stow = (body: Uint8Array, boundary: string, token: string | null) =>
+  fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
+    method: "POST",
+    headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: new Blob([body as Uint8Array<ArrayBuffer>]),
+  });
+
+it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores the SEG in the PACS", { timeout: 180_000 }, async () => {
+  const s = writePhantomSeries(path.join(work, "study"), { size: 64, slices: 10, pixelSpacing: 6, sliceSpacing: 4, patientName: "Stow^Stella", patientID: "STOW-1" });
+  const files = readdirSync(path.join(work, "study")).map((f) => new Uint8Array(readFileSync(path.join(work, "study", f))));
+  const truncated = files[0]!.subarray(0, 300);
+  const notDicom = new TextEncoder().encode("this is not DICOM");
+  const res = await stow(buildMultipart([...files, truncated, notDicom], "b0undary"), "b0undary", node.token);
+  assert.equal(res.status, 202, "some parts stored, some refused");
+  const body = (await res.json()) as Record<string, { Value: unknown[] }>;
+  assert.equal(body["00081199"]?.Value.length, 10);
+  assert.equal(body["00081198"]?.Value.length, 2);
+
+  const job = await waitFor("the pushed study's job", async () => {
+    const [j] = (await (await node.api(`/api/jobs?study=${s.studyInstanceUID}`)).json()) as Job[];
+    return j && j.state !== "queued" && j.state !== "running" ? j : undefined;
+  }, 120_000, 250);
+  assert.equal(job.state, "done", JSON.stringify(job.error));
+  assert.equal(job.source, "pushed");
+  const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 });
+  assert.deepEqual((await pacs.searchSeries(s.studyInstanceUID)).map((x) => str(x, "Modality")), ["SEG"], "the result went to the PACS");
+
+  const log = readFileSync(node.logFile, "utf8");
+  assert.match(log, /not readable DICOM/);
+  assert.doesNotMatch(log, /Stow\^Stella|STOW-1/);
+});
+
+it("refuses STOW-RS without the token, and bodies over the limit", async () => {
+  const small = buildMultipart([new Uint8Array(10)], "b");
+  assert.equal((await stow(small, "b", null)).status, 401);
+  assert.equal((await stow(small, "b", "wrong")).status, 401);
+  assert.equal((await stow(buildMultipart([new Uint8Array(2 * 2 ** 20)], "b"), "b", node.token)).status, 413);
+});
