@@ -1,4 +1,5 @@
 import dcmjs, { type NaturalDataset } from "dcmjs";
+import { checkDeclaredLengths } from "./declaredLengths.js";
 
 export type { NaturalDataset };
 
@@ -12,8 +13,13 @@ export interface ParsedDicom {
   mediaStorageSOPClassUID: string;
 }
 
-/** @throws Error when the bytes are not a readable Part 10 file (callers add which file or instance). */
+/**
+ * @throws Error when the bytes are not a readable Part 10 file, or declare an element longer than the file
+ * (callers add which file or instance).
+ */
 export function parsePart10(bytes: Uint8Array): ParsedDicom {
+  const problem = checkDeclaredLengths(bytes);
+  if (problem) throw new Error(problem);
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const dict = dcmjs.data.DicomMessage.readFile(ab);
   const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);

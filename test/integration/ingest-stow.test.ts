@@ -41,11 +41,16 @@ it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores 
   const files = readdirSync(path.join(work, "study")).map((f) => new Uint8Array(readFileSync(path.join(work, "study", f))));
   const truncated = files[0]!.subarray(0, 300);
   const notDicom = new TextEncoder().encode("this is not DICOM");
-  const res = await stow(buildMultipart([...files, truncated, notDicom], "b0undary"), "b0undary", node.token);
+  // an element after the pixel data declaring 2 GiB while 4 bytes follow
+  const huge = new Uint8Array(files[1]!.length + 16);
+  huge.set(files[1]!);
+  huge.set([0xe1, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 1, 2, 3, 4], files[1]!.length);
+  // the damaged copy repeats a good instance's UIDs: refused, it must not replace the good one already kept
+  const res = await stow(buildMultipart([...files, truncated, notDicom, huge], "b0undary"), "b0undary", node.token);
   assert.equal(res.status, 202, "some parts stored, some refused");
   const body = (await res.json()) as Record<string, { Value: unknown[] }>;
   assert.equal(body["00081199"]?.Value.length, 10);
-  assert.equal(body["00081198"]?.Value.length, 2);
+  assert.equal(body["00081198"]?.Value.length, 3, "the truncated file, the non-DICOM part and the huge declared length");
 
   const job = await waitFor("the pushed study's job", async () => {
     const [j] = (await (await node.api(`/api/jobs?study=${s.studyInstanceUID}`)).json()) as Job[];
@@ -58,6 +63,7 @@ it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores 
 
   const log = readFileSync(node.logFile, "utf8");
   assert.match(log, /not readable DICOM/);
+  assert.match(log, /declares 2147483632 bytes/);
   assert.doesNotMatch(log, /Stow\^Stella|STOW-1/);
 });
 
