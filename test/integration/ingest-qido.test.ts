@@ -47,4 +47,5 @@ it("QIDO-RS polling finds a study, waits for it to be quiet, and queues it once"
   const log = readFileSync(node.logFile, "utf8");
   assert.match(log, /studies announced by QIDO-RS polling/);
   assert.doesNotMatch(log, /studies announced by the change feed/);
+  assert.doesNotMatch(log, /Qido\^Quinn|QIDO-1/, "no patient name or ID in the log");
 });

@@ -89,4 +89,8 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     assert.equal((await post('{"StudyInstanceUID":"not a uid"}', `Bearer ${token}`)).status, 400);
     assert.equal((await post(JSON.stringify({ StudyInstanceUID: "1.2.3", pad: "x".repeat(20_000) }), `Bearer ${token}`)).status, 413);
   });
+
+  it("logged none of the patients' names or IDs", () => {
+    for (const file of ["a.log", "b.log"]) assert.doesNotMatch(readFileSync(path.join(work, file), "utf8"), /Hook\^|HOOK-/, file);
+  });
 });
