@@ -1,4 +1,5 @@
 import type { Logger } from "../log.js";
+import { repeatEvery } from "./repeat.js";
 import type { OrthancRest } from "../pacs/orthancChanges.js";
 
 export const CHANGE_FEED_CURSOR = "orthanc-changes";
@@ -15,9 +16,7 @@ export interface FeedSink {
  * again (after the node stored a SEG into it, say) is ignored by the store's uniqueness.
  */
 export class OrthancChangeFeed {
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
-  private stopped = true;
+  private loop: { stop(): Promise<void> } | undefined;
 
   constructor(
     private readonly orthanc: OrthancRest,
@@ -51,23 +50,10 @@ export class OrthancChangeFeed {
   }
 
   start(): void {
-    this.stopped = false;
-    const tick = () => {
-      this.polling = this.pollOnce()
-        .then(() => undefined)
-        .catch((err: Error) => {
-          this.log.warn("change feed poll failed; will try again", { error: err.message });
-        })
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs);
-        });
-    };
-    tick();
+    this.loop = repeatEvery(this.intervalMs, () => this.pollOnce(), (err) => this.log.warn("change feed poll failed; will try again", { error: err.message }));
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.polling;
+    await this.loop?.stop();
   }
 }

@@ -1,5 +1,6 @@
 import { num, str } from "../dicom/dataset.js";
 import type { Logger } from "../log.js";
+import { repeatEvery } from "./repeat.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { JobStore } from "../jobs/store.js";
 
@@ -16,9 +17,7 @@ function dicomDate(now: Date, daysBack: number): string {
  * feed or the webhook where the server offers them.
  */
 export class QidoPoller {
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
-  private stopped = true;
+  private loop: { stop(): Promise<void> } | undefined;
 
   constructor(
     private readonly pacs: DicomWebClient,
@@ -47,23 +46,10 @@ export class QidoPoller {
   }
 
   start(): void {
-    this.stopped = false;
-    const tick = () => {
-      this.polling = this.pollOnce()
-        .then(() => undefined)
-        .catch((err: Error) => {
-          this.log.warn("QIDO-RS poll failed; will try again", { error: err.message });
-        })
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs);
-        });
-    };
-    tick();
+    this.loop = repeatEvery(this.options.intervalMs, () => this.pollOnce(), (err) => this.log.warn("QIDO-RS poll failed; will try again", { error: err.message }));
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.polling;
+    await this.loop?.stop();
   }
 }
