@@ -1,8 +1,11 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config/schema.js";
+import path from "node:path";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
+import { repeatEvery } from "./ingest/repeat.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { runJob } from "./jobs/runJob.js";
 import { JobStore } from "./jobs/store.js";
@@ -16,10 +19,8 @@ import { routeStudy } from "./route/routeStudy.js";
 import type { RouteRule } from "./route/selectSeries.js";
 import { createApp } from "./server/app.js";
 import { NodeMetrics } from "./server/metrics.js";
-import { webhookRouter } from "./server/webhook.js";
 import { stowRouter } from "./server/stow.js";
-import { PushedStudies } from "./ingest/pushedStudies.js";
-import path from "node:path";
+import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
 
 export interface RunningNode {
@@ -29,7 +30,7 @@ export interface RunningNode {
 }
 
 /**
- * `delineate serve`: the job store, ingest (change feed and/or webhook), the job worker, the inference worker
+ * `delineate serve`: the job store, ingest (change feed, webhook, QIDO-RS polling, STOW-RS), the job worker, the inference worker
  * thread and the HTTP server, wired from a frozen configuration. Jobs a crash left running are queued again
  * before anything starts.
  */
@@ -112,21 +113,25 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (config.ingest.changeFeed) feed.start();
   if (config.ingest.qido.enabled) qido.start();
   // pushed studies are queued once quiet; the check is cheap (one indexed query)
-  const quietTimer = config.ingest.stow.enabled
-    ? setInterval(() => {
-        const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000, modelKey);
-        if (queued.length) {
-          log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued, newJobs: queued.length });
-          worker.wake();
-        }
-      }, 1000)
+  const quietCheck = config.ingest.stow.enabled
+    ? repeatEvery(
+        1000,
+        async () => {
+          const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000, modelKey);
+          if (queued.length) {
+            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued, newJobs: queued.length });
+            worker.wake();
+          }
+        },
+        (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+      )
     : undefined;
   log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
 
   return {
     httpPort,
     async stop() {
-      clearInterval(quietTimer);
+      await quietCheck?.stop();
       await feed.stop();
       await qido.stop();
       await worker.stop();

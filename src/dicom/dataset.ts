@@ -17,11 +17,12 @@ export interface ParsedDicom {
  * @throws Error when the bytes are not a readable Part 10 file, or declare an element longer than the file
  * (callers add which file or instance).
  */
-export function parsePart10(bytes: Uint8Array): ParsedDicom {
+export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean } = {}): ParsedDicom {
   const problem = checkDeclaredLengths(bytes);
   if (problem) throw new Error(problem);
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const dict = dcmjs.data.DicomMessage.readFile(ab);
+  // headersOnly stops before PixelData: what routing and grouping need, without copying the pixels
+  const dict = dcmjs.data.DicomMessage.readFile(ab, options.headersOnly ? { untilTag: "7FE00010" } : {});
   const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
   const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
   return {

@@ -47,7 +47,7 @@ export class PushedStudies implements StudySource {
       .filter((f) => f.endsWith(".dcm"))
       .map((f) => {
         const bytes = new Uint8Array(readFileSync(path.join(dir, f)));
-        return { dataset: parsePart10(bytes).dataset, bytes };
+        return { dataset: parsePart10(bytes, { headersOnly: true }).dataset, bytes };
       });
   }
 
@@ -64,7 +64,7 @@ export class PushedStudies implements StudySource {
     return this.read(studyUID)
       .filter(({ dataset }) => str(dataset, "SeriesInstanceUID") === seriesUID)
       .map(({ dataset }) => {
-        const { PixelData: _pixels, ...rest } = dataset;
+        const { PixelData: _placeholder, ...rest } = dataset; // metadata, like WADO-RS's, has no pixel data
         return rest as NaturalDataset;
       });
   }
