@@ -27,10 +27,11 @@ async function main(): Promise<void> {
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "studies"));
     const sent = Date.now();
     const jobs = await waitFor("every job to finish", async () => {
-      const all = (await (await node.api("/api/jobs")).json()) as Job[];
+      const all = (await (await node.api("/api/jobs?kind=segment")).json()) as Job[];
       return all.length === STUDIES && all.every((j) => j.state === "done") ? all : undefined;
     }, 1_800_000, 250);
-    const firstStart = Math.min(...jobs.map((j) => j.createdAt));
+    const routes = (await (await node.api("/api/jobs?kind=route")).json()) as Job[];
+    const firstStart = Math.min(...routes.map((j) => j.createdAt));
     const lastDone = Math.max(...jobs.map((j) => j.updatedAt));
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.pid()}/status`, "utf8"));
     const result = {

@@ -72,12 +72,16 @@ async function main(): Promise<void> {
   try {
     say("4/5 waiting for the study to become stable in Orthanc, then for the job to finish");
     const api = (p: string) => fetch(`http://127.0.0.1:${NODE_PORT}${p}`, { headers: { Authorization: `Bearer ${token}` } });
+    const ended = (j: Job) => j.state === "done" || j.state === "failed" || j.state === "skipped" || j.state === "dead";
+    // The route job picks the series; the segment job it makes runs the model on it.
     const job = await waitFor("the job", async () => {
       if (node.exitCode !== null) throw new Error(`the node exited; see ${logFile}`);
       const jobs = (await (await api(`/api/jobs?study=${study}`)).json()) as Job[];
-      return jobs.find((j) => j.state === "done" || j.state === "failed" || j.state === "skipped");
+      const routeJob = jobs.find((j) => j.kind === "route");
+      if (routeJob && ended(routeJob) && routeJob.state !== "done") return routeJob;
+      return jobs.find((j) => j.kind === "segment" && ended(j));
     }, 300_000, 500);
-    if (job.state !== "done") throw new Error(`the job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
+    if (job.state !== "done") throw new Error(`the ${job.kind} job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
 
     const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: "demo", password: "demo", timeoutMs: 60_000 });
     const seg = (await pacs.searchSeries(study)).find((s) => str(s, "Modality") === "SEG")!;
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
     say(`  Orthanc Explorer http://127.0.0.1:${HTTP_PORT}/app/explorer.html#study?uuid=${orthancStudy?.ID ?? ""}   (demo / demo)`);
     say(`  DICOMweb         ${orthanc.url}/dicom-web/studies/${study}/series/${segSeries}`);
     say(`  a copy           ${segPath}  (dciodvfy: ${verdict.errors.length} errors, ${verdict.warnings.length} warnings)`);
-    say(`  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.seriesInstanceUID, executionProvider: job.executionProvider, secondsPerStage: job.timings })}`);
+    say(`  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.segment?.seriesInstanceUID, model: job.segment?.modelId, executionProvider: job.segment?.executionProvider, secondsPerStage: job.timings })}`);
     say(`  node log         ${logFile}`);
     say(`\nOrthanc keeps running for you to look; stop it with: kill $(cat ${path.join(DEMO, "orthanc", "orthanc.pid")})`);
   } finally {

@@ -7,16 +7,19 @@ import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
-import { runJob } from "./jobs/runJob.js";
+import type { Job, JobResult } from "./jobs/job.js";
+import { runRouteJob } from "./jobs/routeJob.js";
+import { runSegmentJob } from "./jobs/segmentJob.js";
 import { JobStore } from "./jobs/store.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
-import { loadModelPackage } from "./models/loadModel.js";
+import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
+import { DelineateError } from "./errors.js";
 import { newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
-import type { RouteRule } from "./route/selectSeries.js";
+import { resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
@@ -25,69 +28,84 @@ import { VERSION } from "./version.js";
 
 export interface RunningNode {
   httpPort: number;
-  /** stops ingest, lets running jobs finish their stage, closes the server, the inference worker and the store */
+  /** stops ingest, lets running jobs finish their stage, closes the server, the inference workers and the store */
   stop(): Promise<void>;
 }
 
 /**
- * `delineate serve`: the job store, ingest (change feed, webhook, QIDO-RS polling, STOW-RS), the job worker, the inference worker
- * thread and the HTTP server, wired from a frozen configuration. Jobs a crash left running are queued again
+ * `delineate serve`: the job store, ingest (change feed, webhook, QIDO-RS polling, STOW-RS), the routing rules, the job worker,
+ * one inference worker thread per model and the HTTP server, wired from a frozen configuration. Jobs a crash left running are queued again
  * before anything starts.
  */
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
   const uid = () => newUid(config.outputs.uidRoot);
-  const model = loadModelPackage(config.model.dir, config.model.id);
-  const inference = await InferenceWorker.start(model, config.inference, log);
-  const provider = inference.provider;
-  log.info("model loaded", { model: model.manifest.id, version: model.manifest.version, executionProvider: provider });
+  // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
+  const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
+  if (!config.routes) modelIds.add(config.model.id);
+  const models = new Map<string, { pkg: ModelPackage; inference: InferenceWorker }>();
+  try {
+    for (const id of modelIds) {
+      const pkg = loadModelPackage(config.model.dir, id);
+      const inference = await InferenceWorker.start(pkg, config.inference, log);
+      models.set(id, { pkg, inference });
+      log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference.provider });
+    }
+  } catch (err) {
+    await Promise.all([...models.values()].map((m) => m.inference.close()));
+    throw err;
+  }
+  const installed = (id: string) => {
+    const m = models.get(id);
+    if (!m) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id} is not named by any routing rule of this node's configuration`, { model: id });
+    return m;
+  };
+  const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest.modality);
 
   const store = new JobStore(config.dataDir, uid);
   const recovered = store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
-  const metrics = new NodeMetrics(() => store.counts());
+  const metrics = new NodeMetrics((kind) => store.counts(kind));
   const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
   const pacs = new DicomWebClient(config.pacs);
-  const route: RouteRule = { modality: model.manifest.modality, ...config.route };
-  const worker = new JobWorker(
-    store,
-    (job) =>
-      runJob(job, {
-        pacs,
-        pushed,
-        model,
-        route,
-        infer: (volume) => inference.segment(volume),
-        executionProvider: provider,
-        newUid: uid,
-        outputs: config.outputs,
-        softwareVersion: VERSION,
-        log,
-        cancelRequested: () => store.cancelRequested(job.id),
-      }),
-    { ...config.jobs, idlePollMs: 1000 },
-    log,
-    (state, timings) => metrics.jobFinished(state, timings),
-  );
-  const modelKey = { id: model.manifest.id, version: model.manifest.version };
-  const feed = new OrthancChangeFeed(
-    new OrthancRest(config.pacs),
-    store,
-    modelKey,
-    config.ingest.pollIntervalSeconds * 1000,
-    () => worker.wake(),
-    log,
-  );
+  const destinations = new Map<string, DicomWebClient>([["pacs", pacs], ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const)]);
+  const sourceOf = (job: Job) => (job.source === "pushed" ? pushed : pacs);
+  const run = (job: Job): Promise<JobResult> => {
+    if (job.kind === "route") return runRouteJob(job, { source: sourceOf(job), rules, modelVersion: (id) => installed(id).pkg.manifest.version, log });
+    const target = job.segment!;
+    const rule = rules.find((r) => r.name === target.rule);
+    const destination = destinations.get(target.destination);
+    if (!rule || !destination) {
+      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`, {
+        studyInstanceUID: job.studyInstanceUID,
+      });
+    }
+    const { pkg, inference } = installed(target.modelId);
+    return runSegmentJob(job, {
+      source: sourceOf(job),
+      destination,
+      model: pkg,
+      sopClassUIDs: rule.match.sopClassUIDs,
+      infer: (volume) => inference.segment(volume),
+      executionProvider: inference.provider,
+      newUid: uid,
+      outputs: config.outputs,
+      softwareVersion: VERSION,
+      log,
+      cancelRequested: () => store.cancelRequested(job.id),
+    });
+  };
+  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) => metrics.jobFinished(kind, state, timings));
+  const feed = new OrthancChangeFeed(new OrthancRest(config.pacs), store, config.ingest.pollIntervalSeconds * 1000, () => worker.wake(), log);
 
   const announce = (uid: string) => {
-    const n = store.enqueue([uid], modelKey);
+    const n = store.enqueue([uid]);
     if (n) worker.wake();
     return n;
   };
   const qido = new QidoPoller(
     pacs,
     store,
-    modelKey,
     { intervalMs: config.ingest.pollIntervalSeconds * 1000, lookbackDays: config.ingest.qido.lookbackDays, quietSeconds: config.ingest.qido.quietSeconds },
     () => worker.wake(),
     log,
@@ -97,12 +115,17 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
-    dryRun: (study) => routeStudy(pacs, study, route),
+    dryRun: (study) => routeStudy(pacs, study, rules),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     ...(config.ingest.stow.enabled
       ? { dicomWeb: stowRouter({ pushed, received: (uid) => store.notePushed(uid, Date.now()), maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20, log }) }
       : {}),
-    health: () => ({ version: VERSION, model: model.manifest.id, executionProvider: provider, ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0 }),
+    health: () => ({
+      version: VERSION,
+      models: [...models.entries()].map(([id, m]) => ({ id, version: m.pkg.manifest.version, executionProvider: m.inference.provider })),
+      rules: rules.map((r) => r.name),
+      ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0,
+    }),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
@@ -117,16 +140,16 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     ? repeatEvery(
         1000,
         async () => {
-          const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000, modelKey);
+          const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
           if (queued.length) {
-            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued, newJobs: queued.length });
+            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
             worker.wake();
           }
         },
         (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
       )
     : undefined;
-  log.info("node started", { httpPort, pacs: config.pacs.url, model: model.manifest.id, dataDir: config.dataDir });
+  log.info("node started", { httpPort, pacs: config.pacs.url, models: [...models.keys()], rules: rules.map((r) => r.name), dataDir: config.dataDir });
 
   return {
     httpPort,
@@ -136,7 +159,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await qido.stop();
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await inference.close();
+      await Promise.all([...models.values()].map((m) => m.inference.close()));
       store.close();
       log.info("node stopped");
     },

@@ -43,19 +43,25 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const base = path.dirname(path.resolve(file));
   if (typeof raw.dataDir === "string") raw.dataDir = path.resolve(base, raw.dataDir);
   if (typeof raw.model?.dir === "string") raw.model.dir = path.resolve(base, raw.model.dir);
-  if (typeof raw.pacs?.caFile === "string") raw.pacs.caFile = path.resolve(base, raw.pacs.caFile);
   for (const [name, apply] of ENV_OVERRIDES) {
     const value = env[name];
     if (value !== undefined && value !== "") apply(raw, value);
   }
-  // The PACS password may come from a secret file (a mounted Docker/Kubernetes secret) rather than the config.
-  const passwordFile = env.DELINEATE_PACS_PASSWORD_FILE || (typeof raw.pacs?.passwordFile === "string" ? path.resolve(base, raw.pacs.passwordFile) : "");
-  if (raw.pacs && "passwordFile" in raw.pacs) delete raw.pacs.passwordFile;
-  if (passwordFile) {
-    try {
-      (raw.pacs ??= {}).password = readFileSync(passwordFile, "utf8").trim();
-    } catch (err) {
-      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read the PACS password file ${passwordFile}: ${(err as Error).message}`, { file: passwordFile });
+  if (env.DELINEATE_PACS_PASSWORD_FILE) (raw.pacs ??= {}).passwordFile = path.resolve(env.DELINEATE_PACS_PASSWORD_FILE);
+  const servers: [string, Record<string, unknown>][] = [["pacs", raw.pacs]];
+  if (raw.destinations && typeof raw.destinations === "object") servers.push(...Object.entries(raw.destinations as Record<string, Record<string, unknown>>).map(([k, v]) => [`destinations.${k}`, v] as [string, Record<string, unknown>]));
+  for (const [where, server] of servers) {
+    if (!server || typeof server !== "object") continue;
+    if (typeof server.caFile === "string") server.caFile = path.resolve(base, server.caFile);
+    // A password may come from a secret file (a mounted Docker/Kubernetes secret) rather than the config.
+    if (typeof server.passwordFile === "string") {
+      const passwordFile = path.resolve(base, server.passwordFile);
+      delete server.passwordFile;
+      try {
+        server.password = readFileSync(passwordFile, "utf8").trim();
+      } catch (err) {
+        throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read the ${where === "pacs" ? "PACS" : where} password file ${passwordFile}: ${(err as Error).message}`, { file: passwordFile });
+      }
     }
   }
   const parsed = ConfigSchema.safeParse(raw);

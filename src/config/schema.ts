@@ -9,20 +9,53 @@ const Regex = z.string().refine((s) => {
   }
 }, "not a valid regular expression");
 
+/** A DICOMweb server: the PACS that studies come from, or another destination for results. */
+const Pacs = z
+  .object({
+    url: z.url().describe("base URL; DICOMweb lives under dicomWebRoot"),
+    dicomWebRoot: z.string().startsWith("/").default("/dicom-web"),
+    username: z.string().default(""),
+    password: z.string().default(""),
+    timeoutMs: z.number().int().positive().default(120_000),
+    /** PEM file of the CA(s) to trust for an https server, besides the system's */
+    caFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** Which series a rule takes; every field left out matches anything. */
+const Match = z
+  .object({
+    /** defaults to the modality of the rule's models */
+    modality: z.string().regex(/^[A-Z]{2,4}$/).optional(),
+    /** defaults to the modality's image storage class (CT Image Storage for CT) */
+    sopClassUIDs: z.array(z.string().regex(/^[0-9.]+$/)).min(1).optional(),
+    seriesDescription: z.object({ include: Regex.optional(), exclude: Regex.optional() }).strict().optional(),
+    bodyPartExamined: z.array(z.string().min(1)).min(1).optional(),
+    manufacturer: Regex.optional(),
+    orientation: z.array(z.enum(["axial", "coronal", "sagittal", "oblique"])).min(1).optional(),
+    minSlices: z.number().int().min(1).optional(),
+    maxSlices: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+const Rule = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "letters, digits, - and _"),
+    match: Match.default({}),
+    /** model ids (folders of model.dir); each makes its own job per matched series */
+    models: z.array(z.string().min(1)).min(1),
+    outputs: z.array(z.enum(["seg"])).min(1).default(["seg"]),
+    /** "pacs" (the source PACS) or a name from destinations */
+    destination: z.string().min(1).default("pacs"),
+  })
+  .strict();
+
 /** The node's configuration. Parsed once, frozen, passed in; no module reads configuration on its own. */
 export const ConfigSchema = z
   .object({
-    pacs: z
-      .object({
-        url: z.url().describe("Orthanc base URL; DICOMweb lives under dicomWebRoot"),
-        dicomWebRoot: z.string().startsWith("/").default("/dicom-web"),
-        username: z.string().default(""),
-        password: z.string().default(""),
-        timeoutMs: z.number().int().positive().default(120_000),
-        /** PEM file of the CA(s) to trust for an https PACS, besides the system's */
-        caFile: z.string().min(1).optional(),
-      })
-      .strict(),
+    pacs: Pacs,
+    /** other DICOMweb servers a routing rule can send its results to, by name ("pacs" is the source PACS) */
+    destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), Pacs).default({}),
     dataDir: z.string().min(1).describe("where the job store and the ingest cursor live"),
     http: z
       .object({
@@ -63,19 +96,11 @@ export const ConfigSchema = z
       .strict()
       .refine((i) => i.changeFeed || i.webhook || i.qido.enabled || i.stow.enabled, "enable at least one of changeFeed, webhook, qido and stow"),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
-    /** which series the model takes, besides its modality (src/route/selectSeries.ts) */
-    route: z
-      .object({
-        sopClassUIDs: z.array(z.string().regex(/^[0-9.]+$/)).min(1).default(["1.2.840.10008.5.1.4.1.1.2"]),
-        seriesDescription: z.object({ include: Regex.optional(), exclude: Regex.optional() }).strict().optional(),
-        bodyPartExamined: z.array(z.string().min(1)).min(1).optional(),
-        manufacturer: Regex.optional(),
-        orientation: z.array(z.enum(["axial", "coronal", "sagittal", "oblique"])).min(1).optional(),
-        minSlices: z.number().int().min(1).optional(),
-        maxSlices: z.number().int().min(1).optional(),
-      })
-      .strict()
-      .default({ sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.2"] }),
+    /**
+     * Routing rules (src/route): each picks, in every announced study, the series it matches and sends it through its
+     * models; without any, one rule takes CT image series for the default model.
+     */
+    routes: z.array(Rule).min(1).optional(),
     inference: z
       .object({
         executionProviders: z.array(z.enum(["cuda", "webgpu", "cpu"])).min(1).default(["cpu"]),
@@ -101,6 +126,19 @@ export const ConfigSchema = z
       .strict(),
     log: z.object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() }).strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if ("pacs" in c.destinations) ctx.addIssue({ code: "custom", path: ["destinations", "pacs"], message: '"pacs" is the source PACS; give this destination another name' });
+    const names = new Set<string>();
+    for (const [i, r] of (c.routes ?? []).entries()) {
+      if (names.has(r.name)) ctx.addIssue({ code: "custom", path: ["routes", i, "name"], message: `a second rule named "${r.name}"` });
+      names.add(r.name);
+      if (r.destination !== "pacs" && !(r.destination in c.destinations)) {
+        ctx.addIssue({ code: "custom", path: ["routes", i, "destination"], message: `"${r.destination}" is neither "pacs" nor one of destinations (${Object.keys(c.destinations).join(", ") || "none"})` });
+      }
+    }
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
+export type RuleConfig = z.infer<typeof Rule>;
+export type PacsConfig = z.infer<typeof Pacs>;

@@ -7,13 +7,14 @@ export const CHANGE_FEED_CURSOR = "orthanc-changes";
 /** Where the feed records what it has seen: the job store, in one transaction with the new jobs. */
 export interface FeedSink {
   cursor(name: string): number | undefined;
-  enqueue(studyUIDs: readonly string[], model: { id: string; version: string }, cursor: { name: string; value: number }): number;
+  enqueue(studyUIDs: readonly string[], cursor: { name: string; value: number }): number;
 }
 
 /**
- * Polls Orthanc's change feed for StableStudy events and turns each into a job. The cursor advances only
+ * Polls Orthanc's change feed for StableStudy events and turns each into a route job. The cursor advances only
  * together with the jobs it produced, so a restart neither misses nor repeats a study; a study announced
- * again (after the node stored a SEG into it, say) is ignored by the store's uniqueness.
+ * again (a series added later, or the node's own SEG stored into it) is routed again, and the store's
+ * uniqueness keeps a series that was already segmented from being segmented twice.
  */
 export class OrthancChangeFeed {
   private loop: { stop(): Promise<void> } | undefined;
@@ -21,7 +22,6 @@ export class OrthancChangeFeed {
   constructor(
     private readonly orthanc: OrthancRest,
     private readonly sink: FeedSink,
-    private readonly model: { id: string; version: string },
     private readonly intervalMs: number,
     private readonly onNewJobs: () => void,
     private readonly log: Logger,
@@ -40,8 +40,8 @@ export class OrthancChangeFeed {
         if (uid) studies.push(uid);
         else this.log.warn("stable study vanished before it could be queued", { orthancStudyId: change.id, seq: change.seq });
       }
-      const n = this.sink.enqueue(studies, this.model, { name: CHANGE_FEED_CURSOR, value: page.last });
-      if (studies.length) this.log.info("studies announced by the change feed", { studyInstanceUIDs: studies, newJobs: n, cursor: page.last });
+      const n = this.sink.enqueue(studies, { name: CHANGE_FEED_CURSOR, value: page.last });
+      if (studies.length) this.log.info("studies announced by the change feed", { studyInstanceUIDs: studies, routeJobs: n, cursor: page.last });
       added += n;
       if (page.done || page.last === since) break;
     }

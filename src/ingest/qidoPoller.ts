@@ -22,7 +22,6 @@ export class QidoPoller {
   constructor(
     private readonly pacs: DicomWebClient,
     private readonly store: Pick<JobStore, "observeStudy">,
-    private readonly model: { id: string; version: string },
     private readonly options: { intervalMs: number; lookbackDays: number; quietSeconds: number },
     private readonly onNewJobs: () => void,
     private readonly log: Logger,
@@ -36,10 +35,10 @@ export class QidoPoller {
       const uid = str(s, "StudyInstanceUID");
       const instances = num(s, "NumberOfStudyRelatedInstances");
       if (!uid || instances === undefined) continue;
-      if (this.store.observeStudy(uid, instances, now.getTime(), this.options.quietSeconds * 1000, this.model)) queued.push(uid);
+      if (this.store.observeStudy(uid, instances, now.getTime(), this.options.quietSeconds * 1000)) queued.push(uid);
     }
     if (queued.length) {
-      this.log.info("studies announced by QIDO-RS polling", { studyInstanceUIDs: queued, newJobs: queued.length });
+      this.log.info("studies announced by QIDO-RS polling", { studyInstanceUIDs: queued, routeJobs: queued.length });
       this.onNewJobs();
     }
     return queued.length;

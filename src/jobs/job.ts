@@ -1,48 +1,71 @@
 import type { ErrorCode, Stage } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
+import type { RuleDecision } from "../route/routeStudy.js";
+import type { OutputKind } from "../route/rules.js";
 
 /**
  * queued → running → done; or failed (bad input: retrying cannot help), dead (a transient error outlasted every
- * attempt: the dead letter), skipped (nothing for the model in the study), cancelled (through the API).
+ * attempt: the dead letter), skipped (nothing for any rule in the study), cancelled (through the API).
  * failed, dead, skipped and cancelled jobs can be retried through the API.
  */
 export type JobState = "queued" | "running" | "done" | "failed" | "dead" | "skipped" | "cancelled";
 export const JOB_STATES: readonly JobState[] = ["queued", "running", "done", "failed", "dead", "skipped", "cancelled"];
 export const FINAL_STATES: readonly JobState[] = ["done", "failed", "dead", "skipped", "cancelled"];
 
+/**
+ * A route job: one per announced study; it applies the routing rules and makes the segment jobs. Announcing the
+ * study again routes it again (series that arrived later get their jobs; the others are not repeated).
+ * A segment job: one per (study, series, model, model version, destination), the idempotency key; it runs one model
+ * on one series and stores the results in one destination (two rules sending the same model's result on the same
+ * series to the same destination make one job, which the first rule names).
+ */
+export type JobKind = "route" | "segment";
+export const JOB_KINDS: readonly JobKind[] = ["route", "segment"];
+
 /** Seconds spent in each stage of the path, as recorded on a finished job. */
 export type StageTimings = Partial<Record<"route" | "fetch" | "volume" | "inference" | "encode" | "store", number>>;
 
-/** One job: one study through one model version. Its output UIDs are fixed when it is created, so a retried store can be recognised. */
 export interface Job {
   id: string;
+  kind: JobKind;
   studyInstanceUID: string;
-  /** where the study's images are read from; results always go to the PACS */
+  /** where the study's images are read from */
   source: SourceKind;
-  modelId: string;
-  modelVersion: string;
   state: JobState;
   attempts: number;
   /** epoch ms before which a retried job is not picked up */
   notBefore: number;
-  output: { seriesInstanceUID: string; sopInstanceUID: string };
-  seriesInstanceUID?: string;
-  executionProvider?: string;
+  /** a cancel asked for while the job was running; it stops at the next stage boundary */
+  cancelRequested: boolean;
   /** why the job failed, was skipped, or is waiting to be retried */
   error?: { code: ErrorCode; stage: Stage; message: string };
   timings?: StageTimings;
-  /** a cancel asked for while the job was running; it stops at the next stage boundary */
-  cancelRequested: boolean;
-  /** epoch ms the study was announced (for arrival-to-result latency) */
+  /** epoch ms the job was made (for a route job: when the study was announced) */
   createdAt: number;
   updatedAt: number;
+  /** segment jobs: the series, the model, where the results go; output UIDs fixed at creation, so a retried store is recognised */
+  segment?: SegmentTarget & { output: { seriesInstanceUID: string; sopInstanceUID: string }; executionProvider?: string };
+  /** route jobs: what each rule made of the study */
+  routing?: RuleDecision[];
+}
+
+/** What a segment job is for: the idempotency key (with the study) and where its results go. */
+export interface SegmentTarget {
+  seriesInstanceUID: string;
+  modelId: string;
+  modelVersion: string;
+  rule: string;
+  destination: string;
+  outputs: readonly OutputKind[];
 }
 
 /** What a successful run hands back to the store. */
-export interface JobResult {
-  seriesInstanceUID: string;
-  executionProvider: string;
-  timings: StageTimings;
-  /** true when the result was already in the PACS (a retry after a crash during storing) */
-  alreadyStored: boolean;
-}
+export type JobResult =
+  | {
+      kind: "segment";
+      executionProvider: string;
+      timings: StageTimings;
+      /** true when the result was already in the destination (a retry after a crash during storing) */
+      alreadyStored: boolean;
+    }
+  | { kind: "route"; timings: StageTimings; decisions: RuleDecision[]; jobs: SegmentTarget[] };

@@ -4,26 +4,31 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
-import { JOB_STATES, type Job, type JobResult, type JobState } from "./job.js";
+import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 
 interface Row {
   id: string;
+  kind: JobKind;
   study_uid: string;
+  series_uid: string;
   source: SourceKind;
   model_id: string;
   model_version: string;
+  rule: string | null;
+  destination: string;
+  outputs: string | null;
   state: JobState;
   attempts: number;
   not_before: number;
   cancel_requested: number;
-  output_series_uid: string;
-  output_sop_uid: string;
-  series_uid: string | null;
+  output_series_uid: string | null;
+  output_sop_uid: string | null;
   execution_provider: string | null;
   error_code: string | null;
   error_stage: string | null;
   error_message: string | null;
   timings: string | null;
+  routing: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -31,27 +36,73 @@ interface Row {
 function toJob(r: Row): Job {
   return {
     id: r.id,
+    kind: r.kind,
     studyInstanceUID: r.study_uid,
     source: r.source,
-    modelId: r.model_id,
-    modelVersion: r.model_version,
     state: r.state,
     attempts: r.attempts,
     notBefore: r.not_before,
     cancelRequested: r.cancel_requested === 1,
-    output: { seriesInstanceUID: r.output_series_uid, sopInstanceUID: r.output_sop_uid },
-    ...(r.series_uid ? { seriesInstanceUID: r.series_uid } : {}),
-    ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
     ...(r.error_code ? { error: { code: r.error_code, stage: r.error_stage, message: r.error_message ?? "" } as Job["error"] } : {}),
     ...(r.timings ? { timings: JSON.parse(r.timings) } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    ...(r.kind === "segment"
+      ? {
+          segment: {
+            seriesInstanceUID: r.series_uid,
+            modelId: r.model_id,
+            modelVersion: r.model_version,
+            rule: r.rule ?? "",
+            destination: r.destination,
+            outputs: JSON.parse(r.outputs ?? '["seg"]'),
+            output: { seriesInstanceUID: r.output_series_uid ?? "", sopInstanceUID: r.output_sop_uid ?? "" },
+            ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
+          },
+        }
+      : {}),
+    ...(r.routing ? { routing: JSON.parse(r.routing) } : {}),
   };
 }
 
+const SCHEMA_VERSION = 2;
+
+const JOBS_TABLE = `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('route', 'segment')),
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT 'pacs' CHECK (source IN ('pacs', 'pushed')),
+    model_id TEXT NOT NULL DEFAULT '',
+    model_version TEXT NOT NULL DEFAULT '',
+    rule TEXT,
+    destination TEXT NOT NULL DEFAULT '',
+    outputs TEXT,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead', 'skipped', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    output_series_uid TEXT,
+    output_sop_uid TEXT,
+    execution_provider TEXT,
+    error_code TEXT,
+    error_stage TEXT,
+    error_message TEXT,
+    timings TEXT,
+    routing TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (kind, study_uid, series_uid, model_id, model_version, destination)
+  );
+  CREATE INDEX jobs_by_state ON jobs (state, not_before, created_at);
+  CREATE INDEX jobs_by_study ON jobs (study_uid);
+`;
+
 /**
  * The embedded job store (SQLite, WAL, synchronous FULL so a committed transition survives a crash).
- * One job per (study, model, model version): announcing a study again is a no-op.
+ * One route job per study and one segment job per (study, series, model, model version, destination): announcing
+ * a study again routes it again, and routing it again makes no job twice.
  */
 export class JobStore {
   private readonly db: Database.Database;
@@ -62,29 +113,6 @@ export class JobStore {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
-        study_uid TEXT NOT NULL,
-        source TEXT NOT NULL DEFAULT 'pacs' CHECK (source IN ('pacs', 'pushed')),
-        model_id TEXT NOT NULL,
-        model_version TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead', 'skipped', 'cancelled')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        not_before INTEGER NOT NULL DEFAULT 0,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        output_series_uid TEXT NOT NULL,
-        output_sop_uid TEXT NOT NULL,
-        series_uid TEXT,
-        execution_provider TEXT,
-        error_code TEXT,
-        error_stage TEXT,
-        error_message TEXT,
-        timings TEXT,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (study_uid, model_id, model_version)
-      );
-      CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, not_before, created_at);
       CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS pushed_studies (
         study_uid TEXT PRIMARY KEY,
@@ -98,6 +126,36 @@ export class JobStore {
         queued INTEGER NOT NULL DEFAULT 0
       );
     `);
+    this.migrate();
+  }
+
+  /**
+   * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
+   * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
+   * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job.
+   */
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version === SCHEMA_VERSION) return;
+    const hasJobs = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get() !== undefined;
+    this.db.transaction(() => {
+      if (hasJobs) this.db.exec("DROP INDEX IF EXISTS jobs_by_state; ALTER TABLE jobs RENAME TO jobs_v1;");
+      this.db.exec(JOBS_TABLE);
+      if (hasJobs) {
+        this.db.exec(`
+          INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, attempts, not_before,
+            cancel_requested, output_series_uid, output_sop_uid, execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at)
+          SELECT id, 'segment', study_uid, series_uid, source, model_id, model_version, 'default', 'pacs', '["seg"]', state, attempts, not_before,
+            cancel_requested, output_series_uid, output_sop_uid, execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at
+          FROM jobs_v1 WHERE series_uid IS NOT NULL AND series_uid != '';
+          INSERT OR IGNORE INTO jobs (id, kind, study_uid, source, state, attempts, not_before, cancel_requested, error_code, error_stage, error_message, created_at, updated_at)
+          SELECT id, 'route', study_uid, source, state, attempts, not_before, cancel_requested, error_code, error_stage, error_message, created_at, updated_at
+          FROM jobs_v1 WHERE series_uid IS NULL OR series_uid = '';
+          DROP TABLE jobs_v1;
+        `);
+      }
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   }
 
   close(): void {
@@ -110,30 +168,35 @@ export class JobStore {
   }
 
   /**
-   * Records announced studies as jobs and advances the ingest cursor in one transaction, so a crash
-   * between the two can neither lose a study nor announce it twice. Returns the number of new jobs.
+   * Records announced studies as route jobs and advances the ingest cursor in one transaction, so a crash between
+   * the two can neither lose a study nor announce it twice. A study announced again whose route job is done or
+   * skipped is routed again (a series may have arrived since); one queued, running, or ended in error is left as it
+   * is. Returns the number of route jobs made or queued again.
    */
-  enqueue(studyUIDs: readonly string[], model: { id: string; version: string }, cursor?: { name: string; value: number }, source: SourceKind = "pacs"): number {
-    const insert = this.db.prepare(
-      `INSERT OR IGNORE INTO jobs (id, study_uid, source, model_id, model_version, state, output_series_uid, output_sop_uid, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+  enqueue(studyUIDs: readonly string[], cursor?: { name: string; value: number }, source: SourceKind = "pacs"): number {
+    const upsert = this.db.prepare(
+      `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES (?, 'route', ?, ?, 'queued', ?, ?)
+       ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
+         SET state = 'queued', source = excluded.source, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
+             updated_at = excluded.updated_at
+         WHERE state IN ('done', 'skipped')`,
     );
     const setCursor = this.db.prepare("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     return this.db.transaction(() => {
       const now = Date.now();
       let added = 0;
-      for (const uid of studyUIDs) added += insert.run(randomUUID(), uid, source, model.id, model.version, this.newUid(), this.newUid(), now, now).changes;
+      for (const uid of studyUIDs) added += upsert.run(randomUUID(), uid, source, now, now).changes;
       if (cursor) setCursor.run(cursor.name, cursor.value);
       return added;
     })();
   }
 
   /**
-   * QIDO polling: records a study's instance count as seen now, and queues its job (once) when the count has
-   * not changed for `quietMs`. Returns whether a new job was made. The counts persist, so a restart keeps the
-   * quiet period it had measured and never queues a study twice.
+   * QIDO polling: records a study's instance count as seen now, and announces the study when the count has not
+   * changed for `quietMs`; a count that changes later (new series) announces it again once quiet. Returns whether
+   * the study was announced. The counts persist, so a restart keeps the quiet period it had measured.
    */
-  observeStudy(studyUID: string, instances: number, now: number, quietMs: number, model: { id: string; version: string }): boolean {
+  observeStudy(studyUID: string, instances: number, now: number, quietMs: number): boolean {
     return this.db.transaction(() => {
       const row = this.db.prepare("SELECT instances, changed_at, queued FROM polled_studies WHERE study_uid = ?").get(studyUID) as
         | { instances: number; changed_at: number; queued: number }
@@ -142,27 +205,28 @@ export class JobStore {
         this.db
           .prepare("INSERT INTO polled_studies (study_uid, instances, changed_at) VALUES (?, ?, ?) ON CONFLICT(study_uid) DO UPDATE SET instances = excluded.instances, changed_at = excluded.changed_at")
           .run(studyUID, instances, now);
+        if (row) this.db.prepare("UPDATE polled_studies SET queued = 0 WHERE study_uid = ?").run(studyUID);
         return false;
       }
       if (row.queued || now - row.changed_at < quietMs) return false;
       this.db.prepare("UPDATE polled_studies SET queued = 1 WHERE study_uid = ?").run(studyUID);
-      return this.enqueue([studyUID], model) > 0;
+      return this.enqueue([studyUID]) > 0;
     })();
   }
 
-  /** STOW-RS: notes that instances of a study were just received (the quiet period starts again). */
+  /** STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will be announced again). */
   notePushed(studyUID: string, now: number): void {
     this.db
-      .prepare("INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at")
+      .prepare("INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0")
       .run(studyUID, now);
   }
 
-  /** STOW-RS: queues (once) every pushed study that has received nothing for `quietMs`; returns their UIDs. */
-  queueQuietPushed(now: number, quietMs: number, model: { id: string; version: string }): string[] {
+  /** STOW-RS: announces every pushed study that has received nothing for `quietMs` since its last announcement; returns their UIDs. */
+  queueQuietPushed(now: number, quietMs: number): string[] {
     return this.db.transaction(() => {
       const due = (this.db.prepare("SELECT study_uid FROM pushed_studies WHERE queued = 0 AND last_received_at <= ?").all(now - quietMs) as { study_uid: string }[]).map((r) => r.study_uid);
       for (const uid of due) this.db.prepare("UPDATE pushed_studies SET queued = 1 WHERE study_uid = ?").run(uid);
-      if (due.length) this.enqueue(due, model, undefined, "pushed");
+      if (due.length) this.enqueue(due, undefined, "pushed");
       return due;
     })();
   }
@@ -189,19 +253,40 @@ export class JobStore {
     })();
   }
 
-  complete(id: string, result: JobResult): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET state = 'done', series_uid = COALESCE(NULLIF(?, ''), series_uid), execution_provider = ?, timings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?`,
-      )
-      .run(result.seriesInstanceUID, result.executionProvider, JSON.stringify(result.timings), Date.now(), id);
+  /**
+   * Ends a job done. For a route job, in the same transaction, makes the segment jobs it found (each once, with
+   * its output UIDs fixed now); returns how many were new.
+   */
+  complete(id: string, result: JobResult): number {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      if (result.kind === "segment") {
+        this.db
+          .prepare("UPDATE jobs SET state = 'done', execution_provider = ?, timings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
+          .run(result.executionProvider, JSON.stringify(result.timings), now, id);
+        return 0;
+      }
+      const route = this.get(id);
+      this.db
+        .prepare("UPDATE jobs SET state = 'done', timings = ?, routing = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
+        .run(JSON.stringify(result.timings), JSON.stringify(result.decisions), now, id);
+      const insert = this.db.prepare(
+        `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_series_uid, output_sop_uid, created_at, updated_at)
+         VALUES (?, 'segment', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      );
+      let added = 0;
+      for (const t of result.jobs) {
+        added += insert.run(randomUUID(), route!.studyInstanceUID, t.seriesInstanceUID, route!.source, t.modelId, t.modelVersion, t.rule, t.destination, JSON.stringify(t.outputs), this.newUid(), this.newUid(), now, now).changes;
+      }
+      return added;
+    })();
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
   finishWithError(id: string, state: "failed" | "dead" | "skipped" | "cancelled" | "queued", err: DelineateError, retryAt = 0): void {
     this.db
-      .prepare("UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, series_uid = COALESCE(?, series_uid), updated_at = ? WHERE id = ?")
-      .run(state, err.code, err.stage, err.message, retryAt, (err.context.seriesInstanceUID as string | undefined) ?? null, Date.now(), id);
+      .prepare("UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE id = ?")
+      .run(state, err.code, err.stage, err.message, retryAt, Date.now(), id);
   }
 
   /**
@@ -255,16 +340,20 @@ export class JobStore {
     return row && toJob(row);
   }
 
-  list(filter: { state?: JobState; studyInstanceUID?: string } = {}, limit = 100): Job[] {
+  list(filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string } = {}, limit = 100): Job[] {
     const rows = this.db
-      .prepare("SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@study IS NULL OR study_uid = @study) ORDER BY created_at DESC, rowid DESC LIMIT @limit")
-      .all({ state: filter.state ?? null, study: filter.studyInstanceUID ?? null, limit }) as Row[];
+      .prepare(
+        "SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind) AND (@study IS NULL OR study_uid = @study) ORDER BY created_at DESC, rowid DESC LIMIT @limit",
+      )
+      .all({ state: filter.state ?? null, kind: filter.kind ?? null, study: filter.studyInstanceUID ?? null, limit }) as Row[];
     return rows.map(toJob);
   }
 
-  counts(): Record<JobState, number> {
+  /** Jobs per state, of one kind or all. */
+  counts(kind?: JobKind): Record<JobState, number> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    for (const r of this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").all() as { state: JobState; n: number }[]) out[r.state] = r.n;
+    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs WHERE @kind IS NULL OR kind = @kind GROUP BY state").all({ kind: kind ?? null }) as { state: JobState; n: number }[];
+    for (const r of rows) out[r.state] = r.n;
     return out;
   }
 }

@@ -1,6 +1,6 @@
 import { asDelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Job, JobResult, JobState, StageTimings } from "./job.js";
+import type { Job, JobKind, JobResult, JobState, StageTimings } from "./job.js";
 import type { JobStore } from "./store.js";
 
 export interface WorkerOptions {
@@ -15,7 +15,7 @@ export interface WorkerOptions {
 /**
  * Runs queued jobs, `concurrency` at a time. A retryable error (the PACS down) puts the job back with
  * exponential backoff and jitter; after maxAttempts it goes to the dead letter (state dead). A study with
- * nothing to segment is skipped; a cancelled job ends cancelled; any other error fails the job with its code,
+ * nothing for any rule is skipped; a cancelled job ends cancelled; any other error fails the job with its code,
  * stage and message. The worker itself never stops on a job's error.
  */
 export class JobWorker {
@@ -29,7 +29,7 @@ export class JobWorker {
     private readonly options: WorkerOptions,
     private readonly log: Logger,
     /** told of every job that ends (metrics) */
-    private readonly onFinished: (state: JobState, timings?: StageTimings) => void = () => {},
+    private readonly onFinished: (kind: JobKind, state: JobState, timings?: StageTimings) => void = () => {},
   ) {}
 
   start(): void {
@@ -69,23 +69,23 @@ export class JobWorker {
   }
 
   private async runOne(job: Job): Promise<void> {
-    const ctx = { jobId: job.id, studyInstanceUID: job.studyInstanceUID, attempt: job.attempts };
+    const ctx = { jobId: job.id, kind: job.kind, studyInstanceUID: job.studyInstanceUID, seriesInstanceUID: job.segment?.seriesInstanceUID, model: job.segment?.modelId, attempt: job.attempts };
     this.log.info("job started", ctx);
     try {
       const result = await this.run(job);
-      this.store.complete(job.id, result);
-      this.onFinished("done", result.timings);
-      this.log.info("job done", { ...ctx, seriesInstanceUID: result.seriesInstanceUID, timings: result.timings });
+      const newJobs = this.store.complete(job.id, result);
+      this.onFinished(job.kind, "done", result.timings);
+      this.log.info("job done", { ...ctx, timings: result.timings, ...(result.kind === "route" ? { newJobs } : {}) });
     } catch (thrown) {
       const err = asDelineateError(thrown);
       const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
       if (err.code === "DLN_ERR_NO_SERIES") {
         this.store.finishWithError(job.id, "skipped", err);
-        this.onFinished("skipped");
+        this.onFinished(job.kind, "skipped");
         this.log.info("job skipped", fields);
       } else if (err.code === "DLN_ERR_CANCELLED") {
         this.store.finishWithError(job.id, "cancelled", err);
-        this.onFinished("cancelled");
+        this.onFinished(job.kind, "cancelled");
         this.log.info("job cancelled", fields);
       } else if (err.retryable && job.attempts < this.options.maxAttempts) {
         const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
@@ -93,11 +93,11 @@ export class JobWorker {
         this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
       } else if (err.retryable) {
         this.store.finishWithError(job.id, "dead", err);
-        this.onFinished("dead");
+        this.onFinished(job.kind, "dead");
         this.log.error("job gave up after its last attempt (dead letter)", fields);
       } else {
         this.store.finishWithError(job.id, "failed", err);
-        this.onFinished("failed");
+        this.onFinished(job.kind, "failed");
         this.log.error("job failed", fields);
       }
     }

@@ -1,18 +1,28 @@
-import { str } from "../dicom/dataset.js";
+import { str, type NaturalDataset } from "../dicom/dataset.js";
 import type { StudySource } from "../pacs/source.js";
-import { selectSeries, type RouteRule, type SeriesChoice } from "./selectSeries.js";
+import type { RoutingRule } from "./rules.js";
+import { selectSeries, type SeriesChoice } from "./selectSeries.js";
+
+/** What one rule makes of a study: the series it takes, or why it takes none; and every series it passed over. */
+export interface RuleDecision extends SeriesChoice {
+  rule: string;
+  models: readonly string[];
+  destination: string;
+}
 
 /**
- * The route stage: asks the source (the PACS, or the pushed store) for the study's series (QIDO-RS) and, for those of the model's modality, their
- * instances' metadata (WADO-RS), then picks the series. The job and the dry-run API both call this.
- * @throws DelineateError DLN_ERR_NO_SERIES, or a PACS error.
+ * The route stage: asks the source (the PACS, or the pushed store) for the study's series (QIDO-RS) and, for those
+ * of a modality some rule takes, their instances' metadata (WADO-RS, once per series), then applies every rule.
+ * The route job and the dry-run API both call this.
+ * @throws DelineateError from the source (the PACS unreachable, say).
  */
-export async function routeStudy(pacs: StudySource, studyInstanceUID: string, rule: RouteRule): Promise<SeriesChoice> {
-  const series = await pacs.searchSeries(studyInstanceUID);
+export async function routeStudy(source: StudySource, studyInstanceUID: string, rules: readonly RoutingRule[]): Promise<RuleDecision[]> {
+  const wanted = new Set(rules.map((r) => r.match.modality));
+  const series = await source.searchSeries(studyInstanceUID);
   const candidates = await Promise.all(
-    series.map(async (s) =>
-      str(s, "Modality") === rule.modality ? { series: s, instances: await pacs.seriesMetadata(studyInstanceUID, str(s, "SeriesInstanceUID")) } : { series: s },
+    series.map(async (s): Promise<{ series: NaturalDataset; instances?: NaturalDataset[] }> =>
+      wanted.has(str(s, "Modality")) ? { series: s, instances: await source.seriesMetadata(studyInstanceUID, str(s, "SeriesInstanceUID")) } : { series: s },
     ),
   );
-  return selectSeries(studyInstanceUID, candidates, rule);
+  return rules.map((rule) => ({ rule: rule.name, models: rule.models, destination: rule.destination, ...selectSeries(studyInstanceUID, candidates, rule.match) }));
 }

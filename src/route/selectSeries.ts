@@ -1,5 +1,4 @@
 import { nums, str, strs, type NaturalDataset } from "../dicom/dataset.js";
-import { DelineateError } from "../errors.js";
 import { orientationFromIOP } from "../volume/geometry.js";
 
 export const CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
@@ -28,10 +27,13 @@ export interface SeriesCandidate {
 }
 
 export interface SeriesChoice {
-  seriesInstanceUID: string;
+  /** null when no series fits */
+  seriesInstanceUID: string | null;
   instanceCount: number;
   /** every other series and why it was not taken */
   skipped: { seriesInstanceUID: string; reason: string }[];
+  /** why no series was taken */
+  reason?: string;
 }
 
 /** Why an instance is not an image the model can be run on, or undefined when it is. */
@@ -84,8 +86,8 @@ function seriesMismatch(c: SeriesCandidate, usable: NaturalDataset[], rule: Rout
 
 /**
  * Picks the series to segment: the model's modality, instances of a SOP class it takes that are neither
- * localizers nor derived, passing the site's rule; of those, the one with the most usable instances.
- * @throws DelineateError DLN_ERR_NO_SERIES listing every series and why it was passed over.
+ * localizers nor derived, passing the site's rule; of those, the one with the most usable instances. When none
+ * fits, the reason lists every series and why it was passed over.
  */
 export function selectSeries(studyInstanceUID: string, candidates: readonly SeriesCandidate[], rule: RouteRule): SeriesChoice {
   const skipped: SeriesChoice["skipped"] = [];
@@ -115,7 +117,7 @@ export function selectSeries(studyInstanceUID: string, candidates: readonly Seri
   }
   if (!best) {
     const detail = skipped.map((s) => `${s.seriesInstanceUID}: ${s.reason}`).join("; ") || "the study has no series";
-    throw new DelineateError("DLN_ERR_NO_SERIES", `study ${studyInstanceUID} has no ${rule.modality} image series to segment (${detail})`, { studyInstanceUID });
+    return { seriesInstanceUID: null, instanceCount: 0, skipped, reason: `study ${studyInstanceUID} has no ${rule.modality} image series to segment (${detail})` };
   }
   return { seriesInstanceUID: best.uid, instanceCount: best.count, skipped };
 }

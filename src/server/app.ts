@@ -1,16 +1,16 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { JOB_STATES, type JobState } from "../jobs/job.js";
+import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
 import type { Registry } from "prom-client";
-import type { SeriesChoice } from "../route/selectSeries.js";
+import type { RuleDecision } from "../route/routeStudy.js";
 import { asDelineateError } from "../errors.js";
 
 export interface AppDeps {
   store: JobStore;
   apiToken: string;
-  /** which series a study would take and why others would not, without making a job */
-  dryRun?: (studyInstanceUID: string) => Promise<SeriesChoice>;
+  /** what each routing rule would make of a study (series taken, others passed over and why), without making a job */
+  dryRun?: (studyInstanceUID: string) => Promise<RuleDecision[]>;
   /** Prometheus registry served at /metrics (open, like /healthz: it holds no patient data) */
   metrics?: Registry;
   /** called after a job is queued again through the API (wakes the worker) */
@@ -43,6 +43,7 @@ export function requireToken(token: string) {
 }
 
 const STATES = new Set<JobState>(JOB_STATES);
+const KINDS = new Set<JobKind>(JOB_KINDS);
 
 /** The HTTP API: /healthz open, /api/* behind the token. */
 export function createApp(deps: AppDeps): express.Express {
@@ -65,8 +66,13 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(400).json({ error: `unknown state "${state}"` });
       return;
     }
+    const kind = typeof req.query.kind === "string" ? req.query.kind : undefined;
+    if (kind !== undefined && !KINDS.has(kind as JobKind)) {
+      res.status(400).json({ error: `unknown kind "${kind}" (route or segment)` });
+      return;
+    }
     const study = typeof req.query.study === "string" ? req.query.study : undefined;
-    res.json(deps.store.list({ ...(state ? { state: state as JobState } : {}), ...(study ? { studyInstanceUID: study } : {}) }));
+    res.json(deps.store.list({ ...(state ? { state: state as JobState } : {}), ...(kind ? { kind: kind as JobKind } : {}), ...(study ? { studyInstanceUID: study } : {}) }));
   });
   api.get("/jobs/:id", (req, res) => {
     const job = deps.store.get(req.params.id);
@@ -80,11 +86,10 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     try {
-      res.json({ studyInstanceUID: study, ...(await deps.dryRun(study)) });
+      res.json({ studyInstanceUID: study, rules: await deps.dryRun(study) });
     } catch (thrown) {
       const err = asDelineateError(thrown);
-      if (err.code === "DLN_ERR_NO_SERIES") res.json({ studyInstanceUID: study, seriesInstanceUID: null, reason: err.message });
-      else res.status(502).json({ error: err.message, code: err.code });
+      res.status(502).json({ error: err.message, code: err.code });
     }
   });
   api.post("/jobs/:id/retry", (req, res) => {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { JOB_STATES, type JobState, type StageTimings } from "../jobs/job.js";
+import { JOB_KINDS, JOB_STATES, type JobKind, type JobState, type StageTimings } from "../jobs/job.js";
 
 /**
  * Prometheus metrics for one node (its own registry: no global state). Labels are states and stages only:
@@ -7,12 +7,12 @@ import { JOB_STATES, type JobState, type StageTimings } from "../jobs/job.js";
  */
 export class NodeMetrics {
   readonly registry = new Registry();
-  private readonly finished: Counter<"state">;
+  private readonly finished: Counter<"kind" | "state">;
   private readonly stageSeconds: Histogram<"stage">;
 
-  constructor(counts: () => Record<JobState, number>) {
+  constructor(counts: (kind: JobKind) => Record<JobState, number>) {
     collectDefaultMetrics({ register: this.registry, prefix: "delineate_process_" });
-    this.finished = new Counter({ name: "delineate_jobs_finished_total", help: "Jobs that ended, by final state", labelNames: ["state"], registers: [this.registry] });
+    this.finished = new Counter({ name: "delineate_jobs_finished_total", help: "Jobs that ended, by kind (route, segment) and final state", labelNames: ["kind", "state"], registers: [this.registry] });
     this.stageSeconds = new Histogram({
       name: "delineate_stage_seconds",
       help: "Seconds a job spent in each stage of the path",
@@ -22,18 +22,20 @@ export class NodeMetrics {
     });
     new Gauge({
       name: "delineate_jobs",
-      help: "Jobs in the store, by state",
-      labelNames: ["state"],
+      help: "Jobs in the store, by kind (route, segment) and state",
+      labelNames: ["kind", "state"],
       registers: [this.registry],
       collect() {
-        const c = counts();
-        for (const s of JOB_STATES) this.set({ state: s }, c[s]);
+        for (const kind of JOB_KINDS) {
+          const c = counts(kind);
+          for (const s of JOB_STATES) this.set({ kind, state: s }, c[s]);
+        }
       },
     });
   }
 
-  jobFinished(state: JobState, timings?: StageTimings): void {
-    this.finished.inc({ state });
+  jobFinished(kind: JobKind, state: JobState, timings?: StageTimings): void {
+    this.finished.inc({ kind, state });
     for (const [stage, seconds] of Object.entries(timings ?? {})) this.stageSeconds.observe({ stage }, seconds);
   }
 }

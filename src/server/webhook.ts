@@ -5,8 +5,8 @@ const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
 
 /**
  * POST /api/webhook/stable-study {"StudyInstanceUID": "..."}: a PACS announces a complete study (Orthanc does
- * it from orthanc/delineate-webhook.lua). Announcing a study again, or by feed and webhook both, makes no second
- * job. Mounted behind the API token; bodies over 16 KiB are refused.
+ * it from orthanc/delineate-webhook.lua). Announcing a study again, or by feed and webhook both, routes it again at
+ * most, and never makes a second segment job. Mounted behind the API token; bodies over 16 KiB are refused.
  */
 export function webhookRouter(deps: { announce: (studyInstanceUID: string) => number; log: Logger }): express.Router {
   const router = express.Router();
@@ -16,9 +16,9 @@ export function webhookRouter(deps: { announce: (studyInstanceUID: string) => nu
       res.status(400).json({ error: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
       return;
     }
-    const newJobs = deps.announce(uid);
-    deps.log.info("study announced by webhook", { studyInstanceUID: uid, newJobs });
-    res.status(newJobs ? 201 : 200).json({ studyInstanceUID: uid, queued: newJobs > 0 });
+    const queued = deps.announce(uid) > 0;
+    deps.log.info("study announced by webhook", { studyInstanceUID: uid, queued });
+    res.status(queued ? 201 : 200).json({ studyInstanceUID: uid, queued });
   });
   return router;
 }

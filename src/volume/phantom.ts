@@ -12,6 +12,11 @@ export interface PhantomOptions {
   sliceSpacing: number;
   patientName: string;
   patientID: string;
+  /** to add a series to an existing study (and its frame of reference) */
+  studyInstanceUID?: string;
+  frameOfReferenceUID?: string;
+  seriesDescription?: string;
+  seriesNumber?: number;
 }
 
 /**
@@ -19,9 +24,9 @@ export interface PhantomOptions {
  * air, on a table) as single-frame CT Image Storage files: the demo's sample when ../shared/data is absent,
  * and a fixture whose right answer is known.
  */
-export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: string[]; studyInstanceUID: string; seriesInstanceUID: string } {
+export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: string[]; studyInstanceUID: string; seriesInstanceUID: string; frameOfReferenceUID: string } {
   mkdirSync(outDir, { recursive: true });
-  const study = newUid("2.25"), series = newUid("2.25"), frame = newUid("2.25");
+  const study = o.studyInstanceUID ?? newUid("2.25"), series = newUid("2.25"), frame = o.frameOfReferenceUID ?? newUid("2.25");
   const n = o.size, half = (n * o.pixelSpacing) / 2;
   const studyDate = dicomDateTime(new Date()).date; // acquired today, as a modality would say
   const files: string[] = [];
@@ -61,8 +66,8 @@ export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: 
       ReferringPhysicianName: "",
       StudyDescription: "Delineate phantom",
       SeriesInstanceUID: series,
-      SeriesNumber: 1,
-      SeriesDescription: "Phantom thorax",
+      SeriesNumber: o.seriesNumber ?? 1,
+      SeriesDescription: o.seriesDescription ?? "Phantom thorax",
       Laterality: "",
       BodyPartExamined: "CHEST",
       AcquisitionNumber: 1,
@@ -92,5 +97,5 @@ export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: 
     writeFileSync(file, writePart10(dataset));
     files.push(file);
   }
-  return { files, studyInstanceUID: study, seriesInstanceUID: series };
+  return { files, studyInstanceUID: study, seriesInstanceUID: series, frameOfReferenceUID: frame };
 }

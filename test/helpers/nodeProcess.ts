@@ -4,6 +4,7 @@ import path from "node:path";
 import type { TestOrthanc } from "./orthanc.js";
 import { freePort, waitFor } from "./orthanc.js";
 import { ROOT } from "./tools.js";
+import { FINAL_STATES, type Job, type JobKind } from "../../src/jobs/job.js";
 
 export interface NodeProcess {
   port: number;
@@ -14,6 +15,13 @@ export interface NodeProcess {
   /** sends a signal without waiting (SIGSTOP / SIGCONT to freeze and thaw it) */
   signal(signal: NodeJS.Signals): void;
   api(p: string, token?: string | null): Promise<Response>;
+  /** the study's jobs, newest first */
+  jobs(study: string, kind?: JobKind): Promise<Job[]>;
+  /**
+   * Once every job of the study has ended (FINAL_STATES): its segment jobs, or its route job when routing did not end
+   * done (skipped, failed, dead, cancelled); undefined while anything is queued or running.
+   */
+  settled(study: string): Promise<Job[] | undefined>;
   /** SIGTERM (graceful) or SIGKILL (a crash), then wait for the exit */
   stop(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
@@ -28,14 +36,14 @@ export async function startNodeProcess(
       webhook: boolean;
       qido?: { enabled: boolean; lookbackDays: number; quietSeconds: number };
       stow?: { enabled: boolean; quietSeconds: number; maxBodyMiB: number };
-    }; port?: number; token?: string },
+    }; port?: number; token?: string;
+    /** changes to the generated configuration (routes, destinations, another model folder) */
+    configure?: (config: Record<string, any>) => void },
 ): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
   const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
-  writeFileSync(
-    configFile,
-    JSON.stringify({
+  const config: Record<string, any> = {
       pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
       dataDir,
       http: { host: "127.0.0.1", port },
@@ -51,8 +59,9 @@ export async function startNodeProcess(
       outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
       jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
       log: { level: "debug" },
-    }),
-  );
+  };
+  options.configure?.(config);
+  writeFileSync(configFile, JSON.stringify(config));
   let proc: ChildProcess | undefined;
   const env = { ...process.env, DELINEATE_PACS_USERNAME: orthanc.username, DELINEATE_PACS_PASSWORD: orthanc.password, DELINEATE_API_TOKEN: token };
   const api = (p: string, t: string | null = token) => fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
@@ -75,6 +84,13 @@ export async function startNodeProcess(
       p.kill(signal);
     });
   };
+  const jobs = async (study: string, kind?: JobKind) => (await (await api(`/api/jobs?study=${study}${kind ? `&kind=${kind}` : ""}`)).json()) as Job[];
+  const settled = async (study: string) => {
+    const all = await jobs(study);
+    const route = all.find((j) => j.kind === "route");
+    if (!route || !all.every((j) => FINAL_STATES.includes(j.state))) return undefined;
+    return route.state === "done" ? all.filter((j) => j.kind === "segment") : [route];
+  };
   await start();
-  return { port, token, logFile: options.logFile, pid: () => proc?.pid, signal: (sig) => void proc?.kill(sig), api, stop, start };
+  return { port, token, logFile: options.logFile, pid: () => proc?.pid, signal: (sig) => void proc?.kill(sig), api, jobs, settled, stop, start };
 }

@@ -53,11 +53,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   };
   const tiltedStudy = () => uidOf(path.join(tiltedData.path, "S2010"), "StudyInstanceUID");
 
-  const jobOf = (study: string) =>
-    waitFor(`a finished job for study ${study}`, async () => {
-      const jobs = (await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[];
-      return jobs.length && jobs.every((j) => ["done", "failed", "skipped"].includes(j.state)) ? jobs : undefined;
-    }, 240_000, 500);
+  const jobOf = (study: string) => waitFor(`a finished job for study ${study}`, () => node.settled(study), 240_000, 500);
   const segSeries = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
 
   before(async () => {
@@ -82,8 +78,8 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   it("segments a real CT series into a SEG in the same study that dciodvfy and pydicom accept, on the source slices", { timeout: 300_000 }, async () => {
     const [job] = await jobOf(abdomen.studyInstanceUID);
     assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
-    assert.equal(job.seriesInstanceUID, abdomen.seriesInstanceUID);
-    assert.equal(job.executionProvider, "cpu");
+    assert.equal(job.segment?.seriesInstanceUID, abdomen.seriesInstanceUID);
+    assert.equal(job.segment?.executionProvider, "cpu");
 
     const segs = await segSeries(abdomen.studyInstanceUID);
     assert.equal(segs.length, 1, "exactly one SEG series in the study");
@@ -155,11 +151,12 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.match(log, /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not one the model takes/, "the exam-summary series (secondary capture) is named as passed over");
 
     // The dry-run API says the same without making a job.
-    const dry = await (await node.api(`/api/route?study=${tiltedStudy()}`)).json();
+    const { rules: [dry] } = await (await node.api(`/api/route?study=${tiltedStudy()}`)).json();
+    assert.equal(dry.rule, "default");
     assert.equal(dry.seriesInstanceUID, uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID"));
     assert.equal(dry.instanceCount, 54);
     assert.deepEqual(dry.skipped.map((s: { reason: string }) => s.reason).sort(), ["1× localizer", "5× SOP class 1.2.840.10008.5.1.4.1.1.7 is not one the model takes"]);
-    const dryMr = await (await node.api(`/api/route?study=${uidOf(mrData.path, "StudyInstanceUID")}`)).json();
+    const { rules: [dryMr] } = await (await node.api(`/api/route?study=${uidOf(mrData.path, "StudyInstanceUID")}`)).json();
     assert.equal(dryMr.seriesInstanceUID, null);
     assert.match(dryMr.reason, /modality MR/);
   });
@@ -190,8 +187,8 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     }, 60_000);
     await waitFor("the node's cursor to reach the feed's end", async () => ((await (await node.api("/healthz")).json()).ingestCursor >= last ? true : undefined), 60_000);
     await new Promise((r) => setTimeout(r, 2000)); // two worker cycles for anything wrongly queued
-    const jobs = (await (await node.api(`/api/jobs?study=${abdomen.studyInstanceUID}`)).json()) as Job[];
-    assert.equal(jobs.length, 1);
+    const jobs = await node.jobs(abdomen.studyInstanceUID, "segment");
+    assert.equal(jobs.length, 1, "routing the study again made no second segment job");
     assert.equal(jobs[0]!.attempts, before!.attempts, "the job did not run again");
     assert.equal((await segSeries(abdomen.studyInstanceUID)).length, 1, "still exactly one SEG");
     const [lateJob] = await jobOf(late.studyInstanceUID);
@@ -204,8 +201,9 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.equal(res.status, 200, "metrics are open, like /healthz");
     const text = await res.text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-    assert.ok(value(/^delineate_jobs\{state="done"\} (\d+)/m) >= 3, "abdomen, phantom and the late study are done");
-    assert.ok(value(/^delineate_jobs\{state="failed"\} (\d+)/m) >= 3, "tilted, single slice and truncated failed");
+    assert.ok(value(/^delineate_jobs\{kind="segment",state="done"\} (\d+)/m) >= 3, "abdomen, phantom and the late study are done");
+    assert.ok(value(/^delineate_jobs\{kind="segment",state="failed"\} (\d+)/m) >= 3, "tilted, single slice and truncated failed");
+    assert.ok(value(/^delineate_jobs\{kind="route",state="skipped"\} (\d+)/m) >= 1, "the MR study had nothing for the rule");
     assert.ok(value(/^delineate_stage_seconds_count\{stage="inference"\} (\d+)/m) >= 1);
     assert.doesNotMatch(text, /\d+\.\d+\.\d+\.\d+\.\d+/, "no UIDs in the metrics");
   });

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
-import type { Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
@@ -52,11 +51,8 @@ it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores 
   assert.equal(body["00081199"]?.Value.length, 10);
   assert.equal(body["00081198"]?.Value.length, 3, "the truncated file, the non-DICOM part and the huge declared length");
 
-  const job = await waitFor("the pushed study's job", async () => {
-    const [j] = (await (await node.api(`/api/jobs?study=${s.studyInstanceUID}`)).json()) as Job[];
-    return j && j.state !== "queued" && j.state !== "running" ? j : undefined;
-  }, 120_000, 250);
-  assert.equal(job.state, "done", JSON.stringify(job.error));
+  const [job] = await waitFor("the pushed study's job", () => node.settled(s.studyInstanceUID), 120_000, 250);
+  assert.equal(job?.state, "done", JSON.stringify(job));
   assert.equal(job.source, "pushed");
   const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 });
   assert.deepEqual((await pacs.searchSeries(s.studyInstanceUID)).map((x) => str(x, "Modality")), ["SEG"], "the result went to the PACS");

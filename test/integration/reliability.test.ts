@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
-import { FINAL_STATES, type Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
@@ -18,20 +17,22 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
   let pacs: DicomWebClient;
   let work: string;
 
-  const jobsOf = async (study: string) => (await (await node.api(`/api/jobs?study=${study}`)).json()) as Job[];
+  /** the study's one segment job, once it has ended */
   const finished = (study: string) =>
     waitFor(`a finished job for ${study}`, async () => {
-      const jobs = await jobsOf(study);
-      return jobs.length === 1 && FINAL_STATES.includes(jobs[0]!.state) ? jobs[0] : undefined;
+      const jobs = await node.settled(study);
+      assert.ok(!jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"), `one segment job for ${study}: ${JSON.stringify(jobs)}`);
+      return jobs?.[0];
     }, 300_000, 250);
   const logEntries = () =>
     readFileSync(node.logFile, "utf8")
       .split("\n")
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+  /** the study's segment job, once it has logged the message */
   const logged = (study: string, message: "job started" | "inference started") =>
-    waitFor(`the job to log "${message}"`, async () => {
-      const [job] = await jobsOf(study);
+    waitFor(`the segment job to log "${message}"`, async () => {
+      const [job] = await node.jobs(study, "segment");
       return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
     }, 120_000, 20);
   const segCount = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
@@ -97,8 +98,8 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
   it("waits out a 20 s PACS outage mid-job and completes, losing nothing", { timeout: 300_000 }, async () => {
     const { studyInstanceUID: study } = phantom("outage", 256, 160);
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "outage"));
-    // Freeze the node as the job starts, take the PACS down, let the node go on: the rest of the job's path
-    // (series lookup, fetch, store) meets a dead PACS.
+    // Freeze the node as the segment job starts, take the PACS down, let the node go on: the rest of the job's path
+    // (the check for an earlier result, fetch, store) meets a dead PACS.
     await logged(study, "job started");
     node.signal("SIGSTOP");
     await orthanc.stop();

@@ -11,7 +11,7 @@ import { createApp } from "../../src/server/app.js";
 
 it("lists, cancels and retries jobs behind the token", async () => {
   const store = new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-api-")), () => newUid("2.25"));
-  store.enqueue(["1.1", "1.2"], { id: "m", version: "1.0.0" });
+  store.enqueue(["1.1", "1.2"]);
   let woken = 0;
   const app = createApp({ store, apiToken: "t0ken", health: () => ({}), onRetry: () => void woken++ });
   const auth = { Authorization: "Bearer t0ken" };
@@ -21,6 +21,9 @@ it("lists, cancels and retries jobs behind the token", async () => {
   assert.equal((await request(app).get("/api/jobs")).status, 401);
   assert.equal((await request(app).post(`/api/jobs/${a!.id}/cancel`).set("Authorization", "Bearer nope")).status, 401);
   assert.equal((await request(app).get("/api/jobs?state=bogus").set(auth)).status, 400);
+  assert.equal((await request(app).get("/api/jobs?kind=bogus").set(auth)).status, 400);
+  assert.equal((await request(app).get("/api/jobs?kind=segment").set(auth)).body.length, 0);
+  assert.equal((await request(app).get("/api/jobs?kind=route").set(auth)).body.length, 2);
 
   const cancelled = await request(app).post(`/api/jobs/${a!.id}/cancel`).set(auth);
   assert.deepEqual([cancelled.status, cancelled.body.state], [200, "cancelled"]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -56,5 +56,35 @@ describe("PACS password from a secret file", () => {
     writeFileSync(secret, "s3cret\n");
     assert.equal(loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: secret }).pacs.password, "s3cret");
     assert.throws(() => loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: path.join(dir, "absent") }), /cannot read the PACS password file .*absent/);
+  });
+});
+
+describe("routing rules and destinations", () => {
+  const write = (dir: string, change: (c: Record<string, any>) => void) => {
+    const c = JSON.parse(readFileSync(path.join(ROOT, "config", "routes.example.json"), "utf8"));
+    change(c);
+    const file = path.join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(c));
+    return file;
+  };
+  it("loads the example rules, reading a destination's password file and CA relative to the config", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    writeFileSync(path.join(dir, "research-password"), "r3search\n");
+    const c = loadConfig(write(dir, () => {}), {});
+    assert.deepEqual(c.routes?.map((r) => [r.name, r.destination, r.outputs]), [["body-ct", "pacs", ["seg"]], ["thorax-research", "research", ["seg"]]]);
+    assert.equal(c.destinations.research?.password, "r3search");
+    assert.equal(c.destinations.research?.caFile, path.join(dir, "research-ca.pem"));
+    assert.equal(loadConfig(DEFAULT, {}).routes, undefined, "the default config has no rules: the default rule applies");
+  });
+  it("refuses rules with an unknown destination, a repeated name, an unknown output, or a destination called pacs", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    const refused = (change: (c: Record<string, any>) => void, why: RegExp) => assert.throws(() => loadConfig(write(dir, change), {}), why);
+    const noSecret = (c: Record<string, any>) => delete c.destinations.research.passwordFile;
+    refused((c) => { noSecret(c); c.routes[1].destination = "archive"; }, /routes\.1\.destination: "archive" is neither "pacs" nor one of destinations \(research\)/);
+    refused((c) => { noSecret(c); c.routes[1].name = "body-ct"; }, /routes\.1\.name: a second rule named "body-ct"/);
+    refused((c) => { noSecret(c); c.routes[0].outputs = ["seg", "pdf"]; }, /routes\.0\.outputs\.1/);
+    refused((c) => { noSecret(c); c.routes[0].match.seriesDescription.include = "(unclosed"; }, /routes\.0\.match\.seriesDescription\.include: not a valid regular expression/);
+    refused((c) => { noSecret(c); c.destinations.pacs = c.destinations.research; }, /destinations\.pacs: "pacs" is the source PACS/);
+    refused(() => {}, /cannot read the destinations\.research password file .*research-password/);
   });
 });

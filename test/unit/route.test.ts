@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NaturalDataset } from "../../src/dicom/dataset.js";
-import { DelineateError } from "../../src/errors.js";
+import { resolveRules } from "../../src/route/rules.js";
 import { CT_IMAGE_STORAGE, planeOf, selectSeries, type RouteRule, type SeriesCandidate } from "../../src/route/selectSeries.js";
 
 const ct = (n: number, extra: NaturalDataset = {}): NaturalDataset[] =>
@@ -36,8 +36,11 @@ describe("routing", () => {
     assert.equal(selectSeries("9", study, { ...base, seriesDescription: { include: "5\\.0" } }).seriesInstanceUID, "3");
     assert.equal(selectSeries("9", study, { ...base, seriesDescription: { exclude: "1\\.0" } }).seriesInstanceUID, "3");
     assert.equal(selectSeries("9", study, { ...base, maxSlices: 100 }).seriesInstanceUID, "3");
-    const none = (rule: RouteRule, why: RegExp) =>
-      assert.throws(() => selectSeries("9", study, rule), (e: unknown) => e instanceof DelineateError && e.code === "DLN_ERR_NO_SERIES" && why.test(e.message));
+    const none = (rule: RouteRule, why: RegExp) => {
+      const choice = selectSeries("9", study, rule);
+      assert.equal(choice.seriesInstanceUID, null);
+      assert.match(choice.reason ?? "", why);
+    };
     none({ ...base, bodyPartExamined: ["HEAD"] }, /2: body part CHEST is not one of HEAD/);
     none({ ...base, manufacturer: "^GE" }, /2: manufacturer "SIEMENS" does not match \/\^GE\/i/);
     none({ ...base, orientation: ["coronal"] }, /2: orientation axial is not one of coronal/);
@@ -51,5 +54,32 @@ describe("routing", () => {
     assert.equal(planeOf([1, 0, 0, 0, 0, -1]), "coronal");
     assert.equal(planeOf([0, 1, 0, 0, 0, -1]), "sagittal");
     assert.equal(planeOf(undefined), undefined);
+  });
+});
+
+describe("routing rules", () => {
+  const modalities: Record<string, string> = { "ct-a": "CT", "ct-b": "CT", "mr-a": "MR" };
+  const modalityOf = (id: string) => modalities[id]!;
+  it("without configured rules, sends CT image series to the default model", () => {
+    assert.deepEqual(resolveRules(undefined, "ct-a", modalityOf), [
+      { name: "default", match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] }, models: ["ct-a"], outputs: ["seg"], destination: "pacs" },
+    ]);
+  });
+  it("takes a rule's modality and SOP classes from its models unless it names them", () => {
+    const [ct, mr] = resolveRules(
+      [
+        { name: "ct", match: { orientation: ["axial"] }, models: ["ct-a", "ct-b"], outputs: ["seg"], destination: "research" },
+        { name: "mr", match: { sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] }, models: ["mr-a"], outputs: ["seg"], destination: "pacs" },
+      ],
+      "ct-a",
+      modalityOf,
+    );
+    assert.deepEqual(ct?.match, { orientation: ["axial"], modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] });
+    assert.deepEqual(mr?.match, { modality: "MR", sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] });
+  });
+  it("refuses a rule whose models take different modalities, or one that matches another modality than its models", () => {
+    const rule = (match: { modality?: string }, models: string[]) => [{ name: "r", match, models, outputs: ["seg" as const], destination: "pacs" }];
+    assert.throws(() => resolveRules(rule({}, ["ct-a", "mr-a"]), "ct-a", modalityOf), /rule "r": its models take CT and MR/);
+    assert.throws(() => resolveRules(rule({ modality: "MR" }, ["ct-a"]), "ct-a", modalityOf), /rule "r": its models take CT, but the rule matches MR/);
   });
 });

@@ -11,8 +11,7 @@ import { createLogger } from "../../src/log.js";
 import { newUid } from "../../src/outputs/uid.js";
 
 const log = createLogger({ level: "error", silent: true });
-const model = { id: "m", version: "1.0.0" };
-const result: JobResult = { seriesInstanceUID: "1.2", executionProvider: "cpu", timings: {}, alreadyStored: false };
+const result: JobResult = { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false };
 const store = () => new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-worker-")), () => newUid("2.25"));
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -22,7 +21,7 @@ const until = async (cond: () => boolean) => {
 describe("job worker", () => {
   it("runs at most `concurrency` jobs at once and finishes them all", async () => {
     const s = store();
-    s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"], model);
+    s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"]);
     let running = 0, most = 0;
     const w = new JobWorker(s, async () => {
       most = Math.max(most, ++running);
@@ -37,7 +36,7 @@ describe("job worker", () => {
   });
   it("retries a transient error with backoff, then gives the job to the dead letter with its reason", async () => {
     const s = store();
-    s.enqueue(["1.1"], model);
+    s.enqueue(["1.1"]);
     const attempts: number[] = [];
     const w = new JobWorker(s, async (job: Job) => {
       attempts.push(job.attempts);
@@ -52,7 +51,7 @@ describe("job worker", () => {
   });
   it("fails bad input at once, skips a study without a series, ends a cancelled job cancelled", async () => {
     const s = store();
-    s.enqueue(["1.1", "1.2", "1.3"], model);
+    s.enqueue(["1.1", "1.2", "1.3"]);
     const errors: Record<string, DelineateError> = {
       "1.1": new DelineateError("DLN_ERR_VOLUME_TILT", "tilted"),
       "1.2": new DelineateError("DLN_ERR_NO_SERIES", "no CT"),

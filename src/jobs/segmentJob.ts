@@ -5,22 +5,21 @@ import type { ModelPackage } from "../models/loadModel.js";
 import { buildSegmentation } from "../outputs/segmentation.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
-import { routeStudy } from "../route/routeStudy.js";
-import { instanceUnsuitable, type RouteRule } from "../route/selectSeries.js";
+import { instanceUnsuitable } from "../route/selectSeries.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
 
-/** Everything one job needs, passed in: nothing here reads configuration or global state. */
-export interface JobContext {
-  /** the PACS: source of studies announced by it, and destination of every result */
-  pacs: DicomWebClient;
-  /** studies pushed to Delineate's own STOW-RS */
-  pushed: StudySource;
+/** Everything one segment job needs, passed in: nothing here reads configuration or global state. */
+export interface SegmentContext {
+  /** where the study's images are read from: the PACS, or the pushed store */
+  source: StudySource;
+  /** where the results go, and where they are looked for before storing */
+  destination: DicomWebClient;
   model: ModelPackage;
-  /** which series the model takes */
-  route: RouteRule;
-  /** runs the model on a volume (on the inference worker thread, in the node) */
+  /** the SOP classes the job's rule takes (the others in the series, a localizer say, are left out) */
+  sopClassUIDs: readonly string[];
+  /** runs the model on a volume (on the model's inference worker thread, in the node) */
   infer: (volume: Volume) => Promise<LabelMap>;
   executionProvider: string;
   newUid: () => string;
@@ -38,12 +37,12 @@ export interface JobContext {
 }
 
 /**
- * The path of one study: route → fetch → volume → inference → encode → store. The only function that
- * calls more than one stage. The SEG's UIDs come from the job, and the PACS is asked before storing, so a
- * job retried after a crash never stores its result twice.
+ * The path of one series through one model: fetch → volume → inference → encode → store. The only function that
+ * calls more than one of those stages. The SEG's UIDs come from the job, and the destination is asked before
+ * storing, so a job retried after a crash never stores its result twice.
  * @throws DelineateError from whichever stage failed.
  */
-export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
+export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extract<JobResult, { kind: "segment" }>> {
   const timings: StageTimings = {};
   const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
     if (ctx.cancelRequested()) {
@@ -59,20 +58,20 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     }
   };
   const study = job.studyInstanceUID;
+  const target = job.segment!;
   const { manifest } = ctx.model;
-
-  if (await ctx.pacs.instanceExists(study, job.output.sopInstanceUID)) {
-    ctx.log.info("result already in the PACS; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUID: job.output.sopInstanceUID });
-    return { seriesInstanceUID: job.seriesInstanceUID ?? "", executionProvider: job.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
+  if (manifest.version !== target.modelVersion) {
+    throw new DelineateError("DLN_ERR_MODEL_INVALID", `job ${job.id} is for ${target.modelId} ${target.modelVersion}, but ${manifest.version} is installed; route the study again`, { modelId: target.modelId });
   }
 
-  const source: StudySource = job.source === "pushed" ? ctx.pushed : ctx.pacs;
-  const choice = await timed("route", () => routeStudy(source, study, ctx.route));
-  const seriesUID = choice.seriesInstanceUID;
-  ctx.log.info("series selected", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, instances: choice.instanceCount, skipped: choice.skipped });
+  if (await ctx.destination.instanceExists(study, target.output.sopInstanceUID)) {
+    ctx.log.info("result already in the destination; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUID: target.output.sopInstanceUID });
+    return { kind: "segment", executionProvider: target.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
+  }
+  const seriesUID = target.seriesInstanceUID;
 
   const instances = await timed("fetch", async () => {
-    const files = await source.retrieveSeries(study, seriesUID);
+    const files = await ctx.source.retrieveSeries(study, seriesUID);
     const parsed: ParsedDicom[] = [];
     for (const [i, bytes] of files.entries()) {
       let p: ParsedDicom;
@@ -83,7 +82,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
           seriesInstanceUID: seriesUID,
         });
       }
-      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, ctx.route.sopClassUIDs);
+      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, ctx.sopClassUIDs);
       if (!why) parsed.push(p);
     }
     return parsed;
@@ -100,7 +99,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       labels,
       segmentLabels: manifest.labels,
       algorithm: { name: manifest.id, version: manifest.version },
-      uids: { seriesInstanceUID: job.output.seriesInstanceUID, sopInstanceUID: job.output.sopInstanceUID, dimensionOrganizationUID: ctx.newUid() },
+      uids: { seriesInstanceUID: target.output.seriesInstanceUID, sopInstanceUID: target.output.sopInstanceUID, dimensionOrganizationUID: ctx.newUid() },
       series: { number: ctx.outputs.seriesNumber, description: ctx.outputs.seriesDescription },
       equipment: {
         manufacturer: "Delineate",
@@ -115,7 +114,7 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     return writePart10(seg.dataset);
   });
 
-  await timed("store", () => ctx.pacs.store(study, [file]));
-  ctx.log.info("SEG stored", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, segSOPInstanceUID: job.output.sopInstanceUID, bytes: file.byteLength, timings });
-  return { seriesInstanceUID: seriesUID, executionProvider: ctx.executionProvider, timings, alreadyStored: false };
+  await timed("store", () => ctx.destination.store(study, [file]));
+  ctx.log.info("SEG stored", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, destination: target.destination, segSOPInstanceUID: target.output.sopInstanceUID, bytes: file.byteLength, timings });
+  return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false };
 }

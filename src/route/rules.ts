@@ -1,0 +1,44 @@
+import type { RuleConfig } from "../config/schema.js";
+import { DelineateError } from "../errors.js";
+import { CT_IMAGE_STORAGE, type RouteRule } from "./selectSeries.js";
+
+export type OutputKind = RuleConfig["outputs"][number];
+
+/** A routing rule ready to apply: its match criteria complete, its models named. */
+export interface RoutingRule {
+  name: string;
+  match: RouteRule;
+  models: readonly string[];
+  outputs: readonly OutputKind[];
+  /** "pacs" (the source PACS) or a configured destination's name */
+  destination: string;
+}
+
+/** The single-frame image storage classes a modality's models take unless a rule says otherwise. */
+const IMAGE_STORAGE: Readonly<Record<string, readonly string[]>> = {
+  CT: [CT_IMAGE_STORAGE],
+  MR: ["1.2.840.10008.5.1.4.1.1.4"],
+  PT: ["1.2.840.10008.5.1.4.1.1.128"],
+};
+
+/**
+ * Completes the configured rules (or the default one: CT image series to the default model): a rule's modality
+ * defaults to its models' modality, its SOP classes to that modality's image storage class.
+ * @throws DelineateError DLN_ERR_CONFIG_INVALID when a rule's models disagree on modality or the modality has no default class.
+ */
+export function resolveRules(rules: readonly RuleConfig[] | undefined, defaultModel: string, modalityOf: (modelId: string) => string): RoutingRule[] {
+  const configured = rules ?? [{ name: "default", match: {}, models: [defaultModel], outputs: ["seg" as const], destination: "pacs" }];
+  return configured.map((r) => {
+    const modalities = new Set(r.models.map(modalityOf));
+    const modality = r.match.modality ?? [...modalities][0]!;
+    if (modalities.size > 1 || !modalities.has(modality)) {
+      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": its models take ${[...modalities].join(" and ")}, but the rule matches ${modality}`, { rule: r.name });
+    }
+    const sopClassUIDs = r.match.sopClassUIDs ?? IMAGE_STORAGE[modality];
+    if (!sopClassUIDs) {
+      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": name the SOP classes (match.sopClassUIDs) for modality ${modality}`, { rule: r.name });
+    }
+    const { modality: _m, sopClassUIDs: _s, ...criteria } = r.match;
+    return { name: r.name, match: { ...criteria, modality, sopClassUIDs }, models: r.models, outputs: r.outputs, destination: r.destination };
+  });
+}
