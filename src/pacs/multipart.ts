@@ -54,3 +54,57 @@ export function buildMultipart(files: Uint8Array[], boundary: string): Uint8Arra
   }
   return out;
 }
+
+/** A multipart body that exceeded its size limit while being read. */
+export class BodyTooLargeError extends Error {}
+
+/**
+ * Reads a multipart body from a stream and yields each part's body as soon as it is complete, so memory holds one
+ * part (one DICOM instance), not the whole request. Stops with BodyTooLargeError past `maxBytes`.
+ */
+export async function* readMultipartStream(chunks: AsyncIterable<Uint8Array>, boundary: string, maxBytes: number): AsyncGenerator<Uint8Array> {
+  const delim = Buffer.from(`--${boundary}`);
+  const partEnd = Buffer.from(`\r\n--${boundary}`);
+  const headerEnd = Buffer.from("\r\n\r\n");
+  let buf = Buffer.alloc(0);
+  let phase: "preamble" | "delimiter" | "headers" | "body" | "done" = "preamble";
+  let searchFrom = 0; // where the body's delimiter search resumes, so a large part is scanned once
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    if (total > maxBytes) throw new BodyTooLargeError(`request body over ${maxBytes} bytes`);
+    if (phase === "done") continue;
+    buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
+    for (;;) {
+      if (phase === "preamble") {
+        const i = buf.indexOf(delim);
+        if (i === -1) break;
+        buf = buf.subarray(i + delim.length);
+        phase = "delimiter";
+      } else if (phase === "delimiter") {
+        if (buf.length < 2) break;
+        if (buf[0] === 0x2d && buf[1] === 0x2d) {
+          phase = "done";
+          break;
+        }
+        phase = "headers";
+      } else if (phase === "headers") {
+        const i = buf.indexOf(headerEnd);
+        if (i === -1) break;
+        buf = buf.subarray(i + headerEnd.length);
+        phase = "body";
+        searchFrom = 0;
+      } else if (phase === "body") {
+        const i = buf.indexOf(partEnd, searchFrom);
+        if (i === -1) {
+          searchFrom = Math.max(0, buf.length - partEnd.length + 1);
+          break;
+        }
+        yield new Uint8Array(buf.subarray(0, i)); // a view of this buffer; the next concat makes a new one
+        buf = buf.subarray(i + partEnd.length);
+        phase = "delimiter";
+      } else break;
+    }
+  }
+  if (phase !== "done") throw new Error("multipart body ends without a closing boundary");
+}

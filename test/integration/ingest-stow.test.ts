@@ -67,5 +67,20 @@ it("refuses STOW-RS without the token, and bodies over the limit", async () => {
   const small = buildMultipart([new Uint8Array(10)], "b");
   assert.equal((await stow(small, "b", null)).status, 401);
   assert.equal((await stow(small, "b", "wrong")).status, 401);
-  assert.equal((await stow(buildMultipart([new Uint8Array(2 * 2 ** 20)], "b"), "b", node.token)).status, 413);
+  const big = buildMultipart([new Uint8Array(2 * 2 ** 20)], "b");
+  assert.equal((await stow(big, "b", node.token)).status, 413, "refused on its Content-Length");
+  // chunked, without a Content-Length: refused while it is read, once past the limit
+  const streamed = await fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
+    method: "POST",
+    headers: { "Content-Type": 'multipart/related; type="application/dicom"; boundary=b', Authorization: `Bearer ${node.token}` },
+    body: new ReadableStream({
+      start(c) {
+        for (let o = 0; o < big.length; o += 65_536) c.enqueue(big.subarray(o, o + 65_536));
+        c.close();
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+  assert.equal(streamed.status, 413);
+  assert.equal((await stow(small, "b", node.token)).status, 409, "the node still answers: a part that is not DICOM is refused");
 });
