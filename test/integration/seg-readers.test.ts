@@ -5,11 +5,12 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import type { ModelLabel } from "../../src/models/manifest.js";
+import { buildMeasurementReport } from "../../src/outputs/measurementReport.js";
 import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { makeSeries } from "../helpers/series.js";
-import { dciodvfy, python } from "../helpers/tools.js";
+import { dciodvfy, pixelmedSRValidator, python } from "../helpers/tools.js";
 
 const label = (value: number, name: string): ModelLabel => ({
   value,
@@ -76,5 +77,70 @@ print(json.dumps({"frames": [[int(f.SegmentIdentificationSequence[0].ReferencedS
       const want = labels.subarray(k * plane, (k + 1) * plane).map((l) => (l === valueOf.get(segment) ? 1 : 0));
       assert.deepEqual(raw.subarray(f * plane, (f + 1) * plane), want, `frame ${f + 1}: segment ${segment} on slice ${k}`);
     });
+  });
+});
+
+describe("SR TID 1500 read back by independent tools", () => {
+  it("has one measurement group per SEG segment whose volume equals the SEG's voxels × voxel volume; dciodvfy and PixelMed pass it", async () => {
+    const [cols, rows, nz] = [11, 9, 5];
+    const series = makeSeries(
+      Array.from({ length: nz }, (_, k) => ({ position: [10, -20, k * 3] as [number, number, number], pixels: Array.from({ length: rows * cols }, () => 40), extra: { Modality: "CT" } })),
+      { rows, cols },
+    );
+    const volume = seriesToVolume(series);
+    const labels = new Uint8Array(cols * rows * nz);
+    for (let i = 0; i < labels.length; i++) labels[i] = i % 7 === 0 ? 1 : i % 11 === 0 ? 3 : 0;
+    const equipment = { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" };
+    const segmentLabels = [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")];
+    const seg = buildSegmentation({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels }, segmentLabels,
+      algorithm: { name: "test-model", version: "1.2.3" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
+      series: { number: 42, description: "test" }, equipment, disclaimer: "NOT FOR CLINICAL USE", now: new Date(),
+    });
+    const sr = buildMeasurementReport({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels }, segmentLabels, segmentation: seg,
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), deviceObserverUID: newUid("2.25"), trackingUID: () => newUid("2.25") },
+      series: { number: 43, description: "test measurements" }, equipment, now: new Date(),
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-sr-"));
+    const segFile = path.join(dir, "seg.dcm"), srFile = path.join(dir, "sr.dcm");
+    writeFileSync(segFile, writePart10(seg.dataset));
+    writeFileSync(srFile, writePart10(sr));
+    const verdict = await dciodvfy(srFile);
+    assert.deepEqual(verdict.errors, [], verdict.errors.join("\n"));
+    const pixelmed = await pixelmedSRValidator(srFile);
+    assert.deepEqual(pixelmed.errors, [], pixelmed.errors.join("\n"));
+    console.log(`# SR: dciodvfy warnings ${JSON.stringify(verdict.warnings)}; PixelMed warnings ${JSON.stringify(pixelmed.warnings)}`);
+
+    // pydicom: each group's volume against the SEG's own set voxels × its own voxel size
+    const read = await python(
+      `
+import json, sys, pydicom
+seg = pydicom.dcmread(sys.argv[1]); sr = pydicom.dcmread(sys.argv[2])
+px = seg.pixel_array.reshape(int(seg.NumberOfFrames), seg.Rows, seg.Columns)
+m = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+voxel_ml = float(m.PixelSpacing[0]) * float(m.PixelSpacing[1]) * float(m.SpacingBetweenSlices) / 1000
+count = {}
+for f, fg in enumerate(seg.PerFrameFunctionalGroupsSequence):
+    n = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+    count[n] = count.get(n, 0) + int(px[f].sum())
+groups = sr.ContentSequence[-1].ContentSequence
+out = []
+for g in groups:
+    items = {i.ConceptNameCodeSequence[0].CodeValue: i for i in g.ContentSequence}
+    ref = items["121191"].ReferencedSOPSequence[0]
+    num = items["118565006"].MeasuredValueSequence[0]
+    out.append({"segment": int(ref.ReferencedSegmentNumber), "segSop": ref.ReferencedSOPInstanceUID == seg.SOPInstanceUID,
+                "ml": float(num.NumericValue), "unit": num.MeasurementUnitsCodeSequence[0].CodeValue,
+                "expected": count[int(ref.ReferencedSegmentNumber)] * voxel_ml, "source": items["121232"].UID})
+print(json.dumps(out))`,
+      [segFile, srFile],
+    );
+    assert.deepEqual(read.map((g: { segment: number }) => g.segment), [1, 2], "one group per written segment, label 2 being absent");
+    for (const g of read) {
+      assert.ok(g.segSop && g.unit === "mL" && g.source === volume.seriesInstanceUID, JSON.stringify(g));
+      assert.ok(Math.abs(g.ml - g.expected) <= 1e-9 * Math.max(1, g.expected), `segment ${g.segment}: ${g.ml} mL written, ${g.expected} mL from the SEG`);
+    }
   });
 });

@@ -1,0 +1,139 @@
+import type { NaturalDataset } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
+import type { ModelLabel } from "../models/manifest.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
+import { codeItem, copyPatientAndStudy, dicomDateTime, ds } from "./attributes.js";
+import { SEGMENTATION_STORAGE, type Segmentation } from "./segmentation.js";
+
+export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
+
+const code = (value: string, scheme: string, meaning: string) => ({ CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning });
+
+/** Procedure reported (CID 100 Quantitative Diagnostic Imaging Procedures), by the source modality. */
+const PROCEDURE: Readonly<Record<string, ReturnType<typeof code>>> = {
+  CT: code("25045-6", "LN", "CT unspecified body region"),
+  MR: code("25056-3", "LN", "MRI unspecified body region"),
+};
+
+export interface MeasurementReportInput {
+  volume: Volume;
+  /** one source instance, for patient and study attributes */
+  source: NaturalDataset;
+  labels: LabelMap;
+  segmentLabels: readonly ModelLabel[];
+  /** the SEG the report's groups reference, as written (its segment numbers) */
+  segmentation: Segmentation;
+  uids: { seriesInstanceUID: string; sopInstanceUID: string; deviceObserverUID: string; trackingUID: (segmentNumber: number) => string };
+  series: { number: number; description: string };
+  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  now: Date;
+}
+
+/** Voxels of each label value on the grid. */
+function countLabels(labels: LabelMap): Float64Array {
+  const counts = new Float64Array(256);
+  for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]!]!++;
+  return counts;
+}
+
+/**
+ * A TID 1500 Imaging Measurement Report (Enhanced SR): one measurement group per segment of the SEG, with the
+ * segment's volume in mL (voxel count × voxel volume on the source grid), referencing the SEG segment and the
+ * source series; Delineate as the device observer; every referenced instance in the evidence sequence.
+ * @throws DelineateError DLN_ERR_OUTPUT_INVALID when the SEG and the label map disagree.
+ */
+export function buildMeasurementReport(input: MeasurementReportInput): NaturalDataset {
+  const { volume, segmentation } = input;
+  const seg = segmentation.dataset;
+  const modality = String(input.source.Modality ?? "");
+  const procedure = PROCEDURE[modality];
+  if (!procedure) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: no procedure code for modality ${modality}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  const counts = countLabels(input.labels);
+  const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
+  const { date, time } = dicomDateTime(input.now);
+
+  const groups = input.segmentLabels
+    .filter((l) => segmentation.segmentNumbers.has(l.value))
+    .map((label) => {
+      const number = segmentation.segmentNumbers.get(label.value)!;
+      return {
+        RelationshipType: "CONTAINS",
+        ValueType: "CONTAINER",
+        ConceptNameCodeSequence: [code("125007", "DCM", "Measurement Group")],
+        ContinuityOfContent: "SEPARATE",
+        ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1411" }],
+        ContentSequence: [
+          { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("112039", "DCM", "Tracking Identifier")], TextValue: label.name },
+          { RelationshipType: "HAS OBS CONTEXT", ValueType: "UIDREF", ConceptNameCodeSequence: [code("112040", "DCM", "Tracking Unique Identifier")], UID: input.uids.trackingUID(number) },
+          { RelationshipType: "CONTAINS", ValueType: "CODE", ConceptNameCodeSequence: [code("121071", "DCM", "Finding")], ConceptCodeSequence: [codeItem(label.type)] },
+          {
+            RelationshipType: "CONTAINS",
+            ValueType: "IMAGE",
+            ConceptNameCodeSequence: [code("121191", "DCM", "Referenced Segment")],
+            ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEGMENTATION_STORAGE, ReferencedSOPInstanceUID: seg.SOPInstanceUID, ReferencedSegmentNumber: number }],
+          },
+          { RelationshipType: "CONTAINS", ValueType: "UIDREF", ConceptNameCodeSequence: [code("121232", "DCM", "Source series for segmentation")], UID: volume.seriesInstanceUID },
+          {
+            RelationshipType: "CONTAINS",
+            ValueType: "NUM",
+            ConceptNameCodeSequence: [code("118565006", "SCT", "Volume")],
+            MeasuredValueSequence: [{ MeasurementUnitsCodeSequence: [code("mL", "UCUM", "milliliter")], NumericValue: ds(counts[label.value]! * voxelMl) }],
+          },
+        ],
+      };
+    });
+  if (!groups.length) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: the SEG has no segment`, { seriesInstanceUID: volume.seriesInstanceUID });
+
+  return {
+    ...copyPatientAndStudy(input.source),
+    SOPClassUID: ENHANCED_SR_STORAGE,
+    SOPInstanceUID: input.uids.sopInstanceUID,
+    Modality: "SR",
+    SeriesInstanceUID: input.uids.seriesInstanceUID,
+    SeriesNumber: input.series.number,
+    SeriesDescription: input.series.description,
+    SeriesDate: date,
+    SeriesTime: time,
+    ReferencedPerformedProcedureStepSequence: [],
+    Manufacturer: input.equipment.manufacturer,
+    ManufacturerModelName: input.equipment.modelName,
+    DeviceSerialNumber: input.equipment.deviceSerialNumber,
+    SoftwareVersions: input.equipment.softwareVersion,
+    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
+    InstanceNumber: 1,
+    ContentDate: date,
+    ContentTime: time,
+    InstanceCreationDate: date,
+    InstanceCreationTime: time,
+    CompletionFlag: "COMPLETE",
+    VerificationFlag: "UNVERIFIED",
+    PerformedProcedureCodeSequence: [],
+    CurrentRequestedProcedureEvidenceSequence: [
+      {
+        StudyInstanceUID: volume.studyInstanceUID,
+        ReferencedSeriesSequence: [
+          { SeriesInstanceUID: seg.SeriesInstanceUID, ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEGMENTATION_STORAGE, ReferencedSOPInstanceUID: seg.SOPInstanceUID }] },
+          {
+            SeriesInstanceUID: volume.seriesInstanceUID,
+            ReferencedSOPSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+          },
+        ],
+      },
+    ],
+    ValueType: "CONTAINER",
+    ConceptNameCodeSequence: [code("126000", "DCM", "Imaging Measurement Report")],
+    ContinuityOfContent: "SEPARATE",
+    ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1500" }],
+    ContentSequence: [
+      { RelationshipType: "HAS CONCEPT MOD", ValueType: "CODE", ConceptNameCodeSequence: [code("121049", "DCM", "Language of Content Item and Descendants")], ConceptCodeSequence: [code("en-US", "RFC5646", "English (United States)")] },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "CODE", ConceptNameCodeSequence: [code("121005", "DCM", "Observer Type")], ConceptCodeSequence: [code("121007", "DCM", "Device")] },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "UIDREF", ConceptNameCodeSequence: [code("121012", "DCM", "Device Observer UID")], UID: input.uids.deviceObserverUID },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121013", "DCM", "Device Observer Name")], TextValue: "Delineate" },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121014", "DCM", "Device Observer Manufacturer")], TextValue: input.equipment.manufacturer },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121015", "DCM", "Device Observer Model Name")], TextValue: input.equipment.modelName },
+      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121016", "DCM", "Device Observer Serial Number")], TextValue: input.equipment.deviceSerialNumber },
+      { RelationshipType: "HAS CONCEPT MOD", ValueType: "CODE", ConceptNameCodeSequence: [code("121058", "DCM", "Procedure reported")], ConceptCodeSequence: [procedure] },
+      { RelationshipType: "CONTAINS", ValueType: "CONTAINER", ConceptNameCodeSequence: [code("126010", "DCM", "Imaging Measurements")], ContinuityOfContent: "SEPARATE", ContentSequence: groups },
+    ],
+  };
+}
