@@ -15,7 +15,7 @@ import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
 import { DelineateError } from "./errors.js";
-import { newUid } from "./outputs/uid.js";
+import { newUid, uidFromName } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
@@ -39,6 +39,8 @@ export interface RunningNode {
  */
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
   const uid = () => newUid(config.outputs.uidRoot);
+  // the same node (serial number) is the same device observer in every SR it writes
+  const deviceObserverUID = uidFromName(config.outputs.uidRoot, `delineate-device:${config.outputs.deviceSerialNumber}`);
   // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
   const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
   if (!config.routes) modelIds.add(config.model.id);
@@ -90,6 +92,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       executionProvider: inference.provider,
       newUid: uid,
       outputs: config.outputs,
+      deviceObserverUID,
       softwareVersion: VERSION,
       log,
       cancelRequested: () => store.cancelRequested(job.id),

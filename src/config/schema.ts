@@ -44,7 +44,12 @@ const Rule = z
     match: Match.default({}),
     /** model ids (folders of model.dir); each makes its own job per matched series */
     models: z.array(z.string().min(1)).min(1),
-    outputs: z.array(z.enum(["seg"])).min(1).default(["seg"]),
+    /** seg: DICOM-SEG; sr: TID 1500 measurement report (volumes), which references the SEG and so needs it */
+    outputs: z
+      .array(z.enum(["seg", "sr"]))
+      .min(1)
+      .default(["seg"])
+      .refine((o) => o.includes("seg"), "the outputs must include seg (the SR references it)"),
     /** "pacs" (the source PACS) or a name from destinations */
     destination: z.string().min(1).default("pacs"),
   })
@@ -112,6 +117,11 @@ export const ConfigSchema = z
         uidRoot: z.string().regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root").max(40).default("2.25"),
         seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
         seriesDescription: z.string().min(1).max(64),
+        /** the SR measurement report's series */
+        sr: z
+          .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
+          .strict()
+          .default({ seriesNumber: 9002, seriesDescription: "Delineate measurements" }),
         disclaimer: z.string().max(10240).default("NOT FOR CLINICAL USE"),
         deviceSerialNumber: z.string().min(1).max(64),
         institutionName: z.string().max(64).optional(),

@@ -43,10 +43,15 @@ export interface Job {
   /** epoch ms the job was made (for a route job: when the study was announced) */
   createdAt: number;
   updatedAt: number;
-  /** segment jobs: the series, the model, where the results go; output UIDs fixed at creation, so a retried store is recognised */
-  segment?: SegmentTarget & { output: { seriesInstanceUID: string; sopInstanceUID: string }; executionProvider?: string };
+  /** segment jobs: the series, the model, where the results go; each output's UIDs fixed at creation, so a retried store is recognised */
+  segment?: SegmentTarget & { uids: Partial<Record<OutputKind, OutputUids>>; executionProvider?: string };
   /** route jobs: what each rule made of the study */
   routing?: RuleDecision[];
+}
+
+export interface OutputUids {
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
 }
 
 /** What a segment job is for: the idempotency key (with the study) and where its results go. */

@@ -1,8 +1,8 @@
-import { parsePart10, str, writePart10, type ParsedDicom } from "../dicom/dataset.js";
+import { parsePart10, str, type ParsedDicom } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
-import { buildSegmentation } from "../outputs/segmentation.js";
+import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
@@ -23,13 +23,9 @@ export interface SegmentContext {
   infer: (volume: Volume) => Promise<LabelMap>;
   executionProvider: string;
   newUid: () => string;
-  outputs: {
-    seriesNumber: number;
-    seriesDescription: string;
-    disclaimer: string;
-    deviceSerialNumber: string;
-    institutionName?: string;
-  };
+  outputs: OutputSettings;
+  /** the node's Device Observer UID in SRs */
+  deviceObserverUID: string;
   softwareVersion: string;
   log: Logger;
   /** true once a cancel was asked for through the API; checked before each stage */
@@ -38,8 +34,8 @@ export interface SegmentContext {
 
 /**
  * The path of one series through one model: fetch → volume → inference → encode → store. The only function that
- * calls more than one of those stages. The SEG's UIDs come from the job, and the destination is asked before
- * storing, so a job retried after a crash never stores its result twice.
+ * calls more than one of those stages. The outputs' UIDs come from the job, and the destination is asked before
+ * storing, so a job retried after a crash never stores a result twice.
  * @throws DelineateError from whichever stage failed.
  */
 export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extract<JobResult, { kind: "segment" }>> {
@@ -64,8 +60,14 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     throw new DelineateError("DLN_ERR_MODEL_INVALID", `job ${job.id} is for ${target.modelId} ${target.modelVersion}, but ${manifest.version} is installed; route the study again`, { modelId: target.modelId });
   }
 
-  if (await ctx.destination.instanceExists(study, target.output.sopInstanceUID)) {
-    ctx.log.info("result already in the destination; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUID: target.output.sopInstanceUID });
+  // Outputs already in the destination (a retry after a crash while storing) are not stored again.
+  const present = new Set<string>();
+  for (const kind of target.outputs) {
+    const sop = target.uids[kind]?.sopInstanceUID;
+    if (sop && (await ctx.destination.instanceExists(study, sop))) present.add(sop);
+  }
+  if (present.size === target.outputs.length) {
+    ctx.log.info("results already in the destination; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUIDs: [...present] });
     return { kind: "segment", executionProvider: target.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
   }
   const seriesUID = target.seriesInstanceUID;
@@ -92,29 +94,31 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
   ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
   const labels = await timed("inference", () => ctx.infer(volume));
 
-  const file = await timed("encode", () => {
-    const seg = buildSegmentation({
+  const files = await timed("encode", () =>
+    encodeOutputs({
       volume,
       source: instances[0]!.dataset,
       labels,
-      segmentLabels: manifest.labels,
-      algorithm: { name: manifest.id, version: manifest.version },
-      uids: { seriesInstanceUID: target.output.seriesInstanceUID, sopInstanceUID: target.output.sopInstanceUID, dimensionOrganizationUID: ctx.newUid() },
-      series: { number: ctx.outputs.seriesNumber, description: ctx.outputs.seriesDescription },
-      equipment: {
-        manufacturer: "Delineate",
-        modelName: "Delineate",
-        deviceSerialNumber: ctx.outputs.deviceSerialNumber,
-        softwareVersion: ctx.softwareVersion,
-        ...(ctx.outputs.institutionName ? { institutionName: ctx.outputs.institutionName } : {}),
-      },
-      disclaimer: ctx.outputs.disclaimer,
+      manifest,
+      kinds: target.outputs,
+      uids: target.uids,
+      settings: ctx.outputs,
+      softwareVersion: ctx.softwareVersion,
+      deviceObserverUID: ctx.deviceObserverUID,
+      newUid: ctx.newUid,
       now: new Date(),
-    });
-    return writePart10(seg.dataset);
+    }),
+  );
+  const toStore = files.filter((f) => !present.has(f.sopInstanceUID));
+  // One STOW-RS request for all of them: a PACS takes or refuses each, and a retry stores only what is missing.
+  await timed("store", () => ctx.destination.store(study, toStore.map((f) => f.bytes)));
+  ctx.log.info("results stored", {
+    jobId: job.id,
+    studyInstanceUID: study,
+    seriesInstanceUID: seriesUID,
+    destination: target.destination,
+    stored: toStore.map((f) => ({ kind: f.kind, sopInstanceUID: f.sopInstanceUID, bytes: f.bytes.byteLength })),
+    timings,
   });
-
-  await timed("store", () => ctx.destination.store(study, [file]));
-  ctx.log.info("SEG stored", { jobId: job.id, studyInstanceUID: study, seriesInstanceUID: seriesUID, destination: target.destination, segSOPInstanceUID: target.output.sopInstanceUID, bytes: file.byteLength, timings });
   return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false };
 }

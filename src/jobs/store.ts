@@ -21,8 +21,7 @@ interface Row {
   attempts: number;
   not_before: number;
   cancel_requested: number;
-  output_series_uid: string | null;
-  output_sop_uid: string | null;
+  output_uids: string | null;
   execution_provider: string | null;
   error_code: string | null;
   error_stage: string | null;
@@ -56,7 +55,7 @@ function toJob(r: Row): Job {
             rule: r.rule ?? "",
             destination: r.destination,
             outputs: JSON.parse(r.outputs ?? '["seg"]'),
-            output: { seriesInstanceUID: r.output_series_uid ?? "", sopInstanceUID: r.output_sop_uid ?? "" },
+            uids: JSON.parse(r.output_uids ?? "{}"),
             ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
           },
         }
@@ -83,8 +82,7 @@ const JOBS_TABLE = `
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    output_series_uid TEXT,
-    output_sop_uid TEXT,
+    output_uids TEXT,
     execution_provider TEXT,
     error_code TEXT,
     error_stage TEXT,
@@ -144,9 +142,9 @@ export class JobStore {
       if (hasJobs) {
         this.db.exec(`
           INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, attempts, not_before,
-            cancel_requested, output_series_uid, output_sop_uid, execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at)
+            cancel_requested, output_uids, execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at)
           SELECT id, 'segment', study_uid, series_uid, source, model_id, model_version, 'default', 'pacs', '["seg"]', state, attempts, not_before,
-            cancel_requested, output_series_uid, output_sop_uid, execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at
+            cancel_requested, json_object('seg', json_object('seriesInstanceUID', output_series_uid, 'sopInstanceUID', output_sop_uid)), execution_provider, error_code, error_stage, error_message, timings, created_at, updated_at
           FROM jobs_v1 WHERE series_uid IS NOT NULL AND series_uid != '';
           INSERT OR IGNORE INTO jobs (id, kind, study_uid, source, state, attempts, not_before, cancel_requested, error_code, error_stage, error_message, created_at, updated_at)
           SELECT id, 'route', study_uid, source, state, attempts, not_before, cancel_requested, error_code, error_stage, error_message, created_at, updated_at
@@ -271,12 +269,13 @@ export class JobStore {
         .prepare("UPDATE jobs SET state = 'done', timings = ?, routing = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
         .run(JSON.stringify(result.timings), JSON.stringify(result.decisions), now, id);
       const insert = this.db.prepare(
-        `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_series_uid, output_sop_uid, created_at, updated_at)
-         VALUES (?, 'segment', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_uids, created_at, updated_at)
+         VALUES (?, 'segment', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       );
       let added = 0;
       for (const t of result.jobs) {
-        added += insert.run(randomUUID(), route!.studyInstanceUID, t.seriesInstanceUID, route!.source, t.modelId, t.modelVersion, t.rule, t.destination, JSON.stringify(t.outputs), this.newUid(), this.newUid(), now, now).changes;
+        const uids = Object.fromEntries(t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]));
+        added += insert.run(randomUUID(), route!.studyInstanceUID, t.seriesInstanceUID, route!.source, t.modelId, t.modelVersion, t.rule, t.destination, JSON.stringify(t.outputs), JSON.stringify(uids), now, now).changes;
       }
       return added;
     })();

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 
 /**
  * A new UID under `root`. Under "2.25" it is the UUID as a decimal integer, always below 2^128 as the
@@ -7,5 +7,11 @@ import { randomUUID } from "node:crypto";
  */
 export function newUid(root: string): string {
   const n = BigInt("0x" + randomUUID().replace(/-/g, "")).toString();
+  return `${root}.${n}`.slice(0, 64);
+}
+
+/** A UID under `root` derived from a name (its SHA-256 cut to 128 bits, as newUid writes a UUID): the same name always gives the same UID. */
+export function uidFromName(root: string, name: string): string {
+  const n = BigInt("0x" + createHash("sha256").update(name).digest("hex").slice(0, 32)).toString();
   return `${root}.${n}`.slice(0, 64);
 }

@@ -12,7 +12,7 @@ import { classicalBodyMask, dice } from "../helpers/bodyMask.js";
 import { prepareAbdomenStudy, truncatedPhantomStudy, type PreparedStudy } from "../helpers/data.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
-import { dciodvfy, python, sharedData, storescu } from "../helpers/tools.js";
+import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu } from "../helpers/tools.js";
 
 const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
 const tiltedData = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
@@ -32,7 +32,7 @@ for f in d.PerFrameFunctionalGroupsSequence:
     frames.append({"sop": src.ReferencedSOPInstanceUID, "ipp": [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient],
                    "segment": int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber)})
 print(json.dumps({
-  "modality": d.Modality, "studyUID": d.StudyInstanceUID, "patientName": str(d.PatientName), "patientID": d.PatientID,
+  "modality": d.Modality, "sop": d.SOPInstanceUID, "studyUID": d.StudyInstanceUID, "patientName": str(d.PatientName), "patientID": d.PatientID,
   "rows": d.Rows, "columns": d.Columns, "frames": frames,
   "seriesRefs": [{"series": s.SeriesInstanceUID, "sops": [i.ReferencedSOPInstanceUID for i in s.ReferencedInstanceSequence]} for s in d.ReferencedSeriesSequence],
   "segments": [{"number": int(s.SegmentNumber), "label": s.SegmentLabel, "type": s.SegmentedPropertyTypeCodeSequence[0].CodeValue} for s in d.SegmentSequence],
@@ -65,7 +65,11 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     phantom = { dir: path.join(work, "phantom"), studyInstanceUID: p.studyInstanceUID, seriesInstanceUID: p.seriesInstanceUID, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" };
     truncated = truncatedPhantomStudy(path.join(work, "truncated"), "Truncated^Theo", "DLN-TEST-0666");
     mkdirSync(path.join(work, "node"));
-    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node", "node.log") });
+    // the default rule, written out to ask for the SR as well as the SEG
+    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), {
+      logFile: path.join(work, "node", "node.log"),
+      configure: (c) => void (c.routes = [{ name: "default", models: ["ct-body"], outputs: ["seg", "sr"] }]),
+    });
     // A modality's C-STORE, one study after another; the node notices each from Orthanc's change feed.
     for (const dir of [abdomen.dir, tiltedData.path, mrData.path, singleSliceData.path, truncated.dir, phantom.dir]) await storescu(orthanc.dicomPort, orthanc.aet, dir);
   });
@@ -124,6 +128,32 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     // classical rule (largest component only) leaves out and the network keeps. Random weights score far below.
     assert.ok(d > 0.8, `Dice with the classical body outline is ${d.toFixed(3)}`);
     console.log(`# abdomen SEG vs classical body outline: Dice ${d.toFixed(4)}`);
+
+    // The SR beside it: valid for dciodvfy and PixelMed, and its volume is the SEG's voxel count × voxel volume.
+    const srs = (await pacs.searchSeries(abdomen.studyInstanceUID)).filter((s) => str(s, "Modality") === "SR");
+    assert.equal(srs.length, 1, "exactly one SR series in the study");
+    const [srFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(srs[0]!, "SeriesInstanceUID"));
+    const srPath = path.join(work, "abdomen-sr.dcm");
+    writeFileSync(srPath, srFile!);
+    const srVerdict = await dciodvfy(srPath);
+    assert.deepEqual(srVerdict.errors, [], srVerdict.errors.join("\n"));
+    assert.deepEqual((await pixelmedSRValidator(srPath)).errors, []);
+    const voxels = mask.reduce((n, v) => n + v, 0);
+    const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
+    const sr = await python(
+      `
+import json, sys, pydicom
+sr = pydicom.dcmread(sys.argv[1])
+g = sr.ContentSequence[-1].ContentSequence[0]
+items = {i.ConceptNameCodeSequence[0].CodeValue: i for i in g.ContentSequence}
+print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].NumericValue), "seg": items["121191"].ReferencedSOPSequence[0].ReferencedSOPInstanceUID,
+  "name": str(sr.PatientName)}))`,
+      [srPath],
+    );
+    assert.equal(sr.seg, seg.sop, "the SR references the SEG stored beside it");
+    assert.equal(sr.name, abdomen.patientName);
+    assert.ok(Math.abs(sr.ml - voxels * voxelMl) < 1e-6 * voxels * voxelMl, `SR says ${sr.ml} mL; ${voxels} voxels × ${voxelMl} mL = ${voxels * voxelMl}`);
+    console.log(`# abdomen SR: body volume ${sr.ml.toFixed(1)} mL (${voxels} voxels), dciodvfy warnings ${srVerdict.warnings.length}`);
   });
 
   it("segments the generated phantom too, and the node keeps going after a malformed series", { timeout: 300_000 }, async () => {

@@ -62,7 +62,7 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
         c.model.dir = models;
         c.destinations = { research: { url: research.url, username: "research", passwordFile: path.join(work, "research-password") } };
         c.routes = [
-          { name: "thorax-to-pacs", match: { seriesDescription: { include: "thorax" }, minSlices: 8 }, models: ["ct-body"] },
+          { name: "thorax-to-pacs", match: { seriesDescription: { include: "thorax" }, minSlices: 8 }, models: ["ct-body"], outputs: ["seg", "sr"] },
           { name: "chest-to-research", match: { bodyPartExamined: ["CHEST"], orientation: ["axial"] }, models: ["ct-body", "ct-body-b"], destination: "research" },
           { name: "never", match: { manufacturer: "^no such maker$" }, models: ["ct-body"] },
         ];
@@ -86,6 +86,16 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     const made = jobs.map((j) => `${j.segment!.rule}:${j.segment!.seriesInstanceUID === series.thorax ? "thorax" : "abdomen"}:${j.segment!.modelId}:${j.segment!.destination}`).sort();
     assert.deepEqual(made, ["chest-to-research:abdomen:ct-body-b:research", "chest-to-research:abdomen:ct-body:research", "thorax-to-pacs:thorax:ct-body:pacs"]);
     assert.deepEqual(await segsIn(source), ["thorax:ct-body"], "the source PACS got the thorax rule's result only");
+    // the thorax rule also asked for the SR: stored beside its SEG, its groups referencing that SEG
+    const pacs = client(source);
+    const srs = (await pacs.searchSeries(study)).filter((x) => str(x, "Modality") === "SR");
+    assert.equal(srs.length, 1);
+    const [srMeta] = await pacs.seriesMetadata(study, str(srs[0]!, "SeriesInstanceUID"));
+    const [segSeries] = (await pacs.searchSeries(study)).filter((x) => str(x, "Modality") === "SEG");
+    const [segMeta] = await pacs.seriesMetadata(study, str(segSeries!, "SeriesInstanceUID"));
+    const evidence = JSON.stringify(srMeta!.CurrentRequestedProcedureEvidenceSequence);
+    assert.ok(evidence.includes(str(segMeta!, "SOPInstanceUID")) && evidence.includes(series.thorax!), "the SR's evidence lists the SEG and the thorax series");
+    assert.equal((await client(research).searchSeries(study)).filter((x) => str(x, "Modality") === "SR").length, 0, "the research rule asked for SEG only");
     assert.deepEqual(await segsIn(research), ["abdomen:ct-body", "abdomen:ct-body-b"], "the research PACS got one SEG per model");
 
     const [route] = await node.jobs(study, "route");
@@ -100,9 +110,9 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     const byRule = Object.fromEntries(rules.map((r) => [r.rule, r]));
     assert.equal(byRule["thorax-to-pacs"]?.seriesInstanceUID, series.thorax);
     // the SEG the node stored is a series of the study too
-    assert.deepEqual(byRule["thorax-to-pacs"]?.skipped.map((s) => s.reason).sort(), ["modality SEG", 'series description "Phantom abdomen" does not match /thorax/i']);
+    assert.deepEqual(byRule["thorax-to-pacs"]?.skipped.map((s) => s.reason).sort(), ["modality SEG", "modality SR", 'series description "Phantom abdomen" does not match /thorax/i']);
     assert.equal(byRule["chest-to-research"]?.seriesInstanceUID, series.abdomen);
-    assert.deepEqual(byRule["chest-to-research"]?.skipped.map((s) => s.reason).sort(), ["fewer images (10) than another matching series", "modality SEG"]);
+    assert.deepEqual(byRule["chest-to-research"]?.skipped.map((s) => s.reason).sort(), ["fewer images (10) than another matching series", "modality SEG", "modality SR"]);
     assert.equal(byRule.never?.seriesInstanceUID, null);
   });
 
@@ -114,6 +124,7 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     }, 180_000, 250);
     assert.ok(jobs.every((j) => j.state === "done"), JSON.stringify(jobs.map((j) => j.error)));
     assert.deepEqual(await segsIn(source), ["late:ct-body", "thorax:ct-body"]);
+    assert.equal((await client(source).searchSeries(study)).filter((x) => str(x, "Modality") === "SR").length, 2, "one SR per thorax-rule job");
     assert.deepEqual(await segsIn(research), ["abdomen:ct-body", "abdomen:ct-body-b", "late:ct-body", "late:ct-body-b"]);
     assert.doesNotMatch(readFileSync(node.logFile, "utf8"), /Route\^Rita|ROUTE-1|research-password-2/, "no patient identifiers or destination password in the log");
   });

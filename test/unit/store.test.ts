@@ -38,7 +38,7 @@ describe("job store", () => {
     );
     const segments = store.list({ kind: "segment" });
     assert.equal(segments.length, 5);
-    assert.equal(new Set(segments.map((j) => j.segment!.output.sopInstanceUID)).size, 5, "each segment job has its own output UIDs");
+    assert.equal(new Set(segments.map((j) => j.segment!.uids.seg!.sopInstanceUID)).size, 5, "each segment job has its own output UIDs");
     assert.deepEqual(store.list({ kind: "route" }).map((j) => j.state), ["done"]);
   });
   it("survives a restart: a running job is queued again with its output UIDs unchanged", () => {
@@ -78,7 +78,7 @@ describe("job store", () => {
     v1.close();
     const store = new JobStore(dir, () => newUid("2.25"));
     const a = store.get("a")!, b = store.get("b")!;
-    assert.deepEqual([a.kind, a.state, a.segment?.seriesInstanceUID, a.segment?.output, a.segment?.executionProvider], ["segment", "done", "1.1.1", { seriesInstanceUID: "2.25.1", sopInstanceUID: "2.25.2" }, "cpu"]);
+    assert.deepEqual([a.kind, a.state, a.segment?.seriesInstanceUID, a.segment?.uids, a.segment?.executionProvider], ["segment", "done", "1.1.1", { seg: { seriesInstanceUID: "2.25.1", sopInstanceUID: "2.25.2" } }, "cpu"]);
     assert.deepEqual([b.kind, b.state, b.source], ["route", "queued", "pushed"]);
     store.close();
     assert.equal(new JobStore(dir, () => newUid("2.25")).list().length, 2, "opening it again changes nothing");

@@ -1,0 +1,85 @@
+import { writePart10, type NaturalDataset } from "../dicom/dataset.js";
+import type { ModelManifest } from "../models/manifest.js";
+import type { OutputKind } from "../route/rules.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
+import { buildMeasurementReport } from "./measurementReport.js";
+import { buildSegmentation } from "./segmentation.js";
+
+/** The site's settings for what it writes (config `outputs`). */
+export interface OutputSettings {
+  seriesNumber: number;
+  seriesDescription: string;
+  sr: { seriesNumber: number; seriesDescription: string };
+  disclaimer: string;
+  deviceSerialNumber: string;
+  institutionName?: string;
+}
+
+export interface EncodedOutput {
+  kind: OutputKind;
+  sopInstanceUID: string;
+  bytes: Uint8Array;
+}
+
+export interface EncodeInput {
+  volume: Volume;
+  /** one source instance, for patient and study attributes */
+  source: NaturalDataset;
+  labels: LabelMap;
+  manifest: ModelManifest;
+  kinds: readonly OutputKind[];
+  /** each output's series and SOP Instance UIDs, fixed by the caller (the job) */
+  uids: Partial<Record<OutputKind, { seriesInstanceUID: string; sopInstanceUID: string }>>;
+  settings: OutputSettings;
+  softwareVersion: string;
+  /** stable for the node: the SR's Device Observer UID */
+  deviceObserverUID: string;
+  newUid: () => string;
+  now: Date;
+}
+
+/**
+ * The outputs stage: builds the requested objects from one label map (the SEG first, as the SR references its
+ * segments) and writes each as a Part 10 file. The node and the offline CLI both call this.
+ */
+export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
+  const { manifest, settings } = input;
+  const uidsOf = (kind: OutputKind) => input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
+  const equipment = {
+    manufacturer: "Delineate",
+    modelName: "Delineate",
+    deviceSerialNumber: settings.deviceSerialNumber,
+    softwareVersion: input.softwareVersion,
+    ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
+  };
+  const segUids = uidsOf("seg");
+  const seg = buildSegmentation({
+    volume: input.volume,
+    source: input.source,
+    labels: input.labels,
+    segmentLabels: manifest.labels,
+    algorithm: { name: manifest.id, version: manifest.version },
+    uids: { ...segUids, dimensionOrganizationUID: input.newUid() },
+    series: { number: settings.seriesNumber, description: settings.seriesDescription },
+    equipment,
+    disclaimer: settings.disclaimer,
+    now: input.now,
+  });
+  const out: EncodedOutput[] = [{ kind: "seg", sopInstanceUID: segUids.sopInstanceUID, bytes: writePart10(seg.dataset) }];
+  if (input.kinds.includes("sr")) {
+    const srUids = uidsOf("sr");
+    const sr = buildMeasurementReport({
+      volume: input.volume,
+      source: input.source,
+      labels: input.labels,
+      segmentLabels: manifest.labels,
+      segmentation: seg,
+      uids: { ...srUids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() },
+      series: { number: settings.sr.seriesNumber, description: settings.sr.seriesDescription },
+      equipment,
+      now: input.now,
+    });
+    out.push({ kind: "sr", sopInstanceUID: srUids.sopInstanceUID, bytes: writePart10(sr) });
+  }
+  return out;
+}
