@@ -61,7 +61,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     if (!m) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id} is not named by any routing rule of this node's configuration`, { model: id });
     return m;
   };
-  const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest.modality);
+  const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
   const store = new JobStore(config.dataDir, uid);
   const recovered = store.recoverInterrupted();

@@ -44,12 +44,15 @@ const Rule = z
     match: Match.default({}),
     /** model ids (folders of model.dir); each makes its own job per matched series */
     models: z.array(z.string().min(1)).min(1),
-    /** seg: DICOM-SEG; sr: TID 1500 measurement report (volumes), which references the SEG and so needs it */
+    /**
+     * seg: DICOM-SEG; sr: TID 1500 measurement report (volumes), which references the SEG and so needs it; rtstruct:
+     * RT Structure Set. Default: the outputs every model of the rule declares in its manifest.
+     */
     outputs: z
-      .array(z.enum(["seg", "sr"]))
+      .array(z.enum(["seg", "sr", "rtstruct"]))
       .min(1)
-      .default(["seg"])
-      .refine((o) => o.includes("seg"), "the outputs must include seg (the SR references it)"),
+      .optional()
+      .refine((o) => !o || !o.includes("sr") || o.includes("seg"), "an sr output needs seg too (the SR references the SEG)"),
     /** "pacs" (the source PACS) or a name from destinations */
     destination: z.string().min(1).default("pacs"),
   })
@@ -122,6 +125,11 @@ export const ConfigSchema = z
           .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
           .strict()
           .default({ seriesNumber: 9002, seriesDescription: "Delineate measurements" }),
+        /** the RTSTRUCT's series */
+        rtstruct: z
+          .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
+          .strict()
+          .default({ seriesNumber: 9003, seriesDescription: "Delineate contours" }),
         disclaimer: z.string().max(10240).default("NOT FOR CLINICAL USE"),
         deviceSerialNumber: z.string().min(1).max(64),
         institutionName: z.string().max(64).optional(),

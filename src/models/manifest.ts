@@ -50,7 +50,8 @@ export const ManifestSchema = z
       })
       .strict()
       .default({ keepLargestComponent: false }),
-    outputs: z.array(z.enum(["seg"])).min(1),
+    /** what the model's results are good for; routing rules choose what a site writes */
+    outputs: z.array(z.enum(["seg", "sr", "rtstruct"])).min(1),
     training: z.string().optional(),
   })
   .strict()

@@ -4,12 +4,14 @@ import type { OutputKind } from "../route/rules.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { buildMeasurementReport } from "./measurementReport.js";
 import { buildSegmentation } from "./segmentation.js";
+import { buildStructureSet } from "./structureSet.js";
 
 /** The site's settings for what it writes (config `outputs`). */
 export interface OutputSettings {
   seriesNumber: number;
   seriesDescription: string;
   sr: { seriesNumber: number; seriesDescription: string };
+  rtstruct: { seriesNumber: number; seriesDescription: string };
   disclaimer: string;
   deviceSerialNumber: string;
   institutionName?: string;
@@ -39,8 +41,8 @@ export interface EncodeInput {
 }
 
 /**
- * The outputs stage: builds the requested objects from one label map (the SEG first, as the SR references its
- * segments) and writes each as a Part 10 file. The node and the offline CLI both call this.
+ * The outputs stage: builds the requested objects from one label map (the SEG before the SR, which references its
+ * segments; the RTSTRUCT on its own) and writes each as a Part 10 file. The node and the offline CLI both call this.
  */
 export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   const { manifest, settings } = input;
@@ -52,34 +54,53 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
     softwareVersion: input.softwareVersion,
     ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
   };
-  const segUids = uidsOf("seg");
-  const seg = buildSegmentation({
-    volume: input.volume,
-    source: input.source,
-    labels: input.labels,
-    segmentLabels: manifest.labels,
-    algorithm: { name: manifest.id, version: manifest.version },
-    uids: { ...segUids, dimensionOrganizationUID: input.newUid() },
-    series: { number: settings.seriesNumber, description: settings.seriesDescription },
-    equipment,
-    disclaimer: settings.disclaimer,
-    now: input.now,
-  });
-  const out: EncodedOutput[] = [{ kind: "seg", sopInstanceUID: segUids.sopInstanceUID, bytes: writePart10(seg.dataset) }];
-  if (input.kinds.includes("sr")) {
-    const srUids = uidsOf("sr");
-    const sr = buildMeasurementReport({
+  const out: EncodedOutput[] = [];
+  const algorithm = { name: manifest.id, version: manifest.version };
+  if (input.kinds.includes("seg")) {
+    const segUids = uidsOf("seg");
+    const seg = buildSegmentation({
       volume: input.volume,
       source: input.source,
       labels: input.labels,
       segmentLabels: manifest.labels,
-      segmentation: seg,
-      uids: { ...srUids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() },
-      series: { number: settings.sr.seriesNumber, description: settings.sr.seriesDescription },
+      algorithm,
+      uids: { ...segUids, dimensionOrganizationUID: input.newUid() },
+      series: { number: settings.seriesNumber, description: settings.seriesDescription },
+      equipment,
+      disclaimer: settings.disclaimer,
+      now: input.now,
+    });
+    out.push({ kind: "seg", sopInstanceUID: segUids.sopInstanceUID, bytes: writePart10(seg.dataset) });
+    if (input.kinds.includes("sr")) {
+      const srUids = uidsOf("sr");
+      const sr = buildMeasurementReport({
+        volume: input.volume,
+        source: input.source,
+        labels: input.labels,
+        segmentLabels: manifest.labels,
+        segmentation: seg,
+        uids: { ...srUids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() },
+        series: { number: settings.sr.seriesNumber, description: settings.sr.seriesDescription },
+        equipment,
+        now: input.now,
+      });
+      out.push({ kind: "sr", sopInstanceUID: srUids.sopInstanceUID, bytes: writePart10(sr) });
+    }
+  }
+  if (input.kinds.includes("rtstruct")) {
+    const rtUids = uidsOf("rtstruct");
+    const rt = buildStructureSet({
+      volume: input.volume,
+      source: input.source,
+      labels: input.labels,
+      segmentLabels: manifest.labels,
+      algorithm,
+      uids: rtUids,
+      series: { number: settings.rtstruct.seriesNumber, description: settings.rtstruct.seriesDescription },
       equipment,
       now: input.now,
     });
-    out.push({ kind: "sr", sopInstanceUID: srUids.sopInstanceUID, bytes: writePart10(sr) });
+    out.push({ kind: "rtstruct", sopInstanceUID: rtUids.sopInstanceUID, bytes: writePart10(rt) });
   }
   return out;
 }

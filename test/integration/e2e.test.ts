@@ -12,6 +12,7 @@ import { classicalBodyMask, dice } from "../helpers/bodyMask.js";
 import { prepareAbdomenStudy, truncatedPhantomStudy, type PreparedStudy } from "../helpers/data.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu } from "../helpers/tools.js";
 
 const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
@@ -65,11 +66,8 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     phantom = { dir: path.join(work, "phantom"), studyInstanceUID: p.studyInstanceUID, seriesInstanceUID: p.seriesInstanceUID, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" };
     truncated = truncatedPhantomStudy(path.join(work, "truncated"), "Truncated^Theo", "DLN-TEST-0666");
     mkdirSync(path.join(work, "node"));
-    // the default rule, written out to ask for the SR as well as the SEG
-    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), {
-      logFile: path.join(work, "node", "node.log"),
-      configure: (c) => void (c.routes = [{ name: "default", models: ["ct-body"], outputs: ["seg", "sr"] }]),
-    });
+    // the default rule: the model's declared outputs, SEG, SR and RTSTRUCT
+    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node", "node.log") });
     // A modality's C-STORE, one study after another; the node notices each from Orthanc's change feed.
     for (const dir of [abdomen.dir, tiltedData.path, mrData.path, singleSliceData.path, truncated.dir, phantom.dir]) await storescu(orthanc.dicomPort, orthanc.aet, dir);
   });
@@ -154,6 +152,23 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     assert.equal(sr.name, abdomen.patientName);
     assert.ok(Math.abs(sr.ml - voxels * voxelMl) < 1e-6 * voxels * voxelMl, `SR says ${sr.ml} mL; ${voxels} voxels × ${voxelMl} mL = ${voxels * voxelMl}`);
     console.log(`# abdomen SR: body volume ${sr.ml.toFixed(1)} mL (${voxels} voxels), dciodvfy warnings ${srVerdict.warnings.length}`);
+
+    // The RTSTRUCT: valid for dciodvfy, and plastimatch rasterises its ROI back onto the CT to the SEG's own voxels.
+    const rts = (await pacs.searchSeries(abdomen.studyInstanceUID)).filter((s) => str(s, "Modality") === "RTSTRUCT");
+    assert.equal(rts.length, 1, "exactly one RTSTRUCT series in the study");
+    const [rtFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(rts[0]!, "SeriesInstanceUID"));
+    const rtPath = path.join(work, "abdomen-rtstruct.dcm");
+    writeFileSync(rtPath, rtFile!);
+    const rtVerdict = await dciodvfy(rtPath);
+    assert.deepEqual(rtVerdict.errors, [], rtVerdict.errors.join("\n"));
+    const ctDir = path.join(work, "abdomen-ct");
+    mkdirSync(ctDir);
+    (await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID)).forEach((b, i) => writeFileSync(path.join(ctDir, `${i}.dcm`), b));
+    writeFileSync(path.join(work, "abdomen-mask.raw"), mask);
+    const rtDice = await rasteriseAndCompare(rtPath, ctDir, path.join(work, "abdomen-mask.raw"), volume.dims, { Body: 1 }, path.join(work, "abdomen-rt-masks"));
+    assert.deepEqual(Object.keys(rtDice), ["Body"]);
+    assert.ok(rtDice.Body! >= 0.97, `RTSTRUCT Body vs the SEG: Dice ${rtDice.Body}`);
+    console.log(`# abdomen RTSTRUCT vs SEG through plastimatch: Dice ${JSON.stringify(rtDice)}, dciodvfy warnings ${rtVerdict.warnings.length}`);
   });
 
   it("segments the generated phantom too, and the node keeps going after a malformed series", { timeout: 300_000 }, async () => {

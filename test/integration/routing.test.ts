@@ -63,8 +63,8 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
         c.destinations = { research: { url: research.url, username: "research", passwordFile: path.join(work, "research-password") } };
         c.routes = [
           { name: "thorax-to-pacs", match: { seriesDescription: { include: "thorax" }, minSlices: 8 }, models: ["ct-body"], outputs: ["seg", "sr"] },
-          { name: "chest-to-research", match: { bodyPartExamined: ["CHEST"], orientation: ["axial"] }, models: ["ct-body", "ct-body-b"], destination: "research" },
-          { name: "never", match: { manufacturer: "^no such maker$" }, models: ["ct-body"] },
+          { name: "chest-to-research", match: { bodyPartExamined: ["CHEST"], orientation: ["axial"] }, models: ["ct-body", "ct-body-b"], outputs: ["seg"], destination: "research" },
+          { name: "never", match: { manufacturer: "^no such maker$" }, models: ["ct-body"], outputs: ["seg"] },
         ];
       },
     });

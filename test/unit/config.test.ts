@@ -71,7 +71,7 @@ describe("routing rules and destinations", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
     writeFileSync(path.join(dir, "research-password"), "r3search\n");
     const c = loadConfig(write(dir, () => {}), {});
-    assert.deepEqual(c.routes?.map((r) => [r.name, r.destination, r.outputs]), [["body-ct", "pacs", ["seg"]], ["thorax-research", "research", ["seg"]]]);
+    assert.deepEqual(c.routes?.map((r) => [r.name, r.destination, r.outputs]), [["body-ct", "pacs", ["seg", "sr", "rtstruct"]], ["thorax-research", "research", undefined]]);
     assert.equal(c.destinations.research?.password, "r3search");
     assert.equal(c.destinations.research?.caFile, path.join(dir, "research-ca.pem"));
     assert.equal(loadConfig(DEFAULT, {}).routes, undefined, "the default config has no rules: the default rule applies");

@@ -58,12 +58,24 @@ describe("routing", () => {
 });
 
 describe("routing rules", () => {
-  const modalities: Record<string, string> = { "ct-a": "CT", "ct-b": "CT", "mr-a": "MR" };
-  const modalityOf = (id: string) => modalities[id]!;
-  it("without configured rules, sends CT image series to the default model", () => {
+  type Kind = "seg" | "sr" | "rtstruct";
+  const models: Record<string, { modality: string; outputs: Kind[] }> = {
+    "ct-a": { modality: "CT", outputs: ["seg", "sr", "rtstruct"] },
+    "ct-b": { modality: "CT", outputs: ["seg", "rtstruct"] },
+    "mr-a": { modality: "MR", outputs: ["seg"] },
+    "ct-sr": { modality: "CT", outputs: ["sr", "rtstruct"] },
+  };
+  const modalityOf = (id: string) => models[id]!;
+  it("without configured rules, sends CT image series to the default model, writing what its manifest declares", () => {
     assert.deepEqual(resolveRules(undefined, "ct-a", modalityOf), [
-      { name: "default", match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] }, models: ["ct-a"], outputs: ["seg"], destination: "pacs" },
+      { name: "default", match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] }, models: ["ct-a"], outputs: ["seg", "sr", "rtstruct"], destination: "pacs" },
     ]);
+  });
+  it("defaults a rule's outputs to those all its models declare, never an SR without its SEG", () => {
+    const outputs = (ids: string[]) => resolveRules([{ name: "r", match: {}, models: ids, destination: "pacs" }], "ct-a", modalityOf)[0]!.outputs;
+    assert.deepEqual(outputs(["ct-a", "ct-b"]), ["seg", "rtstruct"]);
+    assert.deepEqual(outputs(["ct-sr"]), ["rtstruct"]);
+    assert.throws(() => outputs(["ct-sr", "mr-a"]), /its models take CT and MR/);
   });
   it("takes a rule's modality and SOP classes from its models unless it names them", () => {
     const [ct, mr] = resolveRules(

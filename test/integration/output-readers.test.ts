@@ -3,9 +3,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { writePart10 } from "../../src/dicom/dataset.js";
+import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
 import type { ModelLabel } from "../../src/models/manifest.js";
 import { buildMeasurementReport } from "../../src/outputs/measurementReport.js";
+import { buildStructureSet } from "../../src/outputs/structureSet.js";
+import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
@@ -142,5 +145,44 @@ print(json.dumps(out))`,
       assert.ok(g.segSop && g.unit === "mL" && g.source === volume.seriesInstanceUID, JSON.stringify(g));
       assert.ok(Math.abs(g.ml - g.expected) <= 1e-9 * Math.max(1, g.expected), `segment ${g.segment}: ${g.ml} mL written, ${g.expected} mL from the SEG`);
     }
+  });
+});
+
+describe("RTSTRUCT read back by independent tools", () => {
+  it("plastimatch rasterises each ROI (islands and a hole) back to our label map; dciodvfy passes it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-rtstruct-"));
+    const ct = writePhantomSeries(path.join(dir, "ct"), { size: 48, slices: 6, pixelSpacing: 2, sliceSpacing: 3, patientName: "Rt^Rita", patientID: "RT-1" });
+    const series = ct.files.map((f) => parsePart10(new Uint8Array(readFileSync(f))));
+    const volume = seriesToVolume(series);
+    const [nx, ny, nz] = volume.dims;
+    const labels = new Uint8Array(nx * ny * nz);
+    for (let k = 1; k < nz - 1; k++) {
+      for (let j = 0; j < ny; j++) {
+        for (let i = 0; i < nx; i++) {
+          const r = Math.hypot(i - 20, j - 22);
+          const at = k * nx * ny + j * nx + i;
+          if (r <= 12 && r > 5) labels[at] = 1; // a ring: one ROI with a hole
+          if (i >= 40 && i <= 43 && j >= 5 && j <= 8) labels[at] = 1; // and a separate island of it
+          if (k >= 2 && k <= 3 && ((i - 8) ** 2 + (j - 40) ** 2 <= 9 || (i >= 36 && i <= 44 && j >= 38 && j <= 40))) labels[at] = 3; // two islands
+          if (k === 3 && i === 30 && j === 30) labels[at] = 3; // a single voxel
+        }
+      }
+    }
+    const rt = buildStructureSet({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels },
+      segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")], algorithm: { name: "test-model", version: "1.2.3" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 44, description: "test contours" },
+      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" }, now: new Date(),
+    });
+    const rtFile = path.join(dir, "rtstruct.dcm");
+    writeFileSync(rtFile, writePart10(rt));
+    const verdict = await dciodvfy(rtFile);
+    assert.deepEqual(verdict.errors, [], verdict.errors.join("\n"));
+    console.log(`# RTSTRUCT: dciodvfy warnings ${JSON.stringify(verdict.warnings)}`);
+    writeFileSync(path.join(dir, "labels.raw"), labels);
+    const dice = await rasteriseAndCompare(rtFile, path.join(dir, "ct"), path.join(dir, "labels.raw"), volume.dims, { Liver: 1, Kidney: 3 }, path.join(dir, "masks"));
+    assert.deepEqual(Object.keys(dice).sort(), ["Kidney", "Liver"], "absent labels get no ROI");
+    for (const [roi, d] of Object.entries(dice)) assert.ok(d >= 0.97, `${roi}: Dice ${d}`);
+    console.log(`# RTSTRUCT vs label map through plastimatch: ${JSON.stringify(dice)}`);
   });
 });

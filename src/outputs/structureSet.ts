@@ -1,0 +1,147 @@
+import type { NaturalDataset } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
+import type { ModelLabel } from "../models/manifest.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
+import { codeItem, copyPatientAndStudy, dicomDateTime, ds } from "./attributes.js";
+import { traceMask } from "./contours.js";
+
+export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
+/** Detached Study Management, the SOP class RTReferencedStudySequence names the study by (as TPS expect). */
+const STUDY_REFERENCE_CLASS = "1.2.840.10008.3.1.2.3.1";
+
+export interface StructureSetInput {
+  volume: Volume;
+  /** one source instance, for patient and study attributes */
+  source: NaturalDataset;
+  labels: LabelMap;
+  /** only labels present become ROIs, numbered 1..N in this order */
+  segmentLabels: readonly ModelLabel[];
+  algorithm: { name: string; version: string };
+  uids: { seriesInstanceUID: string; sopInstanceUID: string };
+  series: { number: number; description: string };
+  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  now: Date;
+}
+
+/**
+ * An RT Structure Set: per label present a ROI of CLOSED_PLANAR contours traced on voxel edges (one per island, its
+ * holes joined by keyholes), each contour naming its slice, the full
+ * frame of reference → study → series → image chain, and the manifest's RT interpreted types and colours.
+ * The bounding box of each label on each slice is traced, not the whole slice.
+ * @throws DelineateError DLN_ERR_OUTPUT_INVALID when the inputs disagree or nothing was segmented.
+ */
+export function buildStructureSet(input: StructureSetInput): NaturalDataset {
+  const { volume, labels } = input;
+  const [nx, ny, nz] = volume.dims;
+  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `RTSTRUCT for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
+  if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
+
+  const [row, column] = volume.direction;
+  const [sx, sy] = volume.spacing;
+  const plane = nx * ny;
+  const rois: { label: ModelLabel; contours: NaturalDataset[] }[] = input.segmentLabels.map((label) => ({ label, contours: [] }));
+  const byValue = new Map(rois.map((r) => [r.label.value, r]));
+  for (let k = 0; k < nz; k++) {
+    const slice = labels.data.subarray(k * plane, (k + 1) * plane);
+    // bounding box of each label on this slice
+    const box = new Map<number, [number, number, number, number]>();
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        const v = slice[j * nx + i]!;
+        if (!v || !byValue.has(v)) continue;
+        const b = box.get(v);
+        if (!b) box.set(v, [i, j, i, j]);
+        else {
+          if (i < b[0]) b[0] = i;
+          if (i > b[2]) b[2] = i;
+          if (j > b[3]) b[3] = j;
+        }
+      }
+    }
+    const src = volume.slices[k]!;
+    for (const [value, [i0, j0, i1, j1]] of box) {
+      // one pixel of margin so outlines close inside the crop
+      const w = i1 - i0 + 3, h = j1 - j0 + 3;
+      const mask = new Uint8Array(w * h);
+      for (let j = j0; j <= j1; j++) for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
+      for (const ring of traceMask(mask, w, h)) {
+        const data: string[] = [];
+        for (const [x, y] of ring) {
+          // pixel-edge coordinates → patient mm: pixel (i, j) has its centre at x = i + 0.5
+          const u = (x - 1 + i0 - 0.5) * sx, v = (y - 1 + j0 - 0.5) * sy;
+          for (let a = 0; a < 3; a++) data.push(ds(src.position[a]! + u * row[a]! + v * column[a]!));
+        }
+        byValue.get(value)!.contours.push({
+          ContourImageSequence: [{ ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID }],
+          ContourGeometricType: "CLOSED_PLANAR",
+          NumberOfContourPoints: ring.length,
+          ContourData: data,
+        });
+      }
+    }
+  }
+  const present = rois.filter((r) => r.contours.length > 0);
+  if (!present.length) throw invalid("no label has any voxel");
+
+  const { date, time } = dicomDateTime(input.now);
+  const frame = volume.frameOfReferenceUID;
+  return {
+    ...copyPatientAndStudy(input.source),
+    SOPClassUID: RT_STRUCTURE_SET_STORAGE,
+    SOPInstanceUID: input.uids.sopInstanceUID,
+    Modality: "RTSTRUCT",
+    SeriesInstanceUID: input.uids.seriesInstanceUID,
+    SeriesNumber: input.series.number,
+    SeriesDescription: input.series.description,
+    SeriesDate: date,
+    SeriesTime: time,
+    OperatorsName: "",
+    FrameOfReferenceUID: frame,
+    PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
+    Manufacturer: input.equipment.manufacturer,
+    ManufacturerModelName: input.equipment.modelName,
+    DeviceSerialNumber: input.equipment.deviceSerialNumber,
+    SoftwareVersions: input.equipment.softwareVersion,
+    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
+    InstanceNumber: 1,
+    InstanceCreationDate: date,
+    InstanceCreationTime: time,
+    StructureSetLabel: input.algorithm.name.slice(0, 16),
+    StructureSetName: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+    StructureSetDate: date,
+    StructureSetTime: time,
+    ReferencedFrameOfReferenceSequence: [
+      {
+        FrameOfReferenceUID: frame,
+        RTReferencedStudySequence: [
+          {
+            ReferencedSOPClassUID: STUDY_REFERENCE_CLASS,
+            ReferencedSOPInstanceUID: volume.studyInstanceUID,
+            RTReferencedSeriesSequence: [
+              {
+                SeriesInstanceUID: volume.seriesInstanceUID,
+                ContourImageSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+              },
+            ],
+          },
+        ],
+      },
+    ],
+    StructureSetROISequence: present.map((r, n) => ({
+      ROINumber: n + 1,
+      ReferencedFrameOfReferenceUID: frame,
+      ROIName: r.label.name,
+      ROIGenerationAlgorithm: "AUTOMATIC",
+      ROIGenerationDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+    })),
+    ROIContourSequence: present.map((r, n) => ({ ReferencedROINumber: n + 1, ROIDisplayColor: [...r.label.color], ContourSequence: r.contours })),
+    RTROIObservationsSequence: present.map((r, n) => ({
+      ObservationNumber: n + 1,
+      ReferencedROINumber: n + 1,
+      RTROIInterpretedType: r.label.rtInterpretedType,
+      ROIInterpreter: "",
+      RTROIIdentificationCodeSequence: [codeItem(r.label.type)],
+    })),
+  };
+}
