@@ -8,6 +8,11 @@ import { createLogger } from "../log.js";
 import { loadModelPackage } from "../models/loadModel.js";
 import { startNode } from "../node.js";
 import { writePhantomSeries } from "../volume/phantom.js";
+import { InferenceWorker } from "../inference/inferenceWorker.js";
+import { newUid, uidFromName } from "../outputs/uid.js";
+import { resolveRules, type OutputKind } from "../route/rules.js";
+import { VERSION } from "../version.js";
+import { segmentFolder } from "./segmentFolder.js";
 import { readdirSync } from "node:fs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -18,16 +23,27 @@ const USAGE = `usage: delineate <command> [options]
 commands:
   serve [--config FILE]         run the node: ingest, jobs, HTTP API (default config: config/default.json)
   models [--config FILE]        list installed model packages and whether each loads
+  segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct] [--config FILE]
+                                segment every series of FOLDER the model takes, offline; writes
+                                DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
-    options: { config: { type: "string" }, out: { type: "string" }, slices: { type: "string" }, size: { type: "string" }, help: { type: "boolean" } },
-    allowPositionals: false,
+    options: {
+      config: { type: "string" },
+      out: { type: "string" },
+      slices: { type: "string" },
+      size: { type: "string" },
+      model: { type: "string" },
+      format: { type: "string" },
+      help: { type: "boolean" },
+    },
+    allowPositionals: command === "segment",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -61,6 +77,49 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       return bad ? 1 : 0;
+    }
+    case "segment": {
+      const [folder] = positionals;
+      if (!folder || !values.out || positionals.length > 1) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+      const config = loadConfig(configFile);
+      const log = createLogger({ level: "warn" });
+      const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
+      const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
+      const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule!.outputs];
+      const unknown = formats.filter((f) => !["seg", "sr", "rtstruct"].includes(f));
+      if (unknown.length || !formats.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `--format takes seg, sr and rtstruct, not "${unknown.join(",")}"`);
+      if (formats.includes("sr") && !formats.includes("seg")) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
+      const inference = await InferenceWorker.start(model, config.inference, log);
+      const bar = process.stderr.isTTY
+        ? (done: number, total: number) => {
+            const width = 30, filled = Math.round((done / total) * width);
+            process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} series`);
+            if (done === total) process.stderr.write("\n");
+          }
+        : undefined;
+      try {
+        const report = await segmentFolder({
+          folder,
+          out: values.out,
+          model,
+          rule: rule!,
+          formats: formats as OutputKind[],
+          inference,
+          settings: config.outputs,
+          softwareVersion: VERSION,
+          deviceObserverUID: uidFromName(config.outputs.uidRoot, `delineate-device:${config.outputs.deviceSerialNumber}`),
+          newUid: () => newUid(config.outputs.uidRoot),
+          ...(bar ? { progress: bar } : {}),
+        });
+        for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
+        for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
+        for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
+        for (const w of report.written) for (const f of w.files) process.stdout.write(`${f}\n`);
+        if (!report.written.length && !report.failed.length) process.stderr.write(`delineate: no series in ${folder} is one ${model.manifest.id} takes\n`);
+        return report.failed.length || !report.written.length ? 1 : 0;
+      } finally {
+        await inference.close();
+      }
     }
     case "phantom": {
       if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");

@@ -1,0 +1,129 @@
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parsePart10, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { asDelineateError, DelineateError } from "../errors.js";
+import type { InferenceWorker } from "../inference/inferenceWorker.js";
+import type { ModelPackage } from "../models/loadModel.js";
+import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
+import type { OutputKind, RoutingRule } from "../route/rules.js";
+import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
+import { seriesToVolume } from "../volume/seriesToVolume.js";
+
+export interface SegmentFolderOptions {
+  folder: string;
+  out: string;
+  model: ModelPackage;
+  rule: RoutingRule;
+  formats: readonly OutputKind[];
+  inference: Pick<InferenceWorker, "segment">;
+  settings: OutputSettings;
+  softwareVersion: string;
+  deviceObserverUID: string;
+  newUid: () => string;
+  /** told after each series, for a progress bar */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface SegmentFolderReport {
+  /** files written, by series */
+  written: { seriesInstanceUID: string; files: string[] }[];
+  /** series that matched the rule but could not be segmented, with why */
+  failed: { seriesInstanceUID: string; code: string; message: string }[];
+  /** files that are not readable DICOM, with why */
+  unreadable: { file: string; reason: string }[];
+  /** series of the folder the rule does not take, with why */
+  skipped: { seriesInstanceUID: string; reason: string }[];
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(p);
+    else if (entry.isFile()) yield p;
+  }
+}
+
+/**
+ * `delineate segment`: every series of a folder (searched recursively) that the model's rule takes is segmented
+ * and its outputs written under `out/<StudyInstanceUID>/<SeriesInstanceUID>/<kind>.dcm`, through the same
+ * volume, inference and outputs stages as the node. A file that is not DICOM, or a series that is not a volume,
+ * is reported and the rest of the folder goes on.
+ */
+export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFolderReport> {
+  const report: SegmentFolderReport = { written: [], failed: [], unreadable: [], skipped: [] };
+  if (!statSync(o.folder, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${o.folder} is not a folder`);
+  }
+  // headers only first: grouping and routing need no pixel data
+  const series = new Map<string, { study: string; files: string[]; headers: NaturalDataset[] }>();
+  for (const file of walk(o.folder)) {
+    let ds: NaturalDataset;
+    try {
+      const parsed = parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true });
+      ds = { ...parsed.dataset, SOPClassUID: str(parsed.dataset, "SOPClassUID") || parsed.mediaStorageSOPClassUID };
+    } catch (err) {
+      report.unreadable.push({ file, reason: (err as Error).message });
+      continue;
+    }
+    const uid = str(ds, "SeriesInstanceUID");
+    if (!uid) {
+      report.unreadable.push({ file, reason: "no SeriesInstanceUID" });
+      continue;
+    }
+    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [] };
+    s.files.push(file);
+    s.headers.push(ds);
+    series.set(uid, s);
+  }
+  const chosen: string[] = [];
+  for (const [uid, s] of series) {
+    const first = s.headers[0]!;
+    const candidate = { series: { SeriesInstanceUID: uid, Modality: first.Modality, SeriesDescription: first.SeriesDescription }, instances: s.headers };
+    const choice = selectSeries(s.study, [candidate], o.rule.match);
+    if (choice.seriesInstanceUID) chosen.push(uid);
+    else report.skipped.push({ seriesInstanceUID: uid, reason: choice.skipped[0]?.reason ?? choice.reason ?? "not taken" });
+  }
+  for (const [n, uid] of chosen.entries()) {
+    const s = series.get(uid)!;
+    try {
+      const instances: ParsedDicom[] = [];
+      for (const file of s.files) {
+        let p: ParsedDicom;
+        try {
+          p = parsePart10(new Uint8Array(readFileSync(file)));
+        } catch (err) {
+          throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${uid}: ${file} is not readable DICOM: ${(err as Error).message}`, { seriesInstanceUID: uid });
+        }
+        if (!instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, o.rule.match.sopClassUIDs)) instances.push(p);
+      }
+      const volume = seriesToVolume(instances);
+      const labels = await o.inference.segment(volume);
+      const outputs = encodeOutputs({
+        volume,
+        source: instances[0]!.dataset,
+        labels,
+        manifest: o.model.manifest,
+        kinds: o.formats,
+        uids: {},
+        settings: o.settings,
+        softwareVersion: o.softwareVersion,
+        deviceObserverUID: o.deviceObserverUID,
+        newUid: o.newUid,
+        now: new Date(),
+      });
+      const dir = path.join(o.out, s.study, uid);
+      mkdirSync(dir, { recursive: true });
+      const files = outputs.map((f) => {
+        const file = path.join(dir, `${f.kind}.dcm`);
+        writeFileSync(file, f.bytes);
+        return file;
+      });
+      report.written.push({ seriesInstanceUID: uid, files });
+    } catch (thrown) {
+      const err = asDelineateError(thrown);
+      report.failed.push({ seriesInstanceUID: uid, code: err.code, message: err.message });
+    }
+    o.progress?.(n + 1, chosen.length);
+  }
+  return report;
+}
