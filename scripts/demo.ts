@@ -84,20 +84,26 @@ async function main(): Promise<void> {
     if (job.state !== "done") throw new Error(`the ${job.kind} job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
 
     const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: "demo", password: "demo", timeoutMs: 60_000 });
-    const seg = (await pacs.searchSeries(study)).find((s) => str(s, "Modality") === "SEG")!;
-    const segSeries = str(seg, "SeriesInstanceUID");
-    const [file] = await pacs.retrieveSeries(study, segSeries);
-    const segPath = path.join(DEMO, "seg.dcm");
-    writeFileSync(segPath, file!);
-    const verdict = await dciodvfy(segPath);
+    // each result the node stored, fetched back and checked by dciodvfy
+    const results = [];
+    for (const s of (await pacs.searchSeries(study)).filter((x) => ["SEG", "SR", "RTSTRUCT"].includes(str(x, "Modality")))) {
+      const modality = str(s, "Modality"), series = str(s, "SeriesInstanceUID");
+      const [file] = await pacs.retrieveSeries(study, series);
+      const copy = path.join(DEMO, `${modality.toLowerCase()}.dcm`);
+      writeFileSync(copy, file!);
+      const verdict = await dciodvfy(copy);
+      results.push({ modality, series, number: str(s, "SeriesNumber"), description: str(s, "SeriesDescription"), copy, verdict });
+    }
     const orthancStudy = (await orthanc.rest("/studies?expand")).find((s: { MainDicomTags: { StudyInstanceUID: string } }) => s.MainDicomTags.StudyInstanceUID === study);
 
-    say("5/5 done: the SEG is in the same study in Orthanc\n");
+    say(`5/5 done: ${results.map((r) => r.modality).join(", ")} are in the same study in Orthanc\n`);
     say(`  study            ${study}`);
-    say(`  SEG series       ${segSeries} (series number 9001, "Delineate segmentation")`);
     say(`  Orthanc Explorer http://127.0.0.1:${HTTP_PORT}/app/explorer.html#study?uuid=${orthancStudy?.ID ?? ""}   (demo / demo)`);
-    say(`  DICOMweb         ${orthanc.url}/dicom-web/studies/${study}/series/${segSeries}`);
-    say(`  a copy           ${segPath}  (dciodvfy: ${verdict.errors.length} errors, ${verdict.warnings.length} warnings)`);
+    for (const r of results) {
+      say(`  ${r.modality.padEnd(16)} series ${r.series} (number ${r.number}, "${r.description}")`);
+      say(`  ${"".padEnd(16)} ${orthanc.url}/dicom-web/studies/${study}/series/${r.series}`);
+      say(`  ${"".padEnd(16)} a copy: ${r.copy}  (dciodvfy: ${r.verdict.errors.length} errors, ${r.verdict.warnings.length} warnings)`);
+    }
     say(`  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.segment?.seriesInstanceUID, model: job.segment?.modelId, executionProvider: job.segment?.executionProvider, secondsPerStage: job.timings })}`);
     say(`  node log         ${logFile}`);
     say(`\nOrthanc keeps running for you to look; stop it with: kill $(cat ${path.join(DEMO, "orthanc", "orthanc.pid")})`);
