@@ -35,7 +35,11 @@ export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean 
 /** Identifies Delineate as the writer of a Part 10 file (a fixed UUID-derived UID). */
 export const IMPLEMENTATION_CLASS_UID = "2.25.229384291048571624209934861920340138119";
 
-/** Writes a naturalised dataset as a Part 10 file in Explicit VR Little Endian. */
+/**
+ * Writes a naturalised dataset as a Part 10 file in Explicit VR Little Endian. Native pixel data (the last element)
+ * is appended to the header dcmjs writes rather than passed through dcmjs's growing write buffer, which would copy
+ * a large SEG's frames several times over.
+ */
 export function writePart10(dataset: NaturalDataset): Uint8Array {
   const meta: NaturalDataset = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
@@ -46,9 +50,26 @@ export function writePart10(dataset: NaturalDataset): Uint8Array {
     ImplementationVersionName: "DELINEATE_0_1",
     _vrMap: { FileMetaInformationVersion: "OB" },
   };
+  const { PixelData: pixelData, ...rest } = dataset;
+  // only when Pixel Data is the last element (nothing like trailing padding or a digital signature after it)
+  const last = !("DataSetTrailingPadding" in rest) && !("DigitalSignaturesSequence" in rest);
+  const pixels = last && Array.isArray(pixelData) && pixelData.length === 1 && pixelData[0] instanceof ArrayBuffer ? new Uint8Array(pixelData[0]) : undefined;
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
-  return new Uint8Array(dict.write());
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
+  const head = new Uint8Array(dict.write());
+  if (!pixels) return head;
+  const vr = (dataset._vrMap?.PixelData as string | undefined) ?? (dataset.BitsAllocated === 16 ? "OW" : "OB");
+  const padded = pixels.byteLength + (pixels.byteLength % 2);
+  const out = new Uint8Array(head.byteLength + 12 + padded);
+  out.set(head);
+  const view = new DataView(out.buffer, head.byteLength, 12);
+  view.setUint16(0, 0x7fe0, true);
+  view.setUint16(2, 0x0010, true);
+  out[head.byteLength + 4] = vr.charCodeAt(0);
+  out[head.byteLength + 5] = vr.charCodeAt(1);
+  view.setUint32(8, padded, true);
+  out.set(pixels, head.byteLength + 12);
+  return out;
 }
 
 /** The first value of an attribute as a string ("" when absent or empty). */

@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:outputs`: encoding cost of the outputs on a 512×512×300 grid, each case in its own process so
+ * its peak memory is its own: our BINARY SEG with 100 labels beside dcmjs's derivations.Segmentation on the same
+ * label map (the writer OHIF/cornerstone use), and our RTSTRUCT with 20 labels (dcmjs has no RTSTRUCT writer).
+ * Writes bench/OUTPUTS.md and the "outputs" entry of bench/results.json.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import dcmjs from "dcmjs";
+import { writePart10, type NaturalDataset } from "../src/dicom/dataset.js";
+import type { ModelLabel } from "../src/models/manifest.js";
+import { buildSegmentation } from "../src/outputs/segmentation.js";
+import { buildStructureSet } from "../src/outputs/structureSet.js";
+import { newUid } from "../src/outputs/uid.js";
+import type { Volume } from "../src/volume/volume.js";
+
+const [NX, NY, NZ] = [512, 512, 300];
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const CT = "1.2.840.10008.5.1.4.1.1.2";
+
+const hwmMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? NaN) / 1024;
+
+function makeVolume(): Volume {
+  const slices = Array.from({ length: NZ }, (_, k) => ({ sopInstanceUID: `1.2.826.0.1.3680043.10.1.${k + 1}`, sopClassUID: CT, position: [-204.8, -204.8, -k * 1.0] as [number, number, number] }));
+  return {
+    dims: [NX, NY, NZ],
+    spacing: [0.8, 0.8, 1],
+    origin: slices[0]!.position,
+    direction: [[1, 0, 0], [0, 1, 0], [0, 0, -1]],
+    data: new Float32Array(0), // the encoders never read intensities
+    studyInstanceUID: "1.2.826.0.1.3680043.10.1",
+    seriesInstanceUID: "1.2.826.0.1.3680043.10.2",
+    frameOfReferenceUID: "1.2.826.0.1.3680043.10.3",
+    slices,
+  };
+}
+
+/** `count` organs: discs on a grid, each over 60 slices (staggered), so every label has real outlines and extents. */
+function makeLabels(count: number): Uint8Array {
+  const labels = new Uint8Array(NX * NY * NZ);
+  const side = Math.ceil(Math.sqrt(count));
+  const cell = Math.floor(NX / side), r = cell / 2 - 3;
+  for (let l = 0; l < count; l++) {
+    const cx = (l % side) * cell + cell / 2, cy = Math.floor(l / side) * cell + cell / 2;
+    const z0 = (l * 7) % (NZ - 60);
+    for (let k = z0; k < z0 + 60; k++) {
+      for (let j = Math.floor(cy - r); j <= cy + r; j++) {
+        for (let i = Math.floor(cx - r); i <= cx + r; i++) if ((i - cx) ** 2 + (j - cy) ** 2 <= r * r) labels[k * NX * NY + j * NX + i] = l + 1;
+      }
+    }
+  }
+  return labels;
+}
+
+const labelMeta = (count: number): ModelLabel[] =>
+  Array.from({ length: count }, (_, l) => ({
+    value: l + 1,
+    name: `organ ${l + 1}`,
+    color: [(l * 37) % 256, (l * 91) % 256, (l * 53) % 256],
+    category: { code: "123037004", scheme: "SCT", meaning: "Anatomical Structure" },
+    type: { code: "10200004", scheme: "SCT", meaning: "Liver" },
+    rtInterpretedType: "OAR",
+  }));
+
+const source: NaturalDataset = { PatientName: "Bench^Outputs", PatientID: "BENCH", StudyInstanceUID: "1.2.826.0.1.3680043.10.1", Modality: "CT" };
+const equipment = { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "bench", softwareVersion: "bench" };
+
+/** One case, in this process: prints {seconds, inputsPeakMiB, peakMiB, bytes}. */
+async function runCase(name: string): Promise<void> {
+  const labelCount = name === "ours-rtstruct" ? 20 : 100;
+  const volume = makeVolume();
+  const labels = makeLabels(labelCount);
+  const meta = labelMeta(labelCount);
+  let datasets: NaturalDataset[] = [];
+  if (name === "dcmjs-seg") {
+    // dcmjs derives from the source images themselves, pixel data included, as a viewer holds them
+    datasets = volume.slices.map((s, k) => ({
+      SOPClassUID: CT, SOPInstanceUID: s.sopInstanceUID, StudyInstanceUID: volume.studyInstanceUID, SeriesInstanceUID: volume.seriesInstanceUID,
+      FrameOfReferenceUID: volume.frameOfReferenceUID, Modality: "CT", PatientName: "Bench^Outputs", PatientID: "BENCH", Rows: NY, Columns: NX,
+      PixelSpacing: [0.8, 0.8], SliceThickness: 1, ImageOrientationPatient: [1, 0, 0, 0, 1, 0], ImagePositionPatient: s.position, InstanceNumber: k + 1,
+      SamplesPerPixel: 1, PhotometricInterpretation: "MONOCHROME2", BitsAllocated: 16, BitsStored: 16, HighBit: 15, PixelRepresentation: 1,
+      PixelData: new Int16Array(NX * NY).buffer,
+      _vrMap: { PixelData: "OW" },
+      _meta: { TransferSyntaxUID: { Value: ["1.2.840.10008.1.2.1"] } },
+    }));
+  }
+  const inputsPeakMiB = hwmMiB();
+  const t0 = performance.now();
+  let bytes: Uint8Array;
+  if (name === "ours-seg") {
+    const seg = buildSegmentation({
+      volume, source, labels: { dims: volume.dims, data: labels }, segmentLabels: meta, algorithm: { name: "bench", version: "1.0.0" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
+      series: { number: 1, description: "bench" }, equipment, disclaimer: "", now: new Date(),
+    });
+    bytes = writePart10(seg.dataset);
+  } else if (name === "ours-rtstruct") {
+    bytes = writePart10(buildStructureSet({
+      volume, source, labels: { dims: volume.dims, data: labels }, segmentLabels: meta, algorithm: { name: "bench", version: "1.0.0" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 1, description: "bench" }, equipment, now: new Date(),
+    }));
+  } else {
+    // dcmjs: one 2D label map per slice, each segment added from the slices where it is present
+    const plane = NX * NY;
+    const extents = meta.map((m) => {
+      const frames: number[] = [];
+      for (let k = 0; k < NZ; k++) if (labels.subarray(k * plane, (k + 1) * plane).includes(m.value)) frames.push(k + 1);
+      return frames;
+    });
+    // as dcmjs's own adapters do: normalise the images into one multiframe dataset, derive the SEG from it
+    const multiframe = (dcmjs as any).normalizers.Normalizer.normalizeToDataset(datasets);
+    const seg = new (dcmjs as any).derivations.Segmentation([multiframe], { includeSliceSpacing: true });
+    seg.setNumberOfFrames(extents.reduce((n, f) => n + f.length, 0));
+    meta.forEach((m, i) => {
+      const frames = extents[i]!;
+      const segment = {
+        SegmentedPropertyCategoryCodeSequence: { CodeValue: m.category.code, CodingSchemeDesignator: m.category.scheme, CodeMeaning: m.category.meaning },
+        SegmentNumber: i + 1, SegmentLabel: m.name, SegmentAlgorithmType: "AUTOMATIC", SegmentAlgorithmName: "bench",
+        RecommendedDisplayCIELabValue: [0, 0, 0],
+        SegmentedPropertyTypeCodeSequence: { CodeValue: m.type.code, CodingSchemeDesignator: m.type.scheme, CodeMeaning: m.type.meaning },
+      };
+      seg.addSegmentFromLabelmap(segment, frames.map((f) => labels.subarray((f - 1) * plane, f * plane)), m.value, frames);
+    });
+    seg.bitPackPixelData();
+    bytes = new Uint8Array((dcmjs as any).data.datasetToBuffer(seg.dataset));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(JSON.stringify({ seconds, inputsPeakMiB, peakMiB: hwmMiB(), bytes: bytes.byteLength }) + "\n");
+}
+
+async function main(): Promise<void> {
+  const caseArg = process.argv.indexOf("--case");
+  if (caseArg > 0) return runCase(process.argv[caseArg + 1]!);
+  const run = async (name: string) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["--max-old-space-size=16384", fileURLToPath(import.meta.url), "--case", name], { maxBuffer: 1 << 20 });
+    const r = JSON.parse(stdout) as { seconds: number; inputsPeakMiB: number; peakMiB: number; bytes: number };
+    process.stderr.write(`${name}: ${JSON.stringify(r)}\n`);
+    return { case: name, ...r, encodeMiB: r.peakMiB - r.inputsPeakMiB };
+  };
+  const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
+  const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
+  const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version, dcmjs: JSON.parse(readFileSync(path.join(ROOT, "node_modules/dcmjs/package.json"), "utf8")).version, date: new Date().toISOString() };
+  const file = path.join(ROOT, "bench", "results.json");
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
+  writeFileSync(file, JSON.stringify({ ...previous, outputs: { machine, results, speedup: theirs.seconds / ours.seconds, memoryRatio: theirs.encodeMiB / ours.encodeMiB } }, null, 2) + "\n");
+  const row = (label: string, r: typeof ours, labels: number) =>
+    `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;
+  const md = [
+    "# Benchmark: encoding outputs",
+    "",
+    "Written by `npm run bench:outputs` (bench/outputs.ts); do not edit by hand. A 512×512×300 label map (discs over 60",
+    "slices each, staggered); each case in its own Node process. Peak is the process's VmHWM; inputs is the peak once",
+    "the inputs were built (for dcmjs, the 300 source images with pixel data, which it derives from); encode = peak − inputs.",
+    "",
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; dcmjs ${machine.dcmjs}; ${machine.date}.`,
+    "",
+    "| encoder | labels | wall (s) | peak RSS (MiB) | inputs (MiB) | encode (MiB) | file (MiB) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    row("Delineate SEG (buildSegmentation + writePart10)", ours, 100),
+    row("dcmjs derivations.Segmentation (addSegmentFromLabelmap, bitPackPixelData, datasetToBuffer)", theirs, 100),
+    row("Delineate RTSTRUCT (buildStructureSet + writePart10)", rt, 20),
+    "",
+    `SEG: Delineate is ${(theirs.seconds / ours.seconds).toFixed(1)}× faster than dcmjs and uses ${(theirs.encodeMiB / ours.encodeMiB).toFixed(1)}× less memory to encode.`,
+    "",
+  ].join("\n");
+  writeFileSync(path.join(ROOT, "bench", "OUTPUTS.md"), md);
+  process.stdout.write(md);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
