@@ -61,3 +61,44 @@ export function rgbToDicomLab([r, g, b]: readonly [number, number, number]): [nu
   const clamp = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
   return [clamp((L * 65535) / 100), clamp(((a + 128) * 65535) / 255), clamp(((bb + 128) * 65535) / 255)];
 }
+
+/** Who wrote a derived object (General and Enhanced General Equipment). */
+export interface Equipment {
+  manufacturer: string;
+  modelName: string;
+  deviceSerialNumber: string;
+  softwareVersion: string;
+  institutionName?: string;
+}
+
+/** What every derived object shares: patient and study copied from the source, SOP, series, equipment, instance dates. */
+export function derivedObjectHeader(o: {
+  source: NaturalDataset;
+  sopClassUID: string;
+  modality: string;
+  uids: { seriesInstanceUID: string; sopInstanceUID: string };
+  series: { number: number; description: string };
+  equipment: Equipment;
+  now: Date;
+}): NaturalDataset {
+  const { date, time } = dicomDateTime(o.now);
+  return {
+    ...copyPatientAndStudy(o.source),
+    SOPClassUID: o.sopClassUID,
+    SOPInstanceUID: o.uids.sopInstanceUID,
+    Modality: o.modality,
+    SeriesInstanceUID: o.uids.seriesInstanceUID,
+    SeriesNumber: o.series.number,
+    SeriesDescription: o.series.description,
+    SeriesDate: date,
+    SeriesTime: time,
+    InstanceNumber: 1,
+    InstanceCreationDate: date,
+    InstanceCreationTime: time,
+    Manufacturer: o.equipment.manufacturer,
+    ManufacturerModelName: o.equipment.modelName,
+    DeviceSerialNumber: o.equipment.deviceSerialNumber,
+    SoftwareVersions: o.equipment.softwareVersion,
+    ...(o.equipment.institutionName ? { InstitutionName: o.equipment.institutionName } : {}),
+  };
+}

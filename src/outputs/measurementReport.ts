@@ -2,7 +2,7 @@ import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
-import { codeItem, copyPatientAndStudy, dicomDateTime, ds } from "./attributes.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
 import { SEGMENTATION_STORAGE, type Segmentation } from "./segmentation.js";
 
 export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
@@ -25,7 +25,7 @@ export interface MeasurementReportInput {
   segmentation: Segmentation;
   uids: { seriesInstanceUID: string; sopInstanceUID: string; deviceObserverUID: string; trackingUID: (segmentNumber: number) => string };
   series: { number: number; description: string };
-  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  equipment: Equipment;
   now: Date;
 }
 
@@ -85,26 +85,10 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
   if (!groups.length) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: the SEG has no segment`, { seriesInstanceUID: volume.seriesInstanceUID });
 
   return {
-    ...copyPatientAndStudy(input.source),
-    SOPClassUID: ENHANCED_SR_STORAGE,
-    SOPInstanceUID: input.uids.sopInstanceUID,
-    Modality: "SR",
-    SeriesInstanceUID: input.uids.seriesInstanceUID,
-    SeriesNumber: input.series.number,
-    SeriesDescription: input.series.description,
-    SeriesDate: date,
-    SeriesTime: time,
+    ...derivedObjectHeader({ ...input, sopClassUID: ENHANCED_SR_STORAGE, modality: "SR" }),
     ReferencedPerformedProcedureStepSequence: [],
-    Manufacturer: input.equipment.manufacturer,
-    ManufacturerModelName: input.equipment.modelName,
-    DeviceSerialNumber: input.equipment.deviceSerialNumber,
-    SoftwareVersions: input.equipment.softwareVersion,
-    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
-    InstanceNumber: 1,
     ContentDate: date,
     ContentTime: time,
-    InstanceCreationDate: date,
-    InstanceCreationTime: time,
     CompletionFlag: "COMPLETE",
     VerificationFlag: "UNVERIFIED",
     PerformedProcedureCodeSequence: [],

@@ -2,7 +2,7 @@ import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
-import { codeItem, copyPatientAndStudy, dicomDateTime, ds, rgbToDicomLab } from "./attributes.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type Equipment } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -18,7 +18,7 @@ export interface SegmentationInput {
   algorithm: { name: string; version: string };
   uids: { seriesInstanceUID: string; sopInstanceUID: string; dimensionOrganizationUID: string };
   series: { number: number; description: string };
-  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  equipment: Equipment;
   disclaimer: string;
   now: Date;
 }
@@ -72,32 +72,16 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const { date, time } = dicomDateTime(input.now);
   const [row, column] = volume.direction;
   const dataset: NaturalDataset = {
-    ...copyPatientAndStudy(input.source),
-    SOPClassUID: SEGMENTATION_STORAGE,
-    SOPInstanceUID: input.uids.sopInstanceUID,
-    Modality: "SEG",
-    SeriesInstanceUID: input.uids.seriesInstanceUID,
-    SeriesNumber: input.series.number,
-    SeriesDescription: input.series.description,
-    SeriesDate: date,
-    SeriesTime: time,
-    InstanceNumber: 1,
+    ...derivedObjectHeader({ ...input, sopClassUID: SEGMENTATION_STORAGE, modality: "SEG" }),
     ContentLabel: "SEGMENTATION",
     ContentDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
     ContentCreatorName: "",
     ContentDate: date,
     ContentTime: time,
-    InstanceCreationDate: date,
-    InstanceCreationTime: time,
     ImageType: ["DERIVED", "PRIMARY"],
     ...(input.disclaimer ? { ImageComments: input.disclaimer } : {}),
     FrameOfReferenceUID: volume.frameOfReferenceUID,
     PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
-    Manufacturer: input.equipment.manufacturer,
-    ManufacturerModelName: input.equipment.modelName,
-    DeviceSerialNumber: input.equipment.deviceSerialNumber,
-    SoftwareVersions: input.equipment.softwareVersion,
-    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
     SamplesPerPixel: 1,
     PhotometricInterpretation: "MONOCHROME2",
     Rows: ny,

@@ -2,7 +2,7 @@ import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
-import { codeItem, copyPatientAndStudy, dicomDateTime, ds } from "./attributes.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
@@ -19,7 +19,7 @@ export interface StructureSetInput {
   algorithm: { name: string; version: string };
   uids: { seriesInstanceUID: string; sopInstanceUID: string };
   series: { number: number; description: string };
-  equipment: { manufacturer: string; modelName: string; deviceSerialNumber: string; softwareVersion: string; institutionName?: string };
+  equipment: Equipment;
   now: Date;
 }
 
@@ -87,26 +87,10 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
   const { date, time } = dicomDateTime(input.now);
   const frame = volume.frameOfReferenceUID;
   return {
-    ...copyPatientAndStudy(input.source),
-    SOPClassUID: RT_STRUCTURE_SET_STORAGE,
-    SOPInstanceUID: input.uids.sopInstanceUID,
-    Modality: "RTSTRUCT",
-    SeriesInstanceUID: input.uids.seriesInstanceUID,
-    SeriesNumber: input.series.number,
-    SeriesDescription: input.series.description,
-    SeriesDate: date,
-    SeriesTime: time,
+    ...derivedObjectHeader({ ...input, sopClassUID: RT_STRUCTURE_SET_STORAGE, modality: "RTSTRUCT" }),
     OperatorsName: "",
     FrameOfReferenceUID: frame,
     PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
-    Manufacturer: input.equipment.manufacturer,
-    ManufacturerModelName: input.equipment.modelName,
-    DeviceSerialNumber: input.equipment.deviceSerialNumber,
-    SoftwareVersions: input.equipment.softwareVersion,
-    ...(input.equipment.institutionName ? { InstitutionName: input.equipment.institutionName } : {}),
-    InstanceNumber: 1,
-    InstanceCreationDate: date,
-    InstanceCreationTime: time,
     StructureSetLabel: input.algorithm.name.slice(0, 16),
     StructureSetName: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
     StructureSetDate: date,
