@@ -101,7 +101,7 @@ async function runCase(name: string): Promise<void> {
   } else if (name === "ours-rtstruct") {
     bytes = writePart10(buildStructureSet({
       volume, source, labels: { dims: volume.dims, data: labels }, segmentLabels: meta, algorithm: { name: "bench", version: "1.0.0" },
-      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 1, description: "bench" }, equipment, now: new Date(),
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 1, description: "bench" }, equipment, disclaimer: "", now: new Date(),
     }));
   } else {
     // dcmjs: one 2D label map per slice, each segment added from the slices where it is present

@@ -38,6 +38,8 @@ export const ManifestSchema = z
             color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]),
             category: Code,
             type: Code,
+            /** for paired organs: (7771000, SCT, "Left"), (24028007, SCT, "Right"), (51440002, SCT, "Right and left") */
+            laterality: Code.optional(),
             rtInterpretedType: z.enum(["EXTERNAL", "ORGAN", "OAR", "PTV", "CTV", "GTV", "AVOIDANCE", "CAVITY", "SUPPORT", "CONTROL"]),
           })
           .strict(),

@@ -98,6 +98,7 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
       uids: rtUids,
       series: { number: settings.rtstruct.seriesNumber, description: settings.rtstruct.seriesDescription },
       equipment,
+      disclaimer: settings.disclaimer,
       now: input.now,
     });
     out.push({ kind: "rtstruct", sopInstanceUID: rtUids.sopInstanceUID, bytes: writePart10(rt) });

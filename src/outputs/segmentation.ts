@@ -107,7 +107,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         },
       ],
       SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
-      SegmentedPropertyTypeCodeSequence: [codeItem(label.type)],
+      SegmentedPropertyTypeCodeSequence: [{ ...codeItem(label.type), ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}) }],
       RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
     })),
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],

@@ -18,6 +18,8 @@ export interface StructureSetInput {
   segmentLabels: readonly ModelLabel[];
   algorithm: { name: string; version: string };
   uids: { seriesInstanceUID: string; sopInstanceUID: string };
+  /** "not for clinical use" wording, in StructureSetDescription */
+  disclaimer: string;
   series: { number: number; description: string };
   equipment: Equipment;
   now: Date;
@@ -93,6 +95,7 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
     PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
     StructureSetLabel: input.algorithm.name.slice(0, 16),
     StructureSetName: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+    ...(input.disclaimer ? { StructureSetDescription: input.disclaimer.slice(0, 1024) } : {}),
     StructureSetDate: date,
     StructureSetTime: time,
     ReferencedFrameOfReferenceSequence: [

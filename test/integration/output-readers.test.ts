@@ -43,7 +43,7 @@ describe("SEG read back by independent tools", () => {
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
-      segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")],
+      segmentLabels: [label(1, "Liver"), label(2, "Lung"), { ...label(3, "Kidney"), laterality: { code: "7771000", scheme: "SCT", meaning: "Left" } }],
       algorithm: { name: "test-model", version: "1.2.3" },
       uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
       series: { number: 42, description: "test" },
@@ -66,10 +66,12 @@ import json, sys, pydicom
 d = pydicom.dcmread(sys.argv[1])
 px = d.pixel_array.reshape(int(d.NumberOfFrames), d.Rows, d.Columns)
 open(sys.argv[2], "wb").write(px.astype("uint8").tobytes())
-print(json.dumps({"frames": [[int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber), f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID] for f in d.PerFrameFunctionalGroupsSequence],
+lat = [[m.CodeValue for m in getattr(s.SegmentedPropertyTypeCodeSequence[0], "SegmentedPropertyTypeModifierCodeSequence", [])] for s in d.SegmentSequence]
+print(json.dumps({"laterality": lat, "frames": [[int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber), f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID] for f in d.PerFrameFunctionalGroupsSequence],
   "bits": [d.BitsAllocated, d.BitsStored], "length": len(d.PixelData)}))`,
       [file, path.join(dir, "frames.raw")],
     );
+    assert.deepEqual(read.laterality, [[], ["7771000"]], "the left kidney's laterality rides on its property type");
     assert.equal(read.length, Math.ceil((cols * rows * 5) / 8) + (Math.ceil((cols * rows * 5) / 8) % 2));
     const raw = new Uint8Array(readFileSync(path.join(dir, "frames.raw")));
     const plane = cols * rows;
@@ -171,7 +173,7 @@ describe("RTSTRUCT read back by independent tools", () => {
     const rt = buildStructureSet({
       volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels },
       segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")], algorithm: { name: "test-model", version: "1.2.3" },
-      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 44, description: "test contours" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 44, description: "test contours" }, disclaimer: "NOT FOR CLINICAL USE",
       equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" }, now: new Date(),
     });
     const rtFile = path.join(dir, "rtstruct.dcm");
