@@ -23,7 +23,7 @@ const USAGE = `usage: delineate <command> [options]
 commands:
   serve [--config FILE]         run the node: ingest, jobs, HTTP API (default config: config/default.json)
   models [--config FILE]        list installed model packages and whether each loads
-  segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct] [--config FILE]
+  segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
   phantom --out DIR [--slices N] [--size N]
@@ -86,8 +86,8 @@ async function main(argv: string[]): Promise<number> {
       const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
       const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
       const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule!.outputs];
-      const unknown = formats.filter((f) => !["seg", "sr", "rtstruct"].includes(f));
-      if (unknown.length || !formats.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `--format takes seg, sr and rtstruct, not "${unknown.join(",")}"`);
+      const unknown = formats.filter((f) => !["seg", "sr", "rtstruct", "sc"].includes(f));
+      if (unknown.length || !formats.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `--format takes seg, sr, rtstruct and sc, not "${unknown.join(",")}"`);
       if (formats.includes("sr") && !formats.includes("seg")) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
       const inference = await InferenceWorker.start(model, config.inference, log);
       const bar = process.stderr.isTTY

@@ -46,10 +46,11 @@ const Rule = z
     models: z.array(z.string().min(1)).min(1),
     /**
      * seg: DICOM-SEG; sr: TID 1500 measurement report (volumes), which references the SEG and so needs it; rtstruct:
-     * RT Structure Set. Default: the outputs every model of the rule declares in its manifest.
+     * RT Structure Set; sc: a Secondary Capture of key slices with the outlines burnt in, for viewers that show
+     * neither SEG nor SR. Default: the outputs every model of the rule declares in its manifest.
      */
     outputs: z
-      .array(z.enum(["seg", "sr", "rtstruct"]))
+      .array(z.enum(["seg", "sr", "rtstruct", "sc"]))
       .min(1)
       .optional()
       .refine((o) => !o || !o.includes("sr") || o.includes("seg"), "an sr output needs seg too (the SR references the SEG)"),
@@ -130,6 +131,15 @@ export const ConfigSchema = z
           .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
           .strict()
           .default({ seriesNumber: 9003, seriesDescription: "Delineate contours" }),
+        /** the overlay's series, and how many key slices it shows */
+        sc: z
+          .object({
+            seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
+            seriesDescription: z.string().min(1).max(64),
+            keySlices: z.number().int().min(1).max(32),
+          })
+          .strict()
+          .default({ seriesNumber: 9004, seriesDescription: "Delineate overlay", keySlices: 3 }),
         disclaimer: z.string().max(10240).default("NOT FOR CLINICAL USE"),
         deviceSerialNumber: z.string().min(1).max(64),
         institutionName: z.string().max(64).optional(),

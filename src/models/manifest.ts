@@ -53,7 +53,7 @@ export const ManifestSchema = z
       .strict()
       .default({ keepLargestComponent: false }),
     /** what the model's results are good for; routing rules choose what a site writes */
-    outputs: z.array(z.enum(["seg", "sr", "rtstruct"])).min(1),
+    outputs: z.array(z.enum(["seg", "sr", "rtstruct", "sc"])).min(1),
     training: z.string().optional(),
   })
   .strict()

@@ -4,6 +4,7 @@ import type { OutputKind } from "../route/rules.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { buildMeasurementReport } from "./measurementReport.js";
 import { buildSegmentation } from "./segmentation.js";
+import { buildOverlay } from "./overlay.js";
 import { buildStructureSet } from "./structureSet.js";
 
 /** The site's settings for what it writes (config `outputs`). */
@@ -12,6 +13,7 @@ export interface OutputSettings {
   seriesDescription: string;
   sr: { seriesNumber: number; seriesDescription: string };
   rtstruct: { seriesNumber: number; seriesDescription: string };
+  sc: { seriesNumber: number; seriesDescription: string; keySlices: number };
   disclaimer: string;
   deviceSerialNumber: string;
   institutionName?: string;
@@ -42,7 +44,8 @@ export interface EncodeInput {
 
 /**
  * The outputs stage: builds the requested objects from one label map (the SEG before the SR, which references its
- * segments; the RTSTRUCT on its own) and writes each as a Part 10 file. The node and the offline CLI both call this.
+ * segments; the RTSTRUCT and the overlay on their own) and writes each as a Part 10 file. The volume's intensities
+ * must be in place (the overlay draws them). The node and the offline CLI both call this.
  */
 export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   const { manifest, settings } = input;
@@ -102,6 +105,22 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
       now: input.now,
     });
     out.push({ kind: "rtstruct", sopInstanceUID: rtUids.sopInstanceUID, bytes: writePart10(rt) });
+  }
+  if (input.kinds.includes("sc")) {
+    const scUids = uidsOf("sc");
+    const sc = buildOverlay({
+      volume: input.volume,
+      source: input.source,
+      labels: input.labels,
+      segmentLabels: manifest.labels,
+      uids: scUids,
+      series: { number: settings.sc.seriesNumber, description: settings.sc.seriesDescription },
+      equipment,
+      disclaimer: settings.disclaimer,
+      keySlices: settings.sc.keySlices,
+      now: input.now,
+    });
+    out.push({ kind: "sc", sopInstanceUID: scUids.sopInstanceUID, bytes: writePart10(sc) });
   }
   return out;
 }

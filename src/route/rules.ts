@@ -45,7 +45,7 @@ export function resolveRules(
       throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": name the SOP classes (match.sopClassUIDs) for modality ${modality}`, { rule: r.name });
     }
     // by default, what every model of the rule declares (an SR only with its SEG)
-    let outputs = r.outputs ?? (["seg", "sr", "rtstruct"] as const).filter((o) => r.models.every((m) => model(m).outputs.includes(o)));
+    let outputs = r.outputs ?? (["seg", "sr", "rtstruct", "sc"] as const).filter((o) => r.models.every((m) => model(m).outputs.includes(o)));
     if (outputs.includes("sr") && !outputs.includes("seg")) outputs = outputs.filter((o) => o !== "sr");
     if (!outputs.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": its models declare no output in common; name the rule's outputs`, { rule: r.name });
     const { modality: _m, sopClassUIDs: _s, ...criteria } = r.match;

@@ -7,6 +7,7 @@ import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
 import type { ModelLabel } from "../../src/models/manifest.js";
 import { buildMeasurementReport } from "../../src/outputs/measurementReport.js";
 import { buildStructureSet } from "../../src/outputs/structureSet.js";
+import { buildOverlay } from "../../src/outputs/overlay.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { buildSegmentation } from "../../src/outputs/segmentation.js";
@@ -186,5 +187,51 @@ describe("RTSTRUCT read back by independent tools", () => {
     assert.deepEqual(Object.keys(dice).sort(), ["Kidney", "Liver"], "absent labels get no ROI");
     for (const [roi, d] of Object.entries(dice)) assert.ok(d >= 0.97, `${roi}: Dice ${d}`);
     console.log(`# RTSTRUCT vs label map through plastimatch: ${JSON.stringify(dice)}`);
+  });
+});
+
+describe("Secondary Capture overlay read back by independent tools", () => {
+  it("shows key slices in grey with each label outlined in its colour and a legend; dciodvfy passes it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-overlay-"));
+    const ct = writePhantomSeries(path.join(dir, "ct"), { size: 96, slices: 10, pixelSpacing: 4, sliceSpacing: 3, patientName: "Sc^Sam", patientID: "SC-1" });
+    const series = ct.files.map((f) => parsePart10(new Uint8Array(readFileSync(f))));
+    const volume = seriesToVolume(series);
+    const [nx, ny, nz] = volume.dims;
+    const labels = new Uint8Array(nx * ny * nz);
+    // label 1: a box on slices 2-7; label 3: a smaller box on slices 4-5
+    for (let k = 2; k <= 7; k++) for (let j = 40; j < 70; j++) for (let i = 20; i < 60; i++) labels[k * nx * ny + j * nx + i] = 1;
+    for (let k = 4; k <= 5; k++) for (let j = 45; j < 55; j++) for (let i = 65; i < 80; i++) labels[k * nx * ny + j * nx + i] = 3;
+    const segmentLabels = [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")];
+    const sc = buildOverlay({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels }, segmentLabels,
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 45, description: "overlay" },
+      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
+      disclaimer: "NOT FOR CLINICAL USE", keySlices: 3, now: new Date(),
+    });
+    const file = path.join(dir, "sc.dcm");
+    writeFileSync(file, writePart10(sc));
+    const verdict = await dciodvfy(file);
+    assert.deepEqual(verdict.errors, [], verdict.errors.join("\n"));
+    console.log(`# overlay: dciodvfy warnings ${JSON.stringify(verdict.warnings)}`);
+    const read = await python(
+      `
+import json, sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+px = d.pixel_array
+f = lambda n, x, y: [int(v) for v in px[n, y, x]]
+print(json.dumps({"shape": list(px.shape), "refs": [r.ReferencedSOPInstanceUID for r in d.ReferencedImageSequence],
+  "outline": f(1, 20, 50), "inside": f(1, 40, 55), "kidneyOutline": f(1, 65, 50), "swatch1": f(1, 4, 4), "swatch2": f(1, 4, 14),
+  "photometric": d.PhotometricInterpretation}))`,
+      [file],
+    );
+    const sliceUid = (k: number) => volume.slices[k]!.sopInstanceUID;
+    // labelled slices 2..7: the middle of each third of them
+    assert.deepEqual(read.refs, [sliceUid(3), sliceUid(5), sliceUid(7)]);
+    assert.deepEqual(read.shape, [3, ny, nx, 3]);
+    assert.equal(read.photometric, "RGB");
+    assert.deepEqual(read.outline, [60, 100, 200], "the box's left edge in label 1's colour");
+    assert.ok(read.inside[0] === read.inside[1] && read.inside[1] === read.inside[2], `inside the box is grey: ${read.inside}`);
+    assert.deepEqual(read.kidneyOutline, [180, 100, 200], "label 3's outline on the frame of slice 5");
+    assert.deepEqual([read.swatch1, read.swatch2], [[60, 100, 200], [180, 100, 200]], "the legend's swatches, one per label present");
   });
 });

@@ -62,7 +62,7 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
         c.model.dir = models;
         c.destinations = { research: { url: research.url, username: "research", passwordFile: path.join(work, "research-password") } };
         c.routes = [
-          { name: "thorax-to-pacs", match: { seriesDescription: { include: "thorax" }, minSlices: 8 }, models: ["ct-body"], outputs: ["seg", "sr"] },
+          { name: "thorax-to-pacs", match: { seriesDescription: { include: "thorax" }, minSlices: 8 }, models: ["ct-body"], outputs: ["seg", "sr", "sc"] },
           { name: "chest-to-research", match: { bodyPartExamined: ["CHEST"], orientation: ["axial"] }, models: ["ct-body", "ct-body-b"], outputs: ["seg"], destination: "research" },
           { name: "never", match: { manufacturer: "^no such maker$" }, models: ["ct-body"], outputs: ["seg"] },
         ];
@@ -96,6 +96,11 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     const evidence = JSON.stringify(srMeta!.CurrentRequestedProcedureEvidenceSequence);
     assert.ok(evidence.includes(str(segMeta!, "SOPInstanceUID")) && evidence.includes(series.thorax!), "the SR's evidence lists the SEG and the thorax series");
     assert.equal((await client(research).searchSeries(study)).filter((x) => str(x, "Modality") === "SR").length, 0, "the research rule asked for SEG only");
+    // and the overlay, which Orthanc took through STOW-RS like the others
+    const overlays = (await pacs.searchSeries(study)).filter((x) => str(x, "Modality") === "OT");
+    assert.equal(overlays.length, 1);
+    const [scMeta] = await pacs.seriesMetadata(study, str(overlays[0]!, "SeriesInstanceUID"));
+    assert.equal(str(scMeta!, "SOPClassUID"), "1.2.840.10008.5.1.4.1.1.7.4");
     assert.deepEqual(await segsIn(research), ["abdomen:ct-body", "abdomen:ct-body-b"], "the research PACS got one SEG per model");
 
     const [route] = await node.jobs(study, "route");
@@ -110,9 +115,9 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     const byRule = Object.fromEntries(rules.map((r) => [r.rule, r]));
     assert.equal(byRule["thorax-to-pacs"]?.seriesInstanceUID, series.thorax);
     // the SEG the node stored is a series of the study too
-    assert.deepEqual(byRule["thorax-to-pacs"]?.skipped.map((s) => s.reason).sort(), ["modality SEG", "modality SR", 'series description "Phantom abdomen" does not match /thorax/i']);
+    assert.deepEqual(byRule["thorax-to-pacs"]?.skipped.map((s) => s.reason).sort(), ["modality OT", "modality SEG", "modality SR", 'series description "Phantom abdomen" does not match /thorax/i']);
     assert.equal(byRule["chest-to-research"]?.seriesInstanceUID, series.abdomen);
-    assert.deepEqual(byRule["chest-to-research"]?.skipped.map((s) => s.reason).sort(), ["fewer images (10) than another matching series", "modality SEG", "modality SR"]);
+    assert.deepEqual(byRule["chest-to-research"]?.skipped.map((s) => s.reason).sort(), ["fewer images (10) than another matching series", "modality OT", "modality SEG", "modality SR"]);
     assert.equal(byRule.never?.seriesInstanceUID, null);
   });
 

@@ -40,12 +40,14 @@ describe("delineate segment: a folder in, DICOM outputs out", () => {
     assert.deepEqual(modalities, ["RTSTRUCT", "SEG", "SR"]);
   });
 
-  it("writes only the formats asked for, and refuses an SR without its SEG", { timeout: 120_000 }, async () => {
+  it("writes only the formats asked for (the overlay too), and refuses an SR without its SEG", { timeout: 120_000 }, async () => {
     const work = mkdtempSync(path.join(tmpdir(), "delineate-segment-"));
     const s = writePhantomSeries(path.join(work, "in"), { size: 48, slices: 9, pixelSpacing: 8, sliceSpacing: 5, patientName: "Cli^Solo", patientID: "CLI-4" });
-    const only = await run(["segment", path.join(work, "in"), "--out", path.join(work, "out"), "--format", "rtstruct"]);
+    const only = await run(["segment", path.join(work, "in"), "--out", path.join(work, "out"), "--format", "rtstruct,sc"]);
     assert.equal(only.code, 0, only.stderr);
-    assert.deepEqual(only.stdout.trim().split("\n"), [path.join(work, "out", s.studyInstanceUID, s.seriesInstanceUID, "rtstruct.dcm")]);
+    const written = only.stdout.trim().split("\n");
+    assert.deepEqual(written, ["rtstruct", "sc"].map((k) => path.join(work, "out", s.studyInstanceUID, s.seriesInstanceUID, `${k}.dcm`)));
+    for (const f of written) assert.deepEqual((await dciodvfy(f)).errors, [], f);
     const refused = await run(["segment", path.join(work, "in"), "--out", path.join(work, "out2"), "--format", "sr"]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /--format sr needs seg too/);
