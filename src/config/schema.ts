@@ -121,6 +121,8 @@ export const ConfigSchema = z
         uidRoot: z.string().regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root").max(40).default("2.25"),
         seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
         seriesDescription: z.string().min(1).max(64),
+        /** BINARY, or LABELMAP (Supplement 243, 2024: one 8-bit frame per slice; few viewers read it yet) */
+        segType: z.enum(["BINARY", "LABELMAP"]).default("BINARY"),
         /** the SR measurement report's series */
         sr: z
           .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })

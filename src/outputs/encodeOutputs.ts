@@ -11,6 +11,7 @@ import { buildStructureSet } from "./structureSet.js";
 export interface OutputSettings {
   seriesNumber: number;
   seriesDescription: string;
+  segType: "BINARY" | "LABELMAP";
   sr: { seriesNumber: number; seriesDescription: string };
   rtstruct: { seriesNumber: number; seriesDescription: string };
   sc: { seriesNumber: number; seriesDescription: string; keySlices: number };
@@ -72,6 +73,7 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
       equipment,
       disclaimer: settings.disclaimer,
       now: input.now,
+      type: settings.segType,
     });
     out.push({ kind: "seg", sopInstanceUID: segUids.sopInstanceUID, bytes: writePart10(seg.dataset) });
     if (input.kinds.includes("sr")) {

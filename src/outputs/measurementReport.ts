@@ -3,7 +3,7 @@ import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
-import { SEGMENTATION_STORAGE, type Segmentation } from "./segmentation.js";
+import type { Segmentation } from "./segmentation.js";
 
 export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
 
@@ -70,7 +70,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
             RelationshipType: "CONTAINS",
             ValueType: "IMAGE",
             ConceptNameCodeSequence: [code("121191", "DCM", "Referenced Segment")],
-            ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEGMENTATION_STORAGE, ReferencedSOPInstanceUID: seg.SOPInstanceUID, ReferencedSegmentNumber: number }],
+            ReferencedSOPSequence: [{ ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID, ReferencedSegmentNumber: number }],
           },
           { RelationshipType: "CONTAINS", ValueType: "UIDREF", ConceptNameCodeSequence: [code("121232", "DCM", "Source series for segmentation")], UID: volume.seriesInstanceUID },
           {
@@ -96,7 +96,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
       {
         StudyInstanceUID: volume.studyInstanceUID,
         ReferencedSeriesSequence: [
-          { SeriesInstanceUID: seg.SeriesInstanceUID, ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEGMENTATION_STORAGE, ReferencedSOPInstanceUID: seg.SOPInstanceUID }] },
+          { SeriesInstanceUID: seg.SeriesInstanceUID, ReferencedSOPSequence: [{ ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID }] },
           {
             SeriesInstanceUID: volume.seriesInstanceUID,
             ReferencedSOPSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),

@@ -6,6 +6,8 @@ import { codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type E
 import { packBinaryFrames } from "./bitpack.js";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
+/** Label Map Segmentation Storage (Supplement 243, 2024) */
+export const LABELMAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7";
 
 export interface SegmentationInput {
   /** the source volume: its grid is the SEG's grid, its slices are the SEG's references */
@@ -21,6 +23,8 @@ export interface SegmentationInput {
   equipment: Equipment;
   disclaimer: string;
   now: Date;
+  /** BINARY (default: one bit-packed frame per segment and slice) or LABELMAP (one 8-bit frame per slice, pixel = segment number) */
+  type?: "BINARY" | "LABELMAP";
 }
 
 export interface Segmentation {
@@ -31,9 +35,10 @@ export interface Segmentation {
 }
 
 /**
- * Builds a BINARY DICOM Segmentation on the source grid: one segment per label present, frames for every
- * source slice inside a segment's extent (empty ones too, so readers can rebuild the grid), each frame
- * referencing its source image. Throws rather than returning anything invalid.
+ * Builds a DICOM Segmentation on the source grid: one segment per label present, numbered 1..N. BINARY: frames for
+ * every source slice inside a segment's extent (empty ones too, so readers can rebuild the grid). LABELMAP: one
+ * frame per slice inside the extent of all segments, each pixel its segment number, 0 the background segment.
+ * Each frame references its source image. Throws rather than returning anything invalid.
  * @throws DelineateError DLN_ERR_OUTPUT_INVALID when the inputs disagree or nothing was segmented.
  */
 export function buildSegmentation(input: SegmentationInput): Segmentation {
@@ -61,18 +66,24 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const present = input.segmentLabels.filter((l) => extent.has(l.value));
   if (present.length === 0) throw invalid("no label has any voxel");
 
+  const labelmap = input.type === "LABELMAP";
   const segmentNumbers = new Map<number, number>();
   const frames: { slice: number; value: number; segment: number }[] = [];
-  for (const [i, label] of present.entries()) {
-    segmentNumbers.set(label.value, i + 1);
-    const e = extent.get(label.value)!;
-    for (let k = e.first; k <= e.last; k++) frames.push({ slice: k, value: label.value, segment: i + 1 });
+  for (const [i, label] of present.entries()) segmentNumbers.set(label.value, i + 1);
+  if (labelmap) {
+    const first = Math.min(...present.map((l) => extent.get(l.value)!.first)), last = Math.max(...present.map((l) => extent.get(l.value)!.last));
+    for (let k = first; k <= last; k++) frames.push({ slice: k, value: 0, segment: 0 });
+  } else {
+    for (const label of present) {
+      const e = extent.get(label.value)!;
+      for (let k = e.first; k <= e.last; k++) frames.push({ slice: k, value: label.value, segment: segmentNumbers.get(label.value)! });
+    }
   }
 
   const { date, time } = dicomDateTime(input.now);
   const [row, column] = volume.direction;
   const dataset: NaturalDataset = {
-    ...derivedObjectHeader({ ...input, sopClassUID: SEGMENTATION_STORAGE, modality: "SEG" }),
+    ...derivedObjectHeader({ ...input, sopClassUID: labelmap ? LABELMAP_SEGMENTATION_STORAGE : SEGMENTATION_STORAGE, modality: "SEG" }),
     ContentLabel: "SEGMENTATION",
     ContentDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
     ContentCreatorName: "",
@@ -86,15 +97,30 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
     PhotometricInterpretation: "MONOCHROME2",
     Rows: ny,
     Columns: nx,
-    BitsAllocated: 1,
-    BitsStored: 1,
-    HighBit: 0,
+    BitsAllocated: labelmap ? 8 : 1,
+    BitsStored: labelmap ? 8 : 1,
+    HighBit: labelmap ? 7 : 0,
     PixelRepresentation: 0,
     LossyImageCompression: "00",
-    SegmentationType: "BINARY",
+    SegmentationType: labelmap ? "LABELMAP" : "BINARY",
     SegmentsOverlap: "NO",
+    ...(labelmap ? { PixelPaddingValue: 0 } : {}),
     NumberOfFrames: frames.length,
-    SegmentSequence: present.map((label, i) => ({
+    SegmentSequence: [
+      // LABELMAP: pixels outside every segment are segment 0, described as background (as dcmqi and highdicom write it)
+      ...(labelmap
+        ? [
+            {
+              SegmentNumber: 0,
+              SegmentLabel: "Background",
+              SegmentAlgorithmType: "AUTOMATIC",
+              SegmentAlgorithmName: input.algorithm.name,
+              SegmentedPropertyCategoryCodeSequence: [{ CodeValue: "85756007", CodingSchemeDesignator: "SCT", CodeMeaning: "Tissue" }],
+              SegmentedPropertyTypeCodeSequence: [{ CodeValue: "125040", CodingSchemeDesignator: "DCM", CodeMeaning: "Background" }],
+            },
+          ]
+        : []),
+      ...present.map((label, i) => ({
       SegmentNumber: i + 1,
       SegmentLabel: label.name,
       SegmentAlgorithmType: "AUTOMATIC",
@@ -109,15 +135,20 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
       SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
       SegmentedPropertyTypeCodeSequence: [{ ...codeItem(label.type), ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}) }],
       RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
-    })),
+      })),
+    ],
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],
     DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
-        DimensionIndexPointer: 0x0062000b,
-        FunctionalGroupPointer: 0x0062000a,
-        DimensionDescriptionLabel: "ReferencedSegmentNumber",
-      },
+      ...(labelmap
+        ? []
+        : [
+            {
+              DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
+              DimensionIndexPointer: 0x0062000b,
+              FunctionalGroupPointer: 0x0062000a,
+              DimensionDescriptionLabel: "ReferencedSegmentNumber",
+            },
+          ]),
       {
         DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
         DimensionIndexPointer: 0x00200032,
@@ -140,7 +171,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
     PerFrameFunctionalGroupsSequence: frames.map((f) => {
       const src = volume.slices[f.slice]!;
       return {
-        FrameContentSequence: [{ DimensionIndexValues: [f.segment, f.slice + 1] }],
+        FrameContentSequence: [{ DimensionIndexValues: labelmap ? [f.slice + 1] : [f.segment, f.slice + 1] }],
         PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
         DerivationImageSequence: [
           {
@@ -155,7 +186,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
             ],
           },
         ],
-        SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
+        ...(labelmap ? {} : { SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }] }),
       };
     }),
     ReferencedSeriesSequence: [
@@ -164,8 +195,19 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         ReferencedInstanceSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
       },
     ],
-    PixelData: [packBinaryFrames(labels.data, plane, frames).buffer],
+    PixelData: [(labelmap ? labelmapFrames(labels.data, plane, frames, segmentNumbers) : packBinaryFrames(labels.data, plane, frames)).buffer],
   };
   dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
   return { dataset, segmentNumbers, frameCount: frames.length };
+}
+
+/** LABELMAP pixel data: frame f is slice `frames[f].slice` with each label value replaced by its segment number (0 elsewhere). */
+function labelmapFrames(labels: Uint8Array, plane: number, frames: readonly { slice: number }[], segmentNumbers: Map<number, number>): Uint8Array {
+  const lut = new Uint8Array(256);
+  for (const [value, number] of segmentNumbers) lut[value] = number;
+  const out = new Uint8Array(plane * frames.length + ((plane * frames.length) % 2));
+  frames.forEach(({ slice }, f) => {
+    for (let p = 0; p < plane; p++) out[f * plane + p] = lut[labels[slice * plane + p]!]!;
+  });
+  return out;
 }

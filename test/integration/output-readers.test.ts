@@ -86,6 +86,56 @@ print(json.dumps({"laterality": lat, "frames": [[int(f.SegmentIdentificationSequ
   });
 });
 
+describe("LABELMAP SEG (Supplement 243) read back by pydicom", () => {
+  it("one 8-bit frame per slice in the segments' extent, each pixel its segment number, segment 0 the background", async () => {
+    const [cols, rows, nz] = [9, 7, 6];
+    const series = makeSeries(
+      Array.from({ length: nz }, (_, k) => ({ position: [0, 0, k * 2] as [number, number, number], pixels: Array.from({ length: rows * cols }, () => 40) })),
+      { rows, cols },
+    );
+    const volume = seriesToVolume(series);
+    const labels = new Uint8Array(cols * rows * nz);
+    for (let i = 0; i < labels.length; i++) {
+      const k = Math.floor(i / (cols * rows));
+      if (k >= 1 && k <= 4) labels[i] = i % 4 === 0 ? 1 : i % 5 === 0 ? 3 : 0; // slices 1-4; label 2 absent
+    }
+    const seg = buildSegmentation({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels },
+      segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")], algorithm: { name: "test-model", version: "1.2.3" },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
+      series: { number: 46, description: "labelmap" }, equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
+      disclaimer: "NOT FOR CLINICAL USE", now: new Date(), type: "LABELMAP",
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-labelmap-"));
+    const file = path.join(dir, "seg.dcm");
+    writeFileSync(file, writePart10(seg.dataset));
+    // Debian's dciodvfy (2022) predates Supplement 243: it does not know the IOD, and its BINARY rule that segments
+    // count from 1 flags the background segment 0 that LABELMAP allows. Those must be its only errors.
+    const verdict = await dciodvfy(file);
+    const known = [/Information Object Not found/, /SegmentNumber not monotonically increasing .* SegmentNumber of 0$/];
+    assert.ok(verdict.errors.every((e) => known.some((k) => k.test(e))), verdict.errors.join("\n"));
+    const read = await python(
+      `
+import json, sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+px = d.pixel_array.reshape(int(d.NumberOfFrames), d.Rows, d.Columns)
+print(json.dumps({"sop": d.SOPClassUID, "type": d.SegmentationType, "bits": d.BitsAllocated,
+  "segments": [[int(s.SegmentNumber), s.SegmentLabel] for s in d.SegmentSequence],
+  "frames": [f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID for f in d.PerFrameFunctionalGroupsSequence],
+  "segId": any(hasattr(f, "SegmentIdentificationSequence") for f in d.PerFrameFunctionalGroupsSequence),
+  "pixels": px.flatten().tolist()}))`,
+      [file],
+    );
+    assert.deepEqual([read.sop, read.type, read.bits], ["1.2.840.10008.5.1.4.1.1.66.7", "LABELMAP", 8]);
+    assert.deepEqual(read.segments, [[0, "Background"], [1, "Liver"], [2, "Kidney"]]);
+    assert.equal(read.segId, false, "no per-frame segment identification in a LABELMAP");
+    assert.deepEqual(read.frames, [1, 2, 3, 4].map((k) => volume.slices[k]!.sopInstanceUID));
+    const plane = cols * rows;
+    const expected = [1, 2, 3, 4].flatMap((k) => [...labels.subarray(k * plane, (k + 1) * plane)].map((v) => (v === 3 ? 2 : v)));
+    assert.deepEqual(read.pixels, expected);
+  });
+});
+
 describe("SR TID 1500 read back by independent tools", () => {
   it("has one measurement group per SEG segment whose volume equals the SEG's voxels × voxel volume; dciodvfy and PixelMed pass it", async () => {
     const [cols, rows, nz] = [11, 9, 5];
