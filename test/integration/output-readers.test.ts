@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -14,7 +14,11 @@ import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { makeSeries } from "../helpers/series.js";
-import { dciodvfy, pixelmedSRValidator, python } from "../helpers/tools.js";
+import { dciodvfy, pixelmedSRValidator, python, ROOT, sharedData } from "../helpers/tools.js";
+import { prepareAbdomenStudy } from "../helpers/data.js";
+import { loadModelPackage } from "../../src/models/loadModel.js";
+import { InferenceWorker } from "../../src/inference/inferenceWorker.js";
+import { createLogger } from "../../src/log.js";
 
 const label = (value: number, name: string): ModelLabel => ({
   value,
@@ -283,5 +287,52 @@ print(json.dumps({"shape": list(px.shape), "refs": [r.ReferencedSOPInstanceUID f
     assert.ok(read.inside[0] === read.inside[1] && read.inside[1] === read.inside[2], `inside the box is grey: ${read.inside}`);
     assert.deepEqual(read.kidneyOutline, [180, 100, 200], "label 3's outline on the frame of slice 5");
     assert.deepEqual([read.swatch1, read.swatch2], [[60, 100, 200], [180, 100, 200]], "the legend's swatches, one per label present");
+  });
+});
+
+const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
+
+describe("SEG on real CT read back by pydicom", { skip: abdomenData.skip }, () => {
+  it("reproduces the model's label map on the real abdomen exactly, on the source grid", { timeout: 180_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-realseg-"));
+    const study = await prepareAbdomenStudy(abdomenData.path, path.join(dir, "ct"));
+    const series = readdirSync(study.dir).filter((f) => !f.startsWith("DIRFILE")).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(study.dir, f)))));
+    const volume = seriesToVolume(series);
+    const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+    const inference = await InferenceWorker.start(model, { executionProviders: ["cpu"], intraOpThreads: 0 }, createLogger({ level: "error", silent: true }));
+    const labels = await inference.segment(volume).finally(() => inference.close());
+    const seg = buildSegmentation({
+      volume, source: series[0]!.dataset, labels, segmentLabels: model.manifest.labels, algorithm: { name: "ct-body", version: model.manifest.version },
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
+      series: { number: 9001, description: "real" }, equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
+      disclaimer: "NOT FOR CLINICAL USE", now: new Date(),
+    });
+    const file = path.join(dir, "seg.dcm");
+    writeFileSync(file, writePart10(seg.dataset));
+    assert.deepEqual((await dciodvfy(file)).errors, []);
+    // pydicom puts each frame back on the slice its source image reference names; the rest of the grid stays 0
+    const sopOrder = path.join(dir, "sops.json");
+    writeFileSync(sopOrder, JSON.stringify(volume.slices.map((s) => s.sopInstanceUID)));
+    await python(
+      `
+import json, sys, numpy as np, pydicom
+d = pydicom.dcmread(sys.argv[1]); sops = json.load(open(sys.argv[2]))
+px = d.pixel_array.reshape(int(d.NumberOfFrames), d.Rows, d.Columns)
+grid = np.zeros((len(sops), d.Rows, d.Columns), dtype=np.uint8)
+for f, fg in enumerate(d.PerFrameFunctionalGroupsSequence):
+    k = sops.index(fg.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+    n = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+    grid[k][px[f] == 1] = n
+grid.tofile(sys.argv[3])
+print("null")`,
+      [file, sopOrder, path.join(dir, "grid.raw")],
+    );
+    const grid = new Uint8Array(readFileSync(path.join(dir, "grid.raw")));
+    const numberOf = seg.segmentNumbers;
+    const expected = labels.data.map((v) => numberOf.get(v) ?? 0);
+    let differ = 0;
+    for (let i = 0; i < expected.length; i++) if (grid[i] !== expected[i]) differ++;
+    assert.equal(differ, 0, `${differ} of ${expected.length} voxels differ`);
+    assert.ok(expected.some((v) => v !== 0), "the model found something to segment");
   });
 });
