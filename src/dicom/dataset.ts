@@ -40,7 +40,10 @@ export const IMPLEMENTATION_CLASS_UID = "2.25.2293842910485716242099348619203401
  * is appended to the header dcmjs writes rather than passed through dcmjs's growing write buffer, which would copy
  * a large SEG's frames several times over.
  */
-export function writePart10(dataset: NaturalDataset): Uint8Array {
+export function writePart10(input: NaturalDataset): Uint8Array {
+  // dcmjs writes every string as UTF-8: a dataset with any non-ASCII text must then say so (ISO_IR 192), whatever
+  // character set its source declared, or readers decode the bytes as that set (Latin-1 "MÃ¼ller" for "Müller").
+  const dataset = hasNonAscii(input) ? { ...input, SpecificCharacterSet: "ISO_IR 192" } : input;
   const meta: NaturalDataset = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: dataset.SOPClassUID,
@@ -70,6 +73,15 @@ export function writePart10(dataset: NaturalDataset): Uint8Array {
   view.setUint32(8, padded, true);
   out.set(pixels, head.byteLength + 12);
   return out;
+}
+
+function hasNonAscii(value: unknown): boolean {
+  if (typeof value === "string") return /[^\x00-\x7f]/.test(value);
+  if (Array.isArray(value)) return value.some(hasNonAscii);
+  if (value && typeof value === "object" && !(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
+    return Object.entries(value).some(([k, v]) => k !== "_vrMap" && k !== "_meta" && hasNonAscii(v));
+  }
+  return false;
 }
 
 /** The first value of an attribute as a string ("" when absent or empty). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -14,7 +14,8 @@ import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { makeSeries } from "../helpers/series.js";
-import { dciodvfy, pixelmedSRValidator, python, ROOT, sharedData } from "../helpers/tools.js";
+import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData } from "../helpers/tools.js";
+import { encodeOutputs } from "../../src/outputs/encodeOutputs.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
 import { loadModelPackage } from "../../src/models/loadModel.js";
 import { InferenceWorker } from "../../src/inference/inferenceWorker.js";
@@ -334,5 +335,43 @@ print("null")`,
     for (let i = 0; i < expected.length; i++) if (grid[i] !== expected[i]) differ++;
     assert.equal(differ, 0, `${differ} of ${expected.length} voxels differ`);
     assert.ok(expected.some((v) => v !== 0), "the model found something to segment");
+  });
+});
+
+describe("character sets", () => {
+  it("writes a Latin-1 source's accented patient name so that pydicom reads it back unchanged in every output", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-charset-"));
+    const ct = writePhantomSeries(path.join(dir, "utf8"), { size: 48, slices: 6, pixelSpacing: 6, sliceSpacing: 4, patientName: "Müller^Jürgen", patientID: "UML-1" });
+    // the source as many scanners write it: ISO_IR 100 (Latin-1), converted by dcmtk
+    const latin1 = path.join(dir, "latin1");
+    mkdirSync(latin1);
+    for (const f of ct.files) await exec("dcmconv", ["+L1", f, path.join(latin1, path.basename(f))]);
+    const first = path.join(latin1, readdirSync(latin1)[0]!);
+    assert.deepEqual(await python(`import json, sys, pydicom\nd = pydicom.dcmread(sys.argv[1]); print(json.dumps([d.SpecificCharacterSet, d[0x00100010].value.original_string.hex()]))`, [first]), [
+      "ISO_IR 100",
+      Buffer.from("Müller^Jürgen", "latin1").toString("hex"),
+    ]);
+    // dcmjs decodes the text to Unicode (and then says ISO_IR 192 itself)
+    const series = readdirSync(latin1).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(latin1, f)))));
+    const volume = seriesToVolume(series);
+    const labels = new Uint8Array(volume.data.length);
+    for (let i = 0; i < labels.length; i++) if (volume.data[i]! > -500) labels[i] = 1;
+    const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+    const outputs = encodeOutputs({
+      volume, source: series[0]!.dataset, labels: { dims: volume.dims, data: labels }, manifest: model.manifest, kinds: ["seg", "sr", "rtstruct", "sc"], uids: {},
+      settings: {
+        seriesNumber: 1, seriesDescription: "seg", segType: "BINARY", sr: { seriesNumber: 2, seriesDescription: "sr" }, rtstruct: { seriesNumber: 3, seriesDescription: "rt" },
+        sc: { seriesNumber: 4, seriesDescription: "sc", keySlices: 2 }, disclaimer: "NOT FOR CLINICAL USE", deviceSerialNumber: "t",
+      },
+      softwareVersion: "0", deviceObserverUID: newUid("2.25"), newUid: () => newUid("2.25"), now: new Date(),
+    });
+    const files = outputs.map((o) => {
+      const f = path.join(dir, `${o.kind}.dcm`);
+      writeFileSync(f, o.bytes);
+      return f;
+    });
+    const names = await python(`import json, sys, pydicom\nprint(json.dumps([[pydicom.dcmread(f).SpecificCharacterSet, str(pydicom.dcmread(f).PatientName)] for f in sys.argv[1:]]))`, files);
+    assert.deepEqual(names, files.map(() => ["ISO_IR 192", "Müller^Jürgen"]));
+    for (const f of files) assert.deepEqual((await dciodvfy(f)).errors, [], f);
   });
 });
