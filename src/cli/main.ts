@@ -13,6 +13,7 @@ import { newUid, uidFromName } from "../outputs/uid.js";
 import { resolveRules, type OutputKind } from "../route/rules.js";
 import { VERSION } from "../version.js";
 import { segmentFolder } from "./segmentFolder.js";
+import { convertFolder } from "./convertFolder.js";
 import { readdirSync } from "node:fs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -26,6 +27,8 @@ commands:
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
+  convert FOLDER --out FILE.nii.gz
+                                every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
 `;
@@ -43,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
       format: { type: "string" },
       help: { type: "boolean" },
     },
-    allowPositionals: command === "segment",
+    allowPositionals: command === "segment" || command === "convert",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -120,6 +123,18 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await inference.close();
       }
+    }
+    case "convert": {
+      const [folder] = positionals;
+      if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
+        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
+      }
+      const report = convertFolder(folder, values.out);
+      for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
+      for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
+      for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
+      for (const w of report.written) process.stdout.write(`${w.file}\n`);
+      return report.failed.length || !report.written.length ? 1 : 0;
     }
     case "phantom": {
       if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");

@@ -1,13 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parsePart10, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
-import { asDelineateError, DelineateError } from "../errors.js";
+import { str } from "../dicom/dataset.js";
+import { asDelineateError } from "../errors.js";
 import type { InferenceWorker } from "../inference/inferenceWorker.js";
 import type { ModelPackage } from "../models/loadModel.js";
 import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
 import type { OutputKind, RoutingRule } from "../route/rules.js";
 import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
+import { readSeries, scanFolder } from "./scanFolder.js";
 
 export interface SegmentFolderOptions {
   folder: string;
@@ -35,14 +36,6 @@ export interface SegmentFolderReport {
   skipped: { seriesInstanceUID: string; reason: string }[];
 }
 
-function* walk(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(p);
-    else if (entry.isFile()) yield p;
-  }
-}
-
 /**
  * `delineate segment`: every series of a folder (searched recursively) that the model's rule takes is segmented
  * and its outputs written under `out/<StudyInstanceUID>/<SeriesInstanceUID>/<kind>.dcm`, through the same
@@ -51,30 +44,8 @@ function* walk(dir: string): Generator<string> {
  */
 export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFolderReport> {
   const report: SegmentFolderReport = { written: [], failed: [], unreadable: [], skipped: [] };
-  if (!statSync(o.folder, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${o.folder} is not a folder`);
-  }
-  // headers only first: grouping and routing need no pixel data
-  const series = new Map<string, { study: string; files: string[]; headers: NaturalDataset[] }>();
-  for (const file of walk(o.folder)) {
-    let ds: NaturalDataset;
-    try {
-      const parsed = parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true });
-      ds = { ...parsed.dataset, SOPClassUID: str(parsed.dataset, "SOPClassUID") || parsed.mediaStorageSOPClassUID };
-    } catch (err) {
-      report.unreadable.push({ file, reason: (err as Error).message });
-      continue;
-    }
-    const uid = str(ds, "SeriesInstanceUID");
-    if (!uid) {
-      report.unreadable.push({ file, reason: "no SeriesInstanceUID" });
-      continue;
-    }
-    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [] };
-    s.files.push(file);
-    s.headers.push(ds);
-    series.set(uid, s);
-  }
+  const { series, unreadable } = scanFolder(o.folder);
+  report.unreadable.push(...unreadable);
   const chosen: string[] = [];
   for (const [uid, s] of series) {
     const first = s.headers[0]!;
@@ -86,16 +57,9 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
   for (const [n, uid] of chosen.entries()) {
     const s = series.get(uid)!;
     try {
-      const instances: ParsedDicom[] = [];
-      for (const file of s.files) {
-        let p: ParsedDicom;
-        try {
-          p = parsePart10(new Uint8Array(readFileSync(file)));
-        } catch (err) {
-          throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${uid}: ${file} is not readable DICOM: ${(err as Error).message}`, { seriesInstanceUID: uid });
-        }
-        if (!instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, o.rule.match.sopClassUIDs)) instances.push(p);
-      }
+      const instances = readSeries(uid, s.files).filter(
+        (p) => !instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, o.rule.match.sopClassUIDs),
+      );
       const volume = seriesToVolume(instances);
       const labels = await o.inference.segment(volume);
       const outputs = encodeOutputs({

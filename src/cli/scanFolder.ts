@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { parsePart10, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
+
+export interface FolderSeries {
+  study: string;
+  files: string[];
+  /** headers of each file (no pixel data), SOPClassUID filled from the meta header when the dataset has none */
+  headers: NaturalDataset[];
+}
+
+/** A folder's DICOM, grouped by series from headers only; files that are not readable DICOM are listed with why. */
+export function scanFolder(folder: string): { series: Map<string, FolderSeries>; unreadable: { file: string; reason: string }[] } {
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${folder} is not a folder`);
+  const series = new Map<string, FolderSeries>();
+  const unreadable: { file: string; reason: string }[] = [];
+  for (const file of walk(folder)) {
+    let ds: NaturalDataset;
+    try {
+      const parsed = parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true });
+      ds = { ...parsed.dataset, SOPClassUID: str(parsed.dataset, "SOPClassUID") || parsed.mediaStorageSOPClassUID };
+    } catch (err) {
+      unreadable.push({ file, reason: (err as Error).message });
+      continue;
+    }
+    const uid = str(ds, "SeriesInstanceUID");
+    if (!uid) {
+      unreadable.push({ file, reason: "no SeriesInstanceUID" });
+      continue;
+    }
+    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [] };
+    s.files.push(file);
+    s.headers.push(ds);
+    series.set(uid, s);
+  }
+  return { series, unreadable };
+}
+
+/** Reads a series' files whole. @throws DelineateError DLN_ERR_DICOM_PARSE naming the file that cannot be read. */
+export function readSeries(uid: string, files: readonly string[]): ParsedDicom[] {
+  return files.map((file) => {
+    try {
+      return parsePart10(new Uint8Array(readFileSync(file)));
+    } catch (err) {
+      throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${uid}: ${file} is not readable DICOM: ${(err as Error).message}`, { seriesInstanceUID: uid });
+    }
+  });
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(p);
+    else if (entry.isFile()) yield p;
+  }
+}

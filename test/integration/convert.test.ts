@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+import { writePart10 } from "../../src/dicom/dataset.js";
+import { compareNifti } from "../helpers/nifti.js";
+import { makeSeries } from "../helpers/series.js";
+import { exec, ROOT, sharedData } from "../helpers/tools.js";
+
+const run = (args: string[]) =>
+  promisify(execFile)(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), ...args]).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+
+/** Converts a folder with `delineate convert` and with dcm2niix (run here), and compares the two NIfTI files. */
+async function parity(folder: string, work: string) {
+  const ours = await run(["convert", folder, "--out", path.join(work, "ours.nii.gz")]);
+  assert.equal(ours.code, 0, ours.stderr);
+  await exec("dcm2niix", ["-z", "y", "-f", "ref", "-o", work, folder]);
+  const ref = readdirSync(work).filter((f) => /^ref.*\.nii\.gz$/.test(f));
+  assert.equal(ref.length, 1, `dcm2niix wrote ${ref.join(", ")}`);
+  return compareNifti(ours.stdout.trim(), path.join(work, ref[0]!));
+}
+
+/** A generated single-frame MR series on disk, in the orientation given, as DICOM files. */
+function writeSeries(dir: string, iop: number[], normal: [number, number, number], signed: boolean, slope?: number, intercept?: number): string {
+  mkdirSync(dir, { recursive: true });
+  const [rows, cols, nz] = [12, 10, 7];
+  const series = makeSeries(
+    Array.from({ length: nz }, (_, k) => ({
+      position: [5 + k * 2.5 * normal[0], -8 + k * 2.5 * normal[1], 30 + k * 2.5 * normal[2]] as [number, number, number],
+      iop,
+      pixels: Array.from({ length: rows * cols }, (_, i) => (signed ? -500 : 0) + ((i * 37 + k * 101) % 997)),
+      extra: { Modality: "MR", SeriesNumber: 3, PatientName: "Convert^Test", PatientID: "CONV-1", SliceThickness: 2.5 },
+    })),
+    { rows, cols, signed, ...(slope !== undefined ? { slope } : {}), ...(intercept !== undefined ? { intercept } : {}) },
+  );
+  series.forEach((s, k) => writeFileSync(path.join(dir, `${k}.dcm`), writePart10(s.dataset)));
+  return dir;
+}
+
+describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", () => {
+  const cases: [string, number[], [number, number, number], boolean, number?, number?][] = [
+    ["axial, unsigned", [1, 0, 0, 0, 1, 0], [0, 0, 1], false],
+    ["coronal, signed", [1, 0, 0, 0, 0, -1], [0, 1, 0], true],
+    ["sagittal, rescaled", [0, 1, 0, 0, 0, -1], [-1, 0, 0], false, 1, -1024],
+    ["oblique (20° about x)", [1, 0, 0, 0, Math.cos(0.349), Math.sin(0.349)], [0, -Math.sin(0.349), Math.cos(0.349)], true],
+  ];
+  for (const [name, iop, normal, signed, slope, intercept] of cases) {
+    it(`generated ${name}: identical voxels, affine within 1e-3 mm`, { timeout: 60_000 }, async () => {
+      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const c = await parity(writeSeries(path.join(work, "dicom"), iop, normal, signed, slope, intercept), work);
+      assert.deepEqual(c.shapes[0], c.shapes[1]);
+      assert.equal(c.differing, 0);
+      assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
+    });
+  }
+
+  const decubitus = sharedData("dcmqa-decubitus-mr/dicom");
+  for (const series of ["HFS_3_t1_fl2d_sag", "HFDR_2_t1_fl2d_sag"]) {
+    it(`real sagittal MR, patient position ${series.split("_")[0]} (../shared/data item 16)`, { skip: decubitus.skip, timeout: 120_000 }, async () => {
+      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const c = await parity(path.join(decubitus.path, series), work);
+      assert.deepEqual(c.shapes, [[35, 256, 256], [35, 256, 256]]);
+      assert.equal(c.differing, 0);
+      assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
+      console.log(`# ${series}: 0 voxels differ, affine within ${c.maxAffineDifferenceMm.toExponential(2)} mm`);
+    });
+  }
+
+  const philips = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
+  const ge = sharedData("dcmqa-ct-ge-tilt/dicom");
+  it("refuses gantry-tilted CT (items 1 and 2) with the documented message, converts the rest of the folder, names what it skipped", { skip: philips.skip ?? ge.skip, timeout: 120_000 }, async () => {
+    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const p = await run(["convert", philips.path, "--out", path.join(work, "philips.nii.gz")]);
+    assert.equal(p.code, 1);
+    assert.match(p.stderr, /not converted: DLN_ERR_VOLUME_TILT: series [0-9.]+: gantry tilt of -18\.50°/);
+    assert.match(p.stderr, /has no image to convert: localizer/, "the localizer series");
+    assert.match(p.stderr, /has no image to convert: derived image/, "the exam-summary series");
+    assert.match(p.stderr, /skipped .*DIRFILE: no SeriesInstanceUID/);
+    const g = await run(["convert", ge.path, "--out", path.join(work, "ge.nii.gz")]);
+    assert.equal(g.code, 1);
+    assert.match(g.stderr, /DLN_ERR_VOLUME_TILT: series [0-9.]+: gantry tilt of 18\.50°/);
+  });
+
+  it("names a non-DICOM file and a truncated one, and still converts the good series", { timeout: 60_000 }, async () => {
+    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const dir = writeSeries(path.join(work, "dicom"), [1, 0, 0, 0, 1, 0], [0, 0, 1], false);
+    writeFileSync(path.join(dir, "README.txt"), "not DICOM");
+    writeFileSync(path.join(dir, "cut.dcm"), new Uint8Array(200));
+    const r = await run(["convert", dir, "--out", path.join(work, "out.nii.gz")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /skipped .*README\.txt/);
+    assert.match(r.stderr, /skipped .*cut\.dcm/);
+    assert.equal(r.stdout.trim(), path.join(work, "out.nii.gz"));
+  });
+});
