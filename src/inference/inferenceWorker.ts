@@ -36,7 +36,7 @@ export class InferenceWorker {
 
   /** @throws DelineateError DLN_ERR_INFERENCE when no configured execution provider can load the model. */
   static async start(model: ModelPackage, options: { executionProviders: readonly ExecutionProvider[]; intraOpThreads: number }, log: Logger): Promise<InferenceWorker> {
-    const init: WorkerInit = { onnxPath: model.onnxPaths[0]!, manifest: model.manifest, executionProviders: [...options.executionProviders], intraOpThreads: options.intraOpThreads };
+    const init: WorkerInit = { onnxPaths: model.onnxPaths, manifest: model.manifest, executionProviders: [...options.executionProviders], intraOpThreads: options.intraOpThreads };
     const worker = new Worker(new URL("./workerMain.js", import.meta.url), { workerData: init });
     const provider = await new Promise<ExecutionProvider>((resolve, reject) => {
       const onMessage = (m: InferenceReply) => {

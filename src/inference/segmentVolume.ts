@@ -4,6 +4,7 @@ import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { keepLargestComponent } from "./postprocess.js";
 import { axisWeights, padEdge, resampleLinear } from "./resample.js";
+import { slidingWindow } from "./slidingWindow.js";
 
 type Dims = [number, number, number];
 
@@ -23,7 +24,9 @@ export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tenso
   const sourceDims = volume.dims;
   const modelDims = sourceDims.map((n, a) => Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!))) as Dims;
   const m = manifest.input.sizeMultiple;
-  const paddedDims = modelDims.map((n) => Math.ceil(n / m) * m) as Dims;
+  const patch = manifest.inference.patchSize;
+  // at least one patch on every axis, and a whole number of the network's size multiple
+  const paddedDims = modelDims.map((n, a) => Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0)) as Dims;
   const resampled = resampleLinear(volume.data, sourceDims, modelDims);
   const norm = manifest.normalization;
   const [lo, hi] = norm.clip;
@@ -95,23 +98,47 @@ export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessR
   return { dims: [sx, sy, sz], data: out };
 }
 
-/** Runs a model on a volume: preprocess, one whole-volume pass, softmax, back to the source grid, post-processing. */
-export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, session: ort.InferenceSession): Promise<LabelMap> {
+/**
+ * Runs a model on a volume: preprocess, the network over it (one pass, or tiles with blending) for each fold and
+ * mirroring, logits averaged, softmax, back to the source grid, post-processing.
+ */
+export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
   const { tensor, record } = preprocess(volume, manifest);
-  const [px, py, pz] = record.paddedDims;
-  let result: ort.InferenceSession.OnnxValueMapType;
-  try {
-    result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tensor, [1, 1, pz, py, px]) });
-  } catch (err) {
-    throw new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} failed on series ${volume.seriesInstanceUID}: ${(err as Error).message}`, {
-      seriesInstanceUID: volume.seriesInstanceUID,
-    });
-  }
-  const out = result[manifest.output.name];
-  if (!out || out.dims.length !== 5 || out.dims[1] !== manifest.labels.length + 1) {
-    throw new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id}: output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [1, ${manifest.labels.length + 1}, z, y, x]`);
-  }
-  const probs = softmaxCropped(out.data as Float32Array, Number(out.dims[1]), record);
+  const channels = manifest.labels.length + 1;
+  const fail = (why: string) => new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  // one tile: every fold's logits, averaged (nnU-Net sums folds and divides)
+  const predict = async (tile: Float32Array, [tx, ty, tz]: Dims): Promise<Float32Array> => {
+    const sum = new Float32Array(channels * tx * ty * tz);
+    for (const session of sessions) {
+      let result: ort.InferenceSession.OnnxValueMapType;
+      try {
+        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tile, [1, 1, tz, ty, tx]) });
+      } catch (err) {
+        throw fail((err as Error).message);
+      }
+      const out = result[manifest.output.name];
+      if (!out || out.dims.length !== 5 || out.dims[1] !== channels || out.dims[2] !== tz || out.dims[3] !== ty || out.dims[4] !== tx) {
+        throw fail(`output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [1, ${channels}, ${tz}, ${ty}, ${tx}]`);
+      }
+      const data = out.data as Float32Array;
+      for (let i = 0; i < sum.length; i++) sum[i]! += data[i]! / sessions.length;
+    }
+    return sum;
+  };
+  const axes = { x: 0, y: 1, z: 2 } as const;
+  const logits = await slidingWindow(
+    tensor,
+    record.paddedDims,
+    channels,
+    {
+      patch: manifest.inference.patchSize ?? record.paddedDims,
+      overlap: manifest.inference.overlap,
+      blend: manifest.inference.blend,
+      mirrorAxes: manifest.inference.mirrorAxes.map((a) => axes[a]),
+    },
+    predict,
+  );
+  const probs = softmaxCropped(logits, channels, record);
   const labels = probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
   if (manifest.postprocessing.keepLargestComponent) for (const l of manifest.labels) keepLargestComponent(labels, l.value);
   return labels;

@@ -1,5 +1,5 @@
 /**
- * The inference worker thread: holds the model's onnxruntime session and runs segmentVolume, so the node's
+ * The inference worker thread: holds the model's onnxruntime sessions (one per fold) and runs segmentVolume, so the node's
  * event loop (HTTP API, change feed) never waits on a model. Messages are InferenceRequest / InferenceReply.
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -11,7 +11,8 @@ import { createSession, type ExecutionProvider } from "./session.js";
 import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
 
 export interface WorkerInit {
-  onnxPath: string;
+  /** one file, or one per fold */
+  onnxPaths: string[];
   manifest: ModelManifest;
   executionProviders: ExecutionProvider[];
   intraOpThreads: number;
@@ -25,10 +26,10 @@ const log = {
   warn: (message: string, fields: Record<string, unknown>) => post({ type: "log", level: "warn", message, fields }),
 } as unknown as Logger;
 
-const ready = createSession(init.onnxPath, init, log).then(
+const ready = Promise.all(init.onnxPaths.map((p) => createSession(p, init, log))).then(
   (s) => {
-    post({ type: "ready", provider: s.provider });
-    return s.session;
+    post({ type: "ready", provider: s[0]!.provider });
+    return s.map((x) => x.session);
   },
   (err: unknown) => {
     const e = asDelineateError(err);
@@ -38,10 +39,10 @@ const ready = createSession(init.onnxPath, init, log).then(
 );
 
 port.on("message", async (req: InferenceRequest) => {
-  const session = await ready;
-  if (!session) return;
+  const sessions = await ready;
+  if (!sessions) return;
   try {
-    const labels = await segmentVolume({ ...req.volume, data: new Float32Array(req.volume.data) }, init.manifest, session);
+    const labels = await segmentVolume({ ...req.volume, data: new Float32Array(req.volume.data) }, init.manifest, sessions);
     post({ type: "result", id: req.id, labels: labels.data.buffer as ArrayBuffer, data: req.volume.data }, [labels.data.buffer as ArrayBuffer, req.volume.data]);
   } catch (err) {
     const e = asDelineateError(err);

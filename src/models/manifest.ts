@@ -29,6 +29,19 @@ export const ManifestSchema = z
       z.object({ kind: z.literal("ct-clip-zscore"), clip: z.tuple([z.number(), z.number()]), mean: z.number(), std: z.number().positive() }).strict(),
     ]),
     output: z.object({ name: z.string().min(1), activation: z.enum(["softmax"]) }).strict(),
+    /** how the network is run over the volume (src/inference/slidingWindow.ts); several ONNX files are folds, averaged as logits */
+    inference: z
+      .object({
+        /** tile size [x, y, z] in voxels at the model spacing; absent: the whole (padded) volume in one pass */
+        patchSize: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
+        /** fraction of a patch that neighbouring tiles share (nnU-Net: 0.5) */
+        overlap: z.number().min(0).max(0.9).default(0.5),
+        blend: z.enum(["gaussian", "constant"]).default("gaussian"),
+        /** test-time mirroring: every combination of these axes is run and the logits averaged */
+        mirrorAxes: z.array(z.enum(["x", "y", "z"])).default([]),
+      })
+      .strict()
+      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [] }),
     labels: z
       .array(
         z
@@ -60,6 +73,9 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     const values = m.labels.map((l) => l.value);
     if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", path: ["labels"], message: "label values must be unique" });
+    if (m.inference.patchSize?.some((n) => n % m.input.sizeMultiple !== 0)) {
+      ctx.addIssue({ code: "custom", path: ["inference", "patchSize"], message: `every patch size must be a multiple of input.sizeMultiple (${m.input.sizeMultiple})` });
+    }
   });
 
 export type ModelManifest = z.infer<typeof ManifestSchema>;

@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { it } from "node:test";
+import { loadModelPackage } from "../../src/models/loadModel.js";
+import { ROOT } from "../helpers/tools.js";
+
+it("loads the shipped manifest with inference defaults, and refuses a patch that is not a multiple of the network's size multiple", () => {
+  const ct = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  assert.deepEqual(ct.manifest.inference, { overlap: 0.5, blend: "gaussian", mirrorAxes: [] });
+  const dir = mkdtempSync(path.join(tmpdir(), "delineate-manifest-"));
+  cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
+  const file = path.join(dir, "ct-body", "model.json");
+  const m = JSON.parse(readFileSync(file, "utf8"));
+  writeFileSync(file, JSON.stringify({ ...m, inference: { patchSize: [48, 48, 50], mirrorAxes: ["x", "w"] } }));
+  assert.throws(
+    () => loadModelPackage(dir, "ct-body"),
+    (e: Error) => /invalid manifest/.test(e.message) && /inference\.mirrorAxes\.1/.test(e.message),
+  );
+  writeFileSync(file, JSON.stringify({ ...m, inference: { patchSize: [48, 48, 50] } }));
+  assert.throws(() => loadModelPackage(dir, "ct-body"), /inference\.patchSize: every patch size must be a multiple of input\.sizeMultiple \(4\)/);
+});
