@@ -2,7 +2,7 @@ import ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
-import { keepLargestComponent } from "./postprocess.js";
+import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postprocess.js";
 import { axisWeights, padEdge, resampleLinear } from "./resample.js";
 import { slidingWindow } from "./slidingWindow.js";
 
@@ -28,18 +28,42 @@ export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tenso
   // at least one patch on every axis, and a whole number of the network's size multiple
   const paddedDims = modelDims.map((n, a) => Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0)) as Dims;
   const resampled = resampleLinear(volume.data, sourceDims, modelDims);
-  const norm = manifest.normalization;
-  const [lo, hi] = norm.clip;
-  for (let i = 0; i < resampled.length; i++) resampled[i] = (Math.min(hi, Math.max(lo, resampled[i]!)) - norm.mean) / norm.std;
+  const background = normalize(resampled, manifest.normalization);
   let tensor: Float32Array;
   if (manifest.input.padding === "edge") tensor = padEdge(resampled, modelDims, paddedDims);
   else {
-    tensor = new Float32Array(paddedDims[0] * paddedDims[1] * paddedDims[2]).fill((lo - norm.mean) / norm.std);
+    tensor = new Float32Array(paddedDims[0] * paddedDims[1] * paddedDims[2]).fill(background);
     for (let k = 0; k < modelDims[2]; k++)
       for (let j = 0; j < modelDims[1]; j++)
         tensor.set(resampled.subarray((k * modelDims[1] + j) * modelDims[0], (k * modelDims[1] + j + 1) * modelDims[0]), (k * paddedDims[1] + j) * paddedDims[0]);
   }
   return { tensor, record: { sourceDims, modelDims, paddedDims } };
+}
+
+/**
+ * Normalises in place as the manifest says (CT: clip and the training set's mean/std; z-score: this image's
+ * statistics, optionally over its non-zero voxels; percentile: clip to this image's percentiles, then z-score).
+ * Returns the value constant padding uses.
+ */
+export function normalize(data: Float32Array, norm: ModelManifest["normalization"]): number {
+  if (norm.kind === "ct-clip-zscore") {
+    const [lo, hi] = norm.clip;
+    for (let i = 0; i < data.length; i++) data[i] = (Math.min(hi, Math.max(lo, data[i]!)) - norm.mean) / norm.std;
+    return (lo - norm.mean) / norm.std;
+  }
+  if (norm.kind === "percentile") {
+    const sorted = Float32Array.from(data).sort();
+    const at = (p: number) => sorted[Math.round((p / 100) * (sorted.length - 1))]!;
+    const [lo, hi] = [at(norm.lower), at(norm.upper)];
+    for (let i = 0; i < data.length; i++) data[i] = Math.min(hi, Math.max(lo, data[i]!));
+  }
+  const inMask = (v: number) => norm.kind !== "zscore" || !norm.nonzeroMask || v !== 0;
+  let n = 0, sum = 0, sq = 0;
+  for (const v of data) if (inMask(v)) (n++, (sum += v), (sq += v * v));
+  const mean = n ? sum / n : 0;
+  const std = Math.sqrt(Math.max(0, sq / Math.max(1, n) - mean * mean)) || 1;
+  for (let i = 0; i < data.length; i++) data[i] = inMask(data[i]!) ? (data[i]! - mean) / std : 0;
+  return 0; // per-image normalisations pad with 0 after normalising, as nnU-Net does
 }
 
 /** Softmax over channels of a [C, Z, Y, X] output, cropped to the unpadded model grid: one grid per class. */
@@ -140,6 +164,17 @@ export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest,
   );
   const probs = softmaxCropped(logits, channels, record);
   const labels = probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
-  if (manifest.postprocessing.keepLargestComponent) for (const l of manifest.labels) keepLargestComponent(labels, l.value);
+  postprocess(labels, manifest.postprocessing, manifest.labels.map((l) => l.value), volume.spacing);
   return labels;
+}
+
+/** The manifest's post-processing on the source grid: small components dropped, holes filled, then the largest component kept. */
+export function postprocess(labels: LabelMap, p: ModelManifest["postprocessing"], values: readonly number[], spacing: readonly number[]): void {
+  const applies = (setting: boolean | number[], v: number) => (Array.isArray(setting) ? setting.includes(v) : setting);
+  const minVoxels = Math.ceil((p.minComponentMl * 1000) / (spacing[0]! * spacing[1]! * spacing[2]!));
+  for (const v of values) {
+    if (minVoxels > 1) removeSmallComponents(labels, v, minVoxels);
+    if (applies(p.fillHoles, v)) fillHoles(labels, v);
+    if (applies(p.keepLargestComponent, v)) keepLargestComponent(labels, v);
+  }
 }

@@ -25,8 +25,13 @@ export const ManifestSchema = z
         padding: z.enum(["edge", "constant"]),
       })
       .strict(),
+    /** intensity normalisation, on the model grid: CT with the training set's fixed statistics, or per image */
     normalization: z.discriminatedUnion("kind", [
       z.object({ kind: z.literal("ct-clip-zscore"), clip: z.tuple([z.number(), z.number()]), mean: z.number(), std: z.number().positive() }).strict(),
+      /** per image; with nonzeroMask, statistics over voxels ≠ 0 and those outside set to 0 (nnU-Net's use_mask_for_norm) */
+      z.object({ kind: z.literal("zscore"), nonzeroMask: z.boolean().default(false) }).strict(),
+      /** per image: clip to its own percentiles, then z-score */
+      z.object({ kind: z.literal("percentile"), lower: z.number().min(0).max(100).default(0.5), upper: z.number().min(0).max(100).default(99.5) }).strict(),
     ]),
     output: z.object({ name: z.string().min(1), activation: z.enum(["softmax"]) }).strict(),
     /** how the network is run over the volume (src/inference/slidingWindow.ts); several ONNX files are folds, averaged as logits */
@@ -58,13 +63,18 @@ export const ManifestSchema = z
           .strict(),
       )
       .min(1),
+    /** on the source grid, in 3D, 6-connected; `true` for every label or a list of label values */
     postprocessing: z
       .object({
-        /** per label, keep only its largest 3D connected component (specks and detached pieces go) */
-        keepLargestComponent: z.boolean(),
+        /** keep only the label's largest component (specks and detached pieces go) */
+        keepLargestComponent: z.union([z.boolean(), z.array(z.number().int())]).default(false),
+        /** fill background cavities enclosed by the label alone */
+        fillHoles: z.union([z.boolean(), z.array(z.number().int())]).default(false),
+        /** drop components smaller than this many mL (0: keep all) */
+        minComponentMl: z.number().min(0).default(0),
       })
       .strict()
-      .default({ keepLargestComponent: false }),
+      .default({ keepLargestComponent: false, fillHoles: false, minComponentMl: 0 }),
     /** what the model's results are good for; routing rules choose what a site writes */
     outputs: z.array(z.enum(["seg", "sr", "rtstruct", "sc"])).min(1),
     training: z.string().optional(),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { keepLargestComponent } from "../../src/inference/postprocess.js";
+import { fillHoles, keepLargestComponent, removeSmallComponents } from "../../src/inference/postprocess.js";
+import { normalize, postprocess } from "../../src/inference/segmentVolume.js";
 import type { LabelMap } from "../../src/volume/volume.js";
 
 it("keeps each label's largest 3D component, leaving other labels alone", () => {
@@ -17,4 +18,58 @@ it("keeps each label's largest 3D component, leaving other labels alone", () => 
 it("treats diagonal neighbours as separate (6-connectivity)", () => {
   const labels: LabelMap = { dims: [2, 2, 1], data: Uint8Array.from([1, 0, 0, 1]) };
   assert.equal(keepLargestComponent(labels, 1), 1);
+});
+
+it("drops components under a size, fills a label's own cavities but not one it shares, all in 3D", () => {
+  // 5×5×5: label 1 a hollow 3×3×3 cube (cavity at the centre) plus a one-voxel speck in a corner
+  const dims: [number, number, number] = [5, 5, 5];
+  const at = (x: number, y: number, z: number) => (z * 5 + y) * 5 + x;
+  const data = new Uint8Array(125);
+  for (let z = 1; z <= 3; z++) for (let y = 1; y <= 3; y++) for (let x = 1; x <= 3; x++) data[at(x, y, z)] = 1;
+  data[at(2, 2, 2)] = 0;
+  data[at(0, 0, 0)] = 1;
+  const labels = { dims, data };
+  assert.equal(removeSmallComponents(labels, 1, 2), 1, "the speck goes");
+  assert.equal(data[at(0, 0, 0)], 0);
+  assert.equal(fillHoles(labels, 1), 1, "the enclosed centre is filled");
+  assert.equal(data[at(2, 2, 2)], 1);
+  // a cavity that touches label 2 is not label 1's hole
+  data[at(2, 2, 2)] = 0;
+  data[at(2, 2, 1)] = 2;
+  assert.equal(fillHoles(labels, 1), 0);
+  // background reaching the border is never a hole
+  const open = { dims: [3, 3, 1] as [number, number, number], data: Uint8Array.from([1, 1, 1, 1, 0, 1, 1, 1, 1]) };
+  assert.equal(fillHoles(open, 1), 0, "a 2D ring in a one-slice volume touches the border through z");
+});
+
+it("applies the manifest's post-processing with the volume's spacing: 0.5 mL at 1×1×2 mm is 250 voxels", () => {
+  const dims: [number, number, number] = [20, 20, 10];
+  const data = new Uint8Array(4000);
+  for (let z = 0; z < 10; z++) for (let y = 0; y < 5; y++) for (let x = 0; x < 5; x++) data[(z * 20 + y) * 20 + x] = 1; // 250 voxels
+  for (let z = 0; z < 10; z++) for (let y = 10; y < 15; y++) for (let x = 10; x < 14; x++) data[(z * 20 + y) * 20 + x] = 1; // 200 voxels
+  const labels = { dims, data };
+  postprocess(labels, { keepLargestComponent: false, fillHoles: false, minComponentMl: 0.5 }, [1], [1, 1, 2]);
+  assert.equal(data.filter((v) => v === 1).length, 250, "the 0.4 mL piece goes, the 0.5 mL one stays");
+  postprocess(labels, { keepLargestComponent: [2], fillHoles: [2], minComponentMl: 0 }, [1], [1, 1, 2]);
+  assert.equal(data.filter((v) => v === 1).length, 250, "settings naming other labels leave label 1 alone");
+});
+
+it("normalises as the manifest says: CT with fixed statistics, per-image z-score (optionally over non-zero voxels), percentiles", () => {
+  const ct = Float32Array.from([-2000, -1000, 0, 500, 3000]);
+  assert.equal(normalize(ct, { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 }), -1);
+  assert.deepEqual(Array.from(ct), [-1, -1, 0, 0.5, 1]);
+  const z = Float32Array.from([1, 2, 3, 4, 5]);
+  normalize(z, { kind: "zscore", nonzeroMask: false });
+  const sd = Math.sqrt(2);
+  assert.deepEqual(Array.from(z).map((v) => Math.round(v * 1e6) / 1e6), [-2, -1, 0, 1, 2].map((v) => Math.round((v / sd) * 1e6) / 1e6));
+  const masked = Float32Array.from([0, 0, 2, 4, 6]);
+  normalize(masked, { kind: "zscore", nonzeroMask: true });
+  const sd2 = Math.sqrt(8 / 3);
+  assert.deepEqual(Array.from(masked).map((v) => Math.round(v * 1e6) / 1e6), [0, 0, -2 / sd2, 0, 2 / sd2].map((v) => Math.round(v * 1e6) / 1e6), "statistics of 2, 4, 6; zeros stay 0");
+  const p = Float32Array.from({ length: 101 }, (_, i) => i); // 0..100
+  normalize(p, { kind: "percentile", lower: 10, upper: 90 });
+  // clipped to 10..90 first: 0..9 become 10 and 91..100 become 90, then z-scored
+  assert.equal(p[0], p[10]);
+  assert.equal(p[100], p[90]);
+  assert.ok(Math.abs(p[50]!) < 1e-6, "the median of a symmetric clip is the mean");
 });
