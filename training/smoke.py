@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A few training steps of each network on tiny seeded data, then ONNX export: what the test suite runs
+(test/integration/training.test.ts). Writes, per network, model.onnx, the input it was checked on and PyTorch's
+output for it (raw float32), and smoke.json with shapes and losses.
+
+    /usr/bin/python3 training/smoke.py --out DIR [--steps 4] [--seed 0]
+"""
+import argparse, json, os, sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unet import UNet, VNet, dice_ce_loss, elastic_deform, export_onnx, soft_dice_loss  # noqa: E402
+
+
+def train(name, model, shape, loss_fn, steps, seed, rng):
+    torch.manual_seed(seed)
+    # a bright blob on noise: learnable in a few steps
+    image = rng.normal(0, 0.3, size=shape).astype(np.float32)
+    centre = [n // 2 for n in shape]
+    grid = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    blob = sum(((g - c) / (n / 4)) ** 2 for g, c, n in zip(grid, centre, shape)) <= 1
+    image[blob] += 1.0
+    label = blob.astype(np.int64)
+    image, label = elastic_deform(image, label, rng, sigma=2.0)
+    x = torch.from_numpy(image)[None, None]
+    y = torch.from_numpy(label)[None]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return x, losses
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(2)
+    report = {}
+    nets = [
+        ("unet2d", lambda: UNet(dims=2, features=4, depth=2), (32, 32), dice_ce_loss),
+        ("unet3d", lambda: UNet(dims=3, features=4, depth=2), (16, 16, 16), dice_ce_loss),
+        ("vnet", lambda: VNet(features=4, depth=2), (16, 16, 16), soft_dice_loss),
+    ]
+    for name, make, shape, loss_fn in nets:
+        runs = []
+        for _ in range(2):  # twice with the same seed: training is reproducible
+            torch.manual_seed(a.seed)
+            model = make()
+            x, losses = train(name, model, shape, loss_fn, a.steps, a.seed, np.random.default_rng(a.seed))
+            runs.append((model, x, losses))
+        model, x, losses = runs[0]
+        d = os.path.join(a.out, name)
+        os.makedirs(d, exist_ok=True)
+        export_onnx(model, x, os.path.join(d, "model.onnx"))
+        # check on an input of another size than the example, to exercise the dynamic axes
+        check = torch.from_numpy(np.random.default_rng(a.seed + 1).normal(0, 1, size=(1, 1) + tuple(n * 2 for n in shape)).astype(np.float32))
+        with torch.no_grad():
+            out = model(check).numpy()
+        check.numpy().astype("<f4").tofile(os.path.join(d, "input.f32"))
+        out.astype("<f4").tofile(os.path.join(d, "output.f32"))
+        report[name] = {"input": list(check.shape), "output": list(out.shape), "losses": losses, "reproducible": runs[0][2] == runs[1][2]}
+    with open(os.path.join(a.out, "smoke.json"), "w") as f:
+        json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
