@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A few training steps of each network on tiny seeded data, then ONNX export: what the test suite runs
-(test/integration/training.test.ts). Writes, per network, model.onnx, the input it was checked on and PyTorch's
-output for it (raw float32), and smoke.json with shapes and losses.
+(test/integration/training.test.ts, parity.test.ts). Writes, per network, model.onnx, model.pt (its weights), the input
+it was checked on and PyTorch's output for it (raw float32), and smoke.json with architectures, shapes and losses.
 
     /usr/bin/python3 training/smoke.py --out DIR [--steps 4] [--seed 0]
 """
@@ -12,6 +12,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from unet import UNet, VNet, dice_ce_loss, elastic_deform, export_onnx, soft_dice_loss  # noqa: E402
+
+
+def build(arch):
+    """A network from its description in smoke.json (what reference_inference.py rebuilds to load model.pt)."""
+    if arch["kind"] == "vnet":
+        return VNet(features=arch["features"], depth=arch["depth"])
+    return UNet(dims=arch["dims"], features=arch["features"], depth=arch["depth"])
 
 
 def train(name, model, shape, loss_fn, steps, seed, rng):
@@ -48,11 +55,12 @@ def main():
     torch.set_num_threads(2)
     report = {}
     nets = [
-        ("unet2d", lambda: UNet(dims=2, features=4, depth=2), (32, 32), dice_ce_loss),
-        ("unet3d", lambda: UNet(dims=3, features=4, depth=2), (16, 16, 16), dice_ce_loss),
-        ("vnet", lambda: VNet(features=4, depth=2), (16, 16, 16), soft_dice_loss),
+        ("unet2d", {"kind": "unet", "dims": 2, "features": 4, "depth": 2}, (32, 32), dice_ce_loss),
+        ("unet3d", {"kind": "unet", "dims": 3, "features": 4, "depth": 2}, (16, 16, 16), dice_ce_loss),
+        ("vnet", {"kind": "vnet", "features": 4, "depth": 2}, (16, 16, 16), soft_dice_loss),
     ]
-    for name, make, shape, loss_fn in nets:
+    for name, arch, shape, loss_fn in nets:
+        make = lambda: build(arch)
         runs = []
         for _ in range(2):  # twice with the same seed: training is reproducible
             torch.manual_seed(a.seed)
@@ -63,13 +71,14 @@ def main():
         d = os.path.join(a.out, name)
         os.makedirs(d, exist_ok=True)
         export_onnx(model, x, os.path.join(d, "model.onnx"))
+        torch.save(model.state_dict(), os.path.join(d, "model.pt"))
         # check on an input of another size than the example, to exercise the dynamic axes
         check = torch.from_numpy(np.random.default_rng(a.seed + 1).normal(0, 1, size=(1, 1) + tuple(n * 2 for n in shape)).astype(np.float32))
         with torch.no_grad():
             out = model(check).numpy()
         check.numpy().astype("<f4").tofile(os.path.join(d, "input.f32"))
         out.astype("<f4").tofile(os.path.join(d, "output.f32"))
-        report[name] = {"input": list(check.shape), "output": list(out.shape), "losses": losses, "reproducible": runs[0][2] == runs[1][2]}
+        report[name] = {"arch": arch, "input": list(check.shape), "output": list(out.shape), "losses": losses, "reproducible": runs[0][2] == runs[1][2]}
     with open(os.path.join(a.out, "smoke.json"), "w") as f:
         json.dump(report, f, indent=2)
 

@@ -22,11 +22,13 @@ export interface PreprocessRecord {
 /** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
 export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
   const sourceDims = volume.dims;
-  const modelDims = sourceDims.map((n, a) => Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!))) as Dims;
+  const twoD = manifest.dimensions === 2;
+  // a 2D model sees the source's slices as they are: no resampling or padding along z
+  const modelDims = sourceDims.map((n, a) => (twoD && a === 2 ? n : Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!)))) as Dims;
   const m = manifest.input.sizeMultiple;
   const patch = manifest.inference.patchSize;
   // at least one patch on every axis, and a whole number of the network's size multiple
-  const paddedDims = modelDims.map((n, a) => Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0)) as Dims;
+  const paddedDims = modelDims.map((n, a) => (twoD && a === 2 ? n : Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0))) as Dims;
   const resampled = resampleLinear(volume.data, sourceDims, modelDims);
   const background = normalize(resampled, manifest.normalization);
   let tensor: Float32Array;
@@ -123,26 +125,30 @@ export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessR
 }
 
 /**
- * Runs a model on a volume: preprocess, the network over it (one pass, or tiles with blending) for each fold and
- * mirroring, logits averaged, softmax, back to the source grid, post-processing.
+ * The network's class probabilities on the model grid (before the way back to the source grid): preprocess, the
+ * network over the volume (one pass, or tiles with blending; 2D models slice by slice) for each fold and mirroring,
+ * logits averaged, softmax. What the parity test compares with a PyTorch reference.
  */
-export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
+export async function modelGridProbabilities(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
   const { tensor, record } = preprocess(volume, manifest);
   const channels = manifest.labels.length + 1;
+  const twoD = manifest.dimensions === 2;
   const fail = (why: string) => new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
   // one tile: every fold's logits, averaged (nnU-Net sums folds and divides)
   const predict = async (tile: Float32Array, [tx, ty, tz]: Dims): Promise<Float32Array> => {
     const sum = new Float32Array(channels * tx * ty * tz);
+    const shape = twoD ? [1, 1, ty, tx] : [1, 1, tz, ty, tx];
     for (const session of sessions) {
       let result: ort.InferenceSession.OnnxValueMapType;
       try {
-        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tile, [1, 1, tz, ty, tx]) });
+        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tile, shape) });
       } catch (err) {
         throw fail((err as Error).message);
       }
       const out = result[manifest.output.name];
-      if (!out || out.dims.length !== 5 || out.dims[1] !== channels || out.dims[2] !== tz || out.dims[3] !== ty || out.dims[4] !== tx) {
-        throw fail(`output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [1, ${channels}, ${tz}, ${ty}, ${tx}]`);
+      const want = [1, channels, ...shape.slice(2)];
+      if (!out || out.dims.length !== want.length || out.dims.some((d, i) => d !== want[i])) {
+        throw fail(`output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [${want.join(", ")}]`);
       }
       const data = out.data as Float32Array;
       for (let i = 0; i < sum.length; i++) sum[i]! += data[i]! / sessions.length;
@@ -150,19 +156,26 @@ export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest,
     return sum;
   };
   const axes = { x: 0, y: 1, z: 2 } as const;
+  const [px, py, pz] = record.paddedDims;
   const logits = await slidingWindow(
     tensor,
     record.paddedDims,
     channels,
     {
-      patch: manifest.inference.patchSize ?? record.paddedDims,
+      // a 2D model: tiles one slice thick, so every slice is its own pass
+      patch: manifest.inference.patchSize ?? (twoD ? [px, py, 1] : [px, py, pz]),
       overlap: manifest.inference.overlap,
       blend: manifest.inference.blend,
       mirrorAxes: manifest.inference.mirrorAxes.map((a) => axes[a]),
     },
     predict,
   );
-  const probs = softmaxCropped(logits, channels, record);
+  return { probs: softmaxCropped(logits, channels, record), record };
+}
+
+/** Runs a model on a volume: its probabilities on the model grid, back to the source grid, argmax, post-processing. */
+export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
+  const { probs, record } = await modelGridProbabilities(volume, manifest, sessions);
   const labels = probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
   postprocess(labels, manifest.postprocessing, manifest.labels.map((l) => l.value), volume.spacing);
   return labels;

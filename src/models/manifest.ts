@@ -11,14 +11,15 @@ export const ManifestSchema = z
     name: z.string().min(1).max(64),
     description: z.string().default(""),
     modality: z.enum(["CT", "MR"]),
-    dimensions: z.literal(3),
+    /** 3: the network takes volumes; 2: it takes one slice at a time (the volume's slices are not resampled) */
+    dimensions: z.union([z.literal(2), z.literal(3)]),
     files: z.array(z.string().regex(/^[^/\\]+\.onnx$/, "an .onnx file inside the package")).min(1),
     input: z
       .object({
         name: z.string().min(1),
-        /** the tensor is [N, C, Z, Y, X]: x fastest, as DICOM pixel data */
-        layout: z.literal("NCZYX"),
-        /** target voxel spacing in mm, [x, y, z] */
+        /** [N, C, Z, Y, X] for 3D models, [N, C, Y, X] for 2D: x fastest, as DICOM pixel data */
+        layout: z.enum(["NCZYX", "NCYX"]),
+        /** target voxel spacing in mm, [x, y, z] (z is ignored by 2D models) */
         spacing: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
         /** every spatial size is padded up to a multiple of this (2^poolings) */
         sizeMultiple: z.number().int().positive(),
@@ -37,7 +38,7 @@ export const ManifestSchema = z
     /** how the network is run over the volume (src/inference/slidingWindow.ts); several ONNX files are folds, averaged as logits */
     inference: z
       .object({
-        /** tile size [x, y, z] in voxels at the model spacing; absent: the whole (padded) volume in one pass */
+        /** tile size [x, y, z] in voxels at the model spacing ([x, y, 1] for 2D); absent: the whole (padded) volume, or slice, in one pass */
         patchSize: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
         /** fraction of a patch that neighbouring tiles share (nnU-Net: 0.5) */
         overlap: z.number().min(0).max(0.9).default(0.5),
@@ -83,7 +84,13 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     const values = m.labels.map((l) => l.value);
     if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", path: ["labels"], message: "label values must be unique" });
-    if (m.inference.patchSize?.some((n) => n % m.input.sizeMultiple !== 0)) {
+    if ((m.dimensions === 2) !== (m.input.layout === "NCYX")) {
+      ctx.addIssue({ code: "custom", path: ["input", "layout"], message: `a ${m.dimensions}D model takes ${m.dimensions === 2 ? "NCYX" : "NCZYX"} tensors` });
+    }
+    if (m.dimensions === 2 && m.inference.patchSize && m.inference.patchSize[2] !== 1) {
+      ctx.addIssue({ code: "custom", path: ["inference", "patchSize"], message: "a 2D model's patch is [x, y, 1]" });
+    }
+    if (m.inference.patchSize?.some((n, a) => !(m.dimensions === 2 && a === 2) && n % m.input.sizeMultiple !== 0)) {
       ctx.addIssue({ code: "custom", path: ["inference", "patchSize"], message: `every patch size must be a multiple of input.sizeMultiple (${m.input.sizeMultiple})` });
     }
   });
