@@ -45,7 +45,9 @@ def main():
     p.add_argument("--dims", type=int, nargs=3, required=True)
     p.add_argument("--spacing", type=float, nargs=3, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--timing", action="store_true", help="print the seconds from the volume read to the probabilities (the benchmark)")
     a = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
     m = json.load(open(a.manifest))
     arch = json.load(open(os.path.join(a.smoke, "smoke.json")))[a.net]["arch"]
     net = build(arch)
@@ -54,6 +56,8 @@ def main():
     two_d = m["dimensions"] == 2
     nx, ny, nz = a.dims
     vol = torch.from_numpy(np.fromfile(a.volume, dtype="<f4").reshape(nz, ny, nx).copy())
+    import time
+    t0 = time.perf_counter()
     target = m["input"]["spacing"]
     model = [nz if (two_d and ax == 2) else max(1, half_up(n * s / t)) for ax, (n, s, t) in enumerate(zip(a.dims, a.spacing, target))]
     mx, my, mz = model
@@ -87,6 +91,8 @@ def main():
                     total[:, z0:z0 + tpz, y0:y0 + tpy, x0:x0 + tpx] += acc * weight
                     weights[z0:z0 + tpz, y0:y0 + tpy, x0:x0 + tpx] += weight
     probs = torch.softmax(total / weights, 0)[:, :mz, :my, :mx]
+    if a.timing:
+        print(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_threads(), "tiles": len(tile_starts(pz, tpz, overlap)) * len(tile_starts(py, tpy, overlap)) * len(tile_starts(px, tpx, overlap))}))
     probs.float().numpy().astype("<f4").tofile(a.out)
 
 

@@ -1,0 +1,99 @@
+/**
+ * `npm run bench:pytorch`: the same network (a 3D U-Net, 16 base features, 3 poolings) over the same volume with the
+ * same algorithm (resample to 1.5 mm, 128³ tiles at overlap 0.5, Gaussian blending, softmax), once through the engine
+ * (onnxruntime-node, in process) and once through PyTorch (training/reference_inference.py), in the same run.
+ * Voxels per second of each (source voxels over seconds from volume to model-grid probabilities) and the ratio;
+ * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import ort from "onnxruntime-node";
+import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
+import { ManifestSchema } from "../src/models/manifest.js";
+import { exec, ROOT } from "../test/helpers/tools.js";
+
+const DIMS: [number, number, number] = [384, 384, 200];
+const SPACING: [number, number, number] = [1, 1, 1];
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-torch-"));
+  await exec("/usr/bin/python3", [path.join(ROOT, "training", "bench_torch.py"), "--out", work]);
+  const raw = {
+    id: "bench", version: "0.0.1", name: "bench", modality: "CT", dimensions: 3, files: ["model.onnx"],
+    input: { name: "image", layout: "NCZYX", spacing: [1.5, 1.5, 1.5], sizeMultiple: 8, padding: "edge" },
+    normalization: { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 },
+    output: { name: "logits", activation: "softmax" },
+    inference: { patchSize: [128, 128, 128], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
+    labels: [{ value: 1, name: "body", color: [255, 0, 0], category: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, type: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, rtInterpretedType: "ORGAN" }],
+    outputs: ["seg"],
+  };
+  const manifest = ManifestSchema.parse(raw);
+  writeFileSync(path.join(work, "model.json"), JSON.stringify(raw));
+  // a CT-like volume: an elliptical body of soft tissue in air
+  const [nx, ny, nz] = DIMS;
+  const data = new Float32Array(nx * ny * nz);
+  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+    data[(k * ny + j) * nx + i] = ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1 ? 40 + ((i * 7 + j * 13 + k * 3) % 40) : -1000;
+  }
+  writeFileSync(path.join(work, "volume.f32"), Buffer.from(data.buffer));
+
+  const session = await ort.InferenceSession.create(path.join(work, "bench", "model.onnx"), { executionProviders: ["cpu"], graphOptimizationLevel: "all" });
+  const t0 = performance.now();
+  const { probs, record } = await modelGridProbabilities({ dims: DIMS, spacing: SPACING, data, seriesInstanceUID: "bench" }, manifest, [session]);
+  const engineSeconds = (performance.now() - t0) / 1000;
+  await session.release();
+
+  const { stdout } = await exec("/usr/bin/python3", [
+    path.join(ROOT, "training", "reference_inference.py"), "--smoke", work, "--net", "bench", "--manifest", path.join(work, "model.json"), "--volume", path.join(work, "volume.f32"),
+    "--dims", ...DIMS.map(String), "--spacing", ...SPACING.map(String), "--out", path.join(work, "probs.f32"), "--timing",
+  ], { maxBuffer: 1 << 20 });
+  const torch = JSON.parse(stdout.trim().split("\n").at(-1)!) as { seconds: number; threads: number; tiles: number };
+  const b = readFileSync(path.join(work, "probs.f32"));
+  const ref = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  const n = record.modelDims[0] * record.modelDims[1] * record.modelDims[2];
+  let worst = 0;
+  for (let c = 0; c < probs.length; c++) for (let v = 0; v < n; v++) worst = Math.max(worst, Math.abs(probs[c]![v]! - ref[c * n + v]!));
+
+  const voxels = nx * ny * nz;
+  const result = {
+    volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm`,
+    modelGrid: record.modelDims.join("×"),
+    tiles: torch.tiles,
+    engine: { seconds: engineSeconds, voxelsPerSecond: voxels / engineSeconds },
+    pytorch: { seconds: torch.seconds, voxelsPerSecond: voxels / torch.seconds, threads: torch.threads },
+    ratio: torch.seconds / engineSeconds,
+    maxProbabilityDifference: worst,
+  };
+  const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version, onnxruntime: JSON.parse(readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")).version, torch: (await exec("/usr/bin/python3", ["-c", "import torch; print(torch.__version__)"])).stdout.trim(), date: new Date().toISOString() };
+  const file = path.join(ROOT, "bench", "results.json");
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
+  writeFileSync(file, JSON.stringify({ ...previous, pytorch: { machine, result } }, null, 2) + "\n");
+  const md = [
+    "# Benchmark: the engine against PyTorch",
+    "",
+    "Written by `npm run bench:pytorch` (bench/pytorch.ts); do not edit by hand. One network (3D U-Net, 16 base features,",
+    "3 poolings, seeded weights), one volume, one algorithm (resample to 1.5 mm, 128³ tiles at overlap 0.5, Gaussian",
+    "blending, softmax): the engine through onnxruntime-node (CPU provider, graph optimisation all, default threads), and",
+    "`training/reference_inference.py` through PyTorch (threads = cores). Seconds from the volume to model-grid probabilities.",
+    "",
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; onnxruntime-node ${machine.onnxruntime}; PyTorch ${machine.torch}; ${machine.date}.`,
+    "",
+    `Volume ${result.volume}, model grid ${result.modelGrid}, ${result.tiles} tiles.`,
+    "",
+    "| | seconds | source voxels / s |",
+    "| --- | --- | --- |",
+    `| Delineate engine (onnxruntime-node) | ${engineSeconds.toFixed(1)} | ${Math.round(result.engine.voxelsPerSecond).toLocaleString("en")} |`,
+    `| PyTorch ${machine.torch} (${torch.threads} threads) | ${torch.seconds.toFixed(1)} | ${Math.round(result.pytorch.voxelsPerSecond).toLocaleString("en")} |`,
+    "",
+    `Ratio (PyTorch seconds / engine seconds): ${result.ratio.toFixed(2)}×. Largest probability difference between the two: ${worst.toExponential(2)}.`,
+    "",
+  ].join("\n");
+  writeFileSync(path.join(ROOT, "bench", "PYTORCH.md"), md);
+  process.stdout.write(md);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
