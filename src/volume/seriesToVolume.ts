@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { num, nums, str, type ParsedDicom } from "../dicom/dataset.js";
+import { num, nums, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
 import type { SliceSource, Volume } from "./volume.js";
 
@@ -22,7 +22,9 @@ const UNCOMPRESSED = new Set(["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]);
  * (multi-frame, mixed size or orientation, tilt, gaps, duplicates) is refused, not guessed.
  * @throws DelineateError DLN_ERR_VOLUME_* naming the series and what is wrong.
  */
-export function seriesToVolume(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): Volume {
+export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): Volume {
+  // an Enhanced (multi-frame) instance becomes one single-frame instance per frame, so the rules below apply to both
+  const instances = input.flatMap(expandFrames);
   const first = instances[0];
   const seriesInstanceUID = first ? str(first.dataset, "SeriesInstanceUID") : "";
   const ctx = { seriesInstanceUID };
@@ -84,10 +86,12 @@ export function seriesToVolume(instances: readonly ParsedDicom[], options: Volum
   for (const [k, idx] of order.entries()) {
     const inst = instances[idx]!;
     decodeInto(inst, data.subarray(k * nx * ny, (k + 1) * nx * ny), seriesInstanceUID);
+    const frame = num(inst.dataset, "ReferencedFrameNumber");
     slices.push({
       sopInstanceUID: str(inst.dataset, "SOPInstanceUID"),
       sopClassUID: str(inst.dataset, "SOPClassUID") || inst.mediaStorageSOPClassUID,
       position: positions[idx]!,
+      ...(frame ? { frameNumber: frame } : {}),
     });
   }
   return {
@@ -129,4 +133,47 @@ function decodeInto(inst: ParsedDicom, out: Float32Array, seriesInstanceUID: str
     const stored = signed ? ((v << shift) >> shift) : v & mask;
     out[i] = stored * slope + intercept;
   }
+}
+
+/** The first item of a naturalised sequence (dcmjs gives an array, or the item itself). */
+function item(seq: unknown): NaturalDataset | undefined {
+  return (Array.isArray(seq) ? seq[0] : seq) as NaturalDataset | undefined;
+}
+
+/**
+ * An Enhanced multi-frame instance (PerFrameFunctionalGroupsSequence) as one single-frame instance per frame: each
+ * frame's position, orientation, pixel spacing and rescale from its own functional groups or the shared ones, and
+ * its slice of the pixel data. Other instances pass through unchanged; so does a multi-frame instance without
+ * functional groups, which the checks then refuse.
+ */
+export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
+  const ds = inst.dataset;
+  const frames = num(ds, "NumberOfFrames") ?? 1;
+  const perFrame = ds.PerFrameFunctionalGroupsSequence as NaturalDataset[] | undefined;
+  if (frames <= 1 || !Array.isArray(perFrame) || perFrame.length !== frames) return [inst];
+  const shared = item(ds.SharedFunctionalGroupsSequence) ?? {};
+  const group = (f: NaturalDataset, name: string) => item(f[name]) ?? item(shared[name]);
+  const rows = num(ds, "Rows") ?? 0, cols = num(ds, "Columns") ?? 0;
+  const frameBytes = rows * cols * ((num(ds, "BitsAllocated") ?? 16) >> 3);
+  const pixelData = ds.PixelData;
+  const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
+  const { PerFrameFunctionalGroupsSequence: _p, SharedFunctionalGroupsSequence: _s, PixelData: _d, ...common } = ds;
+  return perFrame.map((f, i) => {
+    const measures = group(f, "PixelMeasuresSequence");
+    const transform = group(f, "PixelValueTransformationSequence");
+    return {
+      ...inst,
+      dataset: {
+        ...common,
+        NumberOfFrames: 1,
+        ReferencedFrameNumber: i + 1,
+        ImagePositionPatient: group(f, "PlanePositionSequence")?.ImagePositionPatient,
+        ImageOrientationPatient: group(f, "PlaneOrientationSequence")?.ImageOrientationPatient,
+        PixelSpacing: measures?.PixelSpacing,
+        ...(measures?.SliceThickness !== undefined ? { SliceThickness: measures.SliceThickness } : {}),
+        ...(transform ? { RescaleSlope: transform.RescaleSlope, RescaleIntercept: transform.RescaleIntercept } : {}),
+        PixelData: buf instanceof ArrayBuffer ? [buf.slice(i * frameBytes, (i + 1) * frameBytes)] : undefined,
+      },
+    };
+  });
 }

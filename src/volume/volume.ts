@@ -6,6 +6,8 @@ export interface SliceSource {
   sopClassUID: string;
   /** ImagePositionPatient, mm (LPS). */
   position: Vec3;
+  /** the frame, when the slice is one frame of an Enhanced multi-frame instance */
+  frameNumber?: number;
 }
 
 /**

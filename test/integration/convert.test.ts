@@ -72,6 +72,30 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
     });
   }
 
+  const sag = sharedData("dcmqa-sag-mr");
+  for (const [series, ref] of [["XA30_classic_5001_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5001"], ["XA30_enhanced_5_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5"]] as const) {
+    it(`real sagittal EPI, ${series.includes("enhanced") ? "Enhanced MR (one file, 63 frames, per-frame functional groups)" : "classic (63 files)"} (item 15) against the reference NIfTI there`, { skip: sag.skip, timeout: 120_000 }, async () => {
+      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const ours = await run(["convert", path.join(sag.path, "dicom", series), "--out", path.join(work, "ours.nii.gz")]);
+      assert.equal(ours.code, 0, ours.stderr);
+      const c = await compareNifti(ours.stdout.trim(), path.join(sag.path, "ref-dcm2niix-local", `${ref}.nii.gz`));
+      assert.deepEqual(c.shapes, [[63, 86, 86], [63, 86, 86]]);
+      assert.equal(c.differing, 0);
+      assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
+      console.log(`# ${series}: 0 voxels differ, affine within ${c.maxAffineDifferenceMm.toExponential(2)} mm`);
+    });
+  }
+
+  const enh = sharedData("dcmqa-enh-mr-multiframe/dicom");
+  it("refuses Enhanced MR with several echoes or time points (item 14) as not one volume, naming the series", { skip: enh.skip, timeout: 120_000 }, async () => {
+    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    for (const vendor of ["Philips", "Siemens"]) {
+      const r = await run(["convert", path.join(enh.path, vendor), "--out", path.join(work, `${vendor}.nii.gz`)]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /not converted: DLN_ERR_VOLUME_UNSUPPORTED: series [0-9.]+: two or more slices share a position \(several acquisitions, echoes or time points\)/);
+    }
+  });
+
   const philips = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
   const ge = sharedData("dcmqa-ct-ge-tilt/dicom");
   it("refuses gantry-tilted CT (items 1 and 2) with the documented message, converts the rest of the folder, names what it skipped", { skip: philips.skip ?? ge.skip, timeout: 120_000 }, async () => {
