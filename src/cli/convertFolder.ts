@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { num, str, strs, type NaturalDataset } from "../dicom/dataset.js";
+import { num, str } from "../dicom/dataset.js";
+import { instanceUnsuitable } from "../route/selectSeries.js";
 import { asDelineateError } from "../errors.js";
 import { writeNifti } from "../volume/nifti.js";
 import { seriesToVolume } from "../volume/seriesToVolume.js";
@@ -14,15 +15,6 @@ export interface ConvertReport {
   skipped: { seriesInstanceUID: string; reason: string }[];
 }
 
-/** Why an instance is left out of a conversion: not an image, a localizer or a derived image (as the node does). */
-function leftOut(ds: NaturalDataset): string | undefined {
-  if (!ds.Rows || !ds.Columns) return "not an image";
-  const type = strs(ds, "ImageType").map((t) => t.toUpperCase());
-  if (type.includes("LOCALIZER")) return "localizer";
-  if (type[0] === "DERIVED") return "derived image";
-  return undefined;
-}
-
 /**
  * `delineate convert`: every series of a folder to NIfTI through the node's own series → volume stage. One series:
  * the file `out` names; several: `out` with `_s<SeriesNumber>` (and the series UID's last digits if two share a
@@ -33,7 +25,8 @@ export function convertFolder(folder: string, out: string): ConvertReport {
   const { series, unreadable } = scanFolder(folder);
   report.unreadable.push(...unreadable);
   const images = [...series.entries()].filter(([uid, s]) => {
-    const reasons = s.headers.map(leftOut);
+    // left out as in the node (not images, localizers, derived images), whatever their SOP class
+    const reasons = s.headers.map((h) => instanceUnsuitable(h));
     if (reasons.every((r) => r)) report.skipped.push({ seriesInstanceUID: uid, reason: [...new Set(reasons)].join(", ") });
     return reasons.some((r) => !r);
   });
@@ -43,7 +36,7 @@ export function convertFolder(folder: string, out: string): ConvertReport {
   mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   for (const [i, [uid, s]] of images.entries()) {
     try {
-      const instances = readSeries(uid, s.files).filter((p) => !leftOut(p.dataset));
+      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(p.dataset));
       const volume = seriesToVolume(instances);
       const n = numbers[i];
       const unique = numbers.filter((m) => m === n).length === 1;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { parsePart10, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { parsePart10, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 
 export interface FolderSeries {
@@ -18,8 +18,7 @@ export function scanFolder(folder: string): { series: Map<string, FolderSeries>;
   for (const file of walk(folder)) {
     let ds: NaturalDataset;
     try {
-      const parsed = parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true });
-      ds = { ...parsed.dataset, SOPClassUID: str(parsed.dataset, "SOPClassUID") || parsed.mediaStorageSOPClassUID };
+      ds = withSopClass(parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true }));
     } catch (err) {
       unreadable.push({ file, reason: (err as Error).message });
       continue;

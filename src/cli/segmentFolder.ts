@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { str } from "../dicom/dataset.js";
+import { str, withSopClass } from "../dicom/dataset.js";
 import { asDelineateError } from "../errors.js";
 import type { InferenceWorker } from "../inference/inferenceWorker.js";
 import type { ModelPackage } from "../models/loadModel.js";
@@ -57,9 +57,7 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
   for (const [n, uid] of chosen.entries()) {
     const s = series.get(uid)!;
     try {
-      const instances = readSeries(uid, s.files).filter(
-        (p) => !instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, o.rule.match.sopClassUIDs),
-      );
+      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(withSopClass(p), o.rule.match.sopClassUIDs));
       const volume = seriesToVolume(instances);
       const labels = await o.inference.segment(volume);
       const outputs = encodeOutputs({

@@ -84,6 +84,11 @@ function hasNonAscii(value: unknown): boolean {
   return false;
 }
 
+/** A parsed instance's dataset with its SOP Class UID, taken from the meta header when the dataset's is empty. */
+export function withSopClass(p: ParsedDicom): NaturalDataset {
+  return { ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID };
+}
+
 /** The first value of an attribute as a string ("" when absent or empty). */
 export function str(ds: NaturalDataset, keyword: string): string {
   const v = ds[keyword];

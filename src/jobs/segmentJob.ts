@@ -1,4 +1,4 @@
-import { parsePart10, str, type ParsedDicom } from "../dicom/dataset.js";
+import { parsePart10, withSopClass, type ParsedDicom } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
@@ -84,7 +84,7 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
           seriesInstanceUID: seriesUID,
         });
       }
-      const why = instanceUnsuitable({ ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID }, ctx.sopClassUIDs);
+      const why = instanceUnsuitable(withSopClass(p), ctx.sopClassUIDs);
       if (!why) parsed.push(p);
     }
     return parsed;

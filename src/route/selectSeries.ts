@@ -36,11 +36,14 @@ export interface SeriesChoice {
   reason?: string;
 }
 
-/** Why an instance is not an image the model can be run on, or undefined when it is. */
-export function instanceUnsuitable(inst: NaturalDataset, sopClassUIDs: readonly string[] = [CT_IMAGE_STORAGE]): string | undefined {
+/**
+ * Why an instance is not an image the model can be run on (not an image, a localizer, a derived image, or, when
+ * `sopClassUIDs` is given, another SOP class), or undefined when it is.
+ */
+export function instanceUnsuitable(inst: NaturalDataset, sopClassUIDs?: readonly string[]): string | undefined {
   const sopClass = str(inst, "SOPClassUID");
   // Some files carry an empty SOPClassUID (their meta header says CT); judge those by their image attributes.
-  if (sopClass && !sopClassUIDs.includes(sopClass)) return `SOP class ${sopClass} is not one the model takes`;
+  if (sopClassUIDs && sopClass && !sopClassUIDs.includes(sopClass)) return `SOP class ${sopClass} is not one the model takes`;
   if (!inst.Rows || !inst.Columns) return "not an image (no Rows/Columns)";
   const imageType = strs(inst, "ImageType").map((t) => t.toUpperCase());
   if (imageType.includes("LOCALIZER")) return "localizer";

@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { num, nums, str, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { num, nums, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
 import type { SliceSource, Volume } from "./volume.js";
 
@@ -89,7 +89,7 @@ export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOpt
     const frame = num(inst.dataset, "ReferencedFrameNumber");
     slices.push({
       sopInstanceUID: str(inst.dataset, "SOPInstanceUID"),
-      sopClassUID: str(inst.dataset, "SOPClassUID") || inst.mediaStorageSOPClassUID,
+      sopClassUID: str(withSopClass(inst), "SOPClassUID"),
       position: positions[idx]!,
       ...(frame ? { frameNumber: frame } : {}),
     });
