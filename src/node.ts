@@ -15,7 +15,7 @@ import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
 import { DelineateError } from "./errors.js";
-import { newUid, uidFromName } from "./outputs/uid.js";
+import { deviceObserverUid, newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
@@ -39,8 +39,7 @@ export interface RunningNode {
  */
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
   const uid = () => newUid(config.outputs.uidRoot);
-  // the same node (serial number) is the same device observer in every SR it writes
-  const deviceObserverUID = uidFromName(config.outputs.uidRoot, `delineate-device:${config.outputs.deviceSerialNumber}`);
+  const deviceObserverUID = deviceObserverUid(config.outputs);
   // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
   const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
   if (!config.routes) modelIds.add(config.model.id);

@@ -9,7 +9,7 @@ import { loadModelPackage } from "../models/loadModel.js";
 import { startNode } from "../node.js";
 import { writePhantomSeries } from "../volume/phantom.js";
 import { InferenceWorker } from "../inference/inferenceWorker.js";
-import { newUid, uidFromName } from "../outputs/uid.js";
+import { deviceObserverUid, newUid } from "../outputs/uid.js";
 import { resolveRules, type OutputKind } from "../route/rules.js";
 import { VERSION } from "../version.js";
 import { segmentFolder } from "./segmentFolder.js";
@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
           inference,
           settings: config.outputs,
           softwareVersion: VERSION,
-          deviceObserverUID: uidFromName(config.outputs.uidRoot, `delineate-device:${config.outputs.deviceSerialNumber}`),
+          deviceObserverUID: deviceObserverUid(config.outputs),
           newUid: () => newUid(config.outputs.uidRoot),
           ...(bar ? { progress: bar } : {}),
         });

@@ -15,3 +15,8 @@ export function uidFromName(root: string, name: string): string {
   const n = BigInt("0x" + createHash("sha256").update(name).digest("hex").slice(0, 32)).toString();
   return `${root}.${n}`.slice(0, 64);
 }
+
+/** The SR's Device Observer UID for a node: derived from its serial number, so the same node is always the same observer. */
+export function deviceObserverUid(outputs: { uidRoot: string; deviceSerialNumber: string }): string {
+  return uidFromName(outputs.uidRoot, `delineate-device:${outputs.deviceSerialNumber}`);
+}
