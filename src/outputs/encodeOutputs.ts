@@ -50,7 +50,6 @@ export interface EncodeInput {
  */
 export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   const { manifest, settings } = input;
-  const uidsOf = (kind: OutputKind) => input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
   const equipment = {
     manufacturer: "Delineate",
     modelName: "Delineate",
@@ -58,71 +57,42 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
     softwareVersion: input.softwareVersion,
     ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
   };
-  const out: EncodedOutput[] = [];
+  // what every builder takes
+  const common = { volume: input.volume, source: input.source, labels: input.labels, segmentLabels: manifest.labels, equipment, now: input.now };
   const algorithm = { name: manifest.id, version: manifest.version };
+  const seriesOf = (s: { seriesNumber: number; seriesDescription: string }) => ({ number: s.seriesNumber, description: s.seriesDescription });
+  const uidsOf = (kind: OutputKind) => input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
+  const out: EncodedOutput[] = [];
+  const add = (kind: OutputKind, uids: { sopInstanceUID: string }, dataset: NaturalDataset) => out.push({ kind, sopInstanceUID: uids.sopInstanceUID, bytes: writePart10(dataset) });
   if (input.kinds.includes("seg")) {
-    const segUids = uidsOf("seg");
+    const uids = uidsOf("seg");
     const seg = buildSegmentation({
-      volume: input.volume,
-      source: input.source,
-      labels: input.labels,
-      segmentLabels: manifest.labels,
+      ...common,
       algorithm,
-      uids: { ...segUids, dimensionOrganizationUID: input.newUid() },
-      series: { number: settings.seriesNumber, description: settings.seriesDescription },
-      equipment,
+      uids: { ...uids, dimensionOrganizationUID: input.newUid() },
+      series: seriesOf(settings),
       disclaimer: settings.disclaimer,
-      now: input.now,
       type: settings.segType,
     });
-    out.push({ kind: "seg", sopInstanceUID: segUids.sopInstanceUID, bytes: writePart10(seg.dataset) });
+    add("seg", uids, seg.dataset);
     if (input.kinds.includes("sr")) {
       const srUids = uidsOf("sr");
       const sr = buildMeasurementReport({
-        volume: input.volume,
-        source: input.source,
-        labels: input.labels,
-        segmentLabels: manifest.labels,
+        ...common,
         segmentation: seg,
         uids: { ...srUids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() },
-        series: { number: settings.sr.seriesNumber, description: settings.sr.seriesDescription },
-        equipment,
-        now: input.now,
+        series: seriesOf(settings.sr),
       });
-      out.push({ kind: "sr", sopInstanceUID: srUids.sopInstanceUID, bytes: writePart10(sr) });
+      add("sr", srUids, sr);
     }
   }
   if (input.kinds.includes("rtstruct")) {
-    const rtUids = uidsOf("rtstruct");
-    const rt = buildStructureSet({
-      volume: input.volume,
-      source: input.source,
-      labels: input.labels,
-      segmentLabels: manifest.labels,
-      algorithm,
-      uids: rtUids,
-      series: { number: settings.rtstruct.seriesNumber, description: settings.rtstruct.seriesDescription },
-      equipment,
-      disclaimer: settings.disclaimer,
-      now: input.now,
-    });
-    out.push({ kind: "rtstruct", sopInstanceUID: rtUids.sopInstanceUID, bytes: writePart10(rt) });
+    const uids = uidsOf("rtstruct");
+    add("rtstruct", uids, buildStructureSet({ ...common, algorithm, uids, series: seriesOf(settings.rtstruct), disclaimer: settings.disclaimer }));
   }
   if (input.kinds.includes("sc")) {
-    const scUids = uidsOf("sc");
-    const sc = buildOverlay({
-      volume: input.volume,
-      source: input.source,
-      labels: input.labels,
-      segmentLabels: manifest.labels,
-      uids: scUids,
-      series: { number: settings.sc.seriesNumber, description: settings.sc.seriesDescription },
-      equipment,
-      disclaimer: settings.disclaimer,
-      keySlices: settings.sc.keySlices,
-      now: input.now,
-    });
-    out.push({ kind: "sc", sopInstanceUID: scUids.sopInstanceUID, bytes: writePart10(sc) });
+    const uids = uidsOf("sc");
+    add("sc", uids, buildOverlay({ ...common, uids, series: seriesOf(settings.sc), disclaimer: settings.disclaimer, keySlices: settings.sc.keySlices }));
   }
   return out;
 }
