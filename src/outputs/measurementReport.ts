@@ -1,7 +1,7 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
-import type { LabelMap, Volume } from "../volume/volume.js";
+import { labelVoxelCounts, type LabelMap, type Volume } from "../volume/volume.js";
 import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
 
@@ -29,13 +29,6 @@ export interface MeasurementReportInput {
   now: Date;
 }
 
-/** Voxels of each label value on the grid. */
-function countLabels(labels: LabelMap): Float64Array {
-  const counts = new Float64Array(256);
-  for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]!]!++;
-  return counts;
-}
-
 /**
  * A TID 1500 Imaging Measurement Report (Enhanced SR): one measurement group per segment of the SEG, with the
  * segment's volume in mL (voxel count × voxel volume on the source grid), referencing the SEG segment and the
@@ -48,7 +41,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
   const modality = String(input.source.Modality ?? "");
   const procedure = PROCEDURE[modality];
   if (!procedure) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: no procedure code for modality ${modality}`, { seriesInstanceUID: volume.seriesInstanceUID });
-  const counts = countLabels(input.labels);
+  const counts = labelVoxelCounts(input.labels);
   const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
   const { date, time } = dicomDateTime(input.now);
 

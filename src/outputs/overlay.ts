@@ -1,7 +1,7 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
-import type { LabelMap, Volume } from "../volume/volume.js";
+import { labelVoxelCounts, type LabelMap, type Volume } from "../volume/volume.js";
 import { derivedObjectHeader, dicomDateTime, type Equipment } from "./attributes.js";
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from "./font5x7.js";
 
@@ -73,7 +73,8 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
   const slices = keySlices(labels, input.keySlices);
   if (!slices.length) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `overlay for series ${volume.seriesInstanceUID}: no label has any voxel`, { seriesInstanceUID: volume.seriesInstanceUID });
   const colour = new Map(input.segmentLabels.map((l) => [l.value, l.color as Rgb]));
-  const present = input.segmentLabels.filter((l) => labels.data.includes(l.value));
+  const counts = labelVoxelCounts(labels); // one pass, not one scan of the volume per label
+  const present = input.segmentLabels.filter((l) => counts[l.value]! > 0);
   const scale = Math.max(1, Math.round(nx / 256));
   const frames = new Uint8Array(slices.length * plane * 3);
   const isCT = String(input.source.Modality ?? "") === "CT";

@@ -30,6 +30,13 @@ export interface Volume {
   slices: SliceSource[];
 }
 
+/** Voxels of each label value (index = value) on the grid, in one pass. */
+export function labelVoxelCounts(labels: LabelMap): Float64Array {
+  const counts = new Float64Array(256);
+  for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]!]!++;
+  return counts;
+}
+
 /** An integer label per voxel on a volume's grid (0 = background). */
 export interface LabelMap {
   dims: [number, number, number];
