@@ -77,6 +77,8 @@ export async function slidingWindow(
   const [nx, ny, nz] = dims;
   const [px, py, pz] = options.patch;
   if (nx < px || ny < py || nz < pz) throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
+  // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
+  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0) return predict(image, dims);
   const weight = options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(px * py * pz).fill(1);
   const vol = nx * ny * nz, tileVol = px * py * pz;
   const sum = new Float32Array(channels * vol);
