@@ -5,7 +5,8 @@
  * "Arrival" is the end of the modality's C-STORE (storescu). Ingest wait runs from there to the job's
  * creation: Orthanc's StableAge (2 s here, as in the tests) plus the change-feed poll (0.5 s here).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { machineFacts, mergeResults, runBench } from "./record.js";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { str } from "../src/dicom/dataset.js";
@@ -70,18 +71,8 @@ async function main(): Promise<void> {
   }));
 
   const orthancVersion = (await exec("Orthanc", ["--version"])).stdout.split("\n")[0];
-  const machine = {
-    cpu: os.cpus()[0]?.model ?? "unknown",
-    cores: os.cpus().length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    orthanc: orthancVersion,
-    date: new Date().toISOString(),
-  };
-  const file = path.join(ROOT, "bench", "results.json");
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  writeFileSync(file, JSON.stringify({ ...previous, benchmark: "arrival-to-SEG-stored latency", machine, results }, null, 2) + "\n");
+  const machine = machineFacts({ orthanc: orthancVersion ?? "unknown" });
+  mergeResults({ benchmark: "arrival-to-SEG-stored latency", machine, results });
   const stages = ["ingestWait", "route", "fetch", "volume", "inference", "encode", "store"];
   const md = [
     "# Benchmark: arrival to SEG stored",
@@ -101,7 +92,4 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -4,9 +4,9 @@
  * label map (the writer OHIF/cornerstone use), and our RTSTRUCT with 20 labels (dcmjs has no RTSTRUCT writer).
  * Writes bench/OUTPUTS.md and the "outputs" entry of bench/results.json.
  */
+import { machineFacts, mergeResults, runBench } from "./record.js";
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -17,9 +17,9 @@ import { buildSegmentation } from "../src/outputs/segmentation.js";
 import { buildStructureSet } from "../src/outputs/structureSet.js";
 import { newUid } from "../src/outputs/uid.js";
 import type { Volume } from "../src/volume/volume.js";
+import { ROOT } from "../test/helpers/tools.js";
 
 const [NX, NY, NZ] = [512, 512, 300];
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CT = "1.2.840.10008.5.1.4.1.1.2";
 
 const hwmMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? NaN) / 1024;
@@ -143,10 +143,8 @@ async function main(): Promise<void> {
   };
   const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
   const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
-  const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version, dcmjs: JSON.parse(readFileSync(path.join(ROOT, "node_modules/dcmjs/package.json"), "utf8")).version, date: new Date().toISOString() };
-  const file = path.join(ROOT, "bench", "results.json");
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  writeFileSync(file, JSON.stringify({ ...previous, outputs: { machine, results, speedup: theirs.seconds / ours.seconds, memoryRatio: theirs.encodeMiB / ours.encodeMiB } }, null, 2) + "\n");
+  const machine = machineFacts({ dcmjs: JSON.parse(readFileSync(path.join(ROOT, "node_modules/dcmjs/package.json"), "utf8")).version as string });
+  mergeResults({ outputs: { machine, results, speedup: theirs.seconds / ours.seconds, memoryRatio: theirs.encodeMiB / ours.encodeMiB } });
   const row = (label: string, r: typeof ours, labels: number) =>
     `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;
   const md = [
@@ -171,7 +169,4 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runBench(main);

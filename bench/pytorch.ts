@@ -5,7 +5,8 @@
  * Voxels per second of each (source voxels over seconds from volume to model-grid probabilities) and the ratio;
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { machineFacts, mergeResults, runBench } from "./record.js";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import ort from "onnxruntime-node";
@@ -65,10 +66,11 @@ async function main(): Promise<void> {
     ratio: torch.seconds / engineSeconds,
     maxProbabilityDifference: worst,
   };
-  const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version, onnxruntime: JSON.parse(readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")).version, torch: (await exec("/usr/bin/python3", ["-c", "import torch; print(torch.__version__)"])).stdout.trim(), date: new Date().toISOString() };
-  const file = path.join(ROOT, "bench", "results.json");
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  writeFileSync(file, JSON.stringify({ ...previous, pytorch: { machine, result } }, null, 2) + "\n");
+  const machine = machineFacts({
+    onnxruntime: JSON.parse(readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")).version as string,
+    torch: (await exec("/usr/bin/python3", ["-c", "import torch; print(torch.__version__)"])).stdout.trim(),
+  });
+  mergeResults({ pytorch: { machine, result } });
   const md = [
     "# Benchmark: the engine against PyTorch",
     "",
@@ -93,7 +95,4 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runBench(main);

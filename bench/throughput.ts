@@ -3,6 +3,7 @@
  * inference → SEG stored) for a burst of identical-size phantom studies, with the node's peak memory.
  * Appends its figures to bench/results.json under "throughput" and rewrites bench/THROUGHPUT.md.
  */
+import { machineFacts, mergeResults, runBench } from "./record.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,9 +21,9 @@ async function main(): Promise<void> {
   const orthanc = await startOrthanc();
   const node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log") });
   try {
-    const studies = Array.from({ length: STUDIES }, (_, i) =>
-      writePhantomSeries(path.join(work, "studies", `s${i}`), { size: SIZE, slices: SLICES, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Bench^Throughput", patientID: `TP-${i}` }).studyInstanceUID,
-    );
+    for (let i = 0; i < STUDIES; i++) {
+      writePhantomSeries(path.join(work, "studies", `s${i}`), { size: SIZE, slices: SLICES, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Bench^Throughput", patientID: `TP-${i}` });
+    }
     const t0 = Date.now();
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "studies"));
     const sent = Date.now();
@@ -43,11 +44,8 @@ async function main(): Promise<void> {
       nodePeakRssMiB: hwm ? Math.round(Number(hwm[1]) / 1024) : NaN,
       concurrency: 1,
     };
-    const file = path.join(ROOT, "bench", "results.json");
-    const all = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-    const machine = { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
-    all.throughput = { machine, ...result };
-    writeFileSync(file, JSON.stringify(all, null, 2) + "\n");
+    const machine = machineFacts();
+    mergeResults({ throughput: { machine, ...result } });
     const md = [
       "# Benchmark: sustained throughput",
       "",
@@ -72,7 +70,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runBench(main);

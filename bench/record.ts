@@ -1,0 +1,33 @@
+/** What every benchmark writes beside its figures: the machine it ran on, merged into bench/results.json. */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ROOT } from "../test/helpers/tools.js";
+
+/** The machine and software a benchmark ran on; `software` adds versions (Orthanc, dcmjs, onnxruntime…). */
+export function machineFacts<T extends Record<string, string>>(software: T = {} as T) {
+  return {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    ...software,
+    date: new Date().toISOString(),
+  };
+}
+
+/** Sets the given top-level entries of bench/results.json, keeping the other benchmarks' entries. */
+export function mergeResults(entries: Record<string, unknown>): void {
+  const file = path.join(ROOT, "bench", "results.json");
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
+  writeFileSync(file, JSON.stringify({ ...previous, ...entries }, null, 2) + "\n");
+}
+
+/** Runs a benchmark's main, printing why it failed and exiting 1 if it did. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}
