@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { str, withSopClass } from "../dicom/dataset.js";
+import { withSopClass } from "../dicom/dataset.js";
 import { asDelineateError } from "../errors.js";
 import type { InferenceWorker } from "../inference/inferenceWorker.js";
 import type { ModelPackage } from "../models/loadModel.js";

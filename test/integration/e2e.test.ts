@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePart10, str } from "../../src/dicom/dataset.js";
-import type { Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
