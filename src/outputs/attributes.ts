@@ -1,5 +1,6 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
-import type { CodedConcept } from "../models/manifest.js";
+import type { CodedConcept, ModelLabel } from "../models/manifest.js";
+import type { LabelMap, Volume } from "../volume/volume.js";
 
 /** Patient and study attributes every derived object copies exactly from its source. Type 2 ones must be present. */
 const COPIED_TYPE2 = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"];
@@ -69,6 +70,21 @@ export interface Equipment {
   deviceSerialNumber: string;
   softwareVersion: string;
   institutionName?: string;
+}
+
+/** What every output builder (SEG, SR, RTSTRUCT, overlay) takes. */
+export interface DerivedObjectInput {
+  /** the source volume: its grid is the output's grid, its slices the output's references */
+  volume: Volume;
+  /** one source instance, for patient and study attributes */
+  source: NaturalDataset;
+  labels: LabelMap;
+  /** the model's labels; those present in `labels` become segments / ROIs, numbered 1..N in this order */
+  segmentLabels: readonly ModelLabel[];
+  uids: { seriesInstanceUID: string; sopInstanceUID: string };
+  series: { number: number; description: string };
+  equipment: Equipment;
+  now: Date;
 }
 
 /** What every derived object shares: patient and study copied from the source, SOP, series, equipment, instance dates. */

@@ -1,8 +1,7 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import type { ModelLabel } from "../models/manifest.js";
-import { labelVoxelCounts, type LabelMap, type Volume } from "../volume/volume.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
+import { labelVoxelCounts } from "../volume/volume.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
 
 export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
@@ -15,18 +14,10 @@ const PROCEDURE: Readonly<Record<string, ReturnType<typeof code>>> = {
   MR: code("25056-3", "LN", "MRI unspecified body region"),
 };
 
-export interface MeasurementReportInput {
-  volume: Volume;
-  /** one source instance, for patient and study attributes */
-  source: NaturalDataset;
-  labels: LabelMap;
-  segmentLabels: readonly ModelLabel[];
+export interface MeasurementReportInput extends DerivedObjectInput {
   /** the SEG the report's groups reference, as written (its segment numbers) */
   segmentation: Segmentation;
   uids: { seriesInstanceUID: string; sopInstanceUID: string; deviceObserverUID: string; trackingUID: (segmentNumber: number) => string };
-  series: { number: number; description: string };
-  equipment: Equipment;
-  now: Date;
 }
 
 /**

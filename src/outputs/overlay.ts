@@ -1,26 +1,17 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import type { ModelLabel } from "../models/manifest.js";
-import { labelVoxelCounts, type LabelMap, type Volume } from "../volume/volume.js";
-import { derivedObjectHeader, dicomDateTime, type Equipment } from "./attributes.js";
+import { labelVoxelCounts, type LabelMap } from "../volume/volume.js";
+import { derivedObjectHeader, dicomDateTime, type DerivedObjectInput } from "./attributes.js";
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from "./font5x7.js";
 
 export const MULTIFRAME_TRUE_COLOR_SC = "1.2.840.10008.5.1.4.1.1.7.4";
 
-export interface OverlayInput {
-  /** the source volume, intensities included */
-  volume: Volume;
-  source: NaturalDataset;
-  labels: LabelMap;
-  segmentLabels: readonly ModelLabel[];
-  uids: { seriesInstanceUID: string; sopInstanceUID: string };
-  series: { number: number; description: string };
-  equipment: Equipment;
+/** The volume's intensities must be in place: the overlay draws them. */
+export interface OverlayInput extends DerivedObjectInput {
   /** burnt in at the bottom of every frame */
   disclaimer: string;
   /** how many key slices (frames), spread over the segmented extent */
   keySlices: number;
-  now: Date;
 }
 
 type Rgb = readonly [number, number, number];

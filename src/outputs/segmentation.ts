@@ -1,28 +1,16 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import type { ModelLabel } from "../models/manifest.js";
-import type { LabelMap, Volume } from "../volume/volume.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type Equipment } from "./attributes.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type DerivedObjectInput } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
 /** Label Map Segmentation Storage (Supplement 243, 2024) */
 export const LABELMAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7";
 
-export interface SegmentationInput {
-  /** the source volume: its grid is the SEG's grid, its slices are the SEG's references */
-  volume: Volume;
-  /** one source instance, for patient and study attributes */
-  source: NaturalDataset;
-  labels: LabelMap;
-  /** the model's labels; only those present in `labels` become segments, numbered 1..N in this order */
-  segmentLabels: readonly ModelLabel[];
+export interface SegmentationInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
   uids: { seriesInstanceUID: string; sopInstanceUID: string; dimensionOrganizationUID: string };
-  series: { number: number; description: string };
-  equipment: Equipment;
   disclaimer: string;
-  now: Date;
   /** BINARY (default: one bit-packed frame per segment and slice) or LABELMAP (one 8-bit frame per slice, pixel = segment number) */
   type?: "BINARY" | "LABELMAP";
 }

@@ -1,28 +1,17 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
-import type { LabelMap, Volume } from "../volume/volume.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, type Equipment } from "./attributes.js";
+import { codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
 /** Detached Study Management, the SOP class RTReferencedStudySequence names the study by (as TPS expect). */
 const STUDY_REFERENCE_CLASS = "1.2.840.10008.3.1.2.3.1";
 
-export interface StructureSetInput {
-  volume: Volume;
-  /** one source instance, for patient and study attributes */
-  source: NaturalDataset;
-  labels: LabelMap;
-  /** only labels present become ROIs, numbered 1..N in this order */
-  segmentLabels: readonly ModelLabel[];
+export interface StructureSetInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
-  uids: { seriesInstanceUID: string; sopInstanceUID: string };
   /** "not for clinical use" wording, in StructureSetDescription */
   disclaimer: string;
-  series: { number: number; description: string };
-  equipment: Equipment;
-  now: Date;
 }
 
 /**
