@@ -55,6 +55,17 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
 
   const jobOf = (study: string) => waitFor(`a finished job for study ${study}`, () => node.settled(study), 240_000, 500);
   const segSeries = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
+  /** The study's one series of a modality, fetched from the PACS into a file that dciodvfy passes with no error. */
+  const fetchValid = async (study: string, modality: string, file: string) => {
+    const series = (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === modality);
+    assert.equal(series.length, 1, `exactly one ${modality} series in the study`);
+    const [bytes] = await pacs.retrieveSeries(study, str(series[0]!, "SeriesInstanceUID"));
+    const filePath = path.join(work, file);
+    writeFileSync(filePath, bytes!);
+    const verdict = await dciodvfy(filePath);
+    assert.deepEqual(verdict.errors, [], `${modality} dciodvfy errors:\n${verdict.errors.join("\n")}`);
+    return { path: filePath, verdict };
+  };
 
   before(async () => {
     work = mkdtempSync(path.join(tmpdir(), "delineate-e2e-"));
@@ -82,14 +93,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.equal(job.segment?.seriesInstanceUID, abdomen.seriesInstanceUID);
     assert.equal(job.segment?.executionProvider, "cpu");
 
-    const segs = await segSeries(abdomen.studyInstanceUID);
-    assert.equal(segs.length, 1, "exactly one SEG series in the study");
-    const [segFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(segs[0]!, "SeriesInstanceUID"));
-    const segPath = path.join(work, "abdomen-seg.dcm");
-    writeFileSync(segPath, segFile!);
-
-    const verdict = await dciodvfy(segPath);
-    assert.deepEqual(verdict.errors, [], `dciodvfy errors:\n${verdict.errors.join("\n")}`);
+    const { path: segPath } = await fetchValid(abdomen.studyInstanceUID, "SEG", "abdomen-seg.dcm");
 
     const seg = await python(READ_SEG, [segPath, path.join(work, "abdomen-seg.raw")]);
     assert.equal(seg.modality, "SEG");
@@ -101,7 +105,8 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     assert.deepEqual(seg.segments, [{ number: 1, label: "Body", type: "38266002" }]);
 
     // The source series as the PACS holds it: every reference must be one of its instances, every frame on its slice.
-    const source = (await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID)).map((b) => parsePart10(b));
+    const sourceFiles = await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID);
+    const source = sourceFiles.map((b) => parsePart10(b));
     const ipp = new Map(source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]));
     assert.equal(ipp.size, 20);
     assert.equal(seg.seriesRefs.length, 1);
@@ -127,13 +132,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     console.log(`# abdomen SEG vs classical body outline: Dice ${d.toFixed(4)}`);
 
     // The SR beside it: valid for dciodvfy and PixelMed, and its volume is the SEG's voxel count × voxel volume.
-    const srs = (await pacs.searchSeries(abdomen.studyInstanceUID)).filter((s) => str(s, "Modality") === "SR");
-    assert.equal(srs.length, 1, "exactly one SR series in the study");
-    const [srFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(srs[0]!, "SeriesInstanceUID"));
-    const srPath = path.join(work, "abdomen-sr.dcm");
-    writeFileSync(srPath, srFile!);
-    const srVerdict = await dciodvfy(srPath);
-    assert.deepEqual(srVerdict.errors, [], srVerdict.errors.join("\n"));
+    const { path: srPath, verdict: srVerdict } = await fetchValid(abdomen.studyInstanceUID, "SR", "abdomen-sr.dcm");
     assert.deepEqual((await pixelmedSRValidator(srPath)).errors, []);
     const voxels = mask.reduce((n, v) => n + v, 0);
     const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
@@ -153,16 +152,10 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     console.log(`# abdomen SR: body volume ${sr.ml.toFixed(1)} mL (${voxels} voxels), dciodvfy warnings ${srVerdict.warnings.length}`);
 
     // The RTSTRUCT: valid for dciodvfy, and plastimatch rasterises its ROI back onto the CT to the SEG's own voxels.
-    const rts = (await pacs.searchSeries(abdomen.studyInstanceUID)).filter((s) => str(s, "Modality") === "RTSTRUCT");
-    assert.equal(rts.length, 1, "exactly one RTSTRUCT series in the study");
-    const [rtFile] = await pacs.retrieveSeries(abdomen.studyInstanceUID, str(rts[0]!, "SeriesInstanceUID"));
-    const rtPath = path.join(work, "abdomen-rtstruct.dcm");
-    writeFileSync(rtPath, rtFile!);
-    const rtVerdict = await dciodvfy(rtPath);
-    assert.deepEqual(rtVerdict.errors, [], rtVerdict.errors.join("\n"));
+    const { path: rtPath, verdict: rtVerdict } = await fetchValid(abdomen.studyInstanceUID, "RTSTRUCT", "abdomen-rtstruct.dcm");
     const ctDir = path.join(work, "abdomen-ct");
     mkdirSync(ctDir);
-    (await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID)).forEach((b, i) => writeFileSync(path.join(ctDir, `${i}.dcm`), b));
+    sourceFiles.forEach((b, i) => writeFileSync(path.join(ctDir, `${i}.dcm`), b));
     writeFileSync(path.join(work, "abdomen-mask.raw"), mask);
     const rtDice = await rasteriseAndCompare(rtPath, ctDir, path.join(work, "abdomen-mask.raw"), volume.dims, { Body: 1 }, path.join(work, "abdomen-rt-masks"));
     assert.deepEqual(Object.keys(rtDice), ["Body"]);
