@@ -1,4 +1,5 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { DelineateError } from "../errors.js";
 import type { CodedConcept, ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 
@@ -85,6 +86,20 @@ export interface DerivedObjectInput {
   series: { number: number; description: string };
   equipment: Equipment;
   now: Date;
+}
+
+/**
+ * The refusal an output builder throws, naming the object and the series, after the checks every grid-based output
+ * needs: the label map on the volume's grid, one source reference per slice.
+ * @throws DelineateError DLN_ERR_OUTPUT_INVALID when either fails.
+ */
+export function checkedGrid(input: Pick<DerivedObjectInput, "volume" | "labels">, what: string): (why: string) => DelineateError {
+  const { volume, labels } = input;
+  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `${what} for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  const [nx, ny, nz] = volume.dims;
+  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
+  if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
+  return invalid;
 }
 
 /** What every derived object shares: patient and study copied from the source, SOP, series, equipment, instance dates. */

@@ -1,6 +1,5 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
-import { DelineateError } from "../errors.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type DerivedObjectInput } from "./attributes.js";
+import { checkedGrid, codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type DerivedObjectInput } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -32,9 +31,7 @@ export interface Segmentation {
 export function buildSegmentation(input: SegmentationInput): Segmentation {
   const { volume, labels } = input;
   const [nx, ny, nz] = volume.dims;
-  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `SEG for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
-  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
-  if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
+  const invalid = checkedGrid(input, "SEG");
   if (volume.slices.some((s) => !s.sopClassUID || !s.sopInstanceUID)) throw invalid("a source slice has no SOP Class or Instance UID");
   const values = input.segmentLabels.map((l) => l.value);
   if (new Set(values).size !== values.length) throw invalid("duplicate label values");

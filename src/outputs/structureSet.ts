@@ -1,7 +1,6 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
-import { DelineateError } from "../errors.js";
 import type { ModelLabel } from "../models/manifest.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
+import { checkedGrid, codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
@@ -24,9 +23,7 @@ export interface StructureSetInput extends DerivedObjectInput {
 export function buildStructureSet(input: StructureSetInput): NaturalDataset {
   const { volume, labels } = input;
   const [nx, ny, nz] = volume.dims;
-  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `RTSTRUCT for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
-  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
-  if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
+  const invalid = checkedGrid(input, "RTSTRUCT");
 
   const [row, column] = volume.direction;
   const [sx, sy] = volume.spacing;
