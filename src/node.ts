@@ -1,3 +1,4 @@
+import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config/schema.js";
@@ -60,6 +61,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     if (!m) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id} is not named by any routing rule of this node's configuration`, { model: id });
     return m;
   };
+  // instances pushed to the node may be compressed (a PACS transcodes what we fetch; a sender does not)
+  const decoders = await loadPixelDecoders();
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
   const store = new JobStore(config.dataDir, uid);
@@ -87,6 +90,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       destination,
       model: pkg,
       sopClassUIDs: rule.match.sopClassUIDs,
+      volume: { ...config.volume, decoders },
       infer: (volume) => inference.segment(volume),
       executionProvider: inference.provider,
       newUid: uid,

@@ -4,23 +4,32 @@ import { num, str } from "../dicom/dataset.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
 import { asDelineateError } from "../errors.js";
 import { writeNifti } from "../volume/nifti.js";
-import { seriesToVolume } from "../volume/seriesToVolume.js";
+import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
+import { DEFAULT_VOLUME_OPTIONS, seriesToVolumes, type VolumeOptions } from "../volume/seriesToVolume.js";
+import type { VolumeDimension } from "../volume/splitVolumes.js";
 import { readSeries, scanFolder } from "./scanFolder.js";
 
 export interface ConvertReport {
-  written: { seriesInstanceUID: string; file: string; dims: [number, number, number] }[];
+  /** `volume`: which of the series' volumes (echo 2, time point 3…), absent when the series is one volume */
+  written: { seriesInstanceUID: string; file: string; dims: [number, number, number]; volume?: string }[];
   failed: { seriesInstanceUID: string; code: string; message: string }[];
   unreadable: { file: string; reason: string }[];
   /** series with no image to convert (localizers, derived images, non-image objects only) */
   skipped: { seriesInstanceUID: string; reason: string }[];
 }
 
+/** File-name suffix per kind of volume within a series. */
+const PART_SUFFIX: Record<VolumeDimension, string> = { echo: "e", "image type": "i", "time point": "t", repetition: "t", acquisition: "a", orientation: "o" };
+
 /**
  * `delineate convert`: every series of a folder to NIfTI through the node's own series → volume stage. One series:
  * the file `out` names; several: `out` with `_s<SeriesNumber>` (and the series UID's last digits if two share a
- * number) before the extension. A series that is not a volume is reported with the same refusal the node gives.
+ * number) before the extension. A series of several volumes (echoes, time points…) gets one file each, with
+ * `_e<n>`, `_i<n>` (image type), `_t<n>`, `_a<n>` (acquisition) or `_o<n>` (orientation) added. A volume that cannot be
+ * built is reported with the same refusal the node gives.
  */
-export function convertFolder(folder: string, out: string): ConvertReport {
+export async function convertFolder(folder: string, out: string, options: Partial<VolumeOptions> = {}): Promise<ConvertReport> {
+  const volumeOptions: VolumeOptions = { ...DEFAULT_VOLUME_OPTIONS, decoders: await loadPixelDecoders(), ...options };
   const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [] };
   const { series, unreadable } = scanFolder(folder);
   report.unreadable.push(...unreadable);
@@ -35,18 +44,27 @@ export function convertFolder(folder: string, out: string): ConvertReport {
   const numbers = images.map(([, s]) => num(s.headers[0]!, "SeriesNumber"));
   mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   for (const [i, [uid, s]] of images.entries()) {
-    try {
-      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(p.dataset));
-      const volume = seriesToVolume(instances);
-      const n = numbers[i];
-      const unique = numbers.filter((m) => m === n).length === 1;
-      const name = images.length === 1 ? `${base}.nii` : `${base}_s${n ?? "x"}${unique ? "" : `_${uid.slice(-8)}`}.nii`;
-      const file = name + (gz ? ".gz" : "");
-      writeFileSync(file, writeNifti(volume, gz, str(instances[0]!.dataset, "SeriesDescription")));
-      report.written.push({ seriesInstanceUID: uid, file, dims: volume.dims });
-    } catch (thrown) {
+    const fail = (thrown: unknown) => {
       const err = asDelineateError(thrown);
       report.failed.push({ seriesInstanceUID: uid, code: err.code, message: err.message });
+    };
+    try {
+      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(p.dataset));
+      const n = numbers[i];
+      const unique = numbers.filter((m) => m === n).length === 1;
+      const seriesName = images.length === 1 ? base : `${base}_s${n ?? "x"}${unique ? "" : `_${uid.slice(-8)}`}`;
+      const volumes = seriesToVolumes(instances, volumeOptions);
+      for (const { part, volume, error } of volumes) {
+        if (!volume) {
+          fail(error);
+          continue;
+        }
+        const file = `${seriesName}${part.dimension ? `_${PART_SUFFIX[part.dimension]}${part.index}` : ""}.nii${gz ? ".gz" : ""}`;
+        writeFileSync(file, writeNifti(volume, gz, str(instances[0]!.dataset, "SeriesDescription")));
+        report.written.push({ seriesInstanceUID: uid, file, dims: volume.dims, ...(part.dimension ? { volume: part.label } : {}) });
+      }
+    } catch (thrown) {
+      fail(thrown);
     }
   }
   return report;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -109,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
           formats: formats as OutputKind[],
           inference,
           settings: config.outputs,
+          volume: { ...config.volume, decoders: await loadPixelDecoders() },
           softwareVersion: VERSION,
           deviceObserverUID: deviceObserverUid(config.outputs),
           newUid: () => newUid(config.outputs.uidRoot),
@@ -117,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
         for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
         for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
         for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
+        for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
         for (const w of report.written) for (const f of w.files) process.stdout.write(`${f}\n`);
         if (!report.written.length && !report.failed.length) process.stderr.write(`delineate: no series in ${folder} is one ${model.manifest.id} takes\n`);
         return report.failed.length || !report.written.length ? 1 : 0;
@@ -129,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
       if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
         throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
       }
-      const report = convertFolder(folder, values.out);
+      const report = await convertFolder(folder, values.out);
       for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
       for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
       for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);

@@ -8,9 +8,15 @@ export interface FolderSeries {
   files: string[];
   /** headers of each file (no pixel data), SOPClassUID filled from the meta header when the dataset has none */
   headers: NaturalDataset[];
+  /** the files have no SeriesInstanceUID: grouped by study, series number, frame of reference and modality instead */
+  withoutUid?: boolean;
 }
 
-/** A folder's DICOM, grouped by series from headers only; files that are not readable DICOM are listed with why. */
+/**
+ * A folder's DICOM, grouped by series from headers only; files that are not readable DICOM are listed with why.
+ * Files without a SeriesInstanceUID (anonymisers strip it) are grouped, as dcm2niix does, by what else they share:
+ * study, SeriesNumber, FrameOfReferenceUID and Modality; the group's key then begins "no-series-uid".
+ */
 export function scanFolder(folder: string): { series: Map<string, FolderSeries>; unreadable: { file: string; reason: string }[] } {
   if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${folder} is not a folder`);
   const series = new Map<string, FolderSeries>();
@@ -23,12 +29,11 @@ export function scanFolder(folder: string): { series: Map<string, FolderSeries>;
       unreadable.push({ file, reason: (err as Error).message });
       continue;
     }
-    const uid = str(ds, "SeriesInstanceUID");
-    if (!uid) {
-      unreadable.push({ file, reason: "no SeriesInstanceUID" });
-      continue;
-    }
-    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [] };
+    const withoutUid = !str(ds, "SeriesInstanceUID");
+    const uid = withoutUid
+      ? `no-series-uid:${["StudyInstanceUID", "SeriesNumber", "FrameOfReferenceUID", "Modality"].map((k) => str(ds, k) || "-").join("/")}`
+      : str(ds, "SeriesInstanceUID");
+    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [], ...(withoutUid ? { withoutUid } : {}) };
     s.files.push(file);
     s.headers.push(ds);
     series.set(uid, s);

@@ -7,7 +7,7 @@ import type { ModelPackage } from "../models/loadModel.js";
 import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
 import type { OutputKind, RoutingRule } from "../route/rules.js";
 import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
-import { seriesToVolume } from "../volume/seriesToVolume.js";
+import { volumeForModel, type VolumeOptions } from "../volume/seriesToVolume.js";
 import { readSeries, scanFolder } from "./scanFolder.js";
 
 export interface SegmentFolderOptions {
@@ -18,6 +18,8 @@ export interface SegmentFolderOptions {
   formats: readonly OutputKind[];
   inference: Pick<InferenceWorker, "segment">;
   settings: OutputSettings;
+  /** how series become volumes (with the decoders for compressed files) */
+  volume: VolumeOptions;
   softwareVersion: string;
   deviceObserverUID: string;
   newUid: () => string;
@@ -32,6 +34,8 @@ export interface SegmentFolderReport {
   failed: { seriesInstanceUID: string; code: string; message: string }[];
   /** files that are not readable DICOM, with why */
   unreadable: { file: string; reason: string }[];
+  /** what was done to the input that a reader of the results should know (e.g. which acquisition was used) */
+  warnings: string[];
   /** series of the folder the rule does not take, with why */
   skipped: { seriesInstanceUID: string; reason: string }[];
 }
@@ -43,11 +47,15 @@ export interface SegmentFolderReport {
  * is reported and the rest of the folder goes on.
  */
 export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFolderReport> {
-  const report: SegmentFolderReport = { written: [], failed: [], unreadable: [], skipped: [] };
+  const report: SegmentFolderReport = { written: [], failed: [], unreadable: [], skipped: [], warnings: [] };
   const { series, unreadable } = scanFolder(o.folder);
   report.unreadable.push(...unreadable);
   const chosen: string[] = [];
   for (const [uid, s] of series) {
+    if (s.withoutUid) {
+      report.skipped.push({ seriesInstanceUID: uid, reason: "the files have no SeriesInstanceUID, which a SEG, SR or RTSTRUCT must reference" });
+      continue;
+    }
     const first = s.headers[0]!;
     const candidate = { series: { SeriesInstanceUID: uid, Modality: first.Modality, SeriesDescription: first.SeriesDescription }, instances: s.headers };
     const choice = selectSeries(s.study, [candidate], o.rule.match);
@@ -58,7 +66,8 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
     const s = series.get(uid)!;
     try {
       const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(withSopClass(p), o.rule.match.sopClassUIDs));
-      const volume = seriesToVolume(instances);
+      const { volume, warnings } = volumeForModel(instances, o.volume);
+      report.warnings.push(...warnings);
       const labels = await o.inference.segment(volume);
       const outputs = encodeOutputs({
         volume,

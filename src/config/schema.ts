@@ -147,6 +147,18 @@ export const ConfigSchema = z
         institutionName: z.string().max(64).optional(),
       })
       .strict(),
+    /** how a series becomes a volume; see docs/conversion.md */
+    volume: z
+      .object({
+        /** fewer slices than this is not a volume */
+        minSlices: z.number().int().min(1).default(3),
+        /** a stack whose slice step leans more than this from the normal, or whose GantryDetectorTilt exceeds it, is tilted */
+        maxTiltDegrees: z.number().min(0).max(45).default(0.05),
+        /** largest relative deviation of a slice step from the median before the spacing counts as irregular */
+        spacingTolerance: z.number().min(0).max(1).default(0.01),
+      })
+      .strict()
+      .default({ minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01 }),
     jobs: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(1),

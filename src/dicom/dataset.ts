@@ -3,7 +3,10 @@ import { checkDeclaredLengths } from "./declaredLengths.js";
 
 export type { NaturalDataset };
 
-dcmjs.log.setLevel("error");
+dcmjs.log.setLevel("silent");
+// dcmjs reports each ambiguous dictionary VR ("xs", "ox") it resolves as an error on the console; it resolves them
+// as the standard says (US/OW when the file does not tell), so the lines are noise in convert's stderr
+dcmjs.log.getLogger("validation.dcmjs").setLevel("silent");
 
 /** A Part 10 file read into dcmjs's naturalised form, with the transfer syntax and the meta SOP class. */
 export interface ParsedDicom {
@@ -22,7 +25,16 @@ export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean 
   if (problem) throw new Error(problem);
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   // headersOnly stops before PixelData: what routing and grouping need, without copying the pixels
-  const dict = dcmjs.data.DicomMessage.readFile(ab, options.headersOnly ? { untilTag: "7FE00010" } : {});
+  const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...(options.headersOnly ? { untilTag: "7FE00010" } : {}), ...extra });
+  let dict: ReturnType<typeof read>;
+  try {
+    dict = read({});
+  } catch (err) {
+    // dcmjs decodes one character set only: with ISO 2022 code extensions (Japanese, Korean) it refuses the file.
+    // Read it with the first set instead: the image and its geometry are intact; text in the other sets is not.
+    if (!/character set/i.test((err as Error).message)) throw err;
+    dict = read({ ignoreErrors: true });
+  }
   const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
   const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
   return {

@@ -40,6 +40,8 @@ export interface Job {
   /** why the job failed, was skipped, or is waiting to be retried */
   error?: { code: ErrorCode; stage: Stage; message: string };
   timings?: StageTimings;
+  /** segment jobs: what was done to the input that a reader of the result should know (e.g. which acquisition was used) */
+  warnings?: string[];
   /** epoch ms the job was made (for a route job: when the study was announced) */
   createdAt: number;
   updatedAt: number;
@@ -72,5 +74,6 @@ export type JobResult =
       timings: StageTimings;
       /** true when the result was already in the destination (a retry after a crash during storing) */
       alreadyStored: boolean;
+      warnings: string[];
     }
   | { kind: "route"; timings: StageTimings; decisions: RuleDecision[]; jobs: SegmentTarget[] };

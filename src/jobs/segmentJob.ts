@@ -6,7 +6,7 @@ import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js"
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
-import { seriesToVolume } from "../volume/seriesToVolume.js";
+import { volumeForModel, type VolumeOptions } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
 
@@ -19,6 +19,8 @@ export interface SegmentContext {
   model: ModelPackage;
   /** the SOP classes the job's rule takes (the others in the series, a localizer say, are left out) */
   sopClassUIDs: readonly string[];
+  /** how series become volumes (decoders for compressed instances pushed to the node, tolerances) */
+  volume: VolumeOptions;
   /** runs the model on a volume (on the model's inference worker thread, in the node) */
   infer: (volume: Volume) => Promise<LabelMap>;
   executionProvider: string;
@@ -68,7 +70,7 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
   }
   if (present.size === target.outputs.length) {
     ctx.log.info("results already in the destination; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUIDs: [...present] });
-    return { kind: "segment", executionProvider: target.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true };
+    return { kind: "segment", executionProvider: target.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true, warnings: [] };
   }
   const seriesUID = target.seriesInstanceUID;
 
@@ -90,7 +92,8 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     return parsed;
   });
 
-  const volume = await timed("volume", () => seriesToVolume(instances));
+  const { volume, warnings } = await timed("volume", () => volumeForModel(instances, ctx.volume));
+  for (const warning of warnings) ctx.log.warn(warning, { jobId: job.id });
   ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
   const labels = await timed("inference", () => ctx.infer(volume));
 
@@ -120,5 +123,5 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     stored: toStore.map((f) => ({ kind: f.kind, sopInstanceUID: f.sopInstanceUID, bytes: f.bytes.byteLength })),
     timings,
   });
-  return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false };
+  return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false, warnings };
 }

@@ -28,6 +28,7 @@ interface Row {
   error_message: string | null;
   timings: string | null;
   routing: string | null;
+  warnings: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -44,6 +45,7 @@ function toJob(r: Row): Job {
     cancelRequested: r.cancel_requested === 1,
     ...(r.error_code ? { error: { code: r.error_code, stage: r.error_stage, message: r.error_message ?? "" } as Job["error"] } : {}),
     ...(r.timings ? { timings: JSON.parse(r.timings) } : {}),
+    ...(r.warnings ? { warnings: JSON.parse(r.warnings) } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     ...(r.kind === "segment"
@@ -64,7 +66,7 @@ function toJob(r: Row): Job {
   };
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const JOBS_TABLE = `
   CREATE TABLE jobs (
@@ -89,6 +91,7 @@ const JOBS_TABLE = `
     error_message TEXT,
     timings TEXT,
     routing TEXT,
+    warnings TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     UNIQUE (kind, study_uid, series_uid, model_id, model_version, destination)
@@ -130,11 +133,19 @@ export class JobStore {
   /**
    * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
    * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
-   * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job.
+   * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job. Version 2 lacked
+   * the warnings column.
    */
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
+    if (version === 2) {
+      this.db.transaction(() => {
+        this.db.exec("ALTER TABLE jobs ADD COLUMN warnings TEXT");
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+      return;
+    }
     const hasJobs = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get() !== undefined;
     this.db.transaction(() => {
       if (hasJobs) this.db.exec("DROP INDEX IF EXISTS jobs_by_state; ALTER TABLE jobs RENAME TO jobs_v1;");
@@ -260,8 +271,8 @@ export class JobStore {
       const now = Date.now();
       if (result.kind === "segment") {
         this.db
-          .prepare("UPDATE jobs SET state = 'done', execution_provider = ?, timings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
-          .run(result.executionProvider, JSON.stringify(result.timings), now, id);
+          .prepare("UPDATE jobs SET state = 'done', execution_provider = ?, timings = ?, warnings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
+          .run(result.executionProvider, JSON.stringify(result.timings), result.warnings.length ? JSON.stringify(result.warnings) : null, now, id);
         return 0;
       }
       const route = this.get(id);

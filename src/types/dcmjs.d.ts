@@ -17,7 +17,7 @@ declare module "dcmjs" {
         denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
       };
     };
-    log: { setLevel(level: string): void; disableAll?: () => void };
+    log: { setLevel(level: string): void; disableAll?: () => void; getLogger(name: string): { setLevel(level: string): void } };
   };
   export default dcmjs;
 }

@@ -1,7 +1,10 @@
 import { DelineateError } from "../errors.js";
-import { num, nums, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { num, nums, str, withSopClass, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
 import type { SliceSource, Volume } from "./volume.js";
+import { decodeSlice, expandFrames } from "./slicePixels.js";
+import { splitVolumes, type VolumePart } from "./splitVolumes.js";
+import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 
 export interface VolumeOptions {
   /** Fewer slices than this is not a volume a 3D model can use. */
@@ -10,11 +13,11 @@ export interface VolumeOptions {
   maxTiltDegrees: number;
   /** Largest relative deviation of a slice step from the median step. */
   spacingTolerance: number;
+  /** Decoders for compressed pixel data; without them a compressed instance is refused. */
+  decoders?: PixelDecoders;
 }
 
 export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = { minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01 };
-
-const UNCOMPRESSED = new Set(["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]);
 
 /**
  * Builds a Volume from the instances of one single-frame series: slices sorted along the normal,
@@ -64,7 +67,9 @@ export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOpt
   const { order, distances } = sortAlongNormal(positions, orientation.normal);
   const steps = distances.slice(1).map((d, i) => d - distances[i]!);
   if (steps.some((s) => s < 1e-3)) {
-    throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", "two or more slices share a position (several acquisitions, echoes or time points)");
+    const parts = splitVolumes(instances);
+    const what = parts.length > 1 ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)` : " (several acquisitions, echoes or time points)";
+    throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
   }
   const maxAngle = Math.max(...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal)));
   if (Math.abs(tilt) > options.maxTiltDegrees || (maxAngle * 180) / Math.PI > options.maxTiltDegrees) {
@@ -83,9 +88,10 @@ export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOpt
   const nx = cols, ny = rows, nz = order.length;
   const data = new Float32Array(nx * ny * nz);
   const slices: SliceSource[] = [];
+  const mosaics = new Map<unknown, StoredFrame>();
   for (const [k, idx] of order.entries()) {
     const inst = instances[idx]!;
-    decodeInto(inst, data.subarray(k * nx * ny, (k + 1) * nx * ny), seriesInstanceUID);
+    decodeSlice(inst, data.subarray(k * nx * ny, (k + 1) * nx * ny), seriesInstanceUID, options.decoders, mosaics);
     const frame = num(inst.dataset, "ReferencedFrameNumber");
     slices.push({
       sopInstanceUID: str(inst.dataset, "SOPInstanceUID"),
@@ -107,73 +113,29 @@ export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOpt
   };
 }
 
-/** Decodes one uncompressed greyscale slice into `out`, masking unused high bits and applying the rescale. */
-function decodeInto(inst: ParsedDicom, out: Float32Array, seriesInstanceUID: string): void {
-  const ds = inst.dataset;
-  const sop = str(ds, "SOPInstanceUID");
-  const bad = (why: string) => new DelineateError("DLN_ERR_VOLUME_UNSUPPORTED", `series ${seriesInstanceUID}, instance ${sop}: ${why}`, { seriesInstanceUID, sopInstanceUID: sop });
-  if (!UNCOMPRESSED.has(inst.transferSyntaxUID)) throw bad(`transfer syntax ${inst.transferSyntaxUID} is not decoded here (ask the PACS for Explicit VR Little Endian)`);
-  if ((num(ds, "SamplesPerPixel") ?? 1) !== 1) throw bad("not a greyscale image (SamplesPerPixel ≠ 1)");
-  const bitsAllocated = num(ds, "BitsAllocated");
-  const bitsStored = num(ds, "BitsStored") ?? bitsAllocated;
-  const signed = num(ds, "PixelRepresentation") === 1;
-  if ((bitsAllocated !== 16 && bitsAllocated !== 8) || !bitsStored || bitsStored > bitsAllocated) throw bad(`BitsAllocated ${bitsAllocated} / BitsStored ${bitsStored} is not supported`);
-  const slope = num(ds, "RescaleSlope") ?? 1;
-  const intercept = num(ds, "RescaleIntercept") ?? 0;
-  const pixelData = ds.PixelData;
-  const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
-  if (!(buf instanceof ArrayBuffer)) throw bad("no pixel data");
-  const n = out.length;
-  const raw = bitsAllocated === 16 ? new Uint16Array(buf, 0, Math.min(n, buf.byteLength >> 1)) : new Uint8Array(buf, 0, Math.min(n, buf.byteLength));
-  if (raw.length < n) throw bad(`pixel data holds ${raw.length} of ${n} pixels (truncated)`);
-  const shift = 32 - bitsStored;
-  const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
-  for (let i = 0; i < n; i++) {
-    const v = raw[i]!;
-    const stored = signed ? ((v << shift) >> shift) : v & mask;
-    out[i] = stored * slope + intercept;
-  }
-}
 
-/** The first item of a naturalised sequence (dcmjs gives an array, or the item itself). */
-function item(seq: unknown): NaturalDataset | undefined {
-  return (Array.isArray(seq) ? seq[0] : seq) as NaturalDataset | undefined;
+/** Every volume of a series (`convert`): one per part that splitVolumes finds, each built or refused on its own. */
+export function seriesToVolumes(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { part: VolumePart; volume?: Volume; error?: unknown }[] {
+  return splitVolumes(instances).map((part) => {
+    try {
+      return { part, volume: seriesToVolume(part.instances, options) };
+    } catch (error) {
+      return { part, error };
+    }
+  });
 }
 
 /**
- * An Enhanced multi-frame instance (PerFrameFunctionalGroupsSequence) as one single-frame instance per frame: each
- * frame's position, orientation, pixel spacing and rescale from its own functional groups or the shared ones, and
- * its slice of the pixel data. Other instances pass through unchanged; so does a multi-frame instance without
- * functional groups, which the checks then refuse.
+ * The one volume a model gets from a series. Several acquisitions at the same positions (a repeated scan): the
+ * acquisition with the most slices (of equals, the last) is used, and a warning says which and what was left out.
+ * Several echoes, image types, time points or orientations: refused, since which one a model wants is not ours to
+ * guess.
  */
-export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
-  const ds = inst.dataset;
-  const frames = num(ds, "NumberOfFrames") ?? 1;
-  const perFrame = ds.PerFrameFunctionalGroupsSequence as NaturalDataset[] | undefined;
-  if (frames <= 1 || !Array.isArray(perFrame) || perFrame.length !== frames) return [inst];
-  const shared = item(ds.SharedFunctionalGroupsSequence) ?? {};
-  const group = (f: NaturalDataset, name: string) => item(f[name]) ?? item(shared[name]);
-  const rows = num(ds, "Rows") ?? 0, cols = num(ds, "Columns") ?? 0;
-  const frameBytes = rows * cols * ((num(ds, "BitsAllocated") ?? 16) >> 3);
-  const pixelData = ds.PixelData;
-  const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
-  const { PerFrameFunctionalGroupsSequence: _p, SharedFunctionalGroupsSequence: _s, PixelData: _d, ...common } = ds;
-  return perFrame.map((f, i) => {
-    const measures = group(f, "PixelMeasuresSequence");
-    const transform = group(f, "PixelValueTransformationSequence");
-    return {
-      ...inst,
-      dataset: {
-        ...common,
-        NumberOfFrames: 1,
-        ReferencedFrameNumber: i + 1,
-        ImagePositionPatient: group(f, "PlanePositionSequence")?.ImagePositionPatient,
-        ImageOrientationPatient: group(f, "PlaneOrientationSequence")?.ImageOrientationPatient,
-        PixelSpacing: measures?.PixelSpacing,
-        ...(measures?.SliceThickness !== undefined ? { SliceThickness: measures.SliceThickness } : {}),
-        ...(transform ? { RescaleSlope: transform.RescaleSlope, RescaleIntercept: transform.RescaleIntercept } : {}),
-        PixelData: buf instanceof ArrayBuffer ? [buf.slice(i * frameBytes, (i + 1) * frameBytes)] : undefined,
-      },
-    };
-  });
+export function volumeForModel(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { volume: Volume; warnings: string[] } {
+  const parts = splitVolumes(instances);
+  if (parts.length === 1 || parts[0]!.dimension !== "acquisition") return { volume: seriesToVolume(instances, options), warnings: [] };
+  const chosen = parts.reduce((best, p) => (p.instances.length >= best.instances.length ? p : best));
+  const volume = seriesToVolume(chosen.instances, options);
+  const left = parts.filter((p) => p !== chosen).map((p) => `${p.label}, ${p.instances.length} slices`);
+  return { volume, warnings: [`series ${volume.seriesInstanceUID} holds ${parts.length} acquisitions at the same positions: used ${chosen.label} (${chosen.instances.length} slices); left out ${left.join("; ")}`] };
 }

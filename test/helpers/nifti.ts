@@ -4,14 +4,19 @@ export interface NiftiComparison {
   shapes: [number[], number[]];
   /** voxels that differ after both are scaled (scl_slope/inter) and reoriented */
   differing: number;
+  /** largest absolute difference of two voxels (-1 when the shapes differ) */
+  maxValueDifference: number;
+  /** largest difference relative to the larger magnitude of the two voxels: float32 rounding gives ≤ 1.2e-7 */
+  maxRelativeDifference: number;
   maxAffineDifferenceMm: number;
 }
 
 /**
  * Compares two NIfTI files as dcm2niix parity needs: each read with numpy (scaled by scl_slope/scl_inter), reoriented
  * to the axis order and directions closest to RAS by its own sform, then compared voxel by voxel and by affine.
+ * `volumeOfB`: b is 4D (dcm2niix writes time series so) and its volume with this 0-based index is compared.
  */
-export function compareNifti(a: string, b: string): Promise<NiftiComparison> {
+export function compareNifti(a: string, b: string, volumeOfB?: number): Promise<NiftiComparison> {
   return python(
     `
 import gzip, json, sys, numpy as np
@@ -38,10 +43,15 @@ def canonical(data, A):
         if M[w, w] < 0:
             t = t + M[:, w] * (data.shape[w] - 1); M[:, w] = -M[:, w]; data = np.flip(data, axis=w)
     return data, np.hstack([M, t[:, None]])
-da, Aa = canonical(*load(sys.argv[1])); db, Ab = canonical(*load(sys.argv[2]))
+da, Aa = canonical(*load(sys.argv[1]))
+b, Ab = load(sys.argv[2])
+if sys.argv[3] != "": b = b[..., int(sys.argv[3])]
+db, Ab = canonical(b, Ab)
 same = da.shape == db.shape
 print(json.dumps({"shapes": [list(da.shape), list(db.shape)], "differing": int((da != db).sum()) if same else -1,
+  "maxValueDifference": float(np.abs(da - db).max()) if same else -1,
+  "maxRelativeDifference": float((np.abs(da - db) / np.maximum(np.maximum(np.abs(da), np.abs(db)), 1e-30)).max()) if same else -1,
   "maxAffineDifferenceMm": float(np.abs(Aa - Ab).max())}))`,
-    [a, b],
+    [a, b, volumeOfB === undefined ? "" : String(volumeOfB)],
   );
 }

@@ -11,7 +11,7 @@ import { createLogger } from "../../src/log.js";
 import { newUid } from "../../src/outputs/uid.js";
 
 const log = createLogger({ level: "error", silent: true });
-const result: JobResult = { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false };
+const result: JobResult = { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false, warnings: [] };
 const store = () => new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-worker-")), () => newUid("2.25"));
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));

@@ -1,0 +1,209 @@
+import { DelineateError } from "../errors.js";
+import { num, nums, str, strs, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { readCsaHeader } from "../dicom/siemensCsa.js";
+import { add, cross, scale, type Vec3 } from "./geometry.js";
+import { encapsulatedFrames, isEncapsulated, type PixelDecoders, type StoredFrame } from "../dicom/pixelDecoders.js";
+
+const BIG_ENDIAN = "1.2.840.10008.1.2.2";
+
+/**
+ * Decodes one greyscale slice into `out`: native (little- or big-endian) or, with `decoders`, compressed pixel
+ * data; unused high bits masked, sign extended from BitsStored, rescale applied.
+ */
+export function decodeSlice(inst: ParsedDicom, out: Float32Array, seriesInstanceUID: string, decoders?: PixelDecoders, mosaics?: Map<unknown, StoredFrame>): void {
+  const ds = inst.dataset;
+  const sop = str(ds, "SOPInstanceUID");
+  const bad = (why: string) => new DelineateError("DLN_ERR_VOLUME_UNSUPPORTED", `series ${seriesInstanceUID}, instance ${sop}: ${why}`, { seriesInstanceUID, sopInstanceUID: sop });
+  if ((num(ds, "SamplesPerPixel") ?? 1) !== 1) throw bad("not a greyscale image (SamplesPerPixel ≠ 1)");
+  const bitsAllocated = num(ds, "BitsAllocated");
+  const bitsStored = num(ds, "BitsStored") ?? bitsAllocated;
+  const signed = num(ds, "PixelRepresentation") === 1;
+  if ((bitsAllocated !== 16 && bitsAllocated !== 8) || !bitsStored || bitsStored > bitsAllocated) throw bad(`BitsAllocated ${bitsAllocated} / BitsStored ${bitsStored} is not supported`);
+  const n = out.length;
+  const tile = ds.MosaicTile as MosaicTile | undefined;
+  let raw: StoredFrame;
+  if (tile) {
+    // the whole mosaic is decoded once per call and each slice cut from it
+    let mosaic = mosaics?.get(ds.PixelData);
+    if (!mosaic) {
+      mosaic = storedValues(inst, { rows: tile.mosaicRows, columns: tile.mosaicColumns, bitsAllocated, bitsStored, samplesPerPixel: 1 }, tile.mosaicRows * tile.mosaicColumns, bad, decoders);
+      mosaics?.set(ds.PixelData, mosaic);
+    }
+    raw = cutTile(mosaic, tile);
+  } else {
+    raw = storedValues(inst, { rows: num(ds, "Rows") ?? 0, columns: num(ds, "Columns") ?? 0, bitsAllocated, bitsStored, samplesPerPixel: 1 }, n, bad, decoders);
+  }
+  const slope = num(ds, "RescaleSlope") ?? 1;
+  const intercept = num(ds, "RescaleIntercept") ?? 0;
+  const shift = 32 - bitsStored;
+  const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
+  for (let i = 0; i < n; i++) {
+    const v = raw[i]!;
+    const stored = signed ? ((v << shift) >> shift) : v & mask;
+    out[i] = stored * slope + intercept;
+  }
+}
+
+function storedValues(
+  inst: ParsedDicom,
+  layout: { rows: number; columns: number; bitsAllocated: number; bitsStored: number; samplesPerPixel: number },
+  n: number,
+  bad: (why: string) => DelineateError,
+  decoders: PixelDecoders | undefined,
+): StoredFrame {
+  const ts = inst.transferSyntaxUID;
+  const pixelData = inst.dataset.PixelData;
+  if (isEncapsulated(ts)) {
+    if (!decoders) throw bad(`transfer syntax ${ts} is not decoded here (ask the PACS for Explicit VR Little Endian)`);
+    let decoded: StoredFrame;
+    try {
+      const [frame] = encapsulatedFrames(pixelData, 1);
+      if (!frame) throw new Error("no pixel data");
+      decoded = decoders.decode(ts, frame, layout);
+    } catch (e) {
+      throw bad(`transfer syntax ${ts}: ${(e as Error).message}`);
+    }
+    if (decoded.length < n) throw bad(`transfer syntax ${ts}: the decoded frame holds ${decoded.length} of ${n} pixels`);
+    return decoded;
+  }
+  const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
+  if (!(buf instanceof ArrayBuffer)) throw bad("no pixel data");
+  const raw = layout.bitsAllocated === 16 ? new Uint16Array(buf, 0, Math.min(n, buf.byteLength >> 1)) : new Uint8Array(buf, 0, Math.min(n, buf.byteLength));
+  if (raw.length < n) throw bad(`pixel data holds ${raw.length} of ${n} pixels (truncated)`);
+  if (ts === BIG_ENDIAN && raw instanceof Uint16Array) {
+    // dcmjs swaps the header's values but hands over the pixel bytes as stored
+    const swapped = new Uint16Array(n);
+    for (let i = 0; i < n; i++) swapped[i] = ((raw[i]! & 0xff) << 8) | (raw[i]! >> 8);
+    return swapped;
+  }
+  return raw;
+}
+
+/** Where one slice of a Siemens mosaic lies in the mosaic image. */
+interface MosaicTile {
+  index: number;
+  perRow: number;
+  rows: number;
+  columns: number;
+  mosaicRows: number;
+  mosaicColumns: number;
+}
+
+function cutTile(mosaic: StoredFrame, t: MosaicTile): StoredFrame {
+  const out = mosaic instanceof Uint16Array ? new Uint16Array(t.rows * t.columns) : new Uint8Array(t.rows * t.columns);
+  const top = Math.floor(t.index / t.perRow) * t.rows;
+  const left = (t.index % t.perRow) * t.columns;
+  for (let y = 0; y < t.rows; y++) {
+    const from = (top + y) * t.mosaicColumns + left;
+    out.set(mosaic.subarray(from, from + t.columns), y * t.columns);
+  }
+  return out;
+}
+
+/** A private element's value, found through its creator (the block a scanner or PACS put it in may move). */
+function privateElement(ds: NaturalDataset, group: string, creator: string, element: string): unknown {
+  for (let block = 0x10; block <= 0xff; block++) {
+    const b = block.toString(16).toUpperCase().padStart(2, "0");
+    if (str(ds, `${group}00${b}`) === creator) return ds[`${group}${b}${element}`];
+  }
+  return undefined;
+}
+
+/**
+ * A Siemens mosaic (ImageType MOSAIC: the slices of one volume tiled in one image) as one instance per slice.
+ * The count comes from NumberOfImagesInMosaic (0019,xx0A), or the CSA image header; ImagePositionPatient is the
+ * mosaic's corner, moved to the first tile's corner; slices follow the CSA SliceNormalVector (its sign is the
+ * acquisition order, which r × c does not give) at SpacingBetweenSlices (or SliceThickness). The pixels are cut
+ * from the mosaic when the slice is decoded. A mosaic whose count cannot be read passes through whole and is
+ * refused as one slice.
+ */
+function expandMosaic(inst: ParsedDicom): ParsedDicom[] {
+  const ds = inst.dataset;
+  const csaRaw = privateElement(ds, "0029", "SIEMENS CSA HEADER", "10");
+  const csaBuf = Array.isArray(csaRaw) ? csaRaw[0] : csaRaw;
+  const csa = csaBuf instanceof ArrayBuffer ? readCsaHeader(new Uint8Array(csaBuf)) : new Map<string, string[]>();
+  const count = Number(privateElement(ds, "0019", "SIEMENS MR HEADER", "0A") ?? csa.get("NumberOfImagesInMosaic")?.[0]);
+  const iop = nums(ds, "ImageOrientationPatient");
+  const ipp = nums(ds, "ImagePositionPatient");
+  const ps = nums(ds, "PixelSpacing");
+  const mosaicRows = num(ds, "Rows") ?? 0, mosaicColumns = num(ds, "Columns") ?? 0;
+  const perRow = Math.ceil(Math.sqrt(count));
+  if (!(count > 0) || !iop || iop.length !== 6 || !ipp || ipp.length !== 3 || !ps || ps.length !== 2 || mosaicRows % perRow || mosaicColumns % perRow) return [inst];
+  const rows = mosaicRows / perRow, columns = mosaicColumns / perRow;
+  const row: Vec3 = [iop[0]!, iop[1]!, iop[2]!], column: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
+  const csaNormal = (csa.get("SliceNormalVector") ?? []).map(Number);
+  const normal: Vec3 = csaNormal.length === 3 && csaNormal.every(Number.isFinite) ? [csaNormal[0]!, csaNormal[1]!, csaNormal[2]!] : cross(row, column);
+  const spacing = num(ds, "SpacingBetweenSlices") ?? num(ds, "SliceThickness") ?? 1;
+  const first = add(add([ipp[0]!, ipp[1]!, ipp[2]!], scale(column, (ps[0]! * (mosaicRows - rows)) / 2)), scale(row, (ps[1]! * (mosaicColumns - columns)) / 2));
+  return Array.from({ length: count }, (_, index) => ({
+    ...inst,
+    dataset: {
+      ...ds,
+      Rows: rows,
+      Columns: columns,
+      ImagePositionPatient: add(first, scale(normal, index * spacing)),
+      MosaicTile: { index, perRow, rows, columns, mosaicRows, mosaicColumns } satisfies MosaicTile,
+    },
+  }));
+}
+
+/** The first item of a naturalised sequence (dcmjs gives an array, or the item itself). */
+function item(seq: unknown): NaturalDataset | undefined {
+  return (Array.isArray(seq) ? seq[0] : seq) as NaturalDataset | undefined;
+}
+
+/**
+ * An Enhanced multi-frame instance (PerFrameFunctionalGroupsSequence) as one single-frame instance per frame: each
+ * frame's position, orientation, pixel spacing and rescale from its own functional groups or the shared ones, and
+ * its own pixel data (native bytes, or its encoded frame). Other instances pass through unchanged; so does a
+ * multi-frame instance without functional groups, which the checks then refuse.
+ */
+export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
+  const ds = inst.dataset;
+  if (strs(ds, "ImageType").includes("MOSAIC") && !ds.MosaicTile) return expandMosaic(inst);
+  const frames = num(ds, "NumberOfFrames") ?? 1;
+  const perFrame = ds.PerFrameFunctionalGroupsSequence as NaturalDataset[] | undefined;
+  if (frames <= 1 || !Array.isArray(perFrame) || perFrame.length !== frames) return [inst];
+  const shared = item(ds.SharedFunctionalGroupsSequence) ?? {};
+  const group = (f: NaturalDataset, name: string) => item(f[name]) ?? item(shared[name]);
+  const frameData = framePixelData(inst, frames);
+  const { PerFrameFunctionalGroupsSequence: _p, SharedFunctionalGroupsSequence: _s, PixelData: _d, ...common } = ds;
+  return perFrame.map((f, i) => {
+    const measures = group(f, "PixelMeasuresSequence");
+    const transform = group(f, "PixelValueTransformationSequence");
+    const content = group(f, "FrameContentSequence");
+    const frameType = (group(f, "MRImageFrameTypeSequence") ?? group(f, "CTImageFrameTypeSequence"))?.FrameType;
+    return {
+      ...inst,
+      dataset: {
+        ...common,
+        NumberOfFrames: 1,
+        ReferencedFrameNumber: i + 1,
+        ImagePositionPatient: group(f, "PlanePositionSequence")?.ImagePositionPatient,
+        ImageOrientationPatient: group(f, "PlaneOrientationSequence")?.ImageOrientationPatient,
+        PixelSpacing: measures?.PixelSpacing,
+        ...(measures?.SliceThickness !== undefined ? { SliceThickness: measures.SliceThickness } : {}),
+        ...(transform ? { RescaleSlope: transform.RescaleSlope, RescaleIntercept: transform.RescaleIntercept } : {}),
+        // what tells volumes apart when frames share positions (echoes, time points, stacks)
+        ...(frameType !== undefined ? { FrameType: frameType } : {}),
+        ...(content?.TemporalPositionIndex !== undefined ? { TemporalPositionIndex: content.TemporalPositionIndex } : {}),
+        ...(group(f, "MREchoSequence")?.EffectiveEchoTime !== undefined ? { EchoTime: group(f, "MREchoSequence")?.EffectiveEchoTime } : {}),
+        PixelData: frameData[i] ? [frameData[i]] : undefined,
+      },
+    };
+  });
+}
+
+function framePixelData(inst: ParsedDicom, frames: number): (ArrayBuffer | undefined)[] {
+  const ds = inst.dataset;
+  if (isEncapsulated(inst.transferSyntaxUID)) {
+    try {
+      return encapsulatedFrames(ds.PixelData, frames).map((f) => f.slice().buffer);
+    } catch {
+      return []; // each frame is then refused as having no pixel data, naming the instance
+    }
+  }
+  const frameBytes = (num(ds, "Rows") ?? 0) * (num(ds, "Columns") ?? 0) * ((num(ds, "BitsAllocated") ?? 16) >> 3);
+  const buf = Array.isArray(ds.PixelData) ? ds.PixelData[0] : ds.PixelData;
+  return Array.from({ length: frames }, (_, i) => (buf instanceof ArrayBuffer ? buf.slice(i * frameBytes, (i + 1) * frameBytes) : undefined));
+}
