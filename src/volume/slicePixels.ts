@@ -100,13 +100,32 @@ function cutTile(mosaic: StoredFrame, t: MosaicTile): StoredFrame {
   return out;
 }
 
-/** A private element's value, found through its creator (the block a scanner or PACS put it in may move). */
+/** Raw bytes of a value dcmjs could not type (private elements in implicit VR come as UN). */
+function rawBytes(v: unknown): Uint8Array | undefined {
+  const first = Array.isArray(v) ? v[0] : v;
+  return first instanceof ArrayBuffer ? new Uint8Array(first) : undefined;
+}
+
+/**
+ * A private element's value, found through its creator (the block a scanner or PACS put it in may move), as dcmjs
+ * gives it: typed in explicit VR, raw bytes (UN) in implicit VR.
+ */
 function privateElement(ds: NaturalDataset, group: string, creator: string, element: string): unknown {
   for (let block = 0x10; block <= 0xff; block++) {
     const b = block.toString(16).toUpperCase().padStart(2, "0");
-    if (str(ds, `${group}00${b}`) === creator) return ds[`${group}${b}${element}`];
+    const value = ds[`${group}00${b}`];
+    const bytes = rawBytes(value);
+    const text = bytes ? new TextDecoder("latin1").decode(bytes).replace(/[\0 ]+$/, "") : str(ds, `${group}00${b}`);
+    if (text === creator) return ds[`${group}${b}${element}`];
   }
   return undefined;
+}
+
+/** A US value, typed or raw (little-endian). */
+function uint16(v: unknown): number {
+  const bytes = rawBytes(v);
+  if (bytes) return bytes.byteLength >= 2 ? bytes[0]! | (bytes[1]! << 8) : NaN;
+  return Number(Array.isArray(v) ? v[0] : v);
 }
 
 /**
@@ -120,9 +139,10 @@ function privateElement(ds: NaturalDataset, group: string, creator: string, elem
 function expandMosaic(inst: ParsedDicom): ParsedDicom[] {
   const ds = inst.dataset;
   const csaRaw = privateElement(ds, "0029", "SIEMENS CSA HEADER", "10");
-  const csaBuf = Array.isArray(csaRaw) ? csaRaw[0] : csaRaw;
-  const csa = csaBuf instanceof ArrayBuffer ? readCsaHeader(new Uint8Array(csaBuf)) : new Map<string, string[]>();
-  const count = Number(privateElement(ds, "0019", "SIEMENS MR HEADER", "0A") ?? csa.get("NumberOfImagesInMosaic")?.[0]);
+  const csaBytes = rawBytes(csaRaw);
+  const csa = csaBytes ? readCsaHeader(csaBytes) : new Map<string, string[]>();
+  const fromHeader = privateElement(ds, "0019", "SIEMENS MR HEADER", "0A");
+  const count = fromHeader !== undefined ? uint16(fromHeader) : Number(csa.get("NumberOfImagesInMosaic")?.[0]);
   const iop = nums(ds, "ImageOrientationPatient");
   const ipp = nums(ds, "ImagePositionPatient");
   const ps = nums(ds, "PixelSpacing");
