@@ -56,12 +56,18 @@ export function writeNifti(volume: Volume, gzip: boolean, description = ""): Uin
   const [nx, ny, nz] = volume.dims;
   const n = nx * ny * nz;
   let integral = true;
-  for (let i = 0; i < n && integral; i++) {
-    const v = volume.data[i]!;
-    integral = Number.isInteger(v) && v >= -32768 && v <= 32767;
+  const data = volume.data;
+  // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
+  for (let i = 0; i < n; i++) {
+    const v = data[i]!;
+    if (((v << 16) >> 16) !== v) {
+      integral = false;
+      break;
+    }
   }
   const bytesPer = integral ? 2 : 4;
   const out = Buffer.alloc(352 + n * bytesPer);
+  if (out.byteOffset % 4) throw new Error("NIfTI buffer not aligned"); // Buffer.alloc of this size owns its ArrayBuffer
   const affine = rasAffine(volume);
   const q = quaternion(affine, volume.spacing);
   out.writeInt32LE(348, 0);
@@ -79,7 +85,9 @@ export function writeNifti(volume: Volume, gzip: boolean, description = ""): Uin
   [q.b, q.c, q.d, affine[0]![3]!, affine[1]![3]!, affine[2]![3]!].forEach((v, i) => out.writeFloatLE(v, 256 + 4 * i));
   affine.forEach((r, i) => r.forEach((v, j) => out.writeFloatLE(v, 280 + 16 * i + 4 * j)));
   out.write("n+1\0", 344, "latin1");
-  if (integral) for (let i = 0; i < n; i++) out.writeInt16LE(volume.data[i]!, 352 + 2 * i);
-  else Buffer.from(volume.data.buffer, volume.data.byteOffset, n * 4).copy(out, 352);
+  // typed-array copies (the buffer is its own ArrayBuffer, and 352 is 4-aligned): 0.05 s, where writeInt16LE per
+  // voxel took 0.7 s for 512×512×300; the values were checked integral and in range, so the int16 conversion is exact
+  if (integral) new Int16Array(out.buffer, out.byteOffset + 352, n).set(volume.data);
+  else new Float32Array(out.buffer, out.byteOffset + 352, n).set(volume.data);
   return gzip ? gzipSync(out, { level: 6 }) : out;
 }
