@@ -83,6 +83,23 @@ describe("job store", () => {
     store.close();
     assert.equal(new JobStore(dir, () => newUid("2.25")).list().length, 2, "opening it again changes nothing");
   });
+  it("brings a second-schema store (no warnings column) up to date, and keeps a segment job's warnings", () => {
+    const dir = fresh();
+    new JobStore(dir, () => newUid("2.25")).close();
+    const v2 = new Database(path.join(dir, "delineate.sqlite"));
+    v2.exec("ALTER TABLE jobs DROP COLUMN warnings; PRAGMA user_version = 2;");
+    v2.close();
+    const store = new JobStore(dir, () => newUid("2.25"));
+    store.enqueue(["1.1"]);
+    const route = store.claimNext()!;
+    const target = { seriesInstanceUID: "1.1.1", modelId: "m", modelVersion: "1.0.0", rule: "default", destination: "pacs", outputs: ["seg" as const] };
+    assert.equal(store.complete(route.id, { kind: "route", timings: {}, decisions: [], jobs: [target] }), 1);
+    const segment = store.claimNext()!;
+    store.complete(segment.id, { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false, warnings: ["used acquisition 2"] });
+    assert.deepEqual(store.get(segment.id)?.warnings, ["used acquisition 2"]);
+    assert.equal(store.get(route.id)?.warnings, undefined);
+    store.close();
+  });
 });
 
 describe("job control", () => {
