@@ -26,19 +26,6 @@ export interface PixelDecoders {
 
 const NATIVE = new Set(["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"]);
 
-/** The transfer syntaxes whose pixel data `decode` takes, by name (for messages and docs). */
-export const DECODED_TRANSFER_SYNTAXES: Readonly<Record<string, string>> = {
-  "1.2.840.10008.1.2.4.50": "JPEG baseline (8-bit)",
-  "1.2.840.10008.1.2.4.51": "JPEG extended (8-bit samples only)",
-  "1.2.840.10008.1.2.4.57": "JPEG lossless",
-  "1.2.840.10008.1.2.4.70": "JPEG lossless, first-order prediction",
-  "1.2.840.10008.1.2.4.80": "JPEG-LS lossless",
-  "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless",
-  "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
-  "1.2.840.10008.1.2.4.91": "JPEG 2000",
-  "1.2.840.10008.1.2.5": "RLE lossless",
-};
-
 export function isEncapsulated(transferSyntaxUID: string): boolean {
   return !NATIVE.has(transferSyntaxUID);
 }

@@ -133,7 +133,9 @@ export function seriesToVolumes(instances: readonly ParsedDicom[], options: Volu
  */
 export function volumeForModel(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { volume: Volume; warnings: string[] } {
   const parts = splitVolumes(instances);
-  if (parts.length === 1 || parts[0]!.dimension !== "acquisition") return { volume: seriesToVolume(instances, options), warnings: [] };
+  // one part holds the frames already expanded; several that are not acquisitions are refused by seriesToVolume
+  if (parts.length === 1) return { volume: seriesToVolume(parts[0]!.instances, options), warnings: [] };
+  if (parts[0]!.dimension !== "acquisition") return { volume: seriesToVolume(instances, options), warnings: [] };
   const chosen = parts.reduce((best, p) => (p.instances.length >= best.instances.length ? p : best));
   const volume = seriesToVolume(chosen.instances, options);
   const left = parts.filter((p) => p !== chosen).map((p) => `${p.label}, ${p.instances.length} slices`);
