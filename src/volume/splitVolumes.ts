@@ -48,9 +48,10 @@ export function splitVolumes(input: readonly ParsedDicom[]): VolumePart[] {
 function split(instances: readonly ParsedDicom[]): VolumePart[] {
   const byOrientation = groupBy(instances, orientationKey);
   if (byOrientation.size > 1) {
-    return [...byOrientation.values()].flatMap((group, i) =>
-      split(group).map((part) => ({ ...part, dimension: "orientation" as const, index: i + 1, label: `orientation ${i + 1} of ${byOrientation.size}${part.label ? `, ${part.label}` : ""}` })),
-    );
+    // numbered across all orientations' volumes: two echoes of one orientation must not share an index (a file name)
+    return [...byOrientation.values()]
+      .flatMap((group, i) => split(group).map((part) => ({ ...part, label: `orientation ${i + 1} of ${byOrientation.size}${part.label ? `, ${part.label}` : ""}` })))
+      .map((part, n) => ({ ...part, dimension: "orientation" as const, index: n + 1 }));
   }
   const whole: VolumePart[] = [{ index: 1, label: "", instances: [...instances] }];
   const iop = nums(instances[0]?.dataset ?? {}, "ImageOrientationPatient");

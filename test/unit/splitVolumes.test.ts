@@ -68,4 +68,12 @@ describe("several volumes in one series", () => {
     const parts = splitVolumes(makeSeries([...axial, ...coronal]));
     assert.deepEqual(parts.map((p) => [p.dimension, p.instances.length]), [["orientation", 3], ["orientation", 3]]);
   });
+
+  it("numbers the volumes of every orientation apart, so two echoes of one orientation do not share a file name", () => {
+    const axial = stacks(2, 3, (c) => ({ EchoNumbers: c + 1 }));
+    const coronal = [0, 1, 2].map((k) => ({ position: [0, 2 * k, 0] as [number, number, number], iop: [1, 0, 0, 0, 0, -1] }));
+    const parts = splitVolumes(makeSeries([...axial, ...coronal]));
+    assert.deepEqual(parts.map((p) => p.index), [1, 2, 3]);
+    assert.match(parts[1]!.label, /^orientation 1 of 2, echo 2 of 2/);
+  });
 });
