@@ -192,6 +192,7 @@ export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
     const measures = group(f, "PixelMeasuresSequence");
     const transform = group(f, "PixelValueTransformationSequence");
     const content = group(f, "FrameContentSequence");
+    const echo = group(f, "MREchoSequence");
     const frameType = (group(f, "MRImageFrameTypeSequence") ?? group(f, "CTImageFrameTypeSequence"))?.FrameType;
     return {
       ...inst,
@@ -207,14 +208,15 @@ export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
         // what tells volumes apart when frames share positions (echoes, time points, stacks)
         ...(frameType !== undefined ? { FrameType: frameType } : {}),
         ...(content?.TemporalPositionIndex !== undefined ? { TemporalPositionIndex: content.TemporalPositionIndex } : {}),
-        ...(group(f, "MREchoSequence")?.EffectiveEchoTime !== undefined ? { EchoTime: group(f, "MREchoSequence")?.EffectiveEchoTime } : {}),
+        ...(echo?.EffectiveEchoTime !== undefined ? { EchoTime: echo.EffectiveEchoTime } : {}),
         PixelData: frameData[i] ? [frameData[i]] : undefined,
       },
     };
   });
 }
 
-function framePixelData(inst: ParsedDicom, frames: number): (ArrayBuffer | undefined)[] {
+/** Each frame's pixel data: native bytes cut per frame, or each encoded frame; [] when the fragments make no sense. */
+export function framePixelData(inst: ParsedDicom, frames: number): (ArrayBuffer | undefined)[] {
   const ds = inst.dataset;
   if (isEncapsulated(inst.transferSyntaxUID)) {
     try {

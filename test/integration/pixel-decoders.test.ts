@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import { parsePart10, type ParsedDicom } from "../../src/dicom/dataset.js";
-import { encapsulatedFrames, isEncapsulated, loadPixelDecoders, type PixelDecoders } from "../../src/dicom/pixelDecoders.js";
-import { decodeSlice } from "../../src/volume/slicePixels.js";
+import { loadPixelDecoders, type PixelDecoders } from "../../src/dicom/pixelDecoders.js";
+import { decodeSlice, framePixelData } from "../../src/volume/slicePixels.js";
 import { exec, sharedData } from "../helpers/tools.js";
 
 const read = (file: string) => parsePart10(new Uint8Array(readFileSync(file)));
@@ -13,12 +13,8 @@ const read = (file: string) => parsePart10(new Uint8Array(readFileSync(file)));
 /** A multi-frame instance without functional groups as single-frame instances, rescale left out (stored values). */
 function framesOf(p: ParsedDicom): ParsedDicom[] {
   const frames = Number(p.dataset.NumberOfFrames ?? 1);
-  const rows = Number(p.dataset.Rows), cols = Number(p.dataset.Columns);
-  const bytes = rows * cols * (Number(p.dataset.BitsAllocated) >> 3);
-  const native = (p.dataset.PixelData as ArrayBuffer[])[0]!;
-  const data = isEncapsulated(p.transferSyntaxUID)
-    ? encapsulatedFrames(p.dataset.PixelData, frames).map((f) => f.slice().buffer)
-    : Array.from({ length: frames }, (_, i) => native.slice(i * bytes, (i + 1) * bytes));
+  const data = framePixelData(p, frames);
+  assert.equal(data.length, frames, "every frame's pixel data found");
   return data.map((buf) => ({ ...p, dataset: { ...p.dataset, NumberOfFrames: 1, RescaleSlope: 1, RescaleIntercept: 0, PixelData: [buf] } }));
 }
 
