@@ -1,13 +1,13 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { num, str } from "../dicom/dataset.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
 import { asDelineateError } from "../errors.js";
-import { writeNifti } from "../volume/nifti.js";
+import { writeNiftiFile } from "../volume/nifti.js";
 import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
 import { DEFAULT_VOLUME_OPTIONS, seriesToVolumes, type VolumeOptions } from "../volume/seriesToVolume.js";
 import type { VolumeDimension } from "../volume/splitVolumes.js";
-import { readSeries, scanFolder } from "./scanFolder.js";
+import { scanFolder } from "./scanFolder.js";
 
 export interface ConvertReport {
   /** `volume`: which of the series' volumes (echo 2, time point 3…), absent when the series is one volume */
@@ -16,6 +16,8 @@ export interface ConvertReport {
   unreadable: { file: string; reason: string }[];
   /** series with no image to convert (localizers, derived images, non-image objects only) */
   skipped: { seriesInstanceUID: string; reason: string }[];
+  /** corrections made (tilt, irregular spacing), one line each */
+  warnings: string[];
 }
 
 /** File-name suffix per kind of volume within a series. */
@@ -25,12 +27,13 @@ const PART_SUFFIX: Record<VolumeDimension, string> = { echo: "e", "image type": 
  * `delineate convert`: every series of a folder to NIfTI through the node's own series → volume stage. One series:
  * the file `out` names; several: `out` with `_s<SeriesNumber>` (and the series UID's last digits if two share a
  * number) before the extension. A series of several volumes (echoes, time points…) gets one file each, with
- * `_e<n>`, `_i<n>` (image type), `_t<n>`, `_a<n>` (acquisition) or `_o<n>` (orientation) added. A volume that cannot be
- * built is reported with the same refusal the node gives.
+ * `_e<n>`, `_i<n>` (image type), `_t<n>`, `_a<n>` (acquisition) or `_o<n>` (orientation) added; a volume resampled
+ * for gantry tilt or irregular spacing gets `_Tilt` / `_Eq`, as dcm2niix names them. A volume that cannot be built is
+ * reported with the same refusal the node gives.
  */
 export async function convertFolder(folder: string, out: string, options: Partial<VolumeOptions> = {}): Promise<ConvertReport> {
   const volumeOptions: VolumeOptions = { ...DEFAULT_VOLUME_OPTIONS, decoders: await loadPixelDecoders(), ...options };
-  const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [] };
+  const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [], warnings: [] };
   const { series, unreadable } = scanFolder(folder);
   report.unreadable.push(...unreadable);
   const images = [...series.entries()].filter(([uid, s]) => {
@@ -49,19 +52,27 @@ export async function convertFolder(folder: string, out: string, options: Partia
       report.failed.push({ seriesInstanceUID: uid, code: err.code, message: err.message });
     };
     try {
-      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(p.dataset));
+      const instances = s.instances.filter((p) => !instanceUnsuitable(p.dataset));
       const n = numbers[i];
       const unique = numbers.filter((m) => m === n).length === 1;
       const seriesName = images.length === 1 ? base : `${base}_s${n ?? "x"}${unique ? "" : `_${uid.slice(-8)}`}`;
       const volumes = seriesToVolumes(instances, volumeOptions);
-      for (const { part, volume, error } of volumes) {
-        if (!volume) {
+      for (const { part, plan, error } of volumes) {
+        if (!plan) {
           fail(error);
           continue;
         }
-        const file = `${seriesName}${part.dimension ? `_${PART_SUFFIX[part.dimension]}${part.index}` : ""}.nii${gz ? ".gz" : ""}`;
-        writeFileSync(file, writeNifti(volume, gz, str(instances[0]!.dataset, "SeriesDescription")));
-        report.written.push({ seriesInstanceUID: uid, file, dims: volume.dims, ...(part.dimension ? { volume: part.label } : {}) });
+        // resampled volumes are named as dcm2niix names its corrected ones
+        const corrected = `${plan.resampled?.tilt ? "_Tilt" : ""}${plan.resampled?.equalised ? "_Eq" : ""}`;
+        const file = `${seriesName}${part.dimension ? `_${PART_SUFFIX[part.dimension]}${part.index}` : ""}${corrected}.nii${gz ? ".gz" : ""}`;
+        try {
+          await writeNiftiFile(file, plan.grid, plan.readSlice, str(instances[0]!.dataset, "SeriesDescription"));
+        } catch (thrown) {
+          fail(thrown); // a slice that cannot be decoded fails this volume; the series' other volumes go on
+          continue;
+        }
+        report.written.push({ seriesInstanceUID: uid, file, dims: plan.grid.dims, ...(part.dimension ? { volume: part.label } : {}) });
+        report.warnings.push(...plan.warnings);
       }
     } catch (thrown) {
       fail(thrown);

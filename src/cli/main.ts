@@ -1,21 +1,13 @@
 #!/usr/bin/env node
-import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config/load.js";
 import { DelineateError } from "../errors.js";
-import { createLogger } from "../log.js";
-import { loadModelPackage } from "../models/loadModel.js";
-import { startNode } from "../node.js";
-import { writePhantomSeries } from "../volume/phantom.js";
-import { InferenceWorker } from "../inference/inferenceWorker.js";
-import { deviceObserverUid, newUid } from "../outputs/uid.js";
-import { resolveRules, type OutputKind } from "../route/rules.js";
-import { VERSION } from "../version.js";
-import { segmentFolder } from "./segmentFolder.js";
-import { convertFolder } from "./convertFolder.js";
-import { readdirSync } from "node:fs";
+import type { OutputKind } from "../route/rules.js";
+
+// each command imports what it needs when it runs: the node's server, inference and output modules take a few
+// hundred milliseconds to load, which `convert` of one series should not pay
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const DEFAULT_CONFIG = path.join(ROOT, "config", "default.json");
@@ -28,7 +20,7 @@ commands:
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
-  convert FOLDER --out FILE.nii.gz
+  convert FOLDER --out FILE.nii.gz [--config FILE]
                                 every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
@@ -54,8 +46,10 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
+  const { loadConfig } = await import("../config/load.js");
   switch (command) {
     case "serve": {
+      const [{ createLogger }, { startNode }] = await Promise.all([import("../log.js"), import("../node.js")]);
       const config = loadConfig(configFile);
       const log = createLogger({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
       const node = await startNode(config, log);
@@ -69,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       return new Promise<number>(() => {});
     }
     case "models": {
+      const { loadModelPackage } = await import("../models/loadModel.js");
       const config = loadConfig(configFile);
       let bad = 0;
       for (const id of readdirSync(config.model.dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
@@ -85,6 +80,17 @@ async function main(argv: string[]): Promise<number> {
     case "segment": {
       const [folder] = positionals;
       if (!folder || !values.out || positionals.length > 1) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+      const [{ createLogger }, { loadModelPackage }, { resolveRules }, { InferenceWorker }, { segmentFolder }, { loadPixelDecoders }, { deviceObserverUid, newUid }, { VERSION }] =
+        await Promise.all([
+          import("../log.js"),
+          import("../models/loadModel.js"),
+          import("../route/rules.js"),
+          import("../inference/inferenceWorker.js"),
+          import("./segmentFolder.js"),
+          import("../dicom/pixelDecoders.js"),
+          import("../outputs/uid.js"),
+          import("../version.js"),
+        ]);
       const config = loadConfig(configFile);
       const log = createLogger({ level: "warn" });
       const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
@@ -132,15 +138,18 @@ async function main(argv: string[]): Promise<number> {
       if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
         throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
       }
-      const report = await convertFolder(folder, values.out);
+      const { convertFolder } = await import("./convertFolder.js");
+      const report = await convertFolder(folder, values.out, loadConfig(configFile).volume);
       for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
       for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
       for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
+      for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
       for (const w of report.written) process.stdout.write(`${w.file}\n`);
       return report.failed.length || !report.written.length ? 1 : 0;
     }
     case "phantom": {
       if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");
+      const { writePhantomSeries } = await import("../volume/phantom.js");
       const r = writePhantomSeries(values.out, {
         size: Number(values.size ?? 256),
         slices: Number(values.slices ?? 48),

@@ -1,12 +1,14 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { parsePart10, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { readPart10Lazily, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 
 export interface FolderSeries {
   study: string;
   files: string[];
-  /** headers of each file (no pixel data), SOPClassUID filled from the meta header when the dataset has none */
+  /** each file's header; its pixels are read from the file when first needed, one instance at a time */
+  instances: ParsedDicom[];
+  /** the same headers, SOPClassUID filled from the meta header when the dataset has none */
   headers: NaturalDataset[];
   /** the files have no SeriesInstanceUID: grouped by study, series number, frame of reference and modality instead */
   withoutUid?: boolean;
@@ -22,34 +24,25 @@ export function scanFolder(folder: string): { series: Map<string, FolderSeries>;
   const series = new Map<string, FolderSeries>();
   const unreadable: { file: string; reason: string }[] = [];
   for (const file of walk(folder)) {
-    let ds: NaturalDataset;
+    let instance: ParsedDicom;
     try {
-      ds = withSopClass(parsePart10(new Uint8Array(readFileSync(file)), { headersOnly: true }));
+      instance = readPart10Lazily(file);
     } catch (err) {
       unreadable.push({ file, reason: (err as Error).message });
       continue;
     }
+    const ds = withSopClass(instance);
     const withoutUid = !str(ds, "SeriesInstanceUID");
     const uid = withoutUid
       ? `no-series-uid:${["StudyInstanceUID", "SeriesNumber", "FrameOfReferenceUID", "Modality"].map((k) => str(ds, k) || "-").join("/")}`
       : str(ds, "SeriesInstanceUID");
-    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], headers: [], ...(withoutUid ? { withoutUid } : {}) };
+    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], instances: [], headers: [], ...(withoutUid ? { withoutUid } : {}) };
     s.files.push(file);
+    s.instances.push(instance);
     s.headers.push(ds);
     series.set(uid, s);
   }
   return { series, unreadable };
-}
-
-/** Reads a series' files whole. @throws DelineateError DLN_ERR_DICOM_PARSE naming the file that cannot be read. */
-export function readSeries(uid: string, files: readonly string[]): ParsedDicom[] {
-  return files.map((file) => {
-    try {
-      return parsePart10(new Uint8Array(readFileSync(file)));
-    } catch (err) {
-      throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${uid}: ${file} is not readable DICOM: ${(err as Error).message}`, { seriesInstanceUID: uid });
-    }
-  });
 }
 
 function* walk(dir: string): Generator<string> {

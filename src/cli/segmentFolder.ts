@@ -8,7 +8,7 @@ import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js"
 import type { OutputKind, RoutingRule } from "../route/rules.js";
 import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
 import { volumeForModel, type VolumeOptions } from "../volume/seriesToVolume.js";
-import { readSeries, scanFolder } from "./scanFolder.js";
+import { scanFolder } from "./scanFolder.js";
 
 export interface SegmentFolderOptions {
   folder: string;
@@ -65,14 +65,15 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
   for (const [n, uid] of chosen.entries()) {
     const s = series.get(uid)!;
     try {
-      const instances = readSeries(uid, s.files).filter((p) => !instanceUnsuitable(withSopClass(p), o.rule.match.sopClassUIDs));
-      const { volume, warnings } = volumeForModel(instances, o.volume);
+      const instances = s.instances.filter((p) => !instanceUnsuitable(withSopClass(p), o.rule.match.sopClassUIDs));
+      const { volume, warnings, outputs: onSource } = volumeForModel(instances, o.volume);
       report.warnings.push(...warnings);
       const labels = await o.inference.segment(volume);
       const outputs = encodeOutputs({
-        volume,
+        // a corrected (tilted) volume's labels are written on the source slices
+        volume: onSource?.volume ?? volume,
         source: instances[0]!.dataset,
-        labels,
+        labels: onSource ? onSource.labels(labels) : labels,
         manifest: o.model.manifest,
         kinds: o.formats,
         uids: {},

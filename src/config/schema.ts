@@ -156,9 +156,15 @@ export const ConfigSchema = z
         maxTiltDegrees: z.number().min(0).max(45).default(0.05),
         /** largest relative deviation of a slice step from the median before the spacing counts as irregular */
         spacingTolerance: z.number().min(0).max(1).default(0.01),
+        /** a tilted stack: "correct" resamples it onto a rectilinear grid (a warning on the job; outputs mapped back onto
+         * the source slices), "refuse" fails the job */
+        tilt: z.enum(["correct", "refuse"]).default("correct"),
+        /** missing slices or irregular steps: "resample" to equal steps (convert; the node always refuses, since its
+         * outputs must lie on source images), or "refuse" */
+        irregularSpacing: z.enum(["resample", "refuse"]).default("resample"),
       })
       .strict()
-      .default({ minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01 }),
+      .default({ minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01, tilt: "correct", irregularSpacing: "resample" }),
     jobs: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(1),

@@ -1,5 +1,6 @@
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import dcmjs, { type NaturalDataset } from "dcmjs";
-import { checkDeclaredLengths } from "./declaredLengths.js";
+import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
 
 export type { NaturalDataset };
 
@@ -14,6 +15,13 @@ export interface ParsedDicom {
   transferSyntaxUID: string;
   /** MediaStorageSOPClassUID, which some files carry when their SOPClassUID is empty. */
   mediaStorageSOPClassUID: string;
+  /** the Pixel Data value, read from the file when asked for: set when the dataset was read without it */
+  readPixelData?: () => unknown;
+}
+
+/** An instance's Pixel Data value as dcmjs gives it, read from its file first if it was left there. */
+export function pixelDataOf(p: ParsedDicom): unknown {
+  return p.dataset.PixelData ?? p.readPixelData?.();
 }
 
 /**
@@ -23,9 +31,13 @@ export interface ParsedDicom {
 export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean } = {}): ParsedDicom {
   const problem = checkDeclaredLengths(bytes);
   if (problem) throw new Error(problem);
-  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   // headersOnly stops before PixelData: what routing and grouping need, without copying the pixels
-  const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...(options.headersOnly ? { untilTag: "7FE00010" } : {}), ...extra });
+  return naturalise(bytes, options.headersOnly ? { untilTag: "7FE00010" } : {});
+}
+
+function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDicom {
+  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...options, ...extra });
   let dict: ReturnType<typeof read>;
   try {
     dict = read({});
@@ -42,6 +54,62 @@ export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean 
     transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
     mediaStorageSOPClassUID: String(meta.MediaStorageSOPClassUID ?? ""),
   };
+}
+
+/** Bytes a header is first looked for in; a longer header means reading the whole file. */
+const HEADER_GUESS = 64 * 1024;
+
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length); // its own ArrayBuffer, so a typed view of the pixels costs no copy
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw new Error(`the file ends at byte ${position + done}, before the ${length} bytes it declares`);
+    done += n;
+  }
+  return out;
+}
+
+/**
+ * A Part 10 file's header, read from its first bytes (the whole file when the header is longer, or the file is
+ * deflated), with its lengths checked; the Pixel Data is read when `readPixelData` is called: native pixels straight
+ * from their place in the file, encapsulated ones by parsing the file whole. What a folder scan needs: every header
+ * at once, each image's pixels once, one at a time.
+ * @throws Error when the file is not readable Part 10 (callers add which file).
+ */
+export function readPart10Lazily(file: string): ParsedDicom {
+  const fd = openSync(file, "r");
+  try {
+    const size = fstatSync(fd).size;
+    let bytes = readAt(fd, 0, Math.min(size, HEADER_GUESS));
+    let layout = inspectPart10(bytes, size);
+    const deflated = layout.transferSyntaxUID === "1.2.840.10008.1.2.1.99";
+    if (layout.incomplete || (deflated && bytes.length < size)) {
+      bytes = readAt(fd, 0, size);
+      layout = inspectPart10(bytes);
+    }
+    if (layout.problem) throw new Error(layout.problem);
+    const px = deflated ? undefined : layout.pixelData;
+    const parsed = naturalise(px ? bytes.subarray(0, px.tagOffset) : bytes, {});
+    if (!px) return parsed; // no pixels, or deflated: the whole file was parsed
+    const { valueOffset, length } = px;
+    const readPixelData =
+      length !== undefined
+        ? () => {
+            const again = openSync(file, "r");
+            try {
+              return [readAt(again, valueOffset, length).buffer];
+            } catch (err) {
+              throw new Error(`${file}: ${(err as Error).message}`);
+            } finally {
+              closeSync(again);
+            }
+          }
+        : () => parsePart10(new Uint8Array(readFileSync(file))).dataset.PixelData;
+    return { ...parsed, readPixelData };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Identifies Delineate as the writer of a Part 10 file (a fixed UUID-derived UID). */

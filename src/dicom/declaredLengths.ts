@@ -1,14 +1,37 @@
 /**
  * Walks a Part 10 file's elements (into sequences and items) and checks that every declared length fits in the
  * bytes that are there. dcmjs clamps an over-long length silently, so a file declaring, say, a 2 GB element would
- * otherwise be read as if it were whole. Returns what is wrong, or undefined.
+ * otherwise be read as if it were whole. On the way it notes where the top-level Pixel Data lies, so a reader can
+ * take the header without the pixels and the pixels without parsing the header again.
  */
 const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"]);
 const UNDEFINED = 0xffffffff;
 
+export interface Part10Layout {
+  /** what is wrong with the declared lengths, if anything */
+  problem?: string;
+  transferSyntaxUID: string;
+  /** the top-level Pixel Data element: where its header starts, where its value starts, and the value's length
+   * (undefined for encapsulated pixel data of undefined length) */
+  pixelData?: { tagOffset: number; valueOffset: number; length?: number };
+  /** `bytes` is the file's start and ends before its Pixel Data could be located: read more */
+  incomplete?: boolean;
+}
+
+/** What is wrong with a whole file's declared lengths, or undefined. */
 export function checkDeclaredLengths(bytes: Uint8Array): string | undefined {
+  return inspectPart10(bytes).problem;
+}
+
+/**
+ * Walks a Part 10 file, or (when `fileSize` is larger than `bytes`) its first bytes: then the walk stops at the
+ * top-level Pixel Data, checking its length against the file's size, and answers `incomplete` when the bytes end
+ * before it (or anything looks wrong: the whole file will tell what). Deflated and non-Part-10 files are not walked.
+ */
+export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part10Layout {
+  const prefix = bytes.length < fileSize;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== "DICM") return undefined; // not ours to judge
+  if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== "DICM") return { transferSyntaxUID: "" }; // not ours to judge
   // File meta: explicit VR little endian; it names the transfer syntax of the rest.
   let offset = 132;
   let syntax = "";
@@ -18,22 +41,28 @@ export function checkDeclaredLengths(bytes: Uint8Array): string | undefined {
     const long = LONG_VRS.has(vr);
     const length = long ? view.getUint32(offset + 8, true) : view.getUint16(offset + 6, true);
     const start = offset + (long ? 12 : 8);
-    if (start + length > bytes.length) return `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file`;
+    if (start + length > bytes.length) {
+      if (prefix) return { transferSyntaxUID: syntax, incomplete: true };
+      return { transferSyntaxUID: syntax, problem: `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file` };
+    }
     if (element === 0x0010) syntax = new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/[\0 ]+$/, "");
     offset = start + length;
   }
-  if (syntax === "1.2.840.10008.1.2.1.99") return undefined; // deflated: the bytes are compressed
+  const layout: Part10Layout = { transferSyntaxUID: syntax };
+  if (syntax === "1.2.840.10008.1.2.1.99") return layout; // deflated: the bytes are compressed
   const explicit = syntax !== "1.2.840.10008.1.2";
   const little = syntax !== "1.2.840.10008.1.2.2";
+  const PIXELS_FOUND = Symbol("pixel data found");
   try {
-    walk(offset, bytes.length, false);
-    return undefined;
-  } catch (problem) {
-    return String((problem as Error).message);
+    walk(offset, bytes.length, false, true);
+    return prefix ? { ...layout, incomplete: true } : layout;
+  } catch (thrown) {
+    if (thrown === PIXELS_FOUND) return layout;
+    return prefix ? { ...layout, incomplete: true } : { ...layout, problem: String((thrown as Error).message) };
   }
 
   /** Walks elements in [offset, end); inside an undefined-length item it stops after the item delimiter. */
-  function walk(from: number, end: number, inUndefinedItem: boolean): number {
+  function walk(from: number, end: number, inUndefinedItem: boolean, top = false): number {
     let o = from;
     while (o < end) {
       if (o + 8 > end) throw new Error(`an element header at byte ${o} runs past the end of the file`);
@@ -60,6 +89,14 @@ export function checkDeclaredLengths(bytes: Uint8Array): string | undefined {
       } else {
         length = view.getUint32(o + 4, little);
         start = o + 8;
+      }
+      const pixels = top && group === 0x7fe0 && element === 0x0010;
+      if (pixels) {
+        layout.pixelData = { tagOffset: o, valueOffset: start, ...(length === UNDEFINED ? {} : { length }) };
+        if (prefix) {
+          if (length !== UNDEFINED && start + length > fileSize) throw new Error("pixel data past the end of the file");
+          throw PIXELS_FOUND; // the rest is pixels (and rarely padding): not needed for a header
+        }
       }
       if (length === UNDEFINED) {
         o = items(start, end, true); // a sequence, or encapsulated pixel data: items up to the sequence delimiter

@@ -92,16 +92,17 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     return parsed;
   });
 
-  const { volume, warnings } = await timed("volume", () => volumeForModel(instances, ctx.volume));
+  const { volume, warnings, outputs } = await timed("volume", () => volumeForModel(instances, ctx.volume));
   for (const warning of warnings) ctx.log.warn(warning, { jobId: job.id });
   ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
   const labels = await timed("inference", () => ctx.infer(volume));
 
   const files = await timed("encode", () =>
     encodeOutputs({
-      volume,
+      // a corrected (tilted) volume's labels are written on the source slices
+      volume: outputs?.volume ?? volume,
       source: instances[0]!.dataset,
-      labels,
+      labels: outputs ? outputs.labels(labels) : labels,
       manifest,
       kinds: target.outputs,
       uids: target.uids,

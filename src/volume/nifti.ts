@@ -1,8 +1,10 @@
-import { gzipSync } from "node:zlib";
-import type { Volume } from "./volume.js";
+import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import type { VolumeGrid } from "./volume.js";
 
 /** The volume's voxel → world affine in NIfTI's RAS+ (DICOM's LPS with x and y negated), row-major 3×4. */
-export function rasAffine(volume: Volume): number[][] {
+export function rasAffine(volume: VolumeGrid): number[][] {
   const [row, column, normal] = volume.direction;
   const [sx, sy, sz] = volume.spacing;
   const lps = [0, 1, 2].map((a) => [row[a]! * sx, column[a]! * sy, normal[a]! * sz, volume.origin[a]!]);
@@ -48,33 +50,17 @@ function quaternion(affine: number[][], spacing: readonly number[]): { b: number
   return { b, c, d, qfac };
 }
 
-/**
- * A NIfTI-1 file of the volume (gzipped when `gzip`): int16 when every value is an integer in range (rescaled CT
- * usually is), float32 otherwise; sform and qform both scanner-based, in RAS+ as NIfTI expects.
- */
-export function writeNifti(volume: Volume, gzip: boolean, description = ""): Uint8Array {
-  const [nx, ny, nz] = volume.dims;
-  const n = nx * ny * nz;
-  let integral = true;
-  const data = volume.data;
-  // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
-  for (let i = 0; i < n; i++) {
-    const v = data[i]!;
-    if (((v << 16) >> 16) !== v) {
-      integral = false;
-      break;
-    }
-  }
-  const bytesPer = integral ? 2 : 4;
-  const out = Buffer.alloc(352 + n * bytesPer);
-  if (out.byteOffset % 4) throw new Error("NIfTI buffer not aligned"); // Buffer.alloc of this size owns its ArrayBuffer
-  const affine = rasAffine(volume);
-  const q = quaternion(affine, volume.spacing);
+/** NIfTI-1's 348-byte header and 4-byte extension flag for a grid stored as int16 or float32, in RAS+. */
+function niftiHeader(grid: VolumeGrid, type: "int16" | "float32", description: string): Buffer {
+  const [nx, ny, nz] = grid.dims;
+  const out = Buffer.alloc(352);
+  const affine = rasAffine(grid);
+  const q = quaternion(affine, grid.spacing);
   out.writeInt32LE(348, 0);
   [3, nx, ny, nz, 1, 1, 1, 1].forEach((v, i) => out.writeInt16LE(v, 40 + 2 * i));
-  out.writeInt16LE(integral ? 4 : 16, 70); // DT_INT16 or DT_FLOAT32
-  out.writeInt16LE(bytesPer * 8, 72);
-  [q.qfac, ...volume.spacing, 0, 0, 0, 0].forEach((v, i) => out.writeFloatLE(v, 76 + 4 * i));
+  out.writeInt16LE(type === "int16" ? 4 : 16, 70); // DT_INT16 or DT_FLOAT32
+  out.writeInt16LE(type === "int16" ? 16 : 32, 72);
+  [q.qfac, ...grid.spacing, 0, 0, 0, 0].forEach((v, i) => out.writeFloatLE(v, 76 + 4 * i));
   out.writeFloatLE(352, 108); // vox_offset
   out.writeFloatLE(1, 112); // scl_slope
   out.writeFloatLE(0, 116); // scl_inter
@@ -85,9 +71,75 @@ export function writeNifti(volume: Volume, gzip: boolean, description = ""): Uin
   [q.b, q.c, q.d, affine[0]![3]!, affine[1]![3]!, affine[2]![3]!].forEach((v, i) => out.writeFloatLE(v, 256 + 4 * i));
   affine.forEach((r, i) => r.forEach((v, j) => out.writeFloatLE(v, 280 + 16 * i + 4 * j)));
   out.write("n+1\0", 344, "latin1");
-  // typed-array copies (the buffer is its own ArrayBuffer, and 352 is 4-aligned): 0.05 s, where writeInt16LE per
-  // voxel took 0.7 s for 512×512×300; the values were checked integral and in range, so the int16 conversion is exact
-  if (integral) new Int16Array(out.buffer, out.byteOffset + 352, n).set(volume.data);
-  else new Float32Array(out.buffer, out.byteOffset + 352, n).set(volume.data);
-  return gzip ? gzipSync(out, { level: 6 }) : out;
+  return out;
+}
+
+/**
+ * Writes a NIfTI-1 file (gzipped when the name ends in .gz) slice by slice, so a volume is never held whole: int16
+ * while every value is an integer in range (rescaled CT usually is), float32 otherwise; sform and qform both
+ * scanner-based, in RAS+ as NIfTI expects. The voxels go to a temporary file beside `file`, renamed (or gzipped)
+ * into place at the end, so a failed conversion leaves no half-written volume under the promised name.
+ */
+export async function writeNiftiFile(file: string, grid: VolumeGrid, readSlice: (k: number, out: Float32Array) => void, description = ""): Promise<void> {
+  const [nx, ny, nz] = grid.dims;
+  const n = nx * ny;
+  const temp = `${file}.${process.pid}.partial`;
+  const fd = openSync(temp, "w+"); // read too: widening to float32 reads back the int16 slices
+  try {
+    const slice = new Float32Array(n);
+    const asInt16 = new Int16Array(n);
+    let type: "int16" | "float32" = "int16";
+    for (let k = 0; k < nz; k++) {
+      readSlice(k, slice);
+      if (type === "int16") {
+        let i = 0;
+        // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
+        for (; i < n; i++) {
+          const v = slice[i]!;
+          if (((v << 16) >> 16) !== v) break;
+          asInt16[i] = v;
+        }
+        if (i === n) {
+          writeAll(fd, new Uint8Array(asInt16.buffer), 352 + k * n * 2);
+          continue;
+        }
+        widenToFloat32(fd, k, n);
+        type = "float32";
+      }
+      writeAll(fd, new Uint8Array(slice.buffer), 352 + k * n * 4);
+    }
+    writeAll(fd, niftiHeader(grid, type, description), 0);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    if (file.endsWith(".gz")) {
+      await pipeline(createReadStream(temp), createGzip({ level: 6 }), createWriteStream(file));
+    } else {
+      renameSync(temp, file);
+    }
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+/**
+ * Rewrites the first `slices` int16 slices already in the file as float32, in place: from the last back, slice k's
+ * float32 bytes start at or after its int16 bytes and end before any later slice's, so nothing unread is overwritten.
+ */
+function widenToFloat32(fd: number, slices: number, n: number): void {
+  const int16 = new Int16Array(n);
+  const float32 = new Float32Array(n);
+  for (let k = slices - 1; k >= 0; k--) {
+    readSync(fd, new Uint8Array(int16.buffer), 0, n * 2, 352 + k * n * 2);
+    float32.set(int16);
+    writeAll(fd, new Uint8Array(float32.buffer), 352 + k * n * 4);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }

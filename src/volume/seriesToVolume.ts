@@ -1,9 +1,10 @@
 import { DelineateError } from "../errors.js";
 import { num, nums, str, withSopClass, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
-import type { SliceSource, Volume } from "./volume.js";
+import type { LabelMap, SliceSource, Volume, VolumeGrid } from "./volume.js";
 import { decodeSlice, expandFrames } from "./slicePixels.js";
 import { splitVolumes, type VolumePart } from "./splitVolumes.js";
+import { resampleStack } from "./resampleStack.js";
 import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 
 export interface VolumeOptions {
@@ -13,19 +14,60 @@ export interface VolumeOptions {
   maxTiltDegrees: number;
   /** Largest relative deviation of a slice step from the median step. */
   spacingTolerance: number;
+  /** A tilted (sheared) stack: resampled onto a rectilinear grid, with a warning, or refused. */
+  tilt: "correct" | "refuse";
+  /** Missing slices or irregular steps: resampled to equal steps (convert), or refused. */
+  irregularSpacing: "resample" | "refuse";
   /** Decoders for compressed pixel data; without them a compressed instance is refused. */
   decoders?: PixelDecoders;
 }
 
-export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = { minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01 };
+export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = { minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01, tilt: "correct", irregularSpacing: "resample" };
+
+/** A volume's grid, from headers alone, and a reader of each of its slices' rescaled values. */
+export interface VolumePlan {
+  grid: VolumeGrid;
+  /** decodes slice k (rescaled) into `out`, nx·ny values */
+  readSlice(k: number, out: Float32Array): void;
+  /** what was corrected, for the job's warnings and convert's stderr */
+  warnings: string[];
+  /**
+   * Set when the grid was resampled from a tilted or irregular stack (dcm2niix's `_Tilt` / `_Eq`): the stack as the
+   * series holds it (each slice at its own position), and where each of its slices lies on the grid (pixel (0, 0)
+   * of slice k at grid voxel (di, dj) of plane `plane`).
+   */
+  resampled?: {
+    tilt: boolean;
+    equalised: boolean;
+    stack: { grid: VolumeGrid; readSlice(k: number, out: Float32Array): void };
+    placement: { di: number; dj: number; plane: number }[];
+  };
+}
 
 /**
- * Builds a Volume from the instances of one single-frame series: slices sorted along the normal,
- * rescale applied, spacing and direction from the headers. Anything that is not a plain regular stack
- * (multi-frame, mixed size or orientation, tilt, gaps, duplicates) is refused, not guessed.
+ * Builds a Volume from the instances of one series: slices sorted along the normal, rescale applied, spacing and
+ * direction from the headers. Anything that is not a plain regular stack (mixed size or orientation, tilt, gaps,
+ * duplicates) is refused, not guessed.
  * @throws DelineateError DLN_ERR_VOLUME_* naming the series and what is wrong.
  */
 export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): Volume {
+  const { grid, readSlice } = planVolume(input, options);
+  return readVolume(grid, readSlice);
+}
+
+function readVolume(grid: VolumeGrid, readSlice: (k: number, out: Float32Array) => void): Volume {
+  const [nx, ny, nz] = grid.dims;
+  const data = new Float32Array(nx * ny * nz);
+  for (let k = 0; k < nz; k++) readSlice(k, data.subarray(k * nx * ny, (k + 1) * nx * ny));
+  return { ...grid, data };
+}
+
+/**
+ * The checks and geometry of seriesToVolume, from headers only: pixels are read when a slice is asked for, so a
+ * writer can stream the volume slice by slice (convert) instead of holding it whole.
+ * @throws DelineateError DLN_ERR_VOLUME_* naming the series and what is wrong.
+ */
+export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): VolumePlan {
   // an Enhanced (multi-frame) instance becomes one single-frame instance per frame, so the rules below apply to both
   const instances = input.flatMap(expandFrames);
   const first = instances[0];
@@ -71,73 +113,129 @@ export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOpt
     const what = parts.length > 1 ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)` : " (several acquisitions, echoes or time points)";
     throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
   }
-  const maxAngle = Math.max(...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal)));
-  if (Math.abs(tilt) > options.maxTiltDegrees || (maxAngle * 180) / Math.PI > options.maxTiltDegrees) {
-    const deg = Math.abs(tilt) > 0 ? tilt : (maxAngle * 180) / Math.PI;
-    throw refuse("DLN_ERR_VOLUME_TILT", `gantry tilt of ${deg.toFixed(2)}°: slices are sheared, not a rectilinear volume (tilt correction is not enabled)`);
+  const maxAngle = (Math.max(...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal))) * 180) / Math.PI;
+  // the shear is what matters: a header tilt over slices already stacked along the normal leaves nothing to correct
+  const sheared = maxAngle > options.maxTiltDegrees;
+  const tiltDegrees = Math.abs(tilt) > 0 ? tilt : maxAngle;
+  if ((sheared || Math.abs(tilt) > options.maxTiltDegrees) && options.tilt === "refuse") {
+    throw refuse("DLN_ERR_VOLUME_TILT", `gantry tilt of ${tiltDegrees.toFixed(2)}°: slices are sheared, not a rectilinear volume (tilt correction is off: volume.tilt is "refuse")`);
   }
   const step = median(steps);
-  const worst = Math.max(...steps.map((s) => Math.abs(s - step)));
-  if (worst > options.spacingTolerance * step) {
-    throw refuse(
-      "DLN_ERR_VOLUME_SPACING",
-      `slice spacing is not regular (median ${step.toFixed(3)} mm, steps from ${Math.min(...steps).toFixed(3)} to ${Math.max(...steps).toFixed(3)} mm): missing slices or irregular spacing`,
-    );
+  const irregular = Math.max(...steps.map((s) => Math.abs(s - step))) > options.spacingTolerance * step;
+  const stepsText = `median ${step.toFixed(3)} mm, steps from ${Math.min(...steps).toFixed(3)} to ${Math.max(...steps).toFixed(3)} mm`;
+  if (irregular && options.irregularSpacing === "refuse") {
+    throw refuse("DLN_ERR_VOLUME_SPACING", `slice spacing is not regular (${stepsText}): missing slices or irregular spacing`);
   }
 
-  const nx = cols, ny = rows, nz = order.length;
-  const data = new Float32Array(nx * ny * nz);
-  const slices: SliceSource[] = [];
-  const mosaics = new Map<unknown, StoredFrame>();
-  for (const [k, idx] of order.entries()) {
+  const slices: SliceSource[] = order.map((idx) => {
     const inst = instances[idx]!;
-    decodeSlice(inst, data.subarray(k * nx * ny, (k + 1) * nx * ny), seriesInstanceUID, options.decoders, mosaics);
     const frame = num(inst.dataset, "ReferencedFrameNumber");
-    slices.push({
+    return {
       sopInstanceUID: str(inst.dataset, "SOPInstanceUID"),
       sopClassUID: str(withSopClass(inst), "SOPClassUID"),
       position: positions[idx]!,
       ...(frame ? { frameNumber: frame } : {}),
-    });
-  }
-  return {
-    dims: [nx, ny, nz],
+    };
+  });
+  const grid: VolumeGrid = {
+    dims: [cols, rows, order.length],
     spacing: [pixelSpacing[1]!, pixelSpacing[0]!, step],
     origin: positions[order[0]!]!,
     direction: [orientation.row, orientation.column, orientation.normal],
-    data,
     studyInstanceUID: str(ds0, "StudyInstanceUID"),
     seriesInstanceUID,
     frameOfReferenceUID: str(ds0, "FrameOfReferenceUID"),
     slices,
   };
+  const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
+  const readSlice = (k: number, out: Float32Array) => decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+  if (!sheared && !irregular) return { grid, readSlice, warnings: [] };
+
+  // irregular: planes at the smallest step that is not an odd close pair (under half the median), so a missing
+  // slice's neighbours stay planes of their own and alternating steps lose nothing
+  const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : step;
+  const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep);
+  const [mx, my, mz] = r.grid.dims;
+  const onto = `resampled onto a rectilinear grid of ${mx}×${my}×${mz}, planes ${planeStep.toFixed(3)} mm apart`;
+  const what = [sheared ? `gantry tilt of ${tiltDegrees.toFixed(2)}° corrected` : "", irregular ? `slice spacing is not regular (${stepsText})` : ""];
+  const warnings = [`series ${seriesInstanceUID}: ${what.filter(Boolean).join(" and ")}: ${onto}`];
+  return {
+    grid: r.grid,
+    readSlice: r.readSlice,
+    warnings,
+    resampled: { tilt: sheared, equalised: irregular, stack: { grid, readSlice }, placement: r.placement },
+  };
 }
 
-
-/** Every volume of a series (`convert`): one per part that splitVolumes finds, each built or refused on its own. */
-export function seriesToVolumes(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { part: VolumePart; volume?: Volume; error?: unknown }[] {
+/** Every volume of a series (`convert`): one per part that splitVolumes finds, each planned or refused on its own. */
+export function seriesToVolumes(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { part: VolumePart; plan?: VolumePlan; error?: unknown }[] {
   return splitVolumes(instances).map((part) => {
     try {
-      return { part, volume: seriesToVolume(part.instances, options) };
+      return { part, plan: planVolume(part.instances, options) };
     } catch (error) {
       return { part, error };
     }
   });
 }
 
+/** What a model runs on, and, when that volume was resampled (tilt), what its outputs are written on. */
+export interface ModelVolume {
+  volume: Volume;
+  warnings: string[];
+  /**
+   * For a corrected (resampled) volume: the source stack as the series holds it, and the model's labels carried
+   * back onto its slices, so SEG frames and RTSTRUCT contours lie on the source images.
+   */
+  outputs?: { volume: Volume; labels(onModelVolume: LabelMap): LabelMap };
+}
+
 /**
  * The one volume a model gets from a series. Several acquisitions at the same positions (a repeated scan): the
  * acquisition with the most slices (of equals, the last) is used, and a warning says which and what was left out.
  * Several echoes, image types, time points or orientations: refused, since which one a model wants is not ours to
- * guess.
+ * guess. A tilted stack is corrected (unless the options refuse it); missing slices and irregular spacing are always
+ * refused here, since planes between the source images could not carry outputs back onto them.
  */
-export function volumeForModel(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { volume: Volume; warnings: string[] } {
+export function volumeForModel(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): ModelVolume {
   const parts = splitVolumes(instances);
-  // one part holds the frames already expanded; several that are not acquisitions are refused by seriesToVolume
-  if (parts.length === 1) return { volume: seriesToVolume(parts[0]!.instances, options), warnings: [] };
-  if (parts[0]!.dimension !== "acquisition") return { volume: seriesToVolume(instances, options), warnings: [] };
+  // one part holds the frames already expanded; several that are not acquisitions are refused by planVolume
+  if (parts.length === 1) return modelVolume(parts[0]!.instances, options, []);
+  if (parts[0]!.dimension !== "acquisition") return modelVolume(instances, options, []);
   const chosen = parts.reduce((best, p) => (p.instances.length >= best.instances.length ? p : best));
-  const volume = seriesToVolume(chosen.instances, options);
   const left = parts.filter((p) => p !== chosen).map((p) => `${p.label}, ${p.instances.length} slices`);
-  return { volume, warnings: [`series ${volume.seriesInstanceUID} holds ${parts.length} acquisitions at the same positions: used ${chosen.label} (${chosen.instances.length} slices); left out ${left.join("; ")}`] };
+  const series = str(instances[0]!.dataset, "SeriesInstanceUID");
+  return modelVolume(chosen.instances, options, [`series ${series} holds ${parts.length} acquisitions at the same positions: used ${chosen.label} (${chosen.instances.length} slices); left out ${left.join("; ")}`]);
+}
+
+function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, warnings: string[]): ModelVolume {
+  const plan = planVolume(instances, { ...options, irregularSpacing: "refuse" });
+  const volume = readVolume(plan.grid, plan.readSlice);
+  const all = [...warnings, ...plan.warnings];
+  if (!plan.resampled) return { volume, warnings: all };
+  const { stack, placement } = plan.resampled;
+  const source = readVolume(stack.grid, stack.readSlice);
+  return { volume, warnings: all, outputs: { volume: source, labels: (l) => labelsOnStack(l, source.dims, placement) } };
+}
+
+/**
+ * Labels on a resampled grid carried back onto the stack's slices: each source pixel takes the label of the grid
+ * voxel it falls nearest to on its own plane. Tilt correction shifts slices in-plane only, at the same resolution,
+ * so this moves a boundary by at most half a pixel.
+ */
+export function labelsOnStack(labels: LabelMap, dims: [number, number, number], placement: { di: number; dj: number; plane: number }[]): LabelMap {
+  const [nx, ny, nz] = dims;
+  const [mx, my] = labels.dims;
+  const out = new Uint8Array(nx * ny * nz);
+  for (let k = 0; k < nz; k++) {
+    const { di, dj, plane } = placement[k]!;
+    for (let y = 0; y < ny; y++) {
+      const j = Math.round(y + dj);
+      if (j < 0 || j >= my) continue;
+      for (let x = 0; x < nx; x++) {
+        const i = Math.round(x + di);
+        if (i >= 0 && i < mx) out[(k * ny + y) * nx + x] = labels.data[(plane * my + j) * mx + i]!;
+      }
+    }
+  }
+  return { dims, data: out };
 }

@@ -11,10 +11,10 @@ export interface SliceSource {
 }
 
 /**
- * A scalar volume on a regular grid in DICOM patient space (LPS). Voxel (i, j, k), i fastest, sits at
+ * A regular grid in DICOM patient space (LPS) and the source slice of each plane. Voxel (i, j, k), i fastest, sits at
  * origin + i·spacing[0]·row + j·spacing[1]·column + k·spacing[2]·normal. k follows the slices in `slices`.
  */
-export interface Volume {
+export interface VolumeGrid {
   /** [columns, rows, slices] */
   dims: [number, number, number];
   /** mm: [along a row (between columns), along a column (between rows), between slices] */
@@ -22,12 +22,16 @@ export interface Volume {
   origin: Vec3;
   /** [row direction, column direction, slice normal], unit vectors */
   direction: [Vec3, Vec3, Vec3];
-  /** rescaled values (HU for CT), index i + nx·(j + ny·k) */
-  data: Float32Array;
   studyInstanceUID: string;
   seriesInstanceUID: string;
   frameOfReferenceUID: string;
   slices: SliceSource[];
+}
+
+/** A scalar volume: a grid and its voxels. */
+export interface Volume extends VolumeGrid {
+  /** rescaled values (HU for CT), index i + nx·(j + ny·k) */
+  data: Float32Array;
 }
 
 /** Voxels of each label value (index = value) on the grid, in one pass. */

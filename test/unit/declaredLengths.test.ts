@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
-import { checkDeclaredLengths } from "../../src/dicom/declaredLengths.js";
-import { parsePart10 } from "../../src/dicom/dataset.js";
+import { checkDeclaredLengths, inspectPart10 } from "../../src/dicom/declaredLengths.js";
+import { parsePart10, pixelDataOf, readPart10Lazily } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { sharedData } from "../helpers/tools.js";
 
@@ -30,4 +30,31 @@ it("passes real files with nested and undefined-length sequences and encapsulate
   }
   assert.match(checkDeclaredLengths(read("pydicom-variants/MR_truncated.dcm"))!, /\(7FE0,0010\) declares 8192 bytes/);
   assert.match(checkDeclaredLengths(read("pydicom-variants/rtplan_truncated.dcm"))!, /declares 976 bytes/);
+});
+
+it("reads a header from the file's first bytes and its pixels from their place, equal to a whole-file parse", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "delineate-lengths-"));
+  // 300×300 16-bit: 180 kB of pixels, more than the 64 KiB the header is first looked for in
+  const [file] = writePhantomSeries(dir, { size: 300, slices: 1, pixelSpacing: 1, sliceSpacing: 1, patientName: "L^L", patientID: "L" }).files;
+  const bytes = new Uint8Array(readFileSync(file!));
+  const whole = parsePart10(bytes);
+  const layout = inspectPart10(bytes.subarray(0, 4096), bytes.length);
+  assert.equal(layout.problem, undefined);
+  assert.equal(layout.pixelData?.length, 300 * 300 * 2);
+  assert.equal(layout.pixelData!.valueOffset + layout.pixelData!.length!, bytes.length);
+  // a prefix that ends inside the header: read more
+  assert.equal(inspectPart10(bytes.subarray(0, 200), bytes.length).incomplete, true);
+
+  const lazy = readPart10Lazily(file!);
+  assert.equal(lazy.dataset.PixelData, undefined, "the header alone");
+  assert.equal(lazy.dataset.SOPInstanceUID, whole.dataset.SOPInstanceUID);
+  assert.equal(lazy.transferSyntaxUID, whole.transferSyntaxUID);
+  const pixels = pixelDataOf(lazy) as ArrayBuffer[];
+  assert.deepEqual(new Uint8Array(pixels[0]!), new Uint8Array((whole.dataset.PixelData as ArrayBuffer[])[0]!));
+
+  // a file cut after it was scanned: reading its pixels names the file and what is missing
+  truncateSync(file!, bytes.length - 1000);
+  assert.throws(() => pixelDataOf(lazy), (e: Error) => e.message.includes(file!) && /ends at byte/.test(e.message));
+  // and cut before: the scan itself refuses it, as parsePart10 does
+  assert.throws(() => readPart10Lazily(file!), /\(7FE0,0010\) declares 180000 bytes/);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
-import { seriesToVolume, seriesToVolumes, volumeForModel } from "../../src/volume/seriesToVolume.js";
+import { seriesToVolume, seriesToVolumes, volumeForModel, type VolumePlan } from "../../src/volume/seriesToVolume.js";
 import { splitVolumes } from "../../src/volume/splitVolumes.js";
 import { makeSeries, type SliceSpec } from "../helpers/series.js";
 
@@ -12,7 +12,13 @@ function stacks(count: number, per: number, extra: (copy: number) => Record<stri
   if (order === "interleaved") out.sort((a, b) => a.position[2] - b.position[2]);
   return out.map((s, i) => ({ ...s, instanceNumber: order === "interleaved" ? i + 1 : undefined }));
 }
-const copyOf = (v: { data: Float32Array }) => v.data[0];
+
+/** The first voxel of a planned volume's first slice: which copy of the pixels it holds. */
+const copyOf = (plan: VolumePlan) => {
+  const slice = new Float32Array(plan.grid.dims[0] * plan.grid.dims[1]);
+  plan.readSlice(0, slice);
+  return slice[0];
+};
 
 describe("several volumes in one series", () => {
   it("one stack is one volume, with no dimension", () => {
@@ -26,8 +32,8 @@ describe("several volumes in one series", () => {
     const volumes = seriesToVolumes(series);
     assert.deepEqual(volumes.map((v) => v.part.label), ["echo 1 of 3 (EchoNumbers 1)", "echo 2 of 3 (EchoNumbers 2)", "echo 3 of 3 (EchoNumbers 3)"]);
     // echo 1 was the third copy written (pixels 2)
-    assert.deepEqual(volumes.map((v) => copyOf(v.volume!)), [2, 1, 0]);
-    assert.ok(volumes.every((v) => v.volume!.dims[2] === 4));
+    assert.deepEqual(volumes.map((v) => copyOf(v.plan!)), [2, 1, 0]);
+    assert.ok(volumes.every((v) => v.plan!.grid.dims[2] === 4));
   });
 
   it("splits by temporal position when echoes are equal", () => {
@@ -39,7 +45,7 @@ describe("several volumes in one series", () => {
     const series = makeSeries(stacks(3, 4, () => ({}), "interleaved"));
     const volumes = seriesToVolumes(series);
     assert.deepEqual(volumes.map((v) => v.part.dimension), ["repetition", "repetition", "repetition"]);
-    assert.deepEqual(volumes.map((v) => copyOf(v.volume!)), [0, 1, 2]);
+    assert.deepEqual(volumes.map((v) => copyOf(v.plan!)), [0, 1, 2]);
   });
 
   it("does not split copies that would each be a single image: the series is refused as sharing positions", () => {
