@@ -25,9 +25,10 @@ export interface ResampledStack {
  * slice fits whole; planes `step` apart along the normal. Each plane is the slice at its distance, or linear
  * interpolation between the two slices around it; in-plane, bilinear interpolation at the slice's offset. Voxels no
  * slice covers take the lowest value of the slices sampled for that plane (air or padding, for CT).
- * `slices` of the grid: the stack's, when every plane is one slice (tilt alone); empty when planes lie between slices.
+ * Without `equalise` (tilt alone, steps regular within tolerance) plane k is slice k, as an untilted stack's would be.
+ * `slices` of the grid: the stack's when every plane is one slice; empty when planes lie between slices.
  */
-export function resampleStack(stack: SliceStack, step: number): ResampledStack {
+export function resampleStack(stack: SliceStack, step: number, equalise: boolean): ResampledStack {
   const { grid } = stack;
   const [nx, ny, nz] = grid.dims;
   const [sx, sy] = grid.spacing;
@@ -40,15 +41,14 @@ export function resampleStack(stack: SliceStack, step: number): ResampledStack {
   const [ulo, vlo] = [Math.floor(lo(u)), Math.floor(lo(v))];
   const mx = nx + Math.ceil(hi(u)) - ulo, my = ny + Math.ceil(hi(v)) - vlo;
   const last = d[nz - 1]!;
-  const planes = Math.round(last / step) + 1;
-  const equalised = planes !== nz || d.some((dk, k) => Math.abs(dk - k * step) > 1e-3 * step);
+  const planes = equalise ? Math.round(last / step) + 1 : nz;
   const origin = add(add(p0, scale(row, ulo * sx)), scale(column, vlo * sy));
   const out: VolumeGrid = {
     ...grid,
     dims: [mx, my, planes],
     spacing: [sx, sy, step],
     origin,
-    slices: equalised ? [] : grid.slices,
+    slices: equalise ? [] : grid.slices,
   };
 
   // the last two stack slices decoded: planes are read in order, and each needs at most the slices around it
@@ -86,11 +86,12 @@ export function resampleStack(stack: SliceStack, step: number): ResampledStack {
     }
   };
   const readSlice = (m: number, into: Float32Array) => {
+    into.fill(0);
+    if (!equalise) return sample(m, 1, lowest(slice(m)), into);
     const at = Math.min(m * step, last);
     let k = 0;
     while (k < nz - 2 && d[k + 1]! <= at) k++;
     const w = nz === 1 ? 0 : Math.min(1, Math.max(0, (at - d[k]!) / (d[k + 1]! - d[k]!)));
-    into.fill(0);
     // a plane within 1e-3 mm of a slice is that slice, not a blend
     if (w * (d[k + 1]! - d[k]!) < 1e-3) return sample(k, 1, lowest(slice(k)), into);
     if ((1 - w) * (d[k + 1]! - d[k]!) < 1e-3) return sample(k + 1, 1, lowest(slice(k + 1)), into);
@@ -98,7 +99,7 @@ export function resampleStack(stack: SliceStack, step: number): ResampledStack {
     sample(k, 1 - w, fill, into);
     sample(k + 1, w, fill, into);
   };
-  const placement = d.map((dk, k) => ({ di: u[k]! - ulo, dj: v[k]! - vlo, plane: Math.round(dk / step) }));
+  const placement = d.map((dk, k) => ({ di: u[k]! - ulo, dj: v[k]! - vlo, plane: equalise ? Math.round(dk / step) : k }));
   return { grid: out, readSlice, placement };
 }
 

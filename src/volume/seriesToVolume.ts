@@ -46,8 +46,8 @@ export interface VolumePlan {
 
 /**
  * Builds a Volume from the instances of one series: slices sorted along the normal, rescale applied, spacing and
- * direction from the headers. Anything that is not a plain regular stack (mixed size or orientation, tilt, gaps,
- * duplicates) is refused, not guessed.
+ * direction from the headers. A tilted or irregular stack is resampled or refused as the options say; anything else
+ * that is not a plain stack (mixed size or orientation, duplicate positions) is refused, not guessed.
  * @throws DelineateError DLN_ERR_VOLUME_* naming the series and what is wrong.
  */
 export function seriesToVolume(input: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): Volume {
@@ -154,7 +154,7 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   // irregular: planes at the smallest step that is not an odd close pair (under half the median), so a missing
   // slice's neighbours stay planes of their own and alternating steps lose nothing
   const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : step;
-  const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep);
+  const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep, irregular);
   const [mx, my, mz] = r.grid.dims;
   const onto = `resampled onto a rectilinear grid of ${mx}×${my}×${mz}, planes ${planeStep.toFixed(3)} mm apart`;
   const what = [sheared ? `gantry tilt of ${tiltDegrees.toFixed(2)}° corrected` : "", irregular ? `slice spacing is not regular (${stepsText})` : ""];
