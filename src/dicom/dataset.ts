@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import dcmjs, { type NaturalDataset } from "dcmjs";
+import { readAt } from "../fileRange.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
 
 export type { NaturalDataset };
@@ -58,17 +59,6 @@ function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDi
 
 /** Bytes a header is first looked for in; a longer header means reading the whole file. */
 const HEADER_GUESS = 64 * 1024;
-
-function readAt(fd: number, position: number, length: number): Uint8Array {
-  const out = new Uint8Array(length); // its own ArrayBuffer, so a typed view of the pixels costs no copy
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, out, done, length - done, position + done);
-    if (n === 0) throw new Error(`the file ends at byte ${position + done}, before the ${length} bytes it declares`);
-    done += n;
-  }
-  return out;
-}
 
 /**
  * A Part 10 file's header, read from its first bytes (the whole file when the header is longer, or the file is

@@ -1,6 +1,7 @@
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, openSync, renameSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { readAt, writeAll } from "../fileRange.js";
 import type { VolumeGrid } from "./volume.js";
 
 /** The volume's voxel → world affine in NIfTI's RAS+ (DICOM's LPS with x and y negated), row-major 3×4. */
@@ -84,45 +85,39 @@ export async function writeNiftiFile(file: string, grid: VolumeGrid, readSlice: 
   const [nx, ny, nz] = grid.dims;
   const n = nx * ny;
   const temp = `${file}.${process.pid}.partial`;
-  const fd = openSync(temp, "w+"); // read too: widening to float32 reads back the int16 slices
   try {
-    const slice = new Float32Array(n);
-    const asInt16 = new Int16Array(n);
-    let type: "int16" | "float32" = "int16";
-    for (let k = 0; k < nz; k++) {
-      readSlice(k, slice);
-      if (type === "int16") {
-        let i = 0;
-        // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
-        for (; i < n; i++) {
-          const v = slice[i]!;
-          if (((v << 16) >> 16) !== v) break;
-          asInt16[i] = v;
+    const fd = openSync(temp, "w+"); // read too: widening to float32 reads back the int16 slices
+    try {
+      const slice = new Float32Array(n);
+      const asInt16 = new Int16Array(n);
+      let type: "int16" | "float32" = "int16";
+      for (let k = 0; k < nz; k++) {
+        readSlice(k, slice);
+        if (type === "int16") {
+          let i = 0;
+          // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
+          for (; i < n; i++) {
+            const v = slice[i]!;
+            if (((v << 16) >> 16) !== v) break;
+            asInt16[i] = v;
+          }
+          if (i === n) {
+            writeAll(fd, new Uint8Array(asInt16.buffer), 352 + k * n * 2);
+            continue;
+          }
+          widenToFloat32(fd, k, n);
+          type = "float32";
         }
-        if (i === n) {
-          writeAll(fd, new Uint8Array(asInt16.buffer), 352 + k * n * 2);
-          continue;
-        }
-        widenToFloat32(fd, k, n);
-        type = "float32";
+        writeAll(fd, new Uint8Array(slice.buffer), 352 + k * n * 4);
       }
-      writeAll(fd, new Uint8Array(slice.buffer), 352 + k * n * 4);
+      writeAll(fd, niftiHeader(grid, type, description), 0);
+    } finally {
+      closeSync(fd);
     }
-    writeAll(fd, niftiHeader(grid, type, description), 0);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    if (file.endsWith(".gz")) {
-      await pipeline(createReadStream(temp), createGzip({ level: 6 }), createWriteStream(file));
-    } else {
-      renameSync(temp, file);
-    }
+    if (file.endsWith(".gz")) await pipeline(createReadStream(temp), createGzip({ level: 6 }), createWriteStream(file));
+    else renameSync(temp, file);
   } finally {
-    rmSync(temp, { force: true });
+    rmSync(temp, { force: true }); // gone after a rename; after a failure, nothing half-written is left
   }
 }
 
@@ -131,15 +126,9 @@ export async function writeNiftiFile(file: string, grid: VolumeGrid, readSlice: 
  * float32 bytes start at or after its int16 bytes and end before any later slice's, so nothing unread is overwritten.
  */
 function widenToFloat32(fd: number, slices: number, n: number): void {
-  const int16 = new Int16Array(n);
   const float32 = new Float32Array(n);
   for (let k = slices - 1; k >= 0; k--) {
-    readSync(fd, new Uint8Array(int16.buffer), 0, n * 2, 352 + k * n * 2);
-    float32.set(int16);
+    float32.set(new Int16Array(readAt(fd, 352 + k * n * 2, n * 2).buffer));
     writeAll(fd, new Uint8Array(float32.buffer), 352 + k * n * 4);
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }

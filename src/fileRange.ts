@@ -1,0 +1,22 @@
+import { readSync, writeSync } from "node:fs";
+
+/**
+ * `length` bytes of an open file from `position`, in a Uint8Array with its own ArrayBuffer (so a typed view of
+ * them costs no copy). readSync may return fewer bytes than asked: it is called until all have come.
+ * @throws Error when the file ends first.
+ */
+export function readAt(fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw new Error(`the file ends at byte ${position + done}, before the ${length} bytes it declares`);
+    done += n;
+  }
+  return out;
+}
+
+/** Writes all of `bytes` at `position` (writeSync may write fewer than asked). */
+export function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
