@@ -1,13 +1,13 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { num, str } from "../dicom/dataset.js";
+import { num, str, type ParsedDicom } from "../dicom/dataset.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
 import { asDelineateError } from "../errors.js";
 import { writeNiftiFile } from "../volume/nifti.js";
 import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
 import { DEFAULT_VOLUME_OPTIONS, seriesToVolumes, type VolumeOptions } from "../volume/seriesToVolume.js";
 import type { VolumeDimension } from "../volume/splitVolumes.js";
-import { scanFolder } from "./scanFolder.js";
+import { scanFolder, type FolderSeries } from "./scanFolder.js";
 
 export interface ConvertReport {
   /** `volume`: which of the series' volumes (echo 2, time point 3…), absent when the series is one volume */
@@ -36,23 +36,24 @@ export async function convertFolder(folder: string, out: string, options: Partia
   const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [], warnings: [] };
   const { series, unreadable } = scanFolder(folder);
   report.unreadable.push(...unreadable);
-  const images = [...series.entries()].filter(([uid, s]) => {
-    // left out as in the node (not images, localizers, derived images), whatever their SOP class
+  // each series' images, left out as in the node (not images, localizers, derived images), whatever their SOP class
+  const images: [string, FolderSeries, ParsedDicom[]][] = [];
+  for (const [uid, s] of series) {
     const reasons = s.headers.map((h) => instanceUnsuitable(h));
-    if (reasons.every((r) => r)) report.skipped.push({ seriesInstanceUID: uid, reason: [...new Set(reasons)].join(", ") });
-    return reasons.some((r) => !r);
-  });
+    const kept = s.instances.filter((_, i) => !reasons[i]);
+    if (kept.length) images.push([uid, s, kept]);
+    else report.skipped.push({ seriesInstanceUID: uid, reason: [...new Set(reasons)].join(", ") });
+  }
   const gz = out.endsWith(".gz");
   const base = out.replace(/\.nii(\.gz)?$/, "");
   const numbers = images.map(([, s]) => num(s.headers[0]!, "SeriesNumber"));
   mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  for (const [i, [uid, s]] of images.entries()) {
+  for (const [i, [uid, , instances]] of images.entries()) {
     const fail = (thrown: unknown) => {
       const err = asDelineateError(thrown);
       report.failed.push({ seriesInstanceUID: uid, code: err.code, message: err.message });
     };
     try {
-      const instances = s.instances.filter((p) => !instanceUnsuitable(p.dataset));
       const n = numbers[i];
       const unique = numbers.filter((m) => m === n).length === 1;
       const seriesName = images.length === 1 ? base : `${base}_s${n ?? "x"}${unique ? "" : `_${uid.slice(-8)}`}`;

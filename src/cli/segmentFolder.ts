@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { withSopClass } from "../dicom/dataset.js";
 import { asDelineateError } from "../errors.js";
 import type { InferenceWorker } from "../inference/inferenceWorker.js";
 import type { ModelPackage } from "../models/loadModel.js";
@@ -65,7 +64,7 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
   for (const [n, uid] of chosen.entries()) {
     const s = series.get(uid)!;
     try {
-      const instances = s.instances.filter((p) => !instanceUnsuitable(withSopClass(p), o.rule.match.sopClassUIDs));
+      const instances = s.instances.filter((_, i) => !instanceUnsuitable(s.headers[i]!, o.rule.match.sopClassUIDs));
       const { volume, warnings, outputs: onSource } = volumeForModel(instances, o.volume);
       report.warnings.push(...warnings);
       const labels = await o.inference.segment(volume);

@@ -2,7 +2,7 @@ import { DelineateError } from "../errors.js";
 import { num, nums, pixelDataOf, str, strs, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
 import { readCsaHeader } from "../dicom/siemensCsa.js";
 import { add, cross, scale, type Vec3 } from "./geometry.js";
-import { encapsulatedFrames, isEncapsulated, type PixelDecoders, type StoredFrame } from "../dicom/pixelDecoders.js";
+import { encapsulatedFrames, isEncapsulated, type FrameLayout, type PixelDecoders, type StoredFrame } from "../dicom/pixelDecoders.js";
 
 const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 
@@ -57,7 +57,7 @@ function rescaleInto(raw: StoredFrame, out: Float32Array, signed: boolean, bitsS
 
 function storedValues(
   inst: ParsedDicom,
-  layout: { rows: number; columns: number; bitsAllocated: number; bitsStored: number; samplesPerPixel: number },
+  layout: FrameLayout,
   n: number,
   bad: (why: string) => DelineateError,
   decoders: PixelDecoders | undefined,
