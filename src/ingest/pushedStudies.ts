@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import { parsePart10, str, type NaturalDataset } from "../dicom/dataset.js";
+import { parsePart10, readPart10Lazily, str, withSopClass, type NaturalDataset } from "../dicom/dataset.js";
 import type { StudySource } from "../pacs/source.js";
 
 const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
@@ -18,16 +18,14 @@ export class PushedStudies implements StudySource {
    * study than the request's path names).
    */
   accept(bytes: Uint8Array, expectedStudy?: string): { study: string; sopClass: string; sop: string } | { error: string } {
-    let ds: NaturalDataset, mediaClass: string;
+    let ds: NaturalDataset;
     try {
-      const parsed = parsePart10(bytes);
-      ds = parsed.dataset;
-      mediaClass = parsed.mediaStorageSOPClassUID;
+      ds = withSopClass(parsePart10(bytes));
     } catch (err) {
       return { error: `not readable DICOM: ${(err as Error).message}` };
     }
     const study = str(ds, "StudyInstanceUID"), series = str(ds, "SeriesInstanceUID"), sop = str(ds, "SOPInstanceUID");
-    const sopClass = str(ds, "SOPClassUID") || mediaClass;
+    const sopClass = str(ds, "SOPClassUID");
     for (const [name, v] of [["StudyInstanceUID", study], ["SeriesInstanceUID", series], ["SOPInstanceUID", sop], ["SOPClassUID", sopClass]] as const) {
       if (!UID.test(v) || v.length > 64) return { error: `${name} is missing or not a valid UID` };
     }
@@ -40,15 +38,13 @@ export class PushedStudies implements StudySource {
     return { study, sopClass, sop };
   }
 
-  private read(studyUID: string): { dataset: NaturalDataset; bytes: Uint8Array }[] {
+  /** The study's kept files with their headers, read from each file's first bytes (not its pixels). */
+  private read(studyUID: string): { dataset: NaturalDataset; file: string }[] {
     const dir = path.join(this.root, studyUID);
     if (!UID.test(studyUID) || !existsSync(dir)) return [];
     return readdirSync(dir)
       .filter((f) => f.endsWith(".dcm"))
-      .map((f) => {
-        const bytes = new Uint8Array(readFileSync(path.join(dir, f)));
-        return { dataset: parsePart10(bytes, { headersOnly: true }).dataset, bytes };
-      });
+      .map((f) => ({ dataset: readPart10Lazily(path.join(dir, f)).dataset, file: path.join(dir, f) }));
   }
 
   async searchSeries(studyUID: string): Promise<NaturalDataset[]> {
@@ -64,7 +60,8 @@ export class PushedStudies implements StudySource {
     return this.read(studyUID)
       .filter(({ dataset }) => str(dataset, "SeriesInstanceUID") === seriesUID)
       .map(({ dataset }) => {
-        const { PixelData: _placeholder, ...rest } = dataset; // metadata, like WADO-RS's, has no pixel data
+        // metadata, like WADO-RS's, has no pixel data (a deflated file's header is read whole, pixels and all)
+        const { PixelData: _pixels, ...rest } = dataset;
         return rest as NaturalDataset;
       });
   }
@@ -72,6 +69,6 @@ export class PushedStudies implements StudySource {
   async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
     return this.read(studyUID)
       .filter(({ dataset }) => str(dataset, "SeriesInstanceUID") === seriesUID)
-      .map(({ bytes }) => bytes);
+      .map(({ file }) => new Uint8Array(readFileSync(file)));
   }
 }
