@@ -24,7 +24,7 @@ def half_up(v):  # JavaScript's Math.round, for the same sizes and tile starts
 def tile_starts(size, patch, overlap):
     if size <= patch:
         return [0]
-    n = math.ceil((size - patch) / (patch * (1 - overlap))) + 1
+    n = math.ceil((size - patch) / max(1, patch * (1 - overlap))) + 1  # a step under a voxel would repeat tiles
     return [half_up(i * (size - patch) / (n - 1)) for i in range(n)]
 
 

@@ -8,7 +8,7 @@ import type { WorkerInit } from "./workerMain.js";
 
 export interface InferenceRequest {
   id: number;
-  volume: { dims: Volume["dims"]; spacing: Volume["spacing"]; seriesInstanceUID: string; data: ArrayBuffer };
+  volume: { dims: Volume["dims"]; spacing: Volume["spacing"]; direction: Volume["direction"]; seriesInstanceUID: string; data: ArrayBuffer };
 }
 
 export type InferenceReply =
@@ -61,7 +61,7 @@ export class InferenceWorker {
     return new Promise<LabelMap>((resolve, reject) => {
       this.pending.set(id, { volume, resolve, reject });
       const data = volume.data.buffer as ArrayBuffer;
-      const req: InferenceRequest = { id, volume: { dims: volume.dims, spacing: volume.spacing, seriesInstanceUID: volume.seriesInstanceUID, data } };
+      const req: InferenceRequest = { id, volume: { dims: volume.dims, spacing: volume.spacing, direction: volume.direction, seriesInstanceUID: volume.seriesInstanceUID, data } };
       this.worker.postMessage(req, [data]);
     });
   }

@@ -3,13 +3,14 @@ import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postprocess.js";
-import { axisWeights, padEdge, resampleLinear } from "./resample.js";
+import { axisMapping, invertMapping, isIdentity, orientationCode, permuteAxes } from "./reorient.js";
+import { axisWeights, padEdge, resampleLinear, type AxisWeights } from "./resample.js";
 import { slidingWindow } from "./slidingWindow.js";
 
 type Dims = [number, number, number];
 
-/** What inference needs of a volume: its grid and values (not its references), so it can cross to a worker. */
-export type VolumeGrid = Pick<Volume, "dims" | "spacing" | "data" | "seriesInstanceUID">;
+/** What inference needs of a volume: its grid, axes and values (not its references), so it can cross to a worker. */
+export type InferenceVolume = Pick<Volume, "dims" | "spacing" | "direction" | "data" | "seriesInstanceUID">;
 
 /** What preprocessing did, so that postprocessing can undo it. */
 export interface PreprocessRecord {
@@ -19,16 +20,22 @@ export interface PreprocessRecord {
   paddedDims: Dims;
 }
 
-/** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
-export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
-  const sourceDims = volume.dims;
+/** The model grid of a volume: its size at the model's spacing (2D models: the slices as they are), and padded. */
+export function modelGrid(dims: Dims, spacing: readonly number[], manifest: ModelManifest): PreprocessRecord {
   const twoD = manifest.dimensions === 2;
   // a 2D model sees the source's slices as they are: no resampling or padding along z
-  const modelDims = sourceDims.map((n, a) => (twoD && a === 2 ? n : Math.max(1, Math.round((n * volume.spacing[a]!) / manifest.input.spacing[a]!)))) as Dims;
+  const modelDims = dims.map((n, a) => (twoD && a === 2 ? n : Math.max(1, Math.round((n * spacing[a]!) / manifest.input.spacing[a]!)))) as Dims;
   const m = manifest.input.sizeMultiple;
   const patch = manifest.inference.patchSize;
   // at least one patch on every axis, and a whole number of the network's size multiple
   const paddedDims = modelDims.map((n, a) => (twoD && a === 2 ? n : Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0))) as Dims;
+  return { sourceDims: dims, modelDims, paddedDims };
+}
+
+/** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
+export function preprocess(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
+  const record = modelGrid(volume.dims, volume.spacing, manifest);
+  const { sourceDims, modelDims, paddedDims } = record;
   const resampled = resampleLinear(volume.data, sourceDims, modelDims);
   const background = normalize(resampled, manifest.normalization);
   let tensor: Float32Array;
@@ -39,7 +46,7 @@ export function preprocess(volume: VolumeGrid, manifest: ModelManifest): { tenso
       for (let j = 0; j < modelDims[1]; j++)
         tensor.set(resampled.subarray((k * modelDims[1] + j) * modelDims[0], (k * modelDims[1] + j + 1) * modelDims[0]), (k * paddedDims[1] + j) * paddedDims[0]);
   }
-  return { tensor, record: { sourceDims, modelDims, paddedDims } };
+  return { tensor, record };
 }
 
 /**
@@ -68,45 +75,73 @@ export function normalize(data: Float32Array, norm: ModelManifest["normalization
   return 0; // per-image normalisations pad with 0 after normalising, as nnU-Net does
 }
 
-/** Softmax over channels of a [C, Z, Y, X] output, cropped to the unpadded model grid: one grid per class. */
-export function softmaxCropped(logits: Float32Array, channels: number, record: PreprocessRecord): Float32Array[] {
-  const [px, py, pz] = record.paddedDims;
+/**
+ * Softmax over channels of slices z0 ≤ z < z1 of the padded grid's logits (channel stride `stride`), cropped to
+ * the unpadded model grid: one [C, mx·my] array per model slice, handed to `onSlice` in order.
+ */
+function softmaxSlices(logits: Float32Array, stride: number, z0: number, z1: number, channels: number, record: PreprocessRecord, onSlice: (k: number, probs: Float32Array) => void): void {
+  const [px, py] = record.paddedDims;
   const [mx, my, mz] = record.modelDims;
-  const plane = px * py * pz;
-  const probs = Array.from({ length: channels }, () => new Float32Array(mx * my * mz));
-  for (let k = 0; k < mz; k++)
+  const mPlane = mx * my;
+  const e = new Float32Array(channels);
+  for (let k = z0; k < Math.min(z1, mz); k++) {
+    const probs = new Float32Array(channels * mPlane);
     for (let j = 0; j < my; j++)
       for (let i = 0; i < mx; i++) {
-        const src = (k * py + j) * px + i, dst = (k * my + j) * mx + i;
+        const src = ((k - z0) * py + j) * px + i, dst = j * mx + i;
         let max = -Infinity;
-        for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * plane + src]!);
+        for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * stride + src]!);
         let sum = 0;
-        for (let c = 0; c < channels; c++) sum += Math.exp(logits[c * plane + src]! - max);
-        for (let c = 0; c < channels; c++) probs[c]![dst] = Math.exp(logits[c * plane + src]! - max) / sum;
+        for (let c = 0; c < channels; c++) sum += e[c] = Math.exp(logits[c * stride + src]! - max);
+        for (let c = 0; c < channels; c++) probs[c * mPlane + dst] = e[c]! / sum;
       }
-  return probs;
+    onSlice(k, probs);
+  }
 }
 
 /**
- * Back to the source grid: class probabilities interpolated linearly, then argmax, one source slice at a
- * time, so no full-resolution probability volume is ever held (never nearest-neighbour on labels).
- * Channel c is label value `labelValues[c - 1]`; channel 0 is background.
+ * Back to the source grid, fed one model slice at a time (class probabilities, [C, mx·my], in order): class
+ * probabilities interpolated linearly, then argmax, each source slice as soon as the model slices it lies between
+ * have come; model slices no longer needed are let go. So neither the model grid's nor the source grid's
+ * probabilities are ever held whole (never nearest-neighbour on labels). Channel c is label value
+ * `labelValues[c - 1]`; channel 0 is background.
  */
-export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessRecord, labelValues: readonly number[]): LabelMap {
-  const [sx, sy, sz] = record.sourceDims;
-  const [mx, my, mz] = record.modelDims;
-  const wx = axisWeights(mx, sx), wy = axisWeights(my, sy), wz = axisWeights(mz, sz);
-  const out = new Uint8Array(sx * sy * sz);
-  const best = new Float32Array(sx * sy);
-  const zPlane = new Float32Array(mx * my);
-  const mPlane = mx * my;
-  for (let k = 0; k < sz; k++) {
-    best.fill(-1);
-    const labels = out.subarray(k * sx * sy, (k + 1) * sx * sy);
-    for (const [c, p] of probs.entries()) {
-      const z0 = wz.i0[k]! * mPlane, z1 = wz.i1[k]! * mPlane, w = wz.w1[k]!;
-      for (let i = 0; i < mPlane; i++) zPlane[i] = p[z0 + i]! * (1 - w) + p[z1 + i]! * w;
-      const value = c === 0 ? 0 : labelValues[c - 1]!;
+export class SourceLabeller {
+  readonly labels: LabelMap;
+  private readonly wx: AxisWeights;
+  private readonly wy: AxisWeights;
+  private readonly wz: AxisWeights;
+  private readonly held = new Map<number, Float32Array>();
+  private next = 0;
+
+  constructor(private readonly record: PreprocessRecord, private readonly labelValues: readonly number[]) {
+    const [sx, sy, sz] = record.sourceDims;
+    const [mx, my, mz] = record.modelDims;
+    this.wx = axisWeights(mx, sx);
+    this.wy = axisWeights(my, sy);
+    this.wz = axisWeights(mz, sz);
+    this.labels = { dims: [sx, sy, sz], data: new Uint8Array(sx * sy * sz) };
+  }
+
+  add(k: number, probs: Float32Array): void {
+    this.held.set(k, probs);
+    const sz = this.record.sourceDims[2];
+    while (this.next < sz && this.wz.i1[this.next]! <= k) this.sourceSlice(this.next++);
+    for (const m of this.held.keys()) if (this.next >= sz || m < this.wz.i0[this.next]!) this.held.delete(m);
+  }
+
+  private sourceSlice(k: number): void {
+    const [sx, sy] = this.record.sourceDims;
+    const [mx, my] = this.record.modelDims;
+    const { wx, wy } = this;
+    const mPlane = mx * my;
+    const p0 = this.held.get(this.wz.i0[k]!)!, p1 = this.held.get(this.wz.i1[k]!)!, w = this.wz.w1[k]!;
+    const best = new Float32Array(sx * sy).fill(-1);
+    const zPlane = new Float32Array(mPlane);
+    const labels = this.labels.data.subarray(k * sx * sy, (k + 1) * sx * sy);
+    for (let c = 0; c * mPlane < p0.length; c++) {
+      for (let i = 0; i < mPlane; i++) zPlane[i] = p0[c * mPlane + i]! * (1 - w) + p1[c * mPlane + i]! * w;
+      const value = c === 0 ? 0 : this.labelValues[c - 1]!;
       for (let j = 0; j < sy; j++) {
         const r0 = wy.i0[j]! * mx, r1 = wy.i1[j]! * mx, v = wy.w1[j]!;
         for (let i = 0; i < sx; i++) {
@@ -121,63 +156,104 @@ export function probabilitiesToLabels(probs: Float32Array[], record: PreprocessR
       }
     }
   }
-  return { dims: [sx, sy, sz], data: out };
+}
+
+/** Tiles per network call: the manifest's, else 8 slices for a 2D model and 1 tile for a 3D one, within what every fold's input accepts. */
+function batchSize(manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): number {
+  let n = manifest.inference.batchSize ?? (manifest.dimensions === 2 ? 8 : 1);
+  for (const s of sessions) {
+    const meta = s.inputMetadata.find((m) => m.name === manifest.input.name);
+    const fixed = meta?.isTensor ? meta.shape[0] : undefined;
+    if (typeof fixed === "number" && fixed > 0) n = Math.min(n, fixed);
+  }
+  return n;
 }
 
 /**
- * The network's class probabilities on the model grid (before the way back to the source grid): preprocess, the
- * network over the volume (one pass, or tiles with blending; 2D models slice by slice) for each fold and mirroring,
- * logits averaged, softmax. What the parity test compares with a PyTorch reference.
+ * The network's class probabilities on the model grid, one model slice at a time (all classes, [C, mx·my]), in
+ * order: preprocess, the network over the volume (one pass, or tiles with blending; 2D models slice by slice), for
+ * each fold and mirroring, logits averaged, softmax. Memory beyond the volume: one band of tiles' logits.
  */
-export async function modelGridProbabilities(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
+export async function modelGridSlices(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest, sessions: readonly ort.InferenceSession[], onSlice: (k: number, probs: Float32Array) => void): Promise<PreprocessRecord> {
   const { tensor, record } = preprocess(volume, manifest);
   const channels = manifest.labels.length + 1;
   const twoD = manifest.dimensions === 2;
   const fail = (why: string) => new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
-  // one tile: every fold's logits, averaged (nnU-Net sums folds and divides)
-  const predict = async (tile: Float32Array, [tx, ty, tz]: Dims): Promise<Float32Array> => {
-    const sum = new Float32Array(channels * tx * ty * tz);
-    const shape = twoD ? [1, 1, ty, tx] : [1, 1, tz, ty, tx];
+  // tiles: every fold's logits, averaged (nnU-Net sums folds and divides)
+  const predict = async (tiles: Float32Array, n: number, [tx, ty, tz]: Dims): Promise<Float32Array> => {
+    const shape = twoD ? [n, 1, ty, tx] : [n, 1, tz, ty, tx];
+    const want = [n, channels, ...shape.slice(2)];
+    let sum: Float32Array | undefined;
     for (const session of sessions) {
       let result: ort.InferenceSession.OnnxValueMapType;
       try {
-        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tile, shape) });
+        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tiles, shape) });
       } catch (err) {
         throw fail((err as Error).message);
       }
       const out = result[manifest.output.name];
-      const want = [1, channels, ...shape.slice(2)];
       if (!out || out.dims.length !== want.length || out.dims.some((d, i) => d !== want[i])) {
         throw fail(`output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [${want.join(", ")}]`);
       }
       const data = out.data as Float32Array;
+      if (sessions.length === 1) return data;
+      sum ??= new Float32Array(data.length);
       for (let i = 0; i < sum.length; i++) sum[i]! += data[i]! / sessions.length;
     }
-    return sum;
+    return sum!;
   };
   const axes = { x: 0, y: 1, z: 2 } as const;
   const [px, py, pz] = record.paddedDims;
-  const logits = await slidingWindow(
+  // a 2D model: tiles one slice thick, so every slice is its own pass
+  const patch = (manifest.inference.patchSize ?? (twoD ? [px, py, 1] : [px, py, pz])).map((p, a) => {
+    const size = record.paddedDims[a]!;
+    return size > p && size <= p * (1 + manifest.inference.stretch) ? size : p;
+  }) as Dims;
+  await slidingWindow(
     tensor,
     record.paddedDims,
     channels,
     {
-      // a 2D model: tiles one slice thick, so every slice is its own pass
-      patch: manifest.inference.patchSize ?? (twoD ? [px, py, 1] : [px, py, pz]),
+      patch,
       overlap: manifest.inference.overlap,
       blend: manifest.inference.blend,
       mirrorAxes: manifest.inference.mirrorAxes.map((a) => axes[a]),
+      batch: batchSize(manifest, sessions),
     },
     predict,
+    (z0, z1, logits, stride) => softmaxSlices(logits, stride, z0, z1, channels, record, onSlice),
   );
-  return { probs: softmaxCropped(logits, channels, record), record };
+  return record;
 }
 
-/** Runs a model on a volume: its probabilities on the model grid, back to the source grid, argmax, post-processing. */
-export async function segmentVolume(volume: VolumeGrid, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
-  const { probs, record } = await modelGridProbabilities(volume, manifest, sessions);
-  const labels = probabilitiesToLabels(probs, record, manifest.labels.map((l) => l.value));
-  postprocess(labels, manifest.postprocessing, manifest.labels.map((l) => l.value), volume.spacing);
+/** The model grid's class probabilities whole (one array per class): what the parity test and benchmark compare with PyTorch. */
+export async function modelGridProbabilities(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
+  const [mx, my, mz] = modelGrid(volume.dims, volume.spacing, manifest).modelDims;
+  const plane = mx * my;
+  const probs = Array.from({ length: manifest.labels.length + 1 }, () => new Float32Array(plane * mz));
+  const record = await modelGridSlices(volume, manifest, sessions, (k, p) => {
+    for (let c = 0; c < probs.length; c++) probs[c]!.set(p.subarray(c * plane, (c + 1) * plane), k * plane);
+  });
+  return { probs, record };
+}
+
+/**
+ * Runs a model on a volume: reoriented to the model's axes when its manifest names them, class probabilities on
+ * the model grid streamed back to the source grid, argmax, axes restored, post-processing.
+ */
+export async function segmentVolume(volume: InferenceVolume, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
+  const target = manifest.input.orientation;
+  const mapping = target ? axisMapping(orientationCode(volume.direction), target) : undefined;
+  const reoriented = mapping && !isIdentity(mapping);
+  const input: InferenceVolume = reoriented
+    ? { ...volume, ...permuteAxes(volume.data, volume.dims, mapping), spacing: mapping.perm.map((a) => volume.spacing[a]!) as Dims }
+    : volume;
+  const values = manifest.labels.map((l) => l.value);
+  const labeller = new SourceLabeller(modelGrid(input.dims, input.spacing, manifest), values);
+  await modelGridSlices(input, manifest, sessions, (k, p) => labeller.add(k, p));
+  let labels = labeller.labels;
+  if (reoriented) labels = permuteAxes(labels.data, labels.dims, invertMapping(mapping));
+  postprocess(labels, manifest.postprocessing, values, volume.spacing);
   return labels;
 }
 

@@ -1,4 +1,4 @@
-/** Sliding-window inference as nnU-Net v2 does it: tiles, Gaussian importance blending, mirroring. */
+/** Sliding-window inference as nnU-Net v2 does it: tiles, Gaussian importance blending, mirroring; batched and streamed. */
 
 export type Dims = [number, number, number];
 
@@ -10,7 +10,18 @@ export interface WindowOptions {
   blend: "gaussian" | "constant";
   /** axes to mirror for test-time augmentation: every combination is run and the logits averaged */
   mirrorAxes: readonly (0 | 1 | 2)[];
+  /** tiles (or mirrorings of a tile) given to the network in one call; 1 when absent */
+  batch?: number;
 }
+
+/** The network on `n` tiles laid end to end ([n, 1, Z, Y, X]): their logits, [n, C, Z, Y, X]. */
+export type Predict = (tiles: Float32Array, n: number, tileDims: Dims) => Promise<Float32Array>;
+
+/**
+ * Receives the blended logits of the image's slices z0 ≤ z < z1, final: channel c, slice z, voxel v at
+ * `logits[c * channelStride + (z - z0) * nx * ny + v]`. The array is reused once the call returns.
+ */
+export type EmitSlab = (z0: number, z1: number, logits: Float32Array, channelStride: number) => void;
 
 /**
  * Tile starts along one axis: as few tiles as cover it with at most the given overlap's step, spread evenly so the
@@ -18,7 +29,8 @@ export interface WindowOptions {
  */
 export function tileStarts(size: number, patch: number, overlap: number): number[] {
   if (size <= patch) return [0];
-  const step = patch * (1 - overlap);
+  // a step under one voxel (a 2D model's one-slice patch) would only run the same tile twice
+  const step = Math.max(1, patch * (1 - overlap));
   const n = Math.ceil((size - patch) / step) + 1;
   return Array.from({ length: n }, (_, i) => Math.round((i * (size - patch)) / (n - 1)));
 }
@@ -40,21 +52,28 @@ export function gaussianImportance(patch: Dims): Float32Array {
   return out;
 }
 
-/** Flips a [C, Z, Y, X] (C may be 1) array along the given axes (0 = x, 1 = y, 2 = z), into a new array. */
-export function flip(data: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
-  if (!axes.length) return data;
+/** Writes `data`, a [C, Z, Y, X] (C may be 1) array, flipped along the given axes (0 = x, 1 = y, 2 = z) into `out`. */
+function flipInto(data: Float32Array, out: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
+  if (!axes.length) {
+    out.set(data);
+    return out;
+  }
   const [nx, ny, nz] = dims;
-  const out = new Float32Array(data.length);
   const fx = axes.includes(0), fy = axes.includes(1), fz = axes.includes(2);
   const vol = nx * ny * nz;
   for (let c = 0; c < channels; c++)
     for (let k = 0; k < nz; k++)
-      for (let j = 0; j < ny; j++)
-        for (let i = 0; i < nx; i++) {
-          const src = c * vol + ((fz ? nz - 1 - k : k) * ny + (fy ? ny - 1 - j : j)) * nx + (fx ? nx - 1 - i : i);
-          out[c * vol + (k * ny + j) * nx + i] = data[src]!;
-        }
+      for (let j = 0; j < ny; j++) {
+        const src = c * vol + ((fz ? nz - 1 - k : k) * ny + (fy ? ny - 1 - j : j)) * nx, dst = c * vol + (k * ny + j) * nx;
+        if (fx) for (let i = 0; i < nx; i++) out[dst + i] = data[src + nx - 1 - i]!;
+        else out.set(data.subarray(src, src + nx), dst);
+      }
   return out;
+}
+
+/** `data` flipped along the given axes, into a new array (the same array when there are none). */
+export function flip(data: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
+  return axes.length ? flipInto(data, new Float32Array(data.length), dims, channels, axes) : data;
 }
 
 /** Every subset of the mirror axes, the empty one (no flip) first. */
@@ -63,47 +82,94 @@ function mirrorCombinations(axes: readonly number[]): number[][] {
 }
 
 /**
- * Runs `predict` on every tile (and every mirroring of it) of a [Z, Y, X] image and blends the [C, Z, Y, X] logits:
- * each tile's logits, averaged over its mirrorings, are weighted by the importance map (or 1s), summed, and divided
- * by the summed weights. Returns logits for the whole image.
+ * Runs `predict` on every tile (and every mirroring of it) of a [Z, Y, X] image, `batch` at a time, and blends the
+ * [C, Z, Y, X] logits: each tile's logits, averaged over its mirrorings, are weighted by the importance map (or 1s),
+ * summed, and divided by the summed weights.
+ *
+ * Memory is bounded by the patch, not the image: tiles go band by band along z, and once a band begins, the slices
+ * below it are final (no later tile reaches them), so they are handed to `emit` and their buffer reused. The
+ * accumulators hold one patch's depth of slices (C + 1 planes each), whatever the image's length.
  */
-export async function slidingWindow(
-  image: Float32Array,
-  dims: Dims,
-  channels: number,
-  options: WindowOptions,
-  predict: (tile: Float32Array, tileDims: Dims) => Promise<Float32Array>,
-): Promise<Float32Array> {
+export async function slidingWindow(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict, emit: EmitSlab): Promise<void> {
   const [nx, ny, nz] = dims;
   const [px, py, pz] = options.patch;
   if (nx < px || ny < py || nz < pz) throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
+  const plane = nx * ny;
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
-  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0) return predict(image, dims);
+  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0) return emit(0, nz, await predict(image, 1, dims), nz * plane);
   const weight = options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(px * py * pz).fill(1);
-  const vol = nx * ny * nz, tileVol = px * py * pz;
-  const sum = new Float32Array(channels * vol);
-  const weights = new Float32Array(vol);
-  const tile = new Float32Array(tileVol);
-  const mirrors = mirrorCombinations(options.mirrorAxes);
-  for (const z0 of tileStarts(nz, pz, options.overlap))
-    for (const y0 of tileStarts(ny, py, options.overlap))
-      for (const x0 of tileStarts(nx, px, options.overlap)) {
-        for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) tile.set(image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px), (k * py + j) * px);
-        const logits = new Float32Array(channels * tileVol);
-        for (const axes of mirrors) {
-          const out = await predict(flip(tile, options.patch, 1, axes), options.patch);
-          const back = flip(out, options.patch, channels, axes);
-          for (let i = 0; i < back.length; i++) logits[i]! += back[i]! / mirrors.length;
+  const tileVol = px * py * pz, band = pz * plane;
+  const sum = new Float32Array(channels * band);
+  const weights = new Float32Array(band);
+  let base = 0; // the image slice at the accumulators' first plane
+
+  // slices base ≤ z < upTo are final: divide, hand over, and move the rest of the band to the front
+  const finish = (upTo: number) => {
+    const n = (upTo - base) * plane;
+    if (n <= 0) return;
+    for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
+    emit(base, upTo, sum, band);
+    for (let c = 0; c < channels; c++) sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
+    weights.copyWithin(0, n).fill(0, band - n);
+    base = upTo;
+  };
+  const blend = ([x0, y0, z0]: Dims, logits: Float32Array) => {
+    if (z0 > base) finish(z0);
+    for (let k = 0; k < pz; k++)
+      for (let j = 0; j < py; j++) {
+        const t0 = (k * py + j) * px, v0 = (z0 - base + k) * plane + (y0 + j) * nx + x0;
+        for (let i = 0; i < px; i++) weights[v0 + i]! += weight[t0 + i]!;
+        for (let c = 0; c < channels; c++) {
+          const s = c * band + v0, l = c * tileVol + t0;
+          for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
         }
-        for (let k = 0; k < pz; k++)
-          for (let j = 0; j < py; j++)
-            for (let i = 0; i < px; i++) {
-              const t = (k * py + j) * px + i, v = ((z0 + k) * ny + y0 + j) * nx + x0 + i;
-              const w = weight[t]!;
-              weights[v]! += w;
-              for (let c = 0; c < channels; c++) sum[c * vol + v]! += logits[c * tileVol + t]! * w;
-            }
       }
-  for (let c = 0; c < channels; c++) for (let v = 0; v < vol; v++) sum[c * vol + v]! /= weights[v]!;
-  return sum;
+  };
+
+  const mirrors = mirrorCombinations(options.mirrorAxes);
+  const tiles: Dims[] = [];
+  for (const z0 of tileStarts(nz, pz, options.overlap))
+    for (const y0 of tileStarts(ny, py, options.overlap)) for (const x0 of tileStarts(nx, px, options.overlap)) tiles.push([x0, y0, z0]);
+  const items = tiles.length * mirrors.length;
+  const batch = Math.max(1, Math.min(options.batch ?? 1, items));
+  const input = new Float32Array(batch * tileVol);
+  const crop = new Float32Array(tileVol);
+  // mirrored passes are averaged into a tile of their own; unmirrored logits are blended straight from the network's output
+  const mirrored = mirrors.length > 1;
+  const tileLogits = new Float32Array(mirrored ? channels * tileVol : 0);
+  const back = new Float32Array(mirrored ? channels * tileVol : 0);
+  for (let first = 0; first < items; first += batch) {
+    const n = Math.min(batch, items - first);
+    for (let b = 0; b < n; b++) {
+      const [x0, y0, z0] = tiles[Math.floor((first + b) / mirrors.length)]!;
+      for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) crop.set(image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px), (k * py + j) * px);
+      flipInto(crop, input.subarray(b * tileVol, (b + 1) * tileVol), options.patch, 1, mirrors[(first + b) % mirrors.length]!);
+    }
+    const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
+    for (let b = 0; b < n; b++) {
+      const item = first + b, m = item % mirrors.length;
+      const logits = out.subarray(b * channels * tileVol, (b + 1) * channels * tileVol);
+      if (!mirrored) {
+        blend(tiles[item]!, logits);
+        continue;
+      }
+      flipInto(logits, back, options.patch, channels, mirrors[m]!);
+      for (let i = 0; i < back.length; i++) tileLogits[i]! += back[i]! / mirrors.length;
+      if (m === mirrors.length - 1) {
+        blend(tiles[Math.floor(item / mirrors.length)]!, tileLogits);
+        tileLogits.fill(0);
+      }
+    }
+  }
+  finish(nz);
+}
+
+/** The whole image's blended logits, [C, Z, Y, X], in one array: for small images and tests. */
+export async function slidingWindowWhole(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict): Promise<Float32Array> {
+  const plane = dims[0] * dims[1], vol = plane * dims[2];
+  const out = new Float32Array(channels * vol);
+  await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
+    for (let c = 0; c < channels; c++) out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
+  });
+  return out;
 }

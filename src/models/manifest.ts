@@ -10,7 +10,8 @@ export const ManifestSchema = z
     version: z.string().regex(/^\d+\.\d+\.\d+$/, "semantic version x.y.z"),
     name: z.string().min(1).max(64),
     description: z.string().default(""),
-    modality: z.enum(["CT", "MR"]),
+    /** the series it takes; "OT" for other images (e.g. microscopy wrapped as Secondary Capture) */
+    modality: z.enum(["CT", "MR", "OT"]),
     /** 3: the network takes volumes; 2: it takes one slice at a time (the volume's slices are not resampled) */
     dimensions: z.union([z.literal(2), z.literal(3)]),
     files: z.array(z.string().regex(/^[^/\\]+\.onnx$/, "an .onnx file inside the package")).min(1),
@@ -24,6 +25,16 @@ export const ManifestSchema = z
         /** every spatial size is padded up to a multiple of this (2^poolings) */
         sizeMultiple: z.number().int().positive(),
         padding: z.enum(["edge", "constant"]),
+        /**
+         * the patient direction the tensor's x, y and z axes increase toward, e.g. "LPS" (DICOM's axial order) or "RAS";
+         * the volume is permuted and flipped to it (whole voxels, undone exactly on the labels). Absent: the series'
+         * own voxel order (rows, columns, slices).
+         */
+        orientation: z
+          .string()
+          .regex(/^[LRPASI]{3}$/, "three letters from L/R, P/A, S/I")
+          .refine((c) => new Set([...c].map((l) => "LRPASI".indexOf(l) >> 1)).size === 3, "one letter for each of the axes L/R, P/A and S/I")
+          .optional(),
       })
       .strict(),
     /** intensity normalisation, on the model grid: CT with the training set's fixed statistics, or per image */
@@ -45,9 +56,17 @@ export const ManifestSchema = z
         blend: z.enum(["gaussian", "constant"]).default("gaussian"),
         /** test-time mirroring: every combination of these axes is run and the logits averaged */
         mirrorAxes: z.array(z.enum(["x", "y", "z"])).default([]),
+        /**
+         * an axis at most this fraction longer than the patch is run as one tile of its whole length instead of two
+         * that nearly coincide (nnU-Net would place a second tile shifted by the excess): same network, a little more
+         * context, half the work on that axis. 0: tiles exactly as nnU-Net places them.
+         */
+        stretch: z.number().min(0).max(0.5).default(0.1),
+        /** tiles (2D: slices) per network call; absent: 8 for a 2D model, 1 for a 3D one (fewer if the ONNX input's batch axis is fixed) */
+        batchSize: z.number().int().positive().max(256).optional(),
       })
       .strict()
-      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [] }),
+      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1 }),
     labels: z
       .array(
         z

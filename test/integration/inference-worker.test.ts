@@ -68,8 +68,8 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
       return (2 * both) / (na + nb);
     };
     // the model grid is 96×96×45 here: 48³ tiles at overlap 0.5 make 3×3×1 tiles
-    const tiled = await segmentVolume(volume, { ...manifest, inference: { patchSize: [48, 48, 48], overlap: 0.5, blend: "gaussian", mirrorAxes: [] } }, [session]);
-    const mirrored = await segmentVolume(volume, { ...manifest, inference: { overlap: 0.5, blend: "gaussian", mirrorAxes: ["x", "y"] } }, [session]);
+    const tiled = await segmentVolume(volume, { ...manifest, inference: { ...manifest.inference, patchSize: [48, 48, 48] } }, [session]);
+    const mirrored = await segmentVolume(volume, { ...manifest, inference: { ...manifest.inference, mirrorAxes: ["x", "y"] } }, [session]);
     const folds = await segmentVolume(volume, manifest, [session, session]);
     const [dt, dm] = [dice(whole.data, tiled.data), dice(whole.data, mirrored.data)];
     console.log(`# ct-body on a phantom: tiled vs one pass Dice ${dt.toFixed(4)}, mirrored (x, y) vs one pass ${dm.toFixed(4)}`);
