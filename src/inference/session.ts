@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -16,11 +17,17 @@ export interface LoadedSession {
  */
 export async function createSession(
   onnxPath: string,
-  options: { executionProviders: readonly ExecutionProvider[]; intraOpThreads: number },
+  options: { executionProviders: readonly ExecutionProvider[]; intraOpThreads: number; dimensions?: 2 | 3 },
   log: Logger,
 ): Promise<LoadedSession> {
   const failures: string[] = [];
   for (const provider of options.executionProviders) {
+    const cannot = provider === "webgpu" && options.dimensions === 3 ? webgpuCannotRun(onnxPath) : undefined;
+    if (cannot) {
+      failures.push(`${provider}: ${cannot}`);
+      log.warn(`WebGPU skipped for this model: ${cannot}; trying the next provider`, { provider, model: onnxPath });
+      continue;
+    }
     try {
       const session = await ort.InferenceSession.create(onnxPath, {
         executionProviders: [provider],
@@ -34,4 +41,16 @@ export async function createSession(
     }
   }
   throw new DelineateError("DLN_ERR_INFERENCE", `no execution provider could load ${onnxPath}: ${failures.join("; ")}`, { model: onnxPath });
+}
+
+/**
+ * Why onnxruntime-node 1.30's WebGPU provider cannot run a 3D model, if it cannot: it has no kernel for 3D transposed
+ * convolutions, and it fails when the model runs, not when it loads, so the model is looked at first. An operator's
+ * type is stored as plain text in the ONNX protobuf.
+ */
+function webgpuCannotRun(onnxPath: string): string | undefined {
+  if (readFileSync(onnxPath).includes("ConvTranspose")) {
+    return "it has transposed convolutions in 3D, which onnxruntime-node 1.30's WebGPU provider cannot run (export with upsampling + convolution instead)";
+  }
+  return undefined;
 }

@@ -26,7 +26,7 @@ const log = {
   warn: (message: string, fields: Record<string, unknown>) => post({ type: "log", level: "warn", message, fields }),
 } as unknown as Logger;
 
-const ready = Promise.all(init.onnxPaths.map((p) => createSession(p, init, log))).then(
+const ready = Promise.all(init.onnxPaths.map((p) => createSession(p, { ...init, dimensions: init.manifest.dimensions }, log))).then(
   (s) => {
     post({ type: "ready", provider: s[0]!.provider });
     return s.map((x) => x.session);
