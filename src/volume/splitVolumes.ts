@@ -26,9 +26,13 @@ const DIMENSIONS: readonly { dimension: VolumeDimension; keyword: string }[] = [
   { dimension: "acquisition", keyword: "AcquisitionNumber" },
 ];
 
-const positionKey = (p: ParsedDicom, normal: Vec3) => {
+/** mm: the scale positions are compared at, a pixel (at most 1 mm), so microscopy's nanometre sections stay apart */
+export const positionUnit = (p: ParsedDicom | undefined): number => Math.min(1, ...(nums(p?.dataset ?? {}, "PixelSpacing") ?? []).filter((v) => v > 0));
+
+/** A slice's position along the normal, to a hundredth of the position unit. */
+const positionKey = (p: ParsedDicom, normal: Vec3, unit: number) => {
   const ipp = nums(p.dataset, "ImagePositionPatient");
-  return ipp && ipp.length === 3 ? (Math.round(dot([ipp[0]!, ipp[1]!, ipp[2]!], normal) * 100) / 100).toFixed(2) : "?";
+  return ipp && ipp.length === 3 ? String(Math.round((dot([ipp[0]!, ipp[1]!, ipp[2]!], normal) / unit) * 100)) : "?";
 };
 const valueKey = (p: ParsedDicom, keyword: string) => strs(p.dataset, keyword).join("\\");
 const orientationKey = (p: ParsedDicom) => (nums(p.dataset, "ImageOrientationPatient") ?? []).map((v) => v.toFixed(3)).join("\\");
@@ -57,7 +61,8 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
   const iop = nums(instances[0]?.dataset ?? {}, "ImageOrientationPatient");
   if (!iop || iop.length !== 6) return whole;
   const normal = cross([iop[0]!, iop[1]!, iop[2]!], [iop[3]!, iop[4]!, iop[5]!]);
-  const distinctPositions = (group: readonly ParsedDicom[]) => new Set(group.map((p) => positionKey(p, normal))).size === group.length;
+  const unit = positionUnit(instances[0]);
+  const distinctPositions = (group: readonly ParsedDicom[]) => new Set(group.map((p) => positionKey(p, normal, unit))).size === group.length;
   if (distinctPositions(instances)) return whole;
 
   for (const { dimension, keyword } of DIMENSIONS) {
@@ -68,7 +73,7 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
     return keys.map((k, i) => ({ dimension, index: i + 1, label: `${dimension} ${i + 1} of ${keys.length} (${keyword} ${k || "empty"})`, instances: groups.get(k)! }));
   }
 
-  const byPosition = groupBy(instances, (p) => positionKey(p, normal));
+  const byPosition = groupBy(instances, (p) => positionKey(p, normal, unit));
   const counts = new Set([...byPosition.values()].map((g) => g.length));
   // one position only: single images repeated, not volumes
   if (counts.size !== 1 || byPosition.size < 2) return whole;
