@@ -8,7 +8,7 @@ import { ROOT } from "../helpers/tools.js";
 
 it("loads the shipped manifest with inference defaults, and refuses a patch that is not a multiple of the network's size multiple", () => {
   const ct = loadModelPackage(path.join(ROOT, "models"), "ct-body");
-  assert.deepEqual(ct.manifest.inference, { overlap: 0.5, blend: "gaussian", mirrorAxes: [] });
+  assert.deepEqual(ct.manifest.inference, { overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1 });
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-manifest-"));
   cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
   const file = path.join(dir, "ct-body", "model.json");
@@ -20,4 +20,11 @@ it("loads the shipped manifest with inference defaults, and refuses a patch that
   );
   writeFileSync(file, JSON.stringify({ ...m, inference: { patchSize: [48, 48, 50] } }));
   assert.throws(() => loadModelPackage(dir, "ct-body"), /inference\.patchSize: every patch size must be a multiple of input\.sizeMultiple \(4\)/);
+  // orientation: three letters, one per patient axis
+  for (const [orientation, why] of [["LPX", /three letters from L\/R, P\/A, S\/I/], ["LRS", /one letter for each of the axes/]] as const) {
+    writeFileSync(file, JSON.stringify({ ...m, input: { ...m.input, orientation } }));
+    assert.throws(() => loadModelPackage(dir, "ct-body"), (e: Error) => /input\.orientation/.test(e.message) && why.test(e.message), orientation);
+  }
+  writeFileSync(file, JSON.stringify({ ...m, input: { ...m.input, orientation: "RAS" } }));
+  assert.equal(loadModelPackage(dir, "ct-body").manifest.input.orientation, "RAS");
 });
