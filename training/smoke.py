@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainer import train as train_loop  # noqa: E402
 from unet import UNet, VNet, dice_ce_loss, elastic_deform, export_onnx, soft_dice_loss  # noqa: E402
 
 
@@ -43,6 +44,37 @@ def train(name, model, shape, loss_fn, steps, seed, rng):
         opt.step()
         losses.append(float(loss))
     return x, losses
+
+
+def resume_check(seed, steps, folder):
+    """The shared training loop (trainer.py) stopped halfway and resumed from its checkpoint ends where an
+    uninterrupted run ends: the same losses and the same weights. Batches are random crops with flips and elastic
+    deformation, so the random generators' state has to come back too."""
+    image = np.random.default_rng(seed).normal(0, 1, size=(48, 48)).astype(np.float32)
+    label = (image > 0.5).astype(np.int64)
+
+    def make_batch(rng):
+        y0, x0 = rng.integers(0, 17, size=2)
+        a, b = image[y0:y0 + 32, x0:x0 + 32], label[y0:y0 + 32, x0:x0 + 32]
+        if rng.random() < 0.5:
+            a, b = a[:, ::-1], b[:, ::-1]
+        a, b = elastic_deform(np.ascontiguousarray(a), np.ascontiguousarray(b), rng, sigma=2.0)
+        return torch.from_numpy(a)[None, None], torch.from_numpy(b)[None]
+
+    def run(checkpoint=None, stop_after=None):
+        torch.manual_seed(seed)
+        model = UNet(dims=2, features=4, depth=2)
+        losses, _ = train_loop(model, make_batch, dice_ce_loss, steps=steps, seed=seed, lr=1e-2, checkpoint=checkpoint,
+                               every=2, log=lambda _: None, stop_after=stop_after)
+        return model, losses
+
+    whole, whole_losses = run()
+    checkpoint = os.path.join(folder, "resume.pt")
+    _, first = run(checkpoint, stop_after=steps // 2)
+    resumed, resumed_losses = run(checkpoint)
+    same_weights = all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    return {"steps": steps, "stoppedAfter": len(first), "losses": whole_losses, "resumedLosses": resumed_losses,
+            "identical": whole_losses == resumed_losses and same_weights}
 
 
 def main():
@@ -79,6 +111,7 @@ def main():
         check.numpy().astype("<f4").tofile(os.path.join(d, "input.f32"))
         out.astype("<f4").tofile(os.path.join(d, "output.f32"))
         report[name] = {"arch": arch, "input": list(check.shape), "output": list(out.shape), "losses": losses, "reproducible": runs[0][2] == runs[1][2]}
+    report["resume"] = resume_check(a.seed, a.steps, a.out)
     with open(os.path.join(a.out, "smoke.json"), "w") as f:
         json.dump(report, f, indent=2)
 

@@ -19,6 +19,8 @@ const IMAGE_STORAGE: Readonly<Record<string, readonly string[]>> = {
   CT: [CT_IMAGE_STORAGE],
   MR: ["1.2.840.10008.5.1.4.1.1.4"],
   PT: ["1.2.840.10008.5.1.4.1.1.128"],
+  // other images: Secondary Capture (e.g. microscopy wrapped by training/em_to_dicom.py)
+  OT: ["1.2.840.10008.5.1.4.1.1.7"],
 };
 
 /**
