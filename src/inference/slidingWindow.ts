@@ -53,7 +53,7 @@ export function gaussianImportance(patch: Dims): Float32Array {
 }
 
 /** Writes `data`, a [C, Z, Y, X] (C may be 1) array, flipped along the given axes (0 = x, 1 = y, 2 = z) into `out`. */
-function flipInto(data: Float32Array, out: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
+export function flipInto(data: Float32Array, out: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
   if (!axes.length) {
     out.set(data);
     return out;
@@ -69,11 +69,6 @@ function flipInto(data: Float32Array, out: Float32Array, dims: Dims, channels: n
         else out.set(data.subarray(src, src + nx), dst);
       }
   return out;
-}
-
-/** `data` flipped along the given axes, into a new array (the same array when there are none). */
-export function flip(data: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
-  return axes.length ? flipInto(data, new Float32Array(data.length), dims, channels, axes) : data;
 }
 
 /** Every subset of the mirror axes, the empty one (no flip) first. */
@@ -138,38 +133,33 @@ export async function slidingWindow(image: Float32Array, dims: Dims, channels: n
   const mirrored = mirrors.length > 1;
   const tileLogits = new Float32Array(mirrored ? channels * tileVol : 0);
   const back = new Float32Array(mirrored ? channels * tileVol : 0);
+  let cropped = -1; // the tile now in `crop`: its mirrorings are cut from it, not from the image again
   for (let first = 0; first < items; first += batch) {
     const n = Math.min(batch, items - first);
     for (let b = 0; b < n; b++) {
-      const [x0, y0, z0] = tiles[Math.floor((first + b) / mirrors.length)]!;
-      for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) crop.set(image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px), (k * py + j) * px);
+      const t = Math.floor((first + b) / mirrors.length);
+      if (t !== cropped) {
+        const [x0, y0, z0] = tiles[t]!;
+        for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) crop.set(image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px), (k * py + j) * px);
+        cropped = t;
+      }
       flipInto(crop, input.subarray(b * tileVol, (b + 1) * tileVol), options.patch, 1, mirrors[(first + b) % mirrors.length]!);
     }
     const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
     for (let b = 0; b < n; b++) {
-      const item = first + b, m = item % mirrors.length;
+      const item = first + b, t = Math.floor(item / mirrors.length), m = item % mirrors.length;
       const logits = out.subarray(b * channels * tileVol, (b + 1) * channels * tileVol);
       if (!mirrored) {
-        blend(tiles[item]!, logits);
+        blend(tiles[t]!, logits);
         continue;
       }
       flipInto(logits, back, options.patch, channels, mirrors[m]!);
       for (let i = 0; i < back.length; i++) tileLogits[i]! += back[i]! / mirrors.length;
       if (m === mirrors.length - 1) {
-        blend(tiles[Math.floor(item / mirrors.length)]!, tileLogits);
+        blend(tiles[t]!, tileLogits);
         tileLogits.fill(0);
       }
     }
   }
   finish(nz);
-}
-
-/** The whole image's blended logits, [C, Z, Y, X], in one array: for small images and tests. */
-export async function slidingWindowWhole(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict): Promise<Float32Array> {
-  const plane = dims[0] * dims[1], vol = plane * dims[2];
-  const out = new Float32Array(channels * vol);
-  await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
-    for (let c = 0; c < channels; c++) out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
-  });
-  return out;
 }

@@ -1,11 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { flip, gaussianImportance, slidingWindow, slidingWindowWhole, tileStarts, type Dims } from "../../src/inference/slidingWindow.js";
+import { flipInto, gaussianImportance, slidingWindow, tileStarts, type Dims, type Predict, type WindowOptions } from "../../src/inference/slidingWindow.js";
 
 const random = (n: number, seed: number) => {
   let x = seed;
   return Float32Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32) * 100 - 50);
 };
+/** The whole image's blended logits, [C, Z, Y, X], collected from the streamed slabs. */
+async function slidingWindowWhole(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict): Promise<Float32Array> {
+  const plane = dims[0] * dims[1], vol = plane * dims[2];
+  const out = new Float32Array(channels * vol);
+  await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
+    for (let c = 0; c < channels; c++) out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
+  });
+  return out;
+}
+const flip = (a: Float32Array, dims: Dims, channels: number, axes: number[]) => flipInto(a, new Float32Array(a.length), dims, channels, axes);
 const close = (a: Float32Array, b: Float32Array, tol: number) => {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
