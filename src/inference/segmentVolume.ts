@@ -113,6 +113,9 @@ export class SourceLabeller {
   private readonly wz: AxisWeights;
   private readonly held = new Map<number, Float32Array>();
   private next = 0;
+  // per source slice: the best probability so far at each pixel, and one class's plane between two model slices
+  private readonly best: Float32Array;
+  private readonly zPlane: Float32Array;
 
   constructor(private readonly record: PreprocessRecord, private readonly labelValues: readonly number[]) {
     const [sx, sy, sz] = record.sourceDims;
@@ -121,6 +124,8 @@ export class SourceLabeller {
     this.wy = axisWeights(my, sy);
     this.wz = axisWeights(mz, sz);
     this.labels = { dims: [sx, sy, sz], data: new Uint8Array(sx * sy * sz) };
+    this.best = new Float32Array(sx * sy);
+    this.zPlane = new Float32Array(mx * my);
   }
 
   add(k: number, probs: Float32Array): void {
@@ -133,11 +138,10 @@ export class SourceLabeller {
   private sourceSlice(k: number): void {
     const [sx, sy] = this.record.sourceDims;
     const [mx, my] = this.record.modelDims;
-    const { wx, wy } = this;
+    const { wx, wy, zPlane } = this;
     const mPlane = mx * my;
     const p0 = this.held.get(this.wz.i0[k]!)!, p1 = this.held.get(this.wz.i1[k]!)!, w = this.wz.w1[k]!;
-    const best = new Float32Array(sx * sy).fill(-1);
-    const zPlane = new Float32Array(mPlane);
+    const best = this.best.fill(-1);
     const labels = this.labels.data.subarray(k * sx * sy, (k + 1) * sx * sy);
     for (let c = 0; c * mPlane < p0.length; c++) {
       for (let i = 0; i < mPlane; i++) zPlane[i] = p0[c * mPlane + i]! * (1 - w) + p1[c * mPlane + i]! * w;

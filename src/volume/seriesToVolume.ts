@@ -108,7 +108,8 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const tilt = num(ds0, "GantryDetectorTilt") ?? 0;
   const { order, distances } = sortAlongNormal(positions, orientation.normal);
   const steps = distances.slice(1).map((d, i) => d - distances[i]!);
-  if (steps.some((s) => s < 1e-3 * positionUnit(instances[0]))) {
+  const samePosition = 1e-3 * positionUnit(instances[0]);
+  if (steps.some((s) => s < samePosition)) {
     const parts = splitVolumes(instances);
     const what = parts.length > 1 ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)` : " (several acquisitions, echoes or time points)";
     throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
