@@ -6,7 +6,7 @@
  * its own. Writes bench/MEMORY.md and the "memory" entry of bench/results.json.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,7 @@ import ort from "onnxruntime-node";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { exec, ROOT } from "../test/helpers/tools.js";
-import { machineFacts, mergeResults, runBench } from "./record.js";
+import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const DIMS: [number, number, number] = [512, 512, 300];
 const SPACING: [number, number, number] = [0.8, 0.8, 1.5];
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     wholeModelGridProbabilitiesMiB: Math.round((classes * modelVoxels * 4) / MiB),
     wholeSourceGridProbabilitiesMiB: Math.round((classes * source * 4) / MiB),
   };
-  const machine = machineFacts({ onnxruntime: JSON.parse(readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")).version as string });
+  const machine = machineFacts({ onnxruntime: installedVersion("onnxruntime-node") });
   mergeResults({ memory: { machine, result } });
   const md = [
     "# Benchmark: memory with a 100-label model",

@@ -4,7 +4,7 @@
  * label map (the writer OHIF/cornerstone use), and our RTSTRUCT with 20 labels (dcmjs has no RTSTRUCT writer).
  * Writes bench/OUTPUTS.md and the "outputs" entry of bench/results.json.
  */
-import { machineFacts, mergeResults, runBench } from "./record.js";
+import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   };
   const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
   const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
-  const machine = machineFacts({ dcmjs: JSON.parse(readFileSync(path.join(ROOT, "node_modules/dcmjs/package.json"), "utf8")).version as string });
+  const machine = machineFacts({ dcmjs: installedVersion("dcmjs") });
   mergeResults({ outputs: { machine, results, speedup: theirs.seconds / ours.seconds, memoryRatio: theirs.encodeMiB / ours.encodeMiB } });
   const row = (label: string, r: typeof ours, labels: number) =>
     `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;

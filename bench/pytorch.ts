@@ -5,7 +5,7 @@
  * Voxels per second of each (source voxels over seconds from volume to model-grid probabilities) and the ratio;
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
-import { machineFacts, mergeResults, runBench } from "./record.js";
+import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     maxProbabilityDifference: worst,
   };
   const machine = machineFacts({
-    onnxruntime: JSON.parse(readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")).version as string,
+    onnxruntime: installedVersion("onnxruntime-node"),
     torch: (await exec("/usr/bin/python3", ["-c", "import torch; print(torch.__version__)"])).stdout.trim(),
   });
   mergeResults({ pytorch: { machine, result } });
