@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { parsePart10, writePart10, type NaturalDataset } from "../src/dicom/dataset.js";
+import { type NaturalDataset, parsePart10, writePart10 } from "../src/dicom/dataset.js";
 import { encapsulatedFrames, loadPixelDecoders } from "../src/dicom/pixelDecoders.js";
 import { ROOT, SHARED_DATA } from "../test/helpers/tools.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
@@ -23,15 +23,31 @@ async function buildSeries(dir: string): Promise<number> {
   const decoders = await loadPixelDecoders();
   const slices = readdirSync(source)
     .map((f) => parsePart10(new Uint8Array(readFileSync(path.join(source, f)))))
-    .sort((a, b) => Number((a.dataset.ImagePositionPatient as number[])[2]) - Number((b.dataset.ImagePositionPatient as number[])[2]))
+    .sort(
+      (a, b) =>
+        Number((a.dataset.ImagePositionPatient as number[])[2]) -
+        Number((b.dataset.ImagePositionPatient as number[])[2]),
+    )
     .map((p) => {
       // decoded by the JPEG 2000 decoder whose output the parity suite checks against dcm2niix's for this very item
       const ds = p.dataset;
-      const stored = decoders.decode(p.transferSyntaxUID, encapsulatedFrames(ds.PixelData, 1)[0]!, { rows: 512, columns: 512, bitsAllocated: 16, bitsStored: Number(ds.BitsStored), samplesPerPixel: 1 });
-      const dataset: NaturalDataset = { ...ds, SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", PixelData: [stored.slice().buffer], _vrMap: { PixelData: "OW" } };
+      const stored = decoders.decode(p.transferSyntaxUID, encapsulatedFrames(ds.PixelData, 1)[0]!, {
+        rows: 512,
+        columns: 512,
+        bitsAllocated: 16,
+        bitsStored: Number(ds.BitsStored),
+        samplesPerPixel: 1,
+      });
+      const dataset: NaturalDataset = {
+        ...ds,
+        SOPClassUID: "1.2.840.10008.5.1.4.1.1.2",
+        PixelData: [stored.slice().buffer],
+        _vrMap: { PixelData: "OW" },
+      };
       return { ...p, dataset };
     });
-  const z = (s: (typeof slices)[number]) => Number((s.dataset as { ImagePositionPatient: number[] }).ImagePositionPatient[2]);
+  const z = (s: (typeof slices)[number]) =>
+    Number((s.dataset as { ImagePositionPatient: number[] }).ImagePositionPatient[2]);
   const z0 = z(slices[0]!);
   const step = z(slices[1]!) - z0;
   const series = path.join(dir, "series");
@@ -43,7 +59,13 @@ async function buildSeries(dir: string): Promise<number> {
       const uid = `2.25.${BigInt(1e15) + BigInt(n)}`;
       writeFileSync(
         path.join(series, `${String(n).padStart(4, "0")}.dcm`),
-        writePart10({ ...s.dataset, SOPInstanceUID: uid, InstanceNumber: n + 1, ImagePositionPatient: [ipp[0], ipp[1], z0 + n * step], SliceLocation: z0 + n * step }),
+        writePart10({
+          ...s.dataset,
+          SOPInstanceUID: uid,
+          InstanceNumber: n + 1,
+          ImagePositionPatient: [ipp[0], ipp[1], z0 + n * step],
+          SliceLocation: z0 + n * step,
+        }),
       );
       n++;
     }
@@ -52,7 +74,9 @@ async function buildSeries(dir: string): Promise<number> {
 }
 
 async function timed(command: string, args: string[]): Promise<{ seconds: number; peakMiB: number }> {
-  const { stderr } = await run("/usr/bin/time", ["-f", "TIME %e %M", command, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  const { stderr } = await run("/usr/bin/time", ["-f", "TIME %e %M", command, ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const m = /TIME ([0-9.]+) ([0-9]+)\s*$/.exec(stderr);
   if (!m) throw new Error(`no timing in: ${stderr.slice(-500)}`);
   return { seconds: Number(m[1]), peakMiB: Number(m[2]) / 1024 };
@@ -68,7 +92,15 @@ async function main(): Promise<void> {
   const ours: { seconds: number; peakMiB: number }[] = [];
   const theirs: { seconds: number; peakMiB: number }[] = [];
   for (let i = 0; i < 3; i++) {
-    ours.push(await timed(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "convert", series, "--out", path.join(dir, `ours${i}.nii`)]));
+    ours.push(
+      await timed(process.execPath, [
+        path.join(ROOT, "dist/src/cli/main.js"),
+        "convert",
+        series,
+        "--out",
+        path.join(dir, `ours${i}.nii`),
+      ]),
+    );
     const out = path.join(dir, `dcm2niix${i}`);
     mkdirSync(out);
     theirs.push(await timed("dcm2niix", ["-z", "n", "-b", "n", "-f", "ref", "-o", out, series]));
@@ -76,10 +108,26 @@ async function main(): Promise<void> {
   const o = { seconds: median(ours.map((r) => r.seconds)), peakMiB: median(ours.map((r) => r.peakMiB)) };
   const t = { seconds: median(theirs.map((r) => r.seconds)), peakMiB: median(theirs.map((r) => r.peakMiB)) };
   const { stdout: version } = await run("dcm2niix", ["-v"]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
-  const machine = machineFacts({ dcm2niix: version.trim().split("\n").find((l) => /version/i.test(l)) ?? "unknown" });
+  const machine = machineFacts({
+    dcm2niix:
+      version
+        .trim()
+        .split("\n")
+        .find((l) => /version/i.test(l)) ?? "unknown",
+  });
   const timeRatio = o.seconds / t.seconds;
   const memoryOverVolume = o.peakMiB / volumeMiB;
-  mergeResults({ convert: { machine, slices, volumeMiB, ours: { runs: ours, ...o }, dcm2niix: { runs: theirs, ...t }, timeRatio, memoryOverVolume } });
+  mergeResults({
+    convert: {
+      machine,
+      slices,
+      volumeMiB,
+      ours: { runs: ours, ...o },
+      dcm2niix: { runs: theirs, ...t },
+      timeRatio,
+      memoryOverVolume,
+    },
+  });
   const md = [
     "# Benchmark: `delineate convert` against dcm2niix",
     "",

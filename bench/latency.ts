@@ -5,7 +5,7 @@
  * "Arrival" is the end of the modality's C-STORE (storescu). Ingest wait runs from there to the job's
  * creation: Orthanc's StableAge (2 s here, as in the tests) plus the change-feed poll (0.5 s here).
  */
-import { machineFacts, mergeResults, runBench } from "./record.js";
+
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,7 +15,8 @@ import { writePhantomSeries } from "../src/volume/phantom.js";
 import { prepareAbdomenStudy } from "../test/helpers/data.js";
 import { startNodeProcess } from "../test/helpers/nodeProcess.js";
 import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
-import { ROOT, exec, sharedData, storescu } from "../test/helpers/tools.js";
+import { exec, ROOT, sharedData, storescu } from "../test/helpers/tools.js";
+import { machineFacts, mergeResults, runBench } from "./record.js";
 
 interface CaseResult {
   case: string;
@@ -25,18 +26,31 @@ interface CaseResult {
   nodePeakRssMiB: number;
 }
 
-async function runCase(name: string, dims: string, prepare: (dir: string) => Promise<{ dir: string; study: string }>): Promise<CaseResult> {
+async function runCase(
+  name: string,
+  dims: string,
+  prepare: (dir: string) => Promise<{ dir: string; study: string }>,
+): Promise<CaseResult> {
   const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-"));
   const orthanc = await startOrthanc();
   const { dir, study } = await prepare(path.join(work, "sample"));
   mkdirSync(path.join(work, "node"));
-  const node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node.log") });
+  const node = await startNodeProcess(orthanc, path.join(work, "node", "data"), {
+    logFile: path.join(work, "node.log"),
+  });
   try {
-    const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 120_000 });
+    const pacs = new DicomWebClient({
+      url: orthanc.url,
+      dicomWebRoot: "/dicom-web",
+      username: orthanc.username,
+      password: orthanc.password,
+      timeoutMs: 120_000,
+    });
     await storescu(orthanc.dicomPort, orthanc.aet, dir);
     const arrival = Date.now();
     const [job] = await waitFor("the job", () => node.settled(study), 600_000, 100);
-    if (job?.state !== "done" || job.kind !== "segment") throw new Error(`${name}: ${job?.kind} job ${job?.state}: ${job?.error?.message}`);
+    if (job?.state !== "done" || job.kind !== "segment")
+      throw new Error(`${name}: ${job?.kind} job ${job?.state}: ${job?.error?.message}`);
     const [routeJob] = await node.jobs(study, "route");
     const segs = (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
     if (segs.length !== 1) throw new Error(`${name}: ${segs.length} SEG series`);
@@ -60,15 +74,26 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   const abdomen = sharedData("totalseg-ct-abdomen-j2k/dicom");
   if (!abdomen.skip) {
-    results.push(await runCase("real abdominal CT (../shared/data item 3)", "512×512×20", async (dir) => {
-      const s = await prepareAbdomenStudy(abdomen.path, dir);
-      return { dir, study: s.studyInstanceUID };
-    }));
+    results.push(
+      await runCase("real abdominal CT (../shared/data item 3)", "512×512×20", async (dir) => {
+        const s = await prepareAbdomenStudy(abdomen.path, dir);
+        return { dir, study: s.studyInstanceUID };
+      }),
+    );
   }
-  results.push(await runCase("synthetic thorax phantom (writePhantomSeries)", "512×512×300", async (dir) => {
-    const s = writePhantomSeries(dir, { size: 512, slices: 300, pixelSpacing: 0.8, sliceSpacing: 1, patientName: "Bench^Phantom", patientID: "BENCH-1" });
-    return { dir, study: s.studyInstanceUID };
-  }));
+  results.push(
+    await runCase("synthetic thorax phantom (writePhantomSeries)", "512×512×300", async (dir) => {
+      const s = writePhantomSeries(dir, {
+        size: 512,
+        slices: 300,
+        pixelSpacing: 0.8,
+        sliceSpacing: 1,
+        patientName: "Bench^Phantom",
+        patientID: "BENCH-1",
+      });
+      return { dir, study: s.studyInstanceUID };
+    }),
+  );
 
   const orthancVersion = (await exec("Orthanc", ["--version"])).stdout.split("\n")[0];
   const machine = machineFacts({ orthanc: orthancVersion ?? "unknown" });
@@ -85,7 +110,10 @@ async function main(): Promise<void> {
     "",
     `| case | size | total (s) | ${stages.join(" | ")} | node peak RSS (MiB) |`,
     `| --- | --- | --- | ${stages.map(() => "---").join(" | ")} | --- |`,
-    ...results.map((r) => `| ${r.case} | ${r.dims} | ${r.totalSeconds.toFixed(2)} | ${stages.map((s) => (r.stagesSeconds[s] ?? NaN).toFixed(2)).join(" | ")} | ${r.nodePeakRssMiB} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.case} | ${r.dims} | ${r.totalSeconds.toFixed(2)} | ${stages.map((s) => (r.stagesSeconds[s] ?? NaN).toFixed(2)).join(" | ")} | ${r.nodePeakRssMiB} |`,
+    ),
     "",
   ].join("\n");
   writeFileSync(path.join(ROOT, "bench", "RESULTS.md"), md);

@@ -30,14 +30,23 @@ torch.onnx.export(net, torch.zeros(1, 1, 16, 16, 16), sys.argv[1], opset_version
 `;
 
 const manifest = ManifestSchema.parse({
-  id: "bench-100", version: "0.0.1", name: "100 labels", modality: "CT", dimensions: 3, files: ["model.onnx"],
+  id: "bench-100",
+  version: "0.0.1",
+  name: "100 labels",
+  modality: "CT",
+  dimensions: 3,
+  files: ["model.onnx"],
   input: { name: "image", layout: "NCZYX", spacing: [1.5, 1.5, 1.5], sizeMultiple: 1, padding: "edge" },
   normalization: { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 },
   output: { name: "logits", activation: "softmax" },
   inference: { patchSize: [128, 128, 128], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
   labels: Array.from({ length: LABELS }, (_, i) => ({
-    value: i + 1, name: `label ${i + 1}`, color: [i, 255 - i, 128],
-    category: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, type: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, rtInterpretedType: "ORGAN",
+    value: i + 1,
+    name: `label ${i + 1}`,
+    color: [i, 255 - i, 128],
+    category: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+    type: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+    rtInterpretedType: "ORGAN",
   })),
   outputs: ["seg"],
 });
@@ -46,23 +55,54 @@ const manifest = ManifestSchema.parse({
 async function child(onnx: string): Promise<void> {
   const [nx, ny, nz] = DIMS;
   const data = new Float32Array(nx * ny * nz);
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    data[(k * ny + j) * nx + i] = ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1 ? 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100 : -1000;
-  }
-  const session = await ort.InferenceSession.create(onnx, { executionProviders: ["cpu"], graphOptimizationLevel: "all" });
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        data[(k * ny + j) * nx + i] =
+          ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1
+            ? 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100
+            : -1000;
+      }
+  const session = await ort.InferenceSession.create(onnx, {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+  });
   const t0 = performance.now();
-  const labels = await segmentVolume({ dims: DIMS, spacing: SPACING, direction: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], data, seriesInstanceUID: "bench" }, manifest, [session]);
+  const labels = await segmentVolume(
+    {
+      dims: DIMS,
+      spacing: SPACING,
+      direction: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+      data,
+      seriesInstanceUID: "bench",
+    },
+    manifest,
+    [session],
+  );
   const seconds = (performance.now() - t0) / 1000;
   const used = new Set(labels.data).size;
-  process.stdout.write(JSON.stringify({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, labelValuesFound: used }) + "\n");
+  process.stdout.write(
+    JSON.stringify({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, labelValuesFound: used }) + "\n",
+  );
 }
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-memory-"));
   const onnx = path.join(work, "model.onnx");
   await exec("/usr/bin/python3", ["-c", NETWORK, onnx]);
-  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", onnx], { encoding: "utf8", maxBuffer: 1 << 20 });
-  const run = JSON.parse(out.trim().split("\n").at(-1)!) as { seconds: number; peakRssMiB: number; labelValuesFound: number };
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", onnx], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  const run = JSON.parse(out.trim().split("\n").at(-1)!) as {
+    seconds: number;
+    peakRssMiB: number;
+    labelValuesFound: number;
+  };
 
   const source = DIMS[0] * DIMS[1] * DIMS[2];
   const model = DIMS.map((n, a) => Math.round((n * SPACING[a]!) / 1.5));

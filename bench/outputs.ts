@@ -4,20 +4,21 @@
  * label map (the writer OHIF/cornerstone use), and our RTSTRUCT with 20 labels (dcmjs has no RTSTRUCT writer).
  * Writes bench/OUTPUTS.md and the "outputs" entry of bench/results.json.
  */
-import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
+
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import dcmjs from "dcmjs";
-import { writePart10, type NaturalDataset } from "../src/dicom/dataset.js";
+import { type NaturalDataset, writePart10 } from "../src/dicom/dataset.js";
 import type { ModelLabel } from "../src/models/manifest.js";
 import { buildSegmentation } from "../src/outputs/segmentation.js";
 import { buildStructureSet } from "../src/outputs/structureSet.js";
 import { newUid } from "../src/outputs/uid.js";
 import type { Volume } from "../src/volume/volume.js";
 import { ROOT } from "../test/helpers/tools.js";
+import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const [NX, NY, NZ] = [512, 512, 300];
 const CT = "1.2.840.10008.5.1.4.1.1.2";
@@ -25,12 +26,20 @@ const CT = "1.2.840.10008.5.1.4.1.1.2";
 const hwmMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? NaN) / 1024;
 
 function makeVolume(): Volume {
-  const slices = Array.from({ length: NZ }, (_, k) => ({ sopInstanceUID: `1.2.826.0.1.3680043.10.1.${k + 1}`, sopClassUID: CT, position: [-204.8, -204.8, -k * 1.0] as [number, number, number] }));
+  const slices = Array.from({ length: NZ }, (_, k) => ({
+    sopInstanceUID: `1.2.826.0.1.3680043.10.1.${k + 1}`,
+    sopClassUID: CT,
+    position: [-204.8, -204.8, -k * 1.0] as [number, number, number],
+  }));
   return {
     dims: [NX, NY, NZ],
     spacing: [0.8, 0.8, 1],
     origin: slices[0]!.position,
-    direction: [[1, 0, 0], [0, 1, 0], [0, 0, -1]],
+    direction: [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, -1],
+    ],
     data: new Float32Array(0), // the encoders never read intensities
     studyInstanceUID: "1.2.826.0.1.3680043.10.1",
     seriesInstanceUID: "1.2.826.0.1.3680043.10.2",
@@ -43,13 +52,16 @@ function makeVolume(): Volume {
 function makeLabels(count: number): Uint8Array {
   const labels = new Uint8Array(NX * NY * NZ);
   const side = Math.ceil(Math.sqrt(count));
-  const cell = Math.floor(NX / side), r = cell / 2 - 3;
+  const cell = Math.floor(NX / side),
+    r = cell / 2 - 3;
   for (let l = 0; l < count; l++) {
-    const cx = (l % side) * cell + cell / 2, cy = Math.floor(l / side) * cell + cell / 2;
+    const cx = (l % side) * cell + cell / 2,
+      cy = Math.floor(l / side) * cell + cell / 2;
     const z0 = (l * 7) % (NZ - 60);
     for (let k = z0; k < z0 + 60; k++) {
       for (let j = Math.floor(cy - r); j <= cy + r; j++) {
-        for (let i = Math.floor(cx - r); i <= cx + r; i++) if ((i - cx) ** 2 + (j - cy) ** 2 <= r * r) labels[k * NX * NY + j * NX + i] = l + 1;
+        for (let i = Math.floor(cx - r); i <= cx + r; i++)
+          if ((i - cx) ** 2 + (j - cy) ** 2 <= r * r) labels[k * NX * NY + j * NX + i] = l + 1;
       }
     }
   }
@@ -66,8 +78,18 @@ const labelMeta = (count: number): ModelLabel[] =>
     rtInterpretedType: "OAR",
   }));
 
-const source: NaturalDataset = { PatientName: "Bench^Outputs", PatientID: "BENCH", StudyInstanceUID: "1.2.826.0.1.3680043.10.1", Modality: "CT" };
-const equipment = { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "bench", softwareVersion: "bench" };
+const source: NaturalDataset = {
+  PatientName: "Bench^Outputs",
+  PatientID: "BENCH",
+  StudyInstanceUID: "1.2.826.0.1.3680043.10.1",
+  Modality: "CT",
+};
+const equipment = {
+  manufacturer: "Delineate",
+  modelName: "Delineate",
+  deviceSerialNumber: "bench",
+  softwareVersion: "bench",
+};
 
 /** One case, in this process: prints {seconds, inputsPeakMiB, peakMiB, bytes}. */
 async function runCase(name: string): Promise<void> {
@@ -79,10 +101,27 @@ async function runCase(name: string): Promise<void> {
   if (name === "dcmjs-seg") {
     // dcmjs derives from the source images themselves, pixel data included, as a viewer holds them
     datasets = volume.slices.map((s, k) => ({
-      SOPClassUID: CT, SOPInstanceUID: s.sopInstanceUID, StudyInstanceUID: volume.studyInstanceUID, SeriesInstanceUID: volume.seriesInstanceUID,
-      FrameOfReferenceUID: volume.frameOfReferenceUID, Modality: "CT", PatientName: "Bench^Outputs", PatientID: "BENCH", Rows: NY, Columns: NX,
-      PixelSpacing: [0.8, 0.8], SliceThickness: 1, ImageOrientationPatient: [1, 0, 0, 0, 1, 0], ImagePositionPatient: s.position, InstanceNumber: k + 1,
-      SamplesPerPixel: 1, PhotometricInterpretation: "MONOCHROME2", BitsAllocated: 16, BitsStored: 16, HighBit: 15, PixelRepresentation: 1,
+      SOPClassUID: CT,
+      SOPInstanceUID: s.sopInstanceUID,
+      StudyInstanceUID: volume.studyInstanceUID,
+      SeriesInstanceUID: volume.seriesInstanceUID,
+      FrameOfReferenceUID: volume.frameOfReferenceUID,
+      Modality: "CT",
+      PatientName: "Bench^Outputs",
+      PatientID: "BENCH",
+      Rows: NY,
+      Columns: NX,
+      PixelSpacing: [0.8, 0.8],
+      SliceThickness: 1,
+      ImageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      ImagePositionPatient: s.position,
+      InstanceNumber: k + 1,
+      SamplesPerPixel: 1,
+      PhotometricInterpretation: "MONOCHROME2",
+      BitsAllocated: 16,
+      BitsStored: 16,
+      HighBit: 15,
+      PixelRepresentation: 1,
       PixelData: new Int16Array(NX * NY).buffer,
       _vrMap: { PixelData: "OW" },
       _meta: { TransferSyntaxUID: { Value: ["1.2.840.10008.1.2.1"] } },
@@ -93,22 +132,44 @@ async function runCase(name: string): Promise<void> {
   let bytes: Uint8Array;
   if (name === "ours-seg") {
     const seg = buildSegmentation({
-      volume, source, labels: { dims: volume.dims, data: labels }, segmentLabels: meta, algorithm: { name: "bench", version: "1.0.0" },
-      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25"), dimensionOrganizationUID: newUid("2.25") },
-      series: { number: 1, description: "bench" }, equipment, disclaimer: "", now: new Date(),
+      volume,
+      source,
+      labels: { dims: volume.dims, data: labels },
+      segmentLabels: meta,
+      algorithm: { name: "bench", version: "1.0.0" },
+      uids: {
+        seriesInstanceUID: newUid("2.25"),
+        sopInstanceUID: newUid("2.25"),
+        dimensionOrganizationUID: newUid("2.25"),
+      },
+      series: { number: 1, description: "bench" },
+      equipment,
+      disclaimer: "",
+      now: new Date(),
     });
     bytes = writePart10(seg.dataset);
   } else if (name === "ours-rtstruct") {
-    bytes = writePart10(buildStructureSet({
-      volume, source, labels: { dims: volume.dims, data: labels }, segmentLabels: meta, algorithm: { name: "bench", version: "1.0.0" },
-      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") }, series: { number: 1, description: "bench" }, equipment, disclaimer: "", now: new Date(),
-    }));
+    bytes = writePart10(
+      buildStructureSet({
+        volume,
+        source,
+        labels: { dims: volume.dims, data: labels },
+        segmentLabels: meta,
+        algorithm: { name: "bench", version: "1.0.0" },
+        uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") },
+        series: { number: 1, description: "bench" },
+        equipment,
+        disclaimer: "",
+        now: new Date(),
+      }),
+    );
   } else {
     // dcmjs: one 2D label map per slice, each segment added from the slices where it is present
     const plane = NX * NY;
     const extents = meta.map((m) => {
       const frames: number[] = [];
-      for (let k = 0; k < NZ; k++) if (labels.subarray(k * plane, (k + 1) * plane).includes(m.value)) frames.push(k + 1);
+      for (let k = 0; k < NZ; k++)
+        if (labels.subarray(k * plane, (k + 1) * plane).includes(m.value)) frames.push(k + 1);
       return frames;
     });
     // as dcmjs's own adapters do: normalise the images into one multiframe dataset, derive the SEG from it
@@ -118,12 +179,28 @@ async function runCase(name: string): Promise<void> {
     meta.forEach((m, i) => {
       const frames = extents[i]!;
       const segment = {
-        SegmentedPropertyCategoryCodeSequence: { CodeValue: m.category.code, CodingSchemeDesignator: m.category.scheme, CodeMeaning: m.category.meaning },
-        SegmentNumber: i + 1, SegmentLabel: m.name, SegmentAlgorithmType: "AUTOMATIC", SegmentAlgorithmName: "bench",
+        SegmentedPropertyCategoryCodeSequence: {
+          CodeValue: m.category.code,
+          CodingSchemeDesignator: m.category.scheme,
+          CodeMeaning: m.category.meaning,
+        },
+        SegmentNumber: i + 1,
+        SegmentLabel: m.name,
+        SegmentAlgorithmType: "AUTOMATIC",
+        SegmentAlgorithmName: "bench",
         RecommendedDisplayCIELabValue: [0, 0, 0],
-        SegmentedPropertyTypeCodeSequence: { CodeValue: m.type.code, CodingSchemeDesignator: m.type.scheme, CodeMeaning: m.type.meaning },
+        SegmentedPropertyTypeCodeSequence: {
+          CodeValue: m.type.code,
+          CodingSchemeDesignator: m.type.scheme,
+          CodeMeaning: m.type.meaning,
+        },
       };
-      seg.addSegmentFromLabelmap(segment, frames.map((f) => labels.subarray((f - 1) * plane, f * plane)), m.value, frames);
+      seg.addSegmentFromLabelmap(
+        segment,
+        frames.map((f) => labels.subarray((f - 1) * plane, f * plane)),
+        m.value,
+        frames,
+      );
     });
     seg.bitPackPixelData();
     bytes = new Uint8Array((dcmjs as any).data.datasetToBuffer(seg.dataset));
@@ -136,7 +213,11 @@ async function main(): Promise<void> {
   const caseArg = process.argv.indexOf("--case");
   if (caseArg > 0) return runCase(process.argv[caseArg + 1]!);
   const run = async (name: string) => {
-    const { stdout } = await promisify(execFile)(process.execPath, ["--max-old-space-size=16384", fileURLToPath(import.meta.url), "--case", name], { maxBuffer: 1 << 20 });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--max-old-space-size=16384", fileURLToPath(import.meta.url), "--case", name],
+      { maxBuffer: 1 << 20 },
+    );
     const r = JSON.parse(stdout) as { seconds: number; inputsPeakMiB: number; peakMiB: number; bytes: number };
     process.stderr.write(`${name}: ${JSON.stringify(r)}\n`);
     return { case: name, ...r, encodeMiB: r.peakMiB - r.inputsPeakMiB };
@@ -144,7 +225,14 @@ async function main(): Promise<void> {
   const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
   const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
   const machine = machineFacts({ dcmjs: installedVersion("dcmjs") });
-  mergeResults({ outputs: { machine, results, speedup: theirs.seconds / ours.seconds, memoryRatio: theirs.encodeMiB / ours.encodeMiB } });
+  mergeResults({
+    outputs: {
+      machine,
+      results,
+      speedup: theirs.seconds / ours.seconds,
+      memoryRatio: theirs.encodeMiB / ours.encodeMiB,
+    },
+  });
   const row = (label: string, r: typeof ours, labels: number) =>
     `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;
   const md = [

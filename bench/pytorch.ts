@@ -5,7 +5,7 @@
  * Voxels per second of each (source voxels over seconds from volume to model-grid probabilities) and the ratio;
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
-import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
+
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +15,7 @@ import { tileStarts } from "../src/inference/slidingWindow.js";
 import { createLogger } from "../src/log.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { exec, ROOT } from "../test/helpers/tools.js";
+import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const DIMS: [number, number, number] = [384, 384, 200];
 const SPACING: [number, number, number] = [1, 1, 1];
@@ -23,12 +24,26 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-torch-"));
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "bench_torch.py"), "--out", work]);
   const raw = {
-    id: "bench", version: "0.0.1", name: "bench", modality: "CT", dimensions: 3, files: ["model.onnx"],
+    id: "bench",
+    version: "0.0.1",
+    name: "bench",
+    modality: "CT",
+    dimensions: 3,
+    files: ["model.onnx"],
     input: { name: "image", layout: "NCZYX", spacing: [1.5, 1.5, 1.5], sizeMultiple: 8, padding: "edge" },
     normalization: { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 },
     output: { name: "logits", activation: "softmax" },
     inference: { patchSize: [128, 128, 128], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
-    labels: [{ value: 1, name: "body", color: [255, 0, 0], category: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, type: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, rtInterpretedType: "ORGAN" }],
+    labels: [
+      {
+        value: 1,
+        name: "body",
+        color: [255, 0, 0],
+        category: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+        type: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+        rtInterpretedType: "ORGAN",
+      },
+    ],
     outputs: ["seg"],
   };
   const manifest = ManifestSchema.parse(raw);
@@ -36,28 +51,57 @@ async function main(): Promise<void> {
   // a CT-like volume: an elliptical body of soft tissue in air
   const [nx, ny, nz] = DIMS;
   const data = new Float32Array(nx * ny * nz);
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    data[(k * ny + j) * nx + i] = ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1 ? 40 + ((i * 7 + j * 13 + k * 3) % 40) : -1000;
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        data[(k * ny + j) * nx + i] =
+          ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1
+            ? 40 + ((i * 7 + j * 13 + k * 3) % 40)
+            : -1000;
+      }
   writeFileSync(path.join(work, "volume.f32"), Buffer.from(data.buffer));
 
   // the engine's own session options (src/inference/session.ts), as the node creates them
-  const { session } = await createSession(path.join(work, "bench", "model.onnx"), { executionProviders: ["cpu"], intraOpThreads: 0 }, createLogger({ level: "error", silent: true }));
+  const { session } = await createSession(
+    path.join(work, "bench", "model.onnx"),
+    { executionProviders: ["cpu"], intraOpThreads: 0 },
+    createLogger({ level: "error", silent: true }),
+  );
   const volume = { dims: DIMS, spacing: SPACING, data, seriesInstanceUID: "bench" };
   // first nnU-Net's tiling exactly (the reference's algorithm), then the engine's default (an axis ≤ 10 % over the patch is one tile)
   const engine = async (stretch: number) => {
     const t0 = performance.now();
-    const out = await modelGridProbabilities(volume, { ...manifest, inference: { ...manifest.inference, stretch } }, [session]);
+    const out = await modelGridProbabilities(volume, { ...manifest, inference: { ...manifest.inference, stretch } }, [
+      session,
+    ]);
     return { ...out, seconds: (performance.now() - t0) / 1000 };
   };
   const exact = await engine(0);
   const fitted = await engine(manifest.inference.stretch);
   await session.release();
 
-  const { stdout } = await exec("/usr/bin/python3", [
-    path.join(ROOT, "training", "reference_inference.py"), "--smoke", work, "--net", "bench", "--manifest", path.join(work, "model.json"), "--volume", path.join(work, "volume.f32"),
-    "--dims", ...DIMS.map(String), "--spacing", ...SPACING.map(String), "--out", path.join(work, "probs.f32"), "--timing",
-  ], { maxBuffer: 1 << 20 });
+  const { stdout } = await exec(
+    "/usr/bin/python3",
+    [
+      path.join(ROOT, "training", "reference_inference.py"),
+      "--smoke",
+      work,
+      "--net",
+      "bench",
+      "--manifest",
+      path.join(work, "model.json"),
+      "--volume",
+      path.join(work, "volume.f32"),
+      "--dims",
+      ...DIMS.map(String),
+      "--spacing",
+      ...SPACING.map(String),
+      "--out",
+      path.join(work, "probs.f32"),
+      "--timing",
+    ],
+    { maxBuffer: 1 << 20 },
+  );
   const torch = JSON.parse(stdout.trim().split("\n").at(-1)!) as { seconds: number; threads: number; tiles: number };
   const b = readFileSync(path.join(work, "probs.f32"));
   const ref = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
@@ -65,16 +109,20 @@ async function main(): Promise<void> {
   const n = record.modelDims[0] * record.modelDims[1] * record.modelDims[2];
   const worstOf = (probs: Float32Array[]) => {
     let worst = 0;
-    for (let c = 0; c < probs.length; c++) for (let v = 0; v < n; v++) worst = Math.max(worst, Math.abs(probs[c]![v]! - ref[c * n + v]!));
+    for (let c = 0; c < probs.length; c++)
+      for (let v = 0; v < n; v++) worst = Math.max(worst, Math.abs(probs[c]![v]! - ref[c * n + v]!));
     return worst;
   };
   const worst = worstOf(exact.probs);
   const fittedWorst = worstOf(fitted.probs);
   let labelsDiffer = 0;
-  for (let v = 0; v < n; v++) if ((fitted.probs[1]![v]! > fitted.probs[0]![v]!) !== (ref[n + v]! > ref[v]!)) labelsDiffer++;
+  for (let v = 0; v < n; v++) if (fitted.probs[1]![v]! > fitted.probs[0]![v]! !== ref[n + v]! > ref[v]!) labelsDiffer++;
   const fittedTiles = [0, 1, 2].reduce((t, a) => {
-    const size = record.paddedDims[a]!, p = manifest.inference.patchSize![a]!;
-    return t * (size <= p * (1 + manifest.inference.stretch) ? 1 : tileStarts(size, p, manifest.inference.overlap).length);
+    const size = record.paddedDims[a]!,
+      p = manifest.inference.patchSize![a]!;
+    return (
+      t * (size <= p * (1 + manifest.inference.stretch) ? 1 : tileStarts(size, p, manifest.inference.overlap).length)
+    );
   }, 1);
   const engineSeconds = exact.seconds;
 
@@ -84,7 +132,13 @@ async function main(): Promise<void> {
     modelGrid: record.modelDims.join("×"),
     tiles: torch.tiles,
     engine: { seconds: engineSeconds, voxelsPerSecond: voxels / engineSeconds },
-    engineDefault: { seconds: fitted.seconds, voxelsPerSecond: voxels / fitted.seconds, tiles: fittedTiles, maxProbabilityDifference: fittedWorst, labelsDiffering: labelsDiffer },
+    engineDefault: {
+      seconds: fitted.seconds,
+      voxelsPerSecond: voxels / fitted.seconds,
+      tiles: fittedTiles,
+      maxProbabilityDifference: fittedWorst,
+      labelsDiffering: labelsDiffer,
+    },
     pytorch: { seconds: torch.seconds, voxelsPerSecond: voxels / torch.seconds, threads: torch.threads },
     ratio: torch.seconds / engineSeconds,
     ratioDefault: torch.seconds / fitted.seconds,

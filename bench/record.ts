@@ -19,7 +19,9 @@ export function machineFacts<T extends Record<string, string>>(software: T = {} 
 
 /** The version of an npm package as installed in node_modules (what a benchmark ran, not what package.json asks for). */
 export function installedVersion(name: string): string {
-  return (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }
+  ).version;
 }
 
 /** Sets the given top-level entries of bench/results.json, keeping the other benchmarks' entries. */

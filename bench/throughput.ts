@@ -3,7 +3,7 @@
  * inference → SEG stored) for a burst of identical-size phantom studies, with the node's peak memory.
  * Appends its figures to bench/results.json under "throughput" and rewrites bench/THROUGHPUT.md.
  */
-import { machineFacts, mergeResults, runBench } from "./record.js";
+
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,9 +12,11 @@ import { writePhantomSeries } from "../src/volume/phantom.js";
 import { startNodeProcess } from "../test/helpers/nodeProcess.js";
 import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
 import { ROOT, storescu } from "../test/helpers/tools.js";
+import { machineFacts, mergeResults, runBench } from "./record.js";
 
 const STUDIES = Number(process.env.BENCH_STUDIES ?? 20);
-const SIZE = 256, SLICES = 100;
+const SIZE = 256,
+  SLICES = 100;
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), "delineate-throughput-"));
@@ -22,15 +24,27 @@ async function main(): Promise<void> {
   const node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log") });
   try {
     for (let i = 0; i < STUDIES; i++) {
-      writePhantomSeries(path.join(work, "studies", `s${i}`), { size: SIZE, slices: SLICES, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Bench^Throughput", patientID: `TP-${i}` });
+      writePhantomSeries(path.join(work, "studies", `s${i}`), {
+        size: SIZE,
+        slices: SLICES,
+        pixelSpacing: 1.5,
+        sliceSpacing: 3,
+        patientName: "Bench^Throughput",
+        patientID: `TP-${i}`,
+      });
     }
     const t0 = Date.now();
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "studies"));
     const sent = Date.now();
-    const jobs = await waitFor("every job to finish", async () => {
-      const all = (await (await node.api("/api/jobs?kind=segment")).json()) as Job[];
-      return all.length === STUDIES && all.every((j) => j.state === "done") ? all : undefined;
-    }, 1_800_000, 250);
+    const jobs = await waitFor(
+      "every job to finish",
+      async () => {
+        const all = (await (await node.api("/api/jobs?kind=segment")).json()) as Job[];
+        return all.length === STUDIES && all.every((j) => j.state === "done") ? all : undefined;
+      },
+      1_800_000,
+      250,
+    );
     const routes = (await (await node.api("/api/jobs?kind=route")).json()) as Job[];
     const firstStart = Math.min(...routes.map((j) => j.createdAt));
     const lastDone = Math.max(...jobs.map((j) => j.updatedAt));

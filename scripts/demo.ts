@@ -35,23 +35,41 @@ async function main(): Promise<void> {
   mkdirSync(DEMO, { recursive: true });
 
   say(`1/5 starting Orthanc on http://127.0.0.1:${HTTP_PORT} (DICOM port ${DICOM_PORT}, user demo / password demo)`);
-  const orthanc = await startOrthanc({ dir: path.join(DEMO, "orthanc"), httpPort: HTTP_PORT, dicomPort: DICOM_PORT, username: "demo", password: "demo", detached: true });
+  const orthanc = await startOrthanc({
+    dir: path.join(DEMO, "orthanc"),
+    httpPort: HTTP_PORT,
+    dicomPort: DICOM_PORT,
+    username: "demo",
+    password: "demo",
+    detached: true,
+  });
 
   const abdomen = sharedData("totalseg-ct-abdomen-j2k/dicom");
   let study: string;
   if (!abdomen.skip) {
-    say("2/5 sending a real abdominal CT (20 slices of 512×512) from ../shared/data with storescu, as a modality would");
+    say(
+      "2/5 sending a real abdominal CT (20 slices of 512×512) from ../shared/data with storescu, as a modality would",
+    );
     const s = await prepareAbdomenStudy(abdomen.path, path.join(DEMO, "sample"));
     await storescu(DICOM_PORT, orthanc.aet, s.dir);
     study = s.studyInstanceUID;
   } else {
     say("2/5 ../shared/data is absent: sending a generated thorax phantom (48 slices) with storescu");
-    const s = writePhantomSeries(path.join(DEMO, "sample"), { size: 256, slices: 48, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "Phantom^Demo", patientID: "DEMO-0001" });
+    const s = writePhantomSeries(path.join(DEMO, "sample"), {
+      size: 256,
+      slices: 48,
+      pixelSpacing: 1.5,
+      sliceSpacing: 3,
+      patientName: "Phantom^Demo",
+      patientID: "DEMO-0001",
+    });
     await storescu(DICOM_PORT, orthanc.aet, path.join(DEMO, "sample"));
     study = s.studyInstanceUID;
   }
 
-  say(`3/5 starting delineate serve (config/default.json; PACS and data folder from the environment), API on http://127.0.0.1:${NODE_PORT}`);
+  say(
+    `3/5 starting delineate serve (config/default.json; PACS and data folder from the environment), API on http://127.0.0.1:${NODE_PORT}`,
+  );
   const token = "demo-token";
   const node = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve"], {
     env: {
@@ -71,42 +89,75 @@ async function main(): Promise<void> {
   node.stderr.on("data", (b: Buffer) => logLines.push(b.toString()));
   try {
     say("4/5 waiting for the study to become stable in Orthanc, then for the job to finish");
-    const api = (p: string) => fetch(`http://127.0.0.1:${NODE_PORT}${p}`, { headers: { Authorization: `Bearer ${token}` } });
+    const api = (p: string) =>
+      fetch(`http://127.0.0.1:${NODE_PORT}${p}`, { headers: { Authorization: `Bearer ${token}` } });
     const ended = (j: Job) => j.state === "done" || j.state === "failed" || j.state === "skipped" || j.state === "dead";
     // The route job picks the series; the segment job it makes runs the model on it.
-    const job = await waitFor("the job", async () => {
-      if (node.exitCode !== null) throw new Error(`the node exited; see ${logFile}`);
-      const jobs = (await (await api(`/api/jobs?study=${study}`)).json()) as Job[];
-      const routeJob = jobs.find((j) => j.kind === "route");
-      if (routeJob && ended(routeJob) && routeJob.state !== "done") return routeJob;
-      return jobs.find((j) => j.kind === "segment" && ended(j));
-    }, 300_000, 500);
-    if (job.state !== "done") throw new Error(`the ${job.kind} job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
+    const job = await waitFor(
+      "the job",
+      async () => {
+        if (node.exitCode !== null) throw new Error(`the node exited; see ${logFile}`);
+        const jobs = (await (await api(`/api/jobs?study=${study}`)).json()) as Job[];
+        const routeJob = jobs.find((j) => j.kind === "route");
+        if (routeJob && ended(routeJob) && routeJob.state !== "done") return routeJob;
+        return jobs.find((j) => j.kind === "segment" && ended(j));
+      },
+      300_000,
+      500,
+    );
+    if (job.state !== "done")
+      throw new Error(`the ${job.kind} job ended ${job.state}: ${job.error?.code} ${job.error?.message}`);
 
-    const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: "demo", password: "demo", timeoutMs: 60_000 });
+    const pacs = new DicomWebClient({
+      url: orthanc.url,
+      dicomWebRoot: "/dicom-web",
+      username: "demo",
+      password: "demo",
+      timeoutMs: 60_000,
+    });
     // each result the node stored, fetched back and checked by dciodvfy
     const results = [];
-    for (const s of (await pacs.searchSeries(study)).filter((x) => ["SEG", "SR", "RTSTRUCT"].includes(str(x, "Modality")))) {
-      const modality = str(s, "Modality"), series = str(s, "SeriesInstanceUID");
+    for (const s of (await pacs.searchSeries(study)).filter((x) =>
+      ["SEG", "SR", "RTSTRUCT"].includes(str(x, "Modality")),
+    )) {
+      const modality = str(s, "Modality"),
+        series = str(s, "SeriesInstanceUID");
       const [file] = await pacs.retrieveSeries(study, series);
       const copy = path.join(DEMO, `${modality.toLowerCase()}.dcm`);
       writeFileSync(copy, file!);
       const verdict = await dciodvfy(copy);
-      results.push({ modality, series, number: str(s, "SeriesNumber"), description: str(s, "SeriesDescription"), copy, verdict });
+      results.push({
+        modality,
+        series,
+        number: str(s, "SeriesNumber"),
+        description: str(s, "SeriesDescription"),
+        copy,
+        verdict,
+      });
     }
-    const orthancStudy = (await orthanc.rest("/studies?expand")).find((s: { MainDicomTags: { StudyInstanceUID: string } }) => s.MainDicomTags.StudyInstanceUID === study);
+    const orthancStudy = (await orthanc.rest("/studies?expand")).find(
+      (s: { MainDicomTags: { StudyInstanceUID: string } }) => s.MainDicomTags.StudyInstanceUID === study,
+    );
 
     say(`5/5 done: ${results.map((r) => r.modality).join(", ")} are in the same study in Orthanc\n`);
     say(`  study            ${study}`);
-    say(`  Orthanc Explorer http://127.0.0.1:${HTTP_PORT}/app/explorer.html#study?uuid=${orthancStudy?.ID ?? ""}   (demo / demo)`);
+    say(
+      `  Orthanc Explorer http://127.0.0.1:${HTTP_PORT}/app/explorer.html#study?uuid=${orthancStudy?.ID ?? ""}   (demo / demo)`,
+    );
     for (const r of results) {
       say(`  ${r.modality.padEnd(16)} series ${r.series} (number ${r.number}, "${r.description}")`);
       say(`  ${"".padEnd(16)} ${orthanc.url}/dicom-web/studies/${study}/series/${r.series}`);
-      say(`  ${"".padEnd(16)} a copy: ${r.copy}  (dciodvfy: ${r.verdict.errors.length} errors, ${r.verdict.warnings.length} warnings)`);
+      say(
+        `  ${"".padEnd(16)} a copy: ${r.copy}  (dciodvfy: ${r.verdict.errors.length} errors, ${r.verdict.warnings.length} warnings)`,
+      );
     }
-    say(`  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.segment?.seriesInstanceUID, model: job.segment?.modelId, executionProvider: job.segment?.executionProvider, secondsPerStage: job.timings })}`);
+    say(
+      `  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.segment?.seriesInstanceUID, model: job.segment?.modelId, executionProvider: job.segment?.executionProvider, secondsPerStage: job.timings })}`,
+    );
     say(`  node log         ${logFile}`);
-    say(`\nOrthanc keeps running for you to look; stop it with: kill $(cat ${path.join(DEMO, "orthanc", "orthanc.pid")})`);
+    say(
+      `\nOrthanc keeps running for you to look; stop it with: kill $(cat ${path.join(DEMO, "orthanc", "orthanc.pid")})`,
+    );
   } finally {
     node.kill("SIGTERM");
     await new Promise((r) => node.once("exit", r));

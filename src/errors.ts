@@ -30,7 +30,12 @@ export class DelineateError extends Error {
   readonly retryable: boolean;
   readonly context: Readonly<Record<string, string | number>>;
 
-  constructor(code: ErrorCode, message: string, context: Record<string, string | number> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    context: Record<string, string | number> = {},
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = "DelineateError";
     this.code = code;

@@ -18,5 +18,6 @@ export function readAt(fd: number, position: number, length: number): Uint8Array
 
 /** Writes all of `bytes` at `position` (writeSync may write fewer than asked). */
 export function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+  for (let done = 0; done < bytes.byteLength; )
+    done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }

@@ -7,7 +7,9 @@ export type Logger = winston.Logger;
  * reach a log line (the end-to-end test greps the whole log for the test patients' identifiers).
  */
 export function createLogger(options: { level: string; file?: string; silent?: boolean }): Logger {
-  const transports: winston.transport[] = [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] })];
+  const transports: winston.transport[] = [
+    new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] }),
+  ];
   if (options.file) transports.push(new winston.transports.File({ filename: options.file }));
   return winston.createLogger({
     level: options.level,

@@ -1,13 +1,14 @@
-import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config/schema.js";
 import path from "node:path";
+import type { Config } from "./config/schema.js";
+import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
+import { DelineateError } from "./errors.js";
+import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
-import { InferenceWorker } from "./inference/inferenceWorker.js";
 import type { Job, JobResult } from "./jobs/job.js";
 import { runRouteJob } from "./jobs/routeJob.js";
 import { runSegmentJob } from "./jobs/segmentJob.js";
@@ -15,7 +16,6 @@ import { JobStore } from "./jobs/store.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
-import { DelineateError } from "./errors.js";
 import { deviceObserverUid, newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
@@ -58,7 +58,12 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   }
   const installed = (id: string) => {
     const m = models.get(id);
-    if (!m) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id} is not named by any routing rule of this node's configuration`, { model: id });
+    if (!m)
+      throw new DelineateError(
+        "DLN_ERR_MODEL_INVALID",
+        `model ${id} is not named by any routing rule of this node's configuration`,
+        { model: id },
+      );
     return m;
   };
   // instances pushed to the node may be compressed (a PACS transcodes what we fetch; a sender does not)
@@ -72,17 +77,30 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const metrics = new NodeMetrics((kind) => store.counts(kind));
   const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
   const pacs = new DicomWebClient(config.pacs);
-  const destinations = new Map<string, DicomWebClient>([["pacs", pacs], ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const)]);
+  const destinations = new Map<string, DicomWebClient>([
+    ["pacs", pacs],
+    ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const),
+  ]);
   const sourceOf = (job: Job) => (job.source === "pushed" ? pushed : pacs);
   const run = (job: Job): Promise<JobResult> => {
-    if (job.kind === "route") return runRouteJob(job, { source: sourceOf(job), rules, modelVersion: (id) => installed(id).pkg.manifest.version, log });
+    if (job.kind === "route")
+      return runRouteJob(job, {
+        source: sourceOf(job),
+        rules,
+        modelVersion: (id) => installed(id).pkg.manifest.version,
+        log,
+      });
     const target = job.segment!;
     const rule = rules.find((r) => r.name === target.rule);
     const destination = destinations.get(target.destination);
     if (!rule || !destination) {
-      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`, {
-        studyInstanceUID: job.studyInstanceUID,
-      });
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`,
+        {
+          studyInstanceUID: job.studyInstanceUID,
+        },
+      );
     }
     const { pkg, inference } = installed(target.modelId);
     return runSegmentJob(job, {
@@ -101,8 +119,16 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       cancelRequested: () => store.cancelRequested(job.id),
     });
   };
-  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) => metrics.jobFinished(kind, state, timings));
-  const feed = new OrthancChangeFeed(new OrthancRest(config.pacs), store, config.ingest.pollIntervalSeconds * 1000, () => worker.wake(), log);
+  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) =>
+    metrics.jobFinished(kind, state, timings),
+  );
+  const feed = new OrthancChangeFeed(
+    new OrthancRest(config.pacs),
+    store,
+    config.ingest.pollIntervalSeconds * 1000,
+    () => worker.wake(),
+    log,
+  );
 
   const announce = (uid: string) => {
     const n = store.enqueue([uid]);
@@ -112,7 +138,11 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const qido = new QidoPoller(
     pacs,
     store,
-    { intervalMs: config.ingest.pollIntervalSeconds * 1000, lookbackDays: config.ingest.qido.lookbackDays, quietSeconds: config.ingest.qido.quietSeconds },
+    {
+      intervalMs: config.ingest.pollIntervalSeconds * 1000,
+      lookbackDays: config.ingest.qido.lookbackDays,
+      quietSeconds: config.ingest.qido.quietSeconds,
+    },
     () => worker.wake(),
     log,
   );
@@ -124,11 +154,22 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     dryRun: (study) => routeStudy(pacs, study, rules),
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     ...(config.ingest.stow.enabled
-      ? { dicomWeb: stowRouter({ pushed, received: (uid) => store.notePushed(uid, Date.now()), maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20, log }) }
+      ? {
+          dicomWeb: stowRouter({
+            pushed,
+            received: (uid) => store.notePushed(uid, Date.now()),
+            maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
+            log,
+          }),
+        }
       : {}),
     health: () => ({
       version: VERSION,
-      models: [...models.entries()].map(([id, m]) => ({ id, version: m.pkg.manifest.version, executionProvider: m.inference.provider })),
+      models: [...models.entries()].map(([id, m]) => ({
+        id,
+        version: m.pkg.manifest.version,
+        executionProvider: m.inference.provider,
+      })),
       rules: rules.map((r) => r.name),
       ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0,
     }),
@@ -155,7 +196,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
       )
     : undefined;
-  log.info("node started", { httpPort, pacs: config.pacs.url, models: [...models.keys()], rules: rules.map((r) => r.name), dataDir: config.dataDir });
+  log.info("node started", {
+    httpPort,
+    pacs: config.pacs.url,
+    models: [...models.keys()],
+    rules: rules.map((r) => r.name),
+    dataDir: config.dataDir,
+  });
 
   return {
     httpPort,

@@ -1,13 +1,13 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { num, str, type ParsedDicom } from "../dicom/dataset.js";
-import { instanceUnsuitable } from "../route/selectSeries.js";
-import { asDelineateError } from "../errors.js";
-import { writeNiftiFile } from "../volume/nifti.js";
+import { num, type ParsedDicom, str } from "../dicom/dataset.js";
 import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
+import { asDelineateError } from "../errors.js";
+import { instanceUnsuitable } from "../route/selectSeries.js";
+import { writeNiftiFile } from "../volume/nifti.js";
 import { DEFAULT_VOLUME_OPTIONS, seriesToVolumes, type VolumeOptions } from "../volume/seriesToVolume.js";
 import type { VolumeDimension } from "../volume/splitVolumes.js";
-import { scanFolder, type FolderSeries } from "./scanFolder.js";
+import { type FolderSeries, scanFolder } from "./scanFolder.js";
 
 export interface ConvertReport {
   /** `volume`: which of the series' volumes (echo 2, time point 3…), absent when the series is one volume */
@@ -21,7 +21,14 @@ export interface ConvertReport {
 }
 
 /** File-name suffix per kind of volume within a series. */
-const PART_SUFFIX: Record<VolumeDimension, string> = { echo: "e", "image type": "i", "time point": "t", repetition: "t", acquisition: "a", orientation: "o" };
+const PART_SUFFIX: Record<VolumeDimension, string> = {
+  echo: "e",
+  "image type": "i",
+  "time point": "t",
+  repetition: "t",
+  acquisition: "a",
+  orientation: "o",
+};
 
 /**
  * `delineate convert`: every series of a folder to NIfTI through the node's own series → volume stage. One series:
@@ -31,7 +38,11 @@ const PART_SUFFIX: Record<VolumeDimension, string> = { echo: "e", "image type": 
  * for gantry tilt or irregular spacing gets `_Tilt` / `_Eq`, as dcm2niix names them. A volume that cannot be built is
  * reported with the same refusal the node gives.
  */
-export async function convertFolder(folder: string, out: string, options: Partial<VolumeOptions> = {}): Promise<ConvertReport> {
+export async function convertFolder(
+  folder: string,
+  out: string,
+  options: Partial<VolumeOptions> = {},
+): Promise<ConvertReport> {
   const volumeOptions: VolumeOptions = { ...DEFAULT_VOLUME_OPTIONS, decoders: await loadPixelDecoders(), ...options };
   const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [], warnings: [] };
   const { series, unreadable } = scanFolder(folder);
@@ -72,7 +83,12 @@ export async function convertFolder(folder: string, out: string, options: Partia
           fail(thrown); // a slice that cannot be decoded fails this volume; the series' other volumes go on
           continue;
         }
-        report.written.push({ seriesInstanceUID: uid, file, dims: plan.grid.dims, ...(part.dimension ? { volume: part.label } : {}) });
+        report.written.push({
+          seriesInstanceUID: uid,
+          file,
+          dims: plan.grid.dims,
+          ...(part.dimension ? { volume: part.label } : {}),
+        });
         report.warnings.push(...plan.warnings);
       }
     } catch (thrown) {

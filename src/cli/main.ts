@@ -66,10 +66,14 @@ async function main(argv: string[]): Promise<number> {
       const { loadModelPackage } = await import("../models/loadModel.js");
       const config = loadConfig(configFile);
       let bad = 0;
-      for (const id of readdirSync(config.model.dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+      for (const id of readdirSync(config.model.dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)) {
         try {
           const pkg = loadModelPackage(config.model.dir, id);
-          process.stdout.write(`${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`);
+          process.stdout.write(
+            `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`,
+          );
         } catch (err) {
           bad++;
           process.stdout.write(`${id}\t-\tinvalid\t${(err as Error).message}\n`);
@@ -79,30 +83,45 @@ async function main(argv: string[]): Promise<number> {
     }
     case "segment": {
       const [folder] = positionals;
-      if (!folder || !values.out || positionals.length > 1) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
-      const [{ createLogger }, { loadModelPackage }, { resolveRules }, { InferenceWorker }, { segmentFolder }, { loadPixelDecoders }, { deviceObserverUid, newUid }, { VERSION }] =
-        await Promise.all([
-          import("../log.js"),
-          import("../models/loadModel.js"),
-          import("../route/rules.js"),
-          import("../inference/inferenceWorker.js"),
-          import("./segmentFolder.js"),
-          import("../dicom/pixelDecoders.js"),
-          import("../outputs/uid.js"),
-          import("../version.js"),
-        ]);
+      if (!folder || !values.out || positionals.length > 1)
+        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+      const [
+        { createLogger },
+        { loadModelPackage },
+        { resolveRules },
+        { InferenceWorker },
+        { segmentFolder },
+        { loadPixelDecoders },
+        { deviceObserverUid, newUid },
+        { VERSION },
+      ] = await Promise.all([
+        import("../log.js"),
+        import("../models/loadModel.js"),
+        import("../route/rules.js"),
+        import("../inference/inferenceWorker.js"),
+        import("./segmentFolder.js"),
+        import("../dicom/pixelDecoders.js"),
+        import("../outputs/uid.js"),
+        import("../version.js"),
+      ]);
       const config = loadConfig(configFile);
       const log = createLogger({ level: "warn" });
       const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
       const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
       const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule!.outputs];
       const unknown = formats.filter((f) => !["seg", "sr", "rtstruct", "sc"].includes(f));
-      if (unknown.length || !formats.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `--format takes seg, sr, rtstruct and sc, not "${unknown.join(",")}"`);
-      if (formats.includes("sr") && !formats.includes("seg")) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
+      if (unknown.length || !formats.length)
+        throw new DelineateError(
+          "DLN_ERR_CONFIG_INVALID",
+          `--format takes seg, sr, rtstruct and sc, not "${unknown.join(",")}"`,
+        );
+      if (formats.includes("sr") && !formats.includes("seg"))
+        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
       const inference = await InferenceWorker.start(model, config.inference, log);
       const bar = process.stderr.isTTY
         ? (done: number, total: number) => {
-            const width = 30, filled = Math.round((done / total) * width);
+            const width = 30,
+              filled = Math.round((done / total) * width);
             process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} series`);
             if (done === total) process.stderr.write("\n");
           }
@@ -123,11 +142,14 @@ async function main(argv: string[]): Promise<number> {
           ...(bar ? { progress: bar } : {}),
         });
         for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
-        for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
-        for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
+        for (const s of report.skipped)
+          process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
+        for (const f of report.failed)
+          process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
         for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
         for (const w of report.written) for (const f of w.files) process.stdout.write(`${f}\n`);
-        if (!report.written.length && !report.failed.length) process.stderr.write(`delineate: no series in ${folder} is one ${model.manifest.id} takes\n`);
+        if (!report.written.length && !report.failed.length)
+          process.stderr.write(`delineate: no series in ${folder} is one ${model.manifest.id} takes\n`);
         return report.failed.length || !report.written.length ? 1 : 0;
       } finally {
         await inference.close();
@@ -136,13 +158,18 @@ async function main(argv: string[]): Promise<number> {
     case "convert": {
       const [folder] = positionals;
       if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
-        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
+        throw new DelineateError(
+          "DLN_ERR_CONFIG_INVALID",
+          "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz",
+        );
       }
       const { convertFolder } = await import("./convertFolder.js");
       const report = await convertFolder(folder, values.out, loadConfig(configFile).volume);
       for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
-      for (const s of report.skipped) process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
-      for (const f of report.failed) process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
+      for (const s of report.skipped)
+        process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
+      for (const f of report.failed)
+        process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
       for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
       for (const w of report.written) process.stdout.write(`${w.file}\n`);
       return report.failed.length || !report.written.length ? 1 : 0;
@@ -170,7 +197,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const e = err instanceof DelineateError ? `${err.code}: ${err.message}` : err instanceof Error ? err.stack ?? err.message : String(err);
+    const e =
+      err instanceof DelineateError
+        ? `${err.code}: ${err.message}`
+        : err instanceof Error
+          ? (err.stack ?? err.message)
+          : String(err);
     process.stderr.write(`delineate: ${e}\n`);
     process.exit(1);
   },

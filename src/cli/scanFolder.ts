@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { readPart10Lazily, str, withSopClass, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { type NaturalDataset, type ParsedDicom, readPart10Lazily, str, withSopClass } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 
 export interface FolderSeries {
@@ -19,8 +19,12 @@ export interface FolderSeries {
  * Files without a SeriesInstanceUID (anonymisers strip it) are grouped, as dcm2niix does, by what else they share:
  * study, SeriesNumber, FrameOfReferenceUID and Modality; the group's key then begins "no-series-uid".
  */
-export function scanFolder(folder: string): { series: Map<string, FolderSeries>; unreadable: { file: string; reason: string }[] } {
-  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${folder} is not a folder`);
+export function scanFolder(folder: string): {
+  series: Map<string, FolderSeries>;
+  unreadable: { file: string; reason: string }[];
+} {
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory())
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${folder} is not a folder`);
   const series = new Map<string, FolderSeries>();
   const unreadable: { file: string; reason: string }[] = [];
   for (const file of walk(folder)) {
@@ -36,7 +40,13 @@ export function scanFolder(folder: string): { series: Map<string, FolderSeries>;
     const uid = withoutUid
       ? `no-series-uid:${["StudyInstanceUID", "SeriesNumber", "FrameOfReferenceUID", "Modality"].map((k) => str(ds, k) || "-").join("/")}`
       : str(ds, "SeriesInstanceUID");
-    const s = series.get(uid) ?? { study: str(ds, "StudyInstanceUID"), files: [], instances: [], headers: [], ...(withoutUid ? { withoutUid } : {}) };
+    const s = series.get(uid) ?? {
+      study: str(ds, "StudyInstanceUID"),
+      files: [],
+      instances: [],
+      headers: [],
+      ...(withoutUid ? { withoutUid } : {}),
+    };
     s.files.push(file);
     s.instances.push(instance);
     s.headers.push(ds);

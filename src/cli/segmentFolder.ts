@@ -6,7 +6,7 @@ import type { ModelPackage } from "../models/loadModel.js";
 import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
 import type { OutputKind, RoutingRule } from "../route/rules.js";
 import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
-import { volumeForModel, type VolumeOptions } from "../volume/seriesToVolume.js";
+import { type VolumeOptions, volumeForModel } from "../volume/seriesToVolume.js";
 import { scanFolder } from "./scanFolder.js";
 
 export interface SegmentFolderOptions {
@@ -52,14 +52,24 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
   const chosen: string[] = [];
   for (const [uid, s] of series) {
     if (s.withoutUid) {
-      report.skipped.push({ seriesInstanceUID: uid, reason: "the files have no SeriesInstanceUID, which a SEG, SR or RTSTRUCT must reference" });
+      report.skipped.push({
+        seriesInstanceUID: uid,
+        reason: "the files have no SeriesInstanceUID, which a SEG, SR or RTSTRUCT must reference",
+      });
       continue;
     }
     const first = s.headers[0]!;
-    const candidate = { series: { SeriesInstanceUID: uid, Modality: first.Modality, SeriesDescription: first.SeriesDescription }, instances: s.headers };
+    const candidate = {
+      series: { SeriesInstanceUID: uid, Modality: first.Modality, SeriesDescription: first.SeriesDescription },
+      instances: s.headers,
+    };
     const choice = selectSeries(s.study, [candidate], o.rule.match);
     if (choice.seriesInstanceUID) chosen.push(uid);
-    else report.skipped.push({ seriesInstanceUID: uid, reason: choice.skipped[0]?.reason ?? choice.reason ?? "not taken" });
+    else
+      report.skipped.push({
+        seriesInstanceUID: uid,
+        reason: choice.skipped[0]?.reason ?? choice.reason ?? "not taken",
+      });
   }
   for (const [n, uid] of chosen.entries()) {
     const s = series.get(uid)!;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { DelineateError } from "../errors.js";
-import { ConfigSchema, type Config } from "./schema.js";
+import { type Config, ConfigSchema } from "./schema.js";
 
 /** Environment variables that override the file; values from the environment win. */
 const ENV_OVERRIDES: ReadonlyArray<[string, (raw: Record<string, any>, value: string) => void]> = [
@@ -35,7 +35,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read configuration ${file}: ${(err as Error).message}`, { file });
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read configuration ${file}: ${(err as Error).message}`, {
+      file,
+    });
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", `configuration ${file} must be a JSON object`, { file });
@@ -49,7 +51,12 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   if (env.DELINEATE_PACS_PASSWORD_FILE) (raw.pacs ??= {}).passwordFile = path.resolve(env.DELINEATE_PACS_PASSWORD_FILE);
   const servers: [string, Record<string, unknown>][] = [["pacs", raw.pacs]];
-  if (raw.destinations && typeof raw.destinations === "object") servers.push(...Object.entries(raw.destinations as Record<string, Record<string, unknown>>).map(([k, v]) => [`destinations.${k}`, v] as [string, Record<string, unknown>]));
+  if (raw.destinations && typeof raw.destinations === "object")
+    servers.push(
+      ...Object.entries(raw.destinations as Record<string, Record<string, unknown>>).map(
+        ([k, v]) => [`destinations.${k}`, v] as [string, Record<string, unknown>],
+      ),
+    );
   for (const [where, server] of servers) {
     if (!server || typeof server !== "object") continue;
     if (typeof server.caFile === "string") server.caFile = path.resolve(base, server.caFile);
@@ -60,7 +67,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       try {
         server.password = readFileSync(passwordFile, "utf8").trim();
       } catch (err) {
-        throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read the ${where === "pacs" ? "PACS" : where} password file ${passwordFile}: ${(err as Error).message}`, { file: passwordFile });
+        throw new DelineateError(
+          "DLN_ERR_CONFIG_INVALID",
+          `cannot read the ${where === "pacs" ? "PACS" : where} password file ${passwordFile}: ${(err as Error).message}`,
+          { file: passwordFile },
+        );
       }
     }
   }

@@ -26,13 +26,22 @@ const Pacs = z
 const Match = z
   .object({
     /** defaults to the modality of the rule's models */
-    modality: z.string().regex(/^[A-Z]{2,4}$/).optional(),
+    modality: z
+      .string()
+      .regex(/^[A-Z]{2,4}$/)
+      .optional(),
     /** defaults to the modality's image storage class (CT Image Storage for CT) */
-    sopClassUIDs: z.array(z.string().regex(/^[0-9.]+$/)).min(1).optional(),
+    sopClassUIDs: z
+      .array(z.string().regex(/^[0-9.]+$/))
+      .min(1)
+      .optional(),
     seriesDescription: z.object({ include: Regex.optional(), exclude: Regex.optional() }).strict().optional(),
     bodyPartExamined: z.array(z.string().min(1)).min(1).optional(),
     manufacturer: Regex.optional(),
-    orientation: z.array(z.enum(["axial", "coronal", "sagittal", "oblique"])).min(1).optional(),
+    orientation: z
+      .array(z.enum(["axial", "coronal", "sagittal", "oblique"]))
+      .min(1)
+      .optional(),
     minSlices: z.number().int().min(1).optional(),
     maxSlices: z.number().int().min(1).optional(),
   })
@@ -53,7 +62,10 @@ const Rule = z
       .array(z.enum(["seg", "sr", "rtstruct", "sc"]))
       .min(1)
       .optional()
-      .refine((o) => !o || !o.includes("sr") || o.includes("seg"), "an sr output needs seg too (the SR references the SEG)"),
+      .refine(
+        (o) => !o || !o.includes("sr") || o.includes("seg"),
+        "an sr output needs seg too (the SR references the SEG)",
+      ),
     /** "pacs" (the source PACS) or a name from destinations */
     destination: z.string().min(1).default("pacs"),
   })
@@ -103,7 +115,10 @@ export const ConfigSchema = z
           .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048 }),
       })
       .strict()
-      .refine((i) => i.changeFeed || i.webhook || i.qido.enabled || i.stow.enabled, "enable at least one of changeFeed, webhook, qido and stow"),
+      .refine(
+        (i) => i.changeFeed || i.webhook || i.qido.enabled || i.stow.enabled,
+        "enable at least one of changeFeed, webhook, qido and stow",
+      ),
     model: z.object({ dir: z.string().min(1), id: z.string().min(1) }).strict(),
     /**
      * Routing rules (src/route): each picks, in every announced study, the series it matches and sends it through its
@@ -112,31 +127,60 @@ export const ConfigSchema = z
     routes: z.array(Rule).min(1).optional(),
     inference: z
       .object({
-        executionProviders: z.array(z.enum(["cuda", "webgpu", "cpu"])).min(1).default(["cpu"]),
+        executionProviders: z
+          .array(z.enum(["cuda", "webgpu", "cpu"]))
+          .min(1)
+          .default(["cpu"]),
         intraOpThreads: z.number().int().min(0).default(0).describe("0: onnxruntime's default"),
       })
       .strict(),
     outputs: z
       .object({
-        uidRoot: z.string().regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root").max(40).default("2.25"),
-        seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
+        uidRoot: z
+          .string()
+          .regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root")
+          .max(40)
+          .default("2.25"),
+        seriesNumber: z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 31 - 1),
         seriesDescription: z.string().min(1).max(64),
         /** BINARY, or LABELMAP (Supplement 243, 2024: one 8-bit frame per slice; few viewers read it yet) */
         segType: z.enum(["BINARY", "LABELMAP"]).default("BINARY"),
         /** the SR measurement report's series */
         sr: z
-          .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
+          .object({
+            seriesNumber: z
+              .number()
+              .int()
+              .min(1)
+              .max(2 ** 31 - 1),
+            seriesDescription: z.string().min(1).max(64),
+          })
           .strict()
           .default({ seriesNumber: 9002, seriesDescription: "Delineate measurements" }),
         /** the RTSTRUCT's series */
         rtstruct: z
-          .object({ seriesNumber: z.number().int().min(1).max(2 ** 31 - 1), seriesDescription: z.string().min(1).max(64) })
+          .object({
+            seriesNumber: z
+              .number()
+              .int()
+              .min(1)
+              .max(2 ** 31 - 1),
+            seriesDescription: z.string().min(1).max(64),
+          })
           .strict()
           .default({ seriesNumber: 9003, seriesDescription: "Delineate contours" }),
         /** the overlay's series, and how many key slices it shows */
         sc: z
           .object({
-            seriesNumber: z.number().int().min(1).max(2 ** 31 - 1),
+            seriesNumber: z
+              .number()
+              .int()
+              .min(1)
+              .max(2 ** 31 - 1),
             seriesDescription: z.string().min(1).max(64),
             keySlices: z.number().int().min(1).max(32),
           })
@@ -164,7 +208,13 @@ export const ConfigSchema = z
         irregularSpacing: z.enum(["resample", "refuse"]).default("resample"),
       })
       .strict()
-      .default({ minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01, tilt: "correct", irregularSpacing: "resample" }),
+      .default({
+        minSlices: 3,
+        maxTiltDegrees: 0.05,
+        spacingTolerance: 0.01,
+        tilt: "correct",
+        irregularSpacing: "resample",
+      }),
     jobs: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(1),
@@ -172,17 +222,29 @@ export const ConfigSchema = z
         retryBaseSeconds: z.number().positive().default(5),
       })
       .strict(),
-    log: z.object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() }).strict(),
+    log: z
+      .object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() })
+      .strict(),
   })
   .strict()
   .superRefine((c, ctx) => {
-    if ("pacs" in c.destinations) ctx.addIssue({ code: "custom", path: ["destinations", "pacs"], message: '"pacs" is the source PACS; give this destination another name' });
+    if ("pacs" in c.destinations)
+      ctx.addIssue({
+        code: "custom",
+        path: ["destinations", "pacs"],
+        message: '"pacs" is the source PACS; give this destination another name',
+      });
     const names = new Set<string>();
     for (const [i, r] of (c.routes ?? []).entries()) {
-      if (names.has(r.name)) ctx.addIssue({ code: "custom", path: ["routes", i, "name"], message: `a second rule named "${r.name}"` });
+      if (names.has(r.name))
+        ctx.addIssue({ code: "custom", path: ["routes", i, "name"], message: `a second rule named "${r.name}"` });
       names.add(r.name);
       if (r.destination !== "pacs" && !(r.destination in c.destinations)) {
-        ctx.addIssue({ code: "custom", path: ["routes", i, "destination"], message: `"${r.destination}" is neither "pacs" nor one of destinations (${Object.keys(c.destinations).join(", ") || "none"})` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", i, "destination"],
+          message: `"${r.destination}" is neither "pacs" nor one of destinations (${Object.keys(c.destinations).join(", ") || "none"})`,
+        });
       }
     }
   });

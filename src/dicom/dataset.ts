@@ -126,7 +126,10 @@ export function writePart10(input: NaturalDataset): Uint8Array {
   const { PixelData: pixelData, ...rest } = dataset;
   // only when Pixel Data is the last element (nothing like trailing padding or a digital signature after it)
   const last = !("DataSetTrailingPadding" in rest) && !("DigitalSignaturesSequence" in rest);
-  const pixels = last && Array.isArray(pixelData) && pixelData.length === 1 && pixelData[0] instanceof ArrayBuffer ? new Uint8Array(pixelData[0]) : undefined;
+  const pixels =
+    last && Array.isArray(pixelData) && pixelData.length === 1 && pixelData[0] instanceof ArrayBuffer
+      ? new Uint8Array(pixelData[0])
+      : undefined;
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
   const head = new Uint8Array(dict.write());
@@ -164,7 +167,8 @@ export function str(ds: NaturalDataset, keyword: string): string {
   const v = ds[keyword];
   const first = Array.isArray(v) ? v[0] : v;
   if (first === undefined || first === null) return "";
-  if (typeof first === "object" && "Alphabetic" in (first as object)) return String((first as { Alphabetic: unknown }).Alphabetic ?? "");
+  if (typeof first === "object" && "Alphabetic" in (first as object))
+    return String((first as { Alphabetic: unknown }).Alphabetic ?? "");
   return String(first).trim();
 }
 

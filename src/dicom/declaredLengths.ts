@@ -31,7 +31,8 @@ export function checkDeclaredLengths(bytes: Uint8Array): string | undefined {
 export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part10Layout {
   const prefix = bytes.length < fileSize;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== "DICM") return { transferSyntaxUID: "" }; // not ours to judge
+  if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== "DICM")
+    return { transferSyntaxUID: "" }; // not ours to judge
   // File meta: explicit VR little endian; it names the transfer syntax of the rest.
   let offset = 132;
   let syntax = "";
@@ -43,9 +44,13 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
     const start = offset + (long ? 12 : 8);
     if (start + length > bytes.length) {
       if (prefix) return { transferSyntaxUID: syntax, incomplete: true };
-      return { transferSyntaxUID: syntax, problem: `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file` };
+      return {
+        transferSyntaxUID: syntax,
+        problem: `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file`,
+      };
     }
-    if (element === 0x0010) syntax = new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/[\0 ]+$/, "");
+    if (element === 0x0010)
+      syntax = new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/[\0 ]+$/, "");
     offset = start + length;
   }
   const layout: Part10Layout = { transferSyntaxUID: syntax };
@@ -66,7 +71,8 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
     let o = from;
     while (o < end) {
       if (o + 8 > end) throw new Error(`an element header at byte ${o} runs past the end of the file`);
-      const group = view.getUint16(o, little), element = view.getUint16(o + 2, little);
+      const group = view.getUint16(o, little),
+        element = view.getUint16(o + 2, little);
       if (group === 0xfffe) {
         const length = view.getUint32(o + 4, little);
         if (element === 0xe00d) return o + 8; // item delimiter
@@ -79,7 +85,8 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
       if (explicit) {
         vr = String.fromCharCode(bytes[o + 4]!, bytes[o + 5]!);
         if (LONG_VRS.has(vr)) {
-          if (o + 12 > end) throw new Error(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
+          if (o + 12 > end)
+            throw new Error(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
           length = view.getUint32(o + 8, little);
           start = o + 12;
         } else {
@@ -103,7 +110,9 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
         continue;
       }
       if (start + length > end) {
-        throw new Error(`element (${hex(group)},${hex(element)}) declares ${length} bytes at byte ${start}, but only ${end - start} remain`);
+        throw new Error(
+          `element (${hex(group)},${hex(element)}) declares ${length} bytes at byte ${start}, but only ${end - start} remain`,
+        );
       }
       if (vr === "SQ") items(start, start + length, false);
       o = start + length;
@@ -117,7 +126,9 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
     let o = from;
     while (o < end) {
       if (o + 8 > end) throw new Error(`an item header at byte ${o} runs past the end of the file`);
-      const group = view.getUint16(o, little), element = view.getUint16(o + 2, little), length = view.getUint32(o + 4, little);
+      const group = view.getUint16(o, little),
+        element = view.getUint16(o + 2, little),
+        length = view.getUint32(o + 4, little);
       if (group !== 0xfffe) throw new Error(`expected an item at byte ${o}, found (${hex(group)},${hex(element)})`);
       if (element === 0xe0dd) return o + 8;
       if (element !== 0xe000) throw new Error(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o}`);
@@ -125,7 +136,8 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
         o = walk(o + 8, end, true);
         continue;
       }
-      if (o + 8 + length > end) throw new Error(`an item at byte ${o} declares ${length} bytes, but only ${end - o - 8} remain`);
+      if (o + 8 + length > end)
+        throw new Error(`an item at byte ${o} declares ${length} bytes, but only ${end - o - 8} remain`);
       o = o + 8 + length; // defined-length item content (a dataset, or a pixel data fragment) fits
     }
     if (delimited) throw new Error("a sequence without its delimiter runs to the end of the file");

@@ -51,7 +51,8 @@ export async function loadPixelDecoders(): Promise<PixelDecoders> {
     load("@cornerstonejs/codec-charls/decodewasmjs"),
     load("@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs"),
   ]);
-  const wasm = (module: WasmModule, cls: string) => (encoded: Uint8Array, layout: FrameLayout) => decodeWasm(new module[cls]!(), encoded, layout);
+  const wasm = (module: WasmModule, cls: string) => (encoded: Uint8Array, layout: FrameLayout) =>
+    decodeWasm(new module[cls]!(), encoded, layout);
   const byTs: Record<string, (encoded: Uint8Array, layout: FrameLayout) => StoredFrame> = {
     "1.2.840.10008.1.2.4.50": wasm(turbo, "JPEGDecoder"),
     "1.2.840.10008.1.2.4.51": wasm(turbo, "JPEGDecoder"),
@@ -68,7 +69,9 @@ export async function loadPixelDecoders(): Promise<PixelDecoders> {
       const decode = byTs[transferSyntaxUID];
       if (!decode) throw new Error(`transfer syntax ${transferSyntaxUID} has no decoder here`);
       if (transferSyntaxUID === "1.2.840.10008.1.2.4.51" && layout.bitsStored > 8) {
-        throw new Error("JPEG extended with 12-bit samples (process 4) is not decoded here (libjpeg-turbo's 8-bit build)");
+        throw new Error(
+          "JPEG extended with 12-bit samples (process 4) is not decoded here (libjpeg-turbo's 8-bit build)",
+        );
       }
       return decode(encoded, layout);
     },
@@ -80,8 +83,14 @@ function decodeWasm(decoder: WasmDecoder, encoded: Uint8Array, layout: FrameLayo
     decoder.getEncodedBuffer(encoded.length).set(encoded);
     decoder.decode();
     const info = decoder.getFrameInfo();
-    if (info.width !== layout.columns || info.height !== layout.rows || info.componentCount !== layout.samplesPerPixel) {
-      throw new Error(`the codestream is ${info.width}×${info.height}×${info.componentCount}, the header says ${layout.columns}×${layout.rows}×${layout.samplesPerPixel}`);
+    if (
+      info.width !== layout.columns ||
+      info.height !== layout.rows ||
+      info.componentCount !== layout.samplesPerPixel
+    ) {
+      throw new Error(
+        `the codestream is ${info.width}×${info.height}×${info.componentCount}, the header says ${layout.columns}×${layout.rows}×${layout.samplesPerPixel}`,
+      );
     }
     // a view into the decoder's WebAssembly memory: copy it out before the decoder is deleted
     const bytes = decoder.getDecodedBuffer().slice();
@@ -108,7 +117,9 @@ function decodeLosslessJpeg(encoded: Uint8Array, layout: FrameLayout): StoredFra
   const stream = new Uint8Array(end + 8);
   stream.set(encoded.subarray(0, end));
   const out = new LosslessJpegDecoder().decode(stream.buffer, 0, stream.byteLength, bytesPerSample);
-  return bytesPerSample === 2 ? new Uint16Array(out.buffer, out.byteOffset, out.byteLength >> 1) : new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return bytesPerSample === 2
+    ? new Uint16Array(out.buffer, out.byteOffset, out.byteLength >> 1)
+    : new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /**
@@ -130,18 +141,21 @@ export function decodeRle(encoded: Uint8Array, layout: FrameLayout): StoredFrame
   for (let s = 0; s < segments; s++) {
     const start = view.getUint32(4 + 4 * s, true);
     const end = s + 1 < segments ? view.getUint32(8 + 4 * s, true) : encoded.byteLength;
-    if (start < 64 || end > encoded.byteLength || end < start) throw new Error(`RLE segment ${s + 1} lies outside the frame`);
+    if (start < 64 || end > encoded.byteLength || end < start)
+      throw new Error(`RLE segment ${s + 1} lies outside the frame`);
     unpackBits(encoded.subarray(start, end), plane, s + 1);
     const sample = Math.floor(s / bytesPerSample);
     const shift = 8 * (bytesPerSample - 1 - (s % bytesPerSample));
     // the interleaved sample order expected downstream: pixel-major, sample-minor
-    for (let p = 0; p < pixels; p++) out[p * layout.samplesPerPixel + sample] = out[p * layout.samplesPerPixel + sample]! | (plane[p]! << shift);
+    for (let p = 0; p < pixels; p++)
+      out[p * layout.samplesPerPixel + sample] = out[p * layout.samplesPerPixel + sample]! | (plane[p]! << shift);
   }
   return out;
 }
 
 function unpackBits(src: Uint8Array, dst: Uint8Array, segment: number): void {
-  let i = 0, o = 0;
+  let i = 0,
+    o = 0;
   while (o < dst.length && i < src.length) {
     const n = src[i++]!;
     if (n < 128) {
@@ -165,7 +179,9 @@ function unpackBits(src: Uint8Array, dst: Uint8Array, segment: number): void {
  * all of one frame, or split where a JPEG (FFD8) or JPEG 2000 (FF4F) codestream starts.
  */
 export function encapsulatedFrames(pixelData: unknown, frames: number): Uint8Array[] {
-  const parts = (Array.isArray(pixelData) ? pixelData : [pixelData]).filter((p): p is ArrayBuffer => p instanceof ArrayBuffer).map((p) => new Uint8Array(p));
+  const parts = (Array.isArray(pixelData) ? pixelData : [pixelData])
+    .filter((p): p is ArrayBuffer => p instanceof ArrayBuffer)
+    .map((p) => new Uint8Array(p));
   if (parts.length === frames) return parts;
   const concat = (list: Uint8Array[]) => {
     const out = new Uint8Array(list.reduce((n, p) => n + p.byteLength, 0));
@@ -179,6 +195,9 @@ export function encapsulatedFrames(pixelData: unknown, frames: number): Uint8Arr
     if (starts(p) || grouped.length === 0) grouped.push([p]);
     else grouped[grouped.length - 1]!.push(p);
   }
-  if (grouped.length !== frames) throw new Error(`encapsulated pixel data has ${parts.length} fragments that make ${grouped.length} frames, not ${frames}`);
+  if (grouped.length !== frames)
+    throw new Error(
+      `encapsulated pixel data has ${parts.length} fragments that make ${grouped.length} frames, not ${frames}`,
+    );
   return grouped.map(concat);
 }

@@ -8,7 +8,13 @@ import type { WorkerInit } from "./workerMain.js";
 
 export interface InferenceRequest {
   id: number;
-  volume: { dims: Volume["dims"]; spacing: Volume["spacing"]; direction: Volume["direction"]; seriesInstanceUID: string; data: ArrayBuffer };
+  volume: {
+    dims: Volume["dims"];
+    spacing: Volume["spacing"];
+    direction: Volume["direction"];
+    seriesInstanceUID: string;
+    data: ArrayBuffer;
+  };
 }
 
 export type InferenceReply =
@@ -32,11 +38,23 @@ export class InferenceWorker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  private constructor(private readonly worker: Worker, readonly provider: ExecutionProvider) {}
+  private constructor(
+    private readonly worker: Worker,
+    readonly provider: ExecutionProvider,
+  ) {}
 
   /** @throws DelineateError DLN_ERR_INFERENCE when no configured execution provider can load the model. */
-  static async start(model: ModelPackage, options: { executionProviders: readonly ExecutionProvider[]; intraOpThreads: number }, log: Logger): Promise<InferenceWorker> {
-    const init: WorkerInit = { onnxPaths: model.onnxPaths, manifest: model.manifest, executionProviders: [...options.executionProviders], intraOpThreads: options.intraOpThreads };
+  static async start(
+    model: ModelPackage,
+    options: { executionProviders: readonly ExecutionProvider[]; intraOpThreads: number },
+    log: Logger,
+  ): Promise<InferenceWorker> {
+    const init: WorkerInit = {
+      onnxPaths: model.onnxPaths,
+      manifest: model.manifest,
+      executionProviders: [...options.executionProviders],
+      intraOpThreads: options.intraOpThreads,
+    };
     const worker = new Worker(new URL("./workerMain.js", import.meta.url), { workerData: init });
     const provider = await new Promise<ExecutionProvider>((resolve, reject) => {
       const onMessage = (m: InferenceReply) => {
@@ -45,7 +63,9 @@ export class InferenceWorker {
         else if (m.type === "failed") reject(new DelineateError(m.code, m.message));
       };
       worker.on("message", onMessage);
-      worker.once("error", (err) => reject(new DelineateError("DLN_ERR_INFERENCE", `inference worker failed to start: ${err.message}`)));
+      worker.once("error", (err) =>
+        reject(new DelineateError("DLN_ERR_INFERENCE", `inference worker failed to start: ${err.message}`)),
+      );
     });
     const self = new InferenceWorker(worker, provider);
     worker.removeAllListeners("message");
@@ -61,7 +81,16 @@ export class InferenceWorker {
     return new Promise<LabelMap>((resolve, reject) => {
       this.pending.set(id, { volume, resolve, reject });
       const data = volume.data.buffer as ArrayBuffer;
-      const req: InferenceRequest = { id, volume: { dims: volume.dims, spacing: volume.spacing, direction: volume.direction, seriesInstanceUID: volume.seriesInstanceUID, data } };
+      const req: InferenceRequest = {
+        id,
+        volume: {
+          dims: volume.dims,
+          spacing: volume.spacing,
+          direction: volume.direction,
+          seriesInstanceUID: volume.seriesInstanceUID,
+          data,
+        },
+      };
       this.worker.postMessage(req, [data]);
     });
   }
@@ -83,7 +112,8 @@ export class InferenceWorker {
   }
 
   private failAll(message: string): void {
-    for (const p of this.pending.values()) p.reject(new DelineateError("DLN_ERR_INFERENCE", message, { seriesInstanceUID: p.volume.seriesInstanceUID }));
+    for (const p of this.pending.values())
+      p.reject(new DelineateError("DLN_ERR_INFERENCE", message, { seriesInstanceUID: p.volume.seriesInstanceUID }));
     this.pending.clear();
   }
 }

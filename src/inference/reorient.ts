@@ -13,7 +13,8 @@ export interface AxisMapping {
   flip: [boolean, boolean, boolean];
 }
 
-const POSITIVE = "LPS", NEGATIVE = "RAI";
+const POSITIVE = "LPS",
+  NEGATIVE = "RAI";
 
 /**
  * The letters of a grid's axes from its direction cosines (DICOM LPS), each axis named for the patient axis it is
@@ -23,10 +24,14 @@ export function orientationCode(direction: readonly [Vec3, Vec3, Vec3]): string 
   const letters: string[] = [];
   const used = new Set<number>();
   // the most clearly aligned axes choose first, so two axes never take the same patient axis
-  const order = [0, 1, 2].sort((a, b) => Math.max(...direction[b]!.map(Math.abs)) - Math.max(...direction[a]!.map(Math.abs)));
+  const order = [0, 1, 2].sort(
+    (a, b) => Math.max(...direction[b]!.map(Math.abs)) - Math.max(...direction[a]!.map(Math.abs)),
+  );
   for (const a of order) {
     const d = direction[a]!;
-    const p = [0, 1, 2].filter((q) => !used.has(q)).reduce((best, q) => (Math.abs(d[q]!) > Math.abs(d[best]!) ? q : best));
+    const p = [0, 1, 2]
+      .filter((q) => !used.has(q))
+      .reduce((best, q) => (Math.abs(d[q]!) > Math.abs(d[best]!) ? q : best));
     used.add(p);
     letters[a] = d[p]! >= 0 ? POSITIVE[p]! : NEGATIVE[p]!;
   }
@@ -58,7 +63,11 @@ export function invertMapping(m: AxisMapping): AxisMapping {
 }
 
 /** A [x, y, z] grid (x fastest) with its axes permuted and flipped by `m`, into a new array. */
-export function permuteAxes<T extends Float32Array | Uint8Array>(data: T, dims: Dims, m: AxisMapping): { data: T; dims: Dims } {
+export function permuteAxes<T extends Float32Array | Uint8Array>(
+  data: T,
+  dims: Dims,
+  m: AxisMapping,
+): { data: T; dims: Dims } {
   const out = dims.map((_, t) => dims[m.perm[t]!]!) as Dims;
   const strides = [1, dims[0], dims[0] * dims[1]];
   // the input offset of output index 0 on each axis and the step per output index

@@ -4,7 +4,7 @@ import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postprocess.js";
 import { axisMapping, invertMapping, isIdentity, orientationCode, permuteAxes } from "./reorient.js";
-import { axisWeights, padEdge, resampleLinear, type AxisWeights } from "./resample.js";
+import { type AxisWeights, axisWeights, padEdge, resampleLinear } from "./resample.js";
 import { slidingWindow } from "./slidingWindow.js";
 
 type Dims = [number, number, number];
@@ -24,16 +24,23 @@ export interface PreprocessRecord {
 export function modelGrid(dims: Dims, spacing: readonly number[], manifest: ModelManifest): PreprocessRecord {
   const twoD = manifest.dimensions === 2;
   // a 2D model sees the source's slices as they are: no resampling or padding along z
-  const modelDims = dims.map((n, a) => (twoD && a === 2 ? n : Math.max(1, Math.round((n * spacing[a]!) / manifest.input.spacing[a]!)))) as Dims;
+  const modelDims = dims.map((n, a) =>
+    twoD && a === 2 ? n : Math.max(1, Math.round((n * spacing[a]!) / manifest.input.spacing[a]!)),
+  ) as Dims;
   const m = manifest.input.sizeMultiple;
   const patch = manifest.inference.patchSize;
   // at least one patch on every axis, and a whole number of the network's size multiple
-  const paddedDims = modelDims.map((n, a) => (twoD && a === 2 ? n : Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0))) as Dims;
+  const paddedDims = modelDims.map((n, a) =>
+    twoD && a === 2 ? n : Math.max(Math.ceil(n / m) * m, patch?.[a] ?? 0),
+  ) as Dims;
   return { sourceDims: dims, modelDims, paddedDims };
 }
 
 /** Resamples to the model's spacing, normalises intensities and pads to the network's size multiple. */
-export function preprocess(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest): { tensor: Float32Array; record: PreprocessRecord } {
+export function preprocess(
+  volume: Omit<InferenceVolume, "direction">,
+  manifest: ModelManifest,
+): { tensor: Float32Array; record: PreprocessRecord } {
   const record = modelGrid(volume.dims, volume.spacing, manifest);
   const { sourceDims, modelDims, paddedDims } = record;
   const resampled = resampleLinear(volume.data, sourceDims, modelDims);
@@ -44,7 +51,10 @@ export function preprocess(volume: Omit<InferenceVolume, "direction">, manifest:
     tensor = new Float32Array(paddedDims[0] * paddedDims[1] * paddedDims[2]).fill(background);
     for (let k = 0; k < modelDims[2]; k++)
       for (let j = 0; j < modelDims[1]; j++)
-        tensor.set(resampled.subarray((k * modelDims[1] + j) * modelDims[0], (k * modelDims[1] + j + 1) * modelDims[0]), (k * paddedDims[1] + j) * paddedDims[0]);
+        tensor.set(
+          resampled.subarray((k * modelDims[1] + j) * modelDims[0], (k * modelDims[1] + j + 1) * modelDims[0]),
+          (k * paddedDims[1] + j) * paddedDims[0],
+        );
   }
   return { tensor, record };
 }
@@ -67,8 +77,10 @@ export function normalize(data: Float32Array, norm: ModelManifest["normalization
     for (let i = 0; i < data.length; i++) data[i] = Math.min(hi, Math.max(lo, data[i]!));
   }
   const inMask = (v: number) => norm.kind !== "zscore" || !norm.nonzeroMask || v !== 0;
-  let n = 0, sum = 0, sq = 0;
-  for (const v of data) if (inMask(v)) (n++, (sum += v), (sq += v * v));
+  let n = 0,
+    sum = 0,
+    sq = 0;
+  for (const v of data) if (inMask(v)) n++, (sum += v), (sq += v * v);
   const mean = n ? sum / n : 0;
   const std = Math.sqrt(Math.max(0, sq / Math.max(1, n) - mean * mean)) || 1;
   for (let i = 0; i < data.length; i++) data[i] = inMask(data[i]!) ? (data[i]! - mean) / std : 0;
@@ -79,7 +91,15 @@ export function normalize(data: Float32Array, norm: ModelManifest["normalization
  * Softmax over channels of slices z0 ≤ z < z1 of the padded grid's logits (channel stride `stride`), cropped to
  * the unpadded model grid: one [C, mx·my] array per model slice, handed to `onSlice` in order.
  */
-function softmaxSlices(logits: Float32Array, stride: number, z0: number, z1: number, channels: number, record: PreprocessRecord, onSlice: (k: number, probs: Float32Array) => void): void {
+function softmaxSlices(
+  logits: Float32Array,
+  stride: number,
+  z0: number,
+  z1: number,
+  channels: number,
+  record: PreprocessRecord,
+  onSlice: (k: number, probs: Float32Array) => void,
+): void {
   const [px, py] = record.paddedDims;
   const [mx, my, mz] = record.modelDims;
   const mPlane = mx * my;
@@ -88,7 +108,8 @@ function softmaxSlices(logits: Float32Array, stride: number, z0: number, z1: num
     const probs = new Float32Array(channels * mPlane);
     for (let j = 0; j < my; j++)
       for (let i = 0; i < mx; i++) {
-        const src = ((k - z0) * py + j) * px + i, dst = j * mx + i;
+        const src = ((k - z0) * py + j) * px + i,
+          dst = j * mx + i;
         let max = -Infinity;
         for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * stride + src]!);
         let sum = 0;
@@ -117,7 +138,10 @@ export class SourceLabeller {
   private readonly best: Float32Array;
   private readonly zPlane: Float32Array;
 
-  constructor(private readonly record: PreprocessRecord, private readonly labelValues: readonly number[]) {
+  constructor(
+    private readonly record: PreprocessRecord,
+    private readonly labelValues: readonly number[],
+  ) {
     const [sx, sy, sz] = record.sourceDims;
     const [mx, my, mz] = record.modelDims;
     this.wx = axisWeights(mx, sx);
@@ -140,17 +164,25 @@ export class SourceLabeller {
     const [mx, my] = this.record.modelDims;
     const { wx, wy, zPlane } = this;
     const mPlane = mx * my;
-    const p0 = this.held.get(this.wz.i0[k]!)!, p1 = this.held.get(this.wz.i1[k]!)!, w = this.wz.w1[k]!;
+    const p0 = this.held.get(this.wz.i0[k]!)!,
+      p1 = this.held.get(this.wz.i1[k]!)!,
+      w = this.wz.w1[k]!;
     const best = this.best.fill(-1);
     const labels = this.labels.data.subarray(k * sx * sy, (k + 1) * sx * sy);
     for (let c = 0; c * mPlane < p0.length; c++) {
       for (let i = 0; i < mPlane; i++) zPlane[i] = p0[c * mPlane + i]! * (1 - w) + p1[c * mPlane + i]! * w;
       const value = c === 0 ? 0 : this.labelValues[c - 1]!;
       for (let j = 0; j < sy; j++) {
-        const r0 = wy.i0[j]! * mx, r1 = wy.i1[j]! * mx, v = wy.w1[j]!;
+        const r0 = wy.i0[j]! * mx,
+          r1 = wy.i1[j]! * mx,
+          v = wy.w1[j]!;
         for (let i = 0; i < sx; i++) {
-          const a = wx.i0[i]!, b = wx.i1[i]!, u = wx.w1[i]!;
-          const q = (zPlane[r0 + a]! * (1 - u) + zPlane[r0 + b]! * u) * (1 - v) + (zPlane[r1 + a]! * (1 - u) + zPlane[r1 + b]! * u) * v;
+          const a = wx.i0[i]!,
+            b = wx.i1[i]!,
+            u = wx.w1[i]!;
+          const q =
+            (zPlane[r0 + a]! * (1 - u) + zPlane[r0 + b]! * u) * (1 - v) +
+            (zPlane[r1 + a]! * (1 - u) + zPlane[r1 + b]! * u) * v;
           const o = j * sx + i;
           if (q > best[o]!) {
             best[o] = q;
@@ -178,11 +210,19 @@ function batchSize(manifest: ModelManifest, sessions: readonly ort.InferenceSess
  * order: preprocess, the network over the volume (one pass, or tiles with blending; 2D models slice by slice), for
  * each fold and mirroring, logits averaged, softmax. Memory beyond the volume: one band of tiles' logits.
  */
-export async function modelGridSlices(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest, sessions: readonly ort.InferenceSession[], onSlice: (k: number, probs: Float32Array) => void): Promise<PreprocessRecord> {
+export async function modelGridSlices(
+  volume: Omit<InferenceVolume, "direction">,
+  manifest: ModelManifest,
+  sessions: readonly ort.InferenceSession[],
+  onSlice: (k: number, probs: Float32Array) => void,
+): Promise<PreprocessRecord> {
   const { tensor, record } = preprocess(volume, manifest);
   const channels = manifest.labels.length + 1;
   const twoD = manifest.dimensions === 2;
-  const fail = (why: string) => new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  const fail = (why: string) =>
+    new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, {
+      seriesInstanceUID: volume.seriesInstanceUID,
+    });
   // tiles: every fold's logits, averaged (nnU-Net sums folds and divides)
   const predict = async (tiles: Float32Array, n: number, [tx, ty, tz]: Dims): Promise<Float32Array> => {
     const shape = twoD ? [n, 1, ty, tx] : [n, 1, tz, ty, tx];
@@ -197,7 +237,9 @@ export async function modelGridSlices(volume: Omit<InferenceVolume, "direction">
       }
       const out = result[manifest.output.name];
       if (!out || out.dims.length !== want.length || out.dims.some((d, i) => d !== want[i])) {
-        throw fail(`output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [${want.join(", ")}]`);
+        throw fail(
+          `output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [${want.join(", ")}]`,
+        );
       }
       const data = out.data as Float32Array;
       if (sessions.length === 1) return data;
@@ -231,7 +273,11 @@ export async function modelGridSlices(volume: Omit<InferenceVolume, "direction">
 }
 
 /** The model grid's class probabilities whole (one array per class): what the parity test and benchmark compare with PyTorch. */
-export async function modelGridProbabilities(volume: Omit<InferenceVolume, "direction">, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
+export async function modelGridProbabilities(
+  volume: Omit<InferenceVolume, "direction">,
+  manifest: ModelManifest,
+  sessions: readonly ort.InferenceSession[],
+): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
   const [mx, my, mz] = modelGrid(volume.dims, volume.spacing, manifest).modelDims;
   const plane = mx * my;
   const probs = Array.from({ length: manifest.labels.length + 1 }, () => new Float32Array(plane * mz));
@@ -245,12 +291,20 @@ export async function modelGridProbabilities(volume: Omit<InferenceVolume, "dire
  * Runs a model on a volume: reoriented to the model's axes when its manifest names them, class probabilities on
  * the model grid streamed back to the source grid, argmax, axes restored, post-processing.
  */
-export async function segmentVolume(volume: InferenceVolume, manifest: ModelManifest, sessions: readonly ort.InferenceSession[]): Promise<LabelMap> {
+export async function segmentVolume(
+  volume: InferenceVolume,
+  manifest: ModelManifest,
+  sessions: readonly ort.InferenceSession[],
+): Promise<LabelMap> {
   const target = manifest.input.orientation;
   const mapping = target ? axisMapping(orientationCode(volume.direction), target) : undefined;
   const reoriented = mapping && !isIdentity(mapping);
   const input: InferenceVolume = reoriented
-    ? { ...volume, ...permuteAxes(volume.data, volume.dims, mapping), spacing: mapping.perm.map((a) => volume.spacing[a]!) as Dims }
+    ? {
+        ...volume,
+        ...permuteAxes(volume.data, volume.dims, mapping),
+        spacing: mapping.perm.map((a) => volume.spacing[a]!) as Dims,
+      }
     : volume;
   const values = manifest.labels.map((l) => l.value);
   const labeller = new SourceLabeller(modelGrid(input.dims, input.spacing, manifest), values);
@@ -262,7 +316,12 @@ export async function segmentVolume(volume: InferenceVolume, manifest: ModelMani
 }
 
 /** The manifest's post-processing on the source grid: small components dropped, holes filled, then the largest component kept. */
-export function postprocess(labels: LabelMap, p: ModelManifest["postprocessing"], values: readonly number[], spacing: readonly number[]): void {
+export function postprocess(
+  labels: LabelMap,
+  p: ModelManifest["postprocessing"],
+  values: readonly number[],
+  spacing: readonly number[],
+): void {
   const applies = (setting: boolean | number[], v: number) => (Array.isArray(setting) ? setting.includes(v) : setting);
   const minVoxels = Math.ceil((p.minComponentMl * 1000) / (spacing[0]! * spacing[1]! * spacing[2]!));
   for (const v of values) {

@@ -37,10 +37,18 @@ export async function createSession(
       return { session, provider };
     } catch (err) {
       failures.push(`${provider}: ${(err as Error).message.split("\n")[0]}`);
-      log.warn("execution provider unavailable, trying the next", { provider, model: onnxPath, error: (err as Error).message.split("\n")[0] });
+      log.warn("execution provider unavailable, trying the next", {
+        provider,
+        model: onnxPath,
+        error: (err as Error).message.split("\n")[0],
+      });
     }
   }
-  throw new DelineateError("DLN_ERR_INFERENCE", `no execution provider could load ${onnxPath}: ${failures.join("; ")}`, { model: onnxPath });
+  throw new DelineateError(
+    "DLN_ERR_INFERENCE",
+    `no execution provider could load ${onnxPath}: ${failures.join("; ")}`,
+    { model: onnxPath },
+  );
 }
 
 /**

@@ -39,10 +39,14 @@ export function tileStarts(size: number, patch: number, overlap: number): number
 export function gaussianImportance(patch: Dims): Float32Array {
   const [px, py, pz] = patch;
   const g = (n: number) => Array.from({ length: n }, (_, i) => Math.exp(-(((i - (n - 1) / 2) / (n / 8)) ** 2) / 2));
-  const gx = g(px), gy = g(py), gz = g(pz);
+  const gx = g(px),
+    gy = g(py),
+    gz = g(pz);
   const out = new Float32Array(px * py * pz);
   let max = 0;
-  for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) for (let i = 0; i < px; i++) max = Math.max(max, (out[(k * py + j) * px + i] = gx[i]! * gy[j]! * gz[k]!));
+  for (let k = 0; k < pz; k++)
+    for (let j = 0; j < py; j++)
+      for (let i = 0; i < px; i++) max = Math.max(max, (out[(k * py + j) * px + i] = gx[i]! * gy[j]! * gz[k]!));
   let minPositive = Infinity;
   for (let i = 0; i < out.length; i++) {
     out[i] = (out[i]! / max) * 10;
@@ -53,18 +57,27 @@ export function gaussianImportance(patch: Dims): Float32Array {
 }
 
 /** Writes `data`, a [C, Z, Y, X] (C may be 1) array, flipped along the given axes (0 = x, 1 = y, 2 = z) into `out`. */
-export function flipInto(data: Float32Array, out: Float32Array, dims: Dims, channels: number, axes: readonly number[]): Float32Array {
+export function flipInto(
+  data: Float32Array,
+  out: Float32Array,
+  dims: Dims,
+  channels: number,
+  axes: readonly number[],
+): Float32Array {
   if (!axes.length) {
     out.set(data);
     return out;
   }
   const [nx, ny, nz] = dims;
-  const fx = axes.includes(0), fy = axes.includes(1), fz = axes.includes(2);
+  const fx = axes.includes(0),
+    fy = axes.includes(1),
+    fz = axes.includes(2);
   const vol = nx * ny * nz;
   for (let c = 0; c < channels; c++)
     for (let k = 0; k < nz; k++)
       for (let j = 0; j < ny; j++) {
-        const src = c * vol + ((fz ? nz - 1 - k : k) * ny + (fy ? ny - 1 - j : j)) * nx, dst = c * vol + (k * ny + j) * nx;
+        const src = c * vol + ((fz ? nz - 1 - k : k) * ny + (fy ? ny - 1 - j : j)) * nx,
+          dst = c * vol + (k * ny + j) * nx;
         if (fx) for (let i = 0; i < nx; i++) out[dst + i] = data[src + nx - 1 - i]!;
         else out.set(data.subarray(src, src + nx), dst);
       }
@@ -85,15 +98,26 @@ function mirrorCombinations(axes: readonly number[]): number[][] {
  * below it are final (no later tile reaches them), so they are handed to `emit` and their buffer reused. The
  * accumulators hold one patch's depth of slices (C + 1 planes each), whatever the image's length.
  */
-export async function slidingWindow(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict, emit: EmitSlab): Promise<void> {
+export async function slidingWindow(
+  image: Float32Array,
+  dims: Dims,
+  channels: number,
+  options: WindowOptions,
+  predict: Predict,
+  emit: EmitSlab,
+): Promise<void> {
   const [nx, ny, nz] = dims;
   const [px, py, pz] = options.patch;
-  if (nx < px || ny < py || nz < pz) throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
+  if (nx < px || ny < py || nz < pz)
+    throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
   const plane = nx * ny;
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
-  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0) return emit(0, nz, await predict(image, 1, dims), nz * plane);
-  const weight = options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(px * py * pz).fill(1);
-  const tileVol = px * py * pz, band = pz * plane;
+  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0)
+    return emit(0, nz, await predict(image, 1, dims), nz * plane);
+  const weight =
+    options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(px * py * pz).fill(1);
+  const tileVol = px * py * pz,
+    band = pz * plane;
   const sum = new Float32Array(channels * band);
   const weights = new Float32Array(band);
   let base = 0; // the image slice at the accumulators' first plane
@@ -104,7 +128,8 @@ export async function slidingWindow(image: Float32Array, dims: Dims, channels: n
     if (n <= 0) return;
     for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
     emit(base, upTo, sum, band);
-    for (let c = 0; c < channels; c++) sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
+    for (let c = 0; c < channels; c++)
+      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
     weights.copyWithin(0, n).fill(0, band - n);
     base = upTo;
   };
@@ -112,10 +137,12 @@ export async function slidingWindow(image: Float32Array, dims: Dims, channels: n
     if (z0 > base) finish(z0);
     for (let k = 0; k < pz; k++)
       for (let j = 0; j < py; j++) {
-        const t0 = (k * py + j) * px, v0 = (z0 - base + k) * plane + (y0 + j) * nx + x0;
+        const t0 = (k * py + j) * px,
+          v0 = (z0 - base + k) * plane + (y0 + j) * nx + x0;
         for (let i = 0; i < px; i++) weights[v0 + i]! += weight[t0 + i]!;
         for (let c = 0; c < channels; c++) {
-          const s = c * band + v0, l = c * tileVol + t0;
+          const s = c * band + v0,
+            l = c * tileVol + t0;
           for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
         }
       }
@@ -124,7 +151,8 @@ export async function slidingWindow(image: Float32Array, dims: Dims, channels: n
   const mirrors = mirrorCombinations(options.mirrorAxes);
   const tiles: Dims[] = [];
   for (const z0 of tileStarts(nz, pz, options.overlap))
-    for (const y0 of tileStarts(ny, py, options.overlap)) for (const x0 of tileStarts(nx, px, options.overlap)) tiles.push([x0, y0, z0]);
+    for (const y0 of tileStarts(ny, py, options.overlap))
+      for (const x0 of tileStarts(nx, px, options.overlap)) tiles.push([x0, y0, z0]);
   const items = tiles.length * mirrors.length;
   const batch = Math.max(1, Math.min(options.batch ?? 1, items));
   const input = new Float32Array(batch * tileVol);
@@ -140,14 +168,27 @@ export async function slidingWindow(image: Float32Array, dims: Dims, channels: n
       const t = Math.floor((first + b) / mirrors.length);
       if (t !== cropped) {
         const [x0, y0, z0] = tiles[t]!;
-        for (let k = 0; k < pz; k++) for (let j = 0; j < py; j++) crop.set(image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px), (k * py + j) * px);
+        for (let k = 0; k < pz; k++)
+          for (let j = 0; j < py; j++)
+            crop.set(
+              image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px),
+              (k * py + j) * px,
+            );
         cropped = t;
       }
-      flipInto(crop, input.subarray(b * tileVol, (b + 1) * tileVol), options.patch, 1, mirrors[(first + b) % mirrors.length]!);
+      flipInto(
+        crop,
+        input.subarray(b * tileVol, (b + 1) * tileVol),
+        options.patch,
+        1,
+        mirrors[(first + b) % mirrors.length]!,
+      );
     }
     const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
     for (let b = 0; b < n; b++) {
-      const item = first + b, t = Math.floor(item / mirrors.length), m = item % mirrors.length;
+      const item = first + b,
+        t = Math.floor(item / mirrors.length),
+        m = item % mirrors.length;
       const logits = out.subarray(b * channels * tileVol, (b + 1) * channels * tileVol);
       if (!mirrored) {
         blend(tiles[t]!, logits);

@@ -6,9 +6,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import { asDelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelManifest } from "../models/manifest.js";
+import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
 import { segmentVolume } from "./segmentVolume.js";
 import { createSession, type ExecutionProvider } from "./session.js";
-import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
 
 export interface WorkerInit {
   /** one file, or one per fold */
@@ -26,7 +26,9 @@ const log = {
   warn: (message: string, fields: Record<string, unknown>) => post({ type: "log", level: "warn", message, fields }),
 } as unknown as Logger;
 
-const ready = Promise.all(init.onnxPaths.map((p) => createSession(p, { ...init, dimensions: init.manifest.dimensions }, log))).then(
+const ready = Promise.all(
+  init.onnxPaths.map((p) => createSession(p, { ...init, dimensions: init.manifest.dimensions }, log)),
+).then(
   (s) => {
     post({ type: "ready", provider: s[0]!.provider });
     return s.map((x) => x.session);
@@ -42,8 +44,15 @@ port.on("message", async (req: InferenceRequest) => {
   const sessions = await ready;
   if (!sessions) return;
   try {
-    const labels = await segmentVolume({ ...req.volume, data: new Float32Array(req.volume.data) }, init.manifest, sessions);
-    post({ type: "result", id: req.id, labels: labels.data.buffer as ArrayBuffer, data: req.volume.data }, [labels.data.buffer as ArrayBuffer, req.volume.data]);
+    const labels = await segmentVolume(
+      { ...req.volume, data: new Float32Array(req.volume.data) },
+      init.manifest,
+      sessions,
+    );
+    post({ type: "result", id: req.id, labels: labels.data.buffer as ArrayBuffer, data: req.volume.data }, [
+      labels.data.buffer as ArrayBuffer,
+      req.volume.data,
+    ]);
   } catch (err) {
     const e = asDelineateError(err);
     post({ type: "error", id: req.id, code: e.code, message: e.message, data: req.volume.data }, [req.volume.data]);

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
-import { repeatEvery } from "./repeat.js";
 import type { OrthancRest } from "../pacs/orthancChanges.js";
+import { repeatEvery } from "./repeat.js";
 
 export const CHANGE_FEED_CURSOR = "orthanc-changes";
 
@@ -38,10 +38,19 @@ export class OrthancChangeFeed {
         if (change.changeType !== "StableStudy") continue;
         const uid = await this.orthanc.studyInstanceUID(change.id);
         if (uid) studies.push(uid);
-        else this.log.warn("stable study vanished before it could be queued", { orthancStudyId: change.id, seq: change.seq });
+        else
+          this.log.warn("stable study vanished before it could be queued", {
+            orthancStudyId: change.id,
+            seq: change.seq,
+          });
       }
       const n = this.sink.enqueue(studies, { name: CHANGE_FEED_CURSOR, value: page.last });
-      if (studies.length) this.log.info("studies announced by the change feed", { studyInstanceUIDs: studies, routeJobs: n, cursor: page.last });
+      if (studies.length)
+        this.log.info("studies announced by the change feed", {
+          studyInstanceUIDs: studies,
+          routeJobs: n,
+          cursor: page.last,
+        });
       added += n;
       if (page.done || page.last === since) break;
     }
@@ -50,7 +59,11 @@ export class OrthancChangeFeed {
   }
 
   start(): void {
-    this.loop = repeatEvery(this.intervalMs, () => this.pollOnce(), (err) => this.log.warn("change feed poll failed; will try again", { error: err.message }));
+    this.loop = repeatEvery(
+      this.intervalMs,
+      () => this.pollOnce(),
+      (err) => this.log.warn("change feed poll failed; will try again", { error: err.message }),
+    );
   }
 
   async stop(): Promise<void> {

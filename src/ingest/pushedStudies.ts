@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parsePart10, readPart10Lazily, str, withSopClass, type NaturalDataset } from "../dicom/dataset.js";
+import { type NaturalDataset, parsePart10, readPart10Lazily, str, withSopClass } from "../dicom/dataset.js";
 import type { StudySource } from "../pacs/source.js";
 
 const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
@@ -17,19 +17,30 @@ export class PushedStudies implements StudySource {
    * Keeps one instance. Returns its UIDs, or why it was refused (unreadable, UIDs missing or invalid, another
    * study than the request's path names).
    */
-  accept(bytes: Uint8Array, expectedStudy?: string): { study: string; sopClass: string; sop: string } | { error: string } {
+  accept(
+    bytes: Uint8Array,
+    expectedStudy?: string,
+  ): { study: string; sopClass: string; sop: string } | { error: string } {
     let ds: NaturalDataset;
     try {
       ds = withSopClass(parsePart10(bytes));
     } catch (err) {
       return { error: `not readable DICOM: ${(err as Error).message}` };
     }
-    const study = str(ds, "StudyInstanceUID"), series = str(ds, "SeriesInstanceUID"), sop = str(ds, "SOPInstanceUID");
+    const study = str(ds, "StudyInstanceUID"),
+      series = str(ds, "SeriesInstanceUID"),
+      sop = str(ds, "SOPInstanceUID");
     const sopClass = str(ds, "SOPClassUID");
-    for (const [name, v] of [["StudyInstanceUID", study], ["SeriesInstanceUID", series], ["SOPInstanceUID", sop], ["SOPClassUID", sopClass]] as const) {
+    for (const [name, v] of [
+      ["StudyInstanceUID", study],
+      ["SeriesInstanceUID", series],
+      ["SOPInstanceUID", sop],
+      ["SOPClassUID", sopClass],
+    ] as const) {
       if (!UID.test(v) || v.length > 64) return { error: `${name} is missing or not a valid UID` };
     }
-    if (expectedStudy && study !== expectedStudy) return { error: `instance of study ${study}, not of ${expectedStudy}` };
+    if (expectedStudy && study !== expectedStudy)
+      return { error: `instance of study ${study}, not of ${expectedStudy}` };
     const dir = path.join(this.root, study);
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${sop}.dcm`);
@@ -51,7 +62,12 @@ export class PushedStudies implements StudySource {
     const bySeries = new Map<string, NaturalDataset>();
     for (const { dataset } of this.read(studyUID)) {
       const uid = str(dataset, "SeriesInstanceUID");
-      if (!bySeries.has(uid)) bySeries.set(uid, { SeriesInstanceUID: uid, Modality: dataset.Modality, SeriesDescription: dataset.SeriesDescription });
+      if (!bySeries.has(uid))
+        bySeries.set(uid, {
+          SeriesInstanceUID: uid,
+          Modality: dataset.Modality,
+          SeriesDescription: dataset.SeriesDescription,
+        });
     }
     return [...bySeries.values()];
   }

@@ -1,8 +1,8 @@
 import { num, str } from "../dicom/dataset.js";
-import type { Logger } from "../log.js";
-import { repeatEvery } from "./repeat.js";
-import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { JobStore } from "../jobs/store.js";
+import type { Logger } from "../log.js";
+import type { DicomWebClient } from "../pacs/dicomweb.js";
+import { repeatEvery } from "./repeat.js";
 
 /** DICOM DA of a day `daysBack` before `now`. */
 function dicomDate(now: Date, daysBack: number): string {
@@ -29,7 +29,10 @@ export class QidoPoller {
 
   /** One poll; returns the number of new jobs. */
   async pollOnce(now = new Date()): Promise<number> {
-    const studies = await this.pacs.searchStudies({ StudyDate: `${dicomDate(now, this.options.lookbackDays)}-`, includefield: "00201208" });
+    const studies = await this.pacs.searchStudies({
+      StudyDate: `${dicomDate(now, this.options.lookbackDays)}-`,
+      includefield: "00201208",
+    });
     const queued: string[] = [];
     for (const s of studies) {
       const uid = str(s, "StudyInstanceUID");
@@ -45,7 +48,11 @@ export class QidoPoller {
   }
 
   start(): void {
-    this.loop = repeatEvery(this.options.intervalMs, () => this.pollOnce(), (err) => this.log.warn("QIDO-RS poll failed; will try again", { error: err.message }));
+    this.loop = repeatEvery(
+      this.options.intervalMs,
+      () => this.pollOnce(),
+      (err) => this.log.warn("QIDO-RS poll failed; will try again", { error: err.message }),
+    );
   }
 
   async stop(): Promise<void> {

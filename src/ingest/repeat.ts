@@ -2,7 +2,11 @@
  * Runs `poll` now and then `intervalMs` after each run ends (never two at once), reporting failures to
  * `onError` and going on. `stop()` waits for a run in progress.
  */
-export function repeatEvery(intervalMs: number, poll: () => Promise<unknown>, onError: (err: Error) => void): { stop(): Promise<void> } {
+export function repeatEvery(
+  intervalMs: number,
+  poll: () => Promise<unknown>,
+  onError: (err: Error) => void,
+): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();

@@ -26,14 +26,30 @@ export async function runRouteJob(job: Job, ctx: RouteContext): Promise<Extract<
   const jobs: SegmentTarget[] = [];
   for (const d of decisions) {
     const rule = ctx.rules.find((r) => r.name === d.rule)!;
-    ctx.log.info("routing rule applied", { jobId: job.id, studyInstanceUID: study, rule: d.rule, seriesInstanceUID: d.seriesInstanceUID, skipped: d.skipped });
+    ctx.log.info("routing rule applied", {
+      jobId: job.id,
+      studyInstanceUID: study,
+      rule: d.rule,
+      seriesInstanceUID: d.seriesInstanceUID,
+      skipped: d.skipped,
+    });
     if (!d.seriesInstanceUID) continue;
     for (const modelId of rule.models) {
-      jobs.push({ seriesInstanceUID: d.seriesInstanceUID, modelId, modelVersion: ctx.modelVersion(modelId), rule: rule.name, destination: rule.destination, outputs: rule.outputs });
+      jobs.push({
+        seriesInstanceUID: d.seriesInstanceUID,
+        modelId,
+        modelVersion: ctx.modelVersion(modelId),
+        rule: rule.name,
+        destination: rule.destination,
+        outputs: rule.outputs,
+      });
     }
   }
   if (!jobs.length) {
-    const why = decisions.length === 1 ? decisions[0]!.reason! : `no routing rule takes a series of study ${study}: ${decisions.map((d) => `rule "${d.rule}": ${d.reason}`).join("; ")}`;
+    const why =
+      decisions.length === 1
+        ? decisions[0]!.reason!
+        : `no routing rule takes a series of study ${study}: ${decisions.map((d) => `rule "${d.rule}": ${d.reason}`).join("; ")}`;
     throw new DelineateError("DLN_ERR_NO_SERIES", why, { studyInstanceUID: study });
   }
   return { kind: "route", timings: { route }, decisions, jobs };

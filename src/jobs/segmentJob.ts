@@ -1,4 +1,4 @@
-import { parsePart10, withSopClass, type ParsedDicom } from "../dicom/dataset.js";
+import { type ParsedDicom, parsePart10, withSopClass } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
@@ -6,7 +6,7 @@ import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js"
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
-import { volumeForModel, type VolumeOptions } from "../volume/seriesToVolume.js";
+import { type VolumeOptions, volumeForModel } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
 
@@ -44,9 +44,13 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
   const timings: StageTimings = {};
   const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
     if (ctx.cancelRequested()) {
-      throw new DelineateError("DLN_ERR_CANCELLED", `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`, {
-        studyInstanceUID: job.studyInstanceUID,
-      });
+      throw new DelineateError(
+        "DLN_ERR_CANCELLED",
+        `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`,
+        {
+          studyInstanceUID: job.studyInstanceUID,
+        },
+      );
     }
     const t0 = performance.now();
     try {
@@ -59,7 +63,11 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
   const target = job.segment!;
   const { manifest } = ctx.model;
   if (manifest.version !== target.modelVersion) {
-    throw new DelineateError("DLN_ERR_MODEL_INVALID", `job ${job.id} is for ${target.modelId} ${target.modelVersion}, but ${manifest.version} is installed; route the study again`, { modelId: target.modelId });
+    throw new DelineateError(
+      "DLN_ERR_MODEL_INVALID",
+      `job ${job.id} is for ${target.modelId} ${target.modelVersion}, but ${manifest.version} is installed; route the study again`,
+      { modelId: target.modelId },
+    );
   }
 
   // Outputs already in the destination (a retry after a crash while storing) are not stored again.
@@ -69,8 +77,18 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     if (sop && (await ctx.destination.instanceExists(study, sop))) present.add(sop);
   }
   if (present.size === target.outputs.length) {
-    ctx.log.info("results already in the destination; nothing to do", { jobId: job.id, studyInstanceUID: study, sopInstanceUIDs: [...present] });
-    return { kind: "segment", executionProvider: target.executionProvider ?? ctx.executionProvider, timings, alreadyStored: true, warnings: [] };
+    ctx.log.info("results already in the destination; nothing to do", {
+      jobId: job.id,
+      studyInstanceUID: study,
+      sopInstanceUIDs: [...present],
+    });
+    return {
+      kind: "segment",
+      executionProvider: target.executionProvider ?? ctx.executionProvider,
+      timings,
+      alreadyStored: true,
+      warnings: [],
+    };
   }
   const seriesUID = target.seriesInstanceUID;
 
@@ -82,9 +100,13 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
       try {
         p = parsePart10(bytes);
       } catch (err) {
-        throw new DelineateError("DLN_ERR_DICOM_PARSE", `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`, {
-          seriesInstanceUID: seriesUID,
-        });
+        throw new DelineateError(
+          "DLN_ERR_DICOM_PARSE",
+          `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`,
+          {
+            seriesInstanceUID: seriesUID,
+          },
+        );
       }
       const why = instanceUnsuitable(withSopClass(p), ctx.sopClassUIDs);
       if (!why) parsed.push(p);
@@ -115,7 +137,12 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
   );
   const toStore = files.filter((f) => !present.has(f.sopInstanceUID));
   // One STOW-RS request for all of them: a PACS takes or refuses each, and a retry stores only what is missing.
-  await timed("store", () => ctx.destination.store(study, toStore.map((f) => f.bytes)));
+  await timed("store", () =>
+    ctx.destination.store(
+      study,
+      toStore.map((f) => f.bytes),
+    ),
+  );
   ctx.log.info("results stored", {
     jobId: job.id,
     studyInstanceUID: study,

@@ -43,7 +43,9 @@ function toJob(r: Row): Job {
     attempts: r.attempts,
     notBefore: r.not_before,
     cancelRequested: r.cancel_requested === 1,
-    ...(r.error_code ? { error: { code: r.error_code, stage: r.error_stage, message: r.error_message ?? "" } as Job["error"] } : {}),
+    ...(r.error_code
+      ? { error: { code: r.error_code, stage: r.error_stage, message: r.error_message ?? "" } as Job["error"] }
+      : {}),
     ...(r.timings ? { timings: JSON.parse(r.timings) } : {}),
     ...(r.warnings ? { warnings: JSON.parse(r.warnings) } : {}),
     createdAt: r.created_at,
@@ -108,7 +110,10 @@ const JOBS_TABLE = `
 export class JobStore {
   private readonly db: Database.Database;
 
-  constructor(dataDir: string, private readonly newUid: () => string) {
+  constructor(
+    dataDir: string,
+    private readonly newUid: () => string,
+  ) {
     mkdirSync(dataDir, { recursive: true });
     this.db = new Database(path.join(dataDir, "delineate.sqlite"));
     this.db.pragma("journal_mode = WAL");
@@ -146,7 +151,8 @@ export class JobStore {
       })();
       return;
     }
-    const hasJobs = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get() !== undefined;
+    const hasJobs =
+      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get() !== undefined;
     this.db.transaction(() => {
       if (hasJobs) this.db.exec("DROP INDEX IF EXISTS jobs_by_state; ALTER TABLE jobs RENAME TO jobs_v1;");
       this.db.exec(JOBS_TABLE);
@@ -190,7 +196,9 @@ export class JobStore {
              updated_at = excluded.updated_at
          WHERE state IN ('done', 'skipped')`,
     );
-    const setCursor = this.db.prepare("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+    const setCursor = this.db.prepare(
+      "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    );
     return this.db.transaction(() => {
       const now = Date.now();
       let added = 0;
@@ -207,12 +215,14 @@ export class JobStore {
    */
   observeStudy(studyUID: string, instances: number, now: number, quietMs: number): boolean {
     return this.db.transaction(() => {
-      const row = this.db.prepare("SELECT instances, changed_at, queued FROM polled_studies WHERE study_uid = ?").get(studyUID) as
-        | { instances: number; changed_at: number; queued: number }
-        | undefined;
+      const row = this.db
+        .prepare("SELECT instances, changed_at, queued FROM polled_studies WHERE study_uid = ?")
+        .get(studyUID) as { instances: number; changed_at: number; queued: number } | undefined;
       if (!row || row.instances !== instances) {
         this.db
-          .prepare("INSERT INTO polled_studies (study_uid, instances, changed_at) VALUES (?, ?, ?) ON CONFLICT(study_uid) DO UPDATE SET instances = excluded.instances, changed_at = excluded.changed_at")
+          .prepare(
+            "INSERT INTO polled_studies (study_uid, instances, changed_at) VALUES (?, ?, ?) ON CONFLICT(study_uid) DO UPDATE SET instances = excluded.instances, changed_at = excluded.changed_at",
+          )
           .run(studyUID, instances, now);
         if (row) this.db.prepare("UPDATE polled_studies SET queued = 0 WHERE study_uid = ?").run(studyUID);
         return false;
@@ -226,14 +236,20 @@ export class JobStore {
   /** STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will be announced again). */
   notePushed(studyUID: string, now: number): void {
     this.db
-      .prepare("INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0")
+      .prepare(
+        "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
+      )
       .run(studyUID, now);
   }
 
   /** STOW-RS: announces every pushed study that has received nothing for `quietMs` since its last announcement; returns their UIDs. */
   queueQuietPushed(now: number, quietMs: number): string[] {
     return this.db.transaction(() => {
-      const due = (this.db.prepare("SELECT study_uid FROM pushed_studies WHERE queued = 0 AND last_received_at <= ?").all(now - quietMs) as { study_uid: string }[]).map((r) => r.study_uid);
+      const due = (
+        this.db
+          .prepare("SELECT study_uid FROM pushed_studies WHERE queued = 0 AND last_received_at <= ?")
+          .all(now - quietMs) as { study_uid: string }[]
+      ).map((r) => r.study_uid);
       for (const uid of due) this.db.prepare("UPDATE pushed_studies SET queued = 1 WHERE study_uid = ?").run(uid);
       if (due.length) this.enqueue(due, undefined, "pushed");
       return due;
@@ -245,7 +261,9 @@ export class JobStore {
     const now = Date.now();
     // a job whose cancel was asked for before the crash ends cancelled rather than running again
     this.db
-      .prepare("UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1")
+      .prepare(
+        "UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1",
+      )
       .run(now);
     return this.db.prepare("UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running'").run(now).changes;
   }
@@ -257,7 +275,9 @@ export class JobStore {
         .prepare("SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY created_at, rowid LIMIT 1")
         .get(now) as Row | undefined;
       if (!row) return undefined;
-      this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?").run(now, row.id);
+      this.db
+        .prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?")
+        .run(now, row.id);
       return toJob({ ...row, state: "running", attempts: row.attempts + 1, updated_at: now });
     })();
   }
@@ -271,13 +291,23 @@ export class JobStore {
       const now = Date.now();
       if (result.kind === "segment") {
         this.db
-          .prepare("UPDATE jobs SET state = 'done', execution_provider = ?, timings = ?, warnings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
-          .run(result.executionProvider, JSON.stringify(result.timings), result.warnings.length ? JSON.stringify(result.warnings) : null, now, id);
+          .prepare(
+            "UPDATE jobs SET state = 'done', execution_provider = ?, timings = ?, warnings = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?",
+          )
+          .run(
+            result.executionProvider,
+            JSON.stringify(result.timings),
+            result.warnings.length ? JSON.stringify(result.warnings) : null,
+            now,
+            id,
+          );
         return 0;
       }
       const route = this.get(id);
       this.db
-        .prepare("UPDATE jobs SET state = 'done', timings = ?, routing = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?")
+        .prepare(
+          "UPDATE jobs SET state = 'done', timings = ?, routing = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?",
+        )
         .run(JSON.stringify(result.timings), JSON.stringify(result.decisions), now, id);
       const insert = this.db.prepare(
         `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_uids, created_at, updated_at)
@@ -285,17 +315,39 @@ export class JobStore {
       );
       let added = 0;
       for (const t of result.jobs) {
-        const uids = Object.fromEntries(t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]));
-        added += insert.run(randomUUID(), route!.studyInstanceUID, t.seriesInstanceUID, route!.source, t.modelId, t.modelVersion, t.rule, t.destination, JSON.stringify(t.outputs), JSON.stringify(uids), now, now).changes;
+        const uids = Object.fromEntries(
+          t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
+        );
+        added += insert.run(
+          randomUUID(),
+          route!.studyInstanceUID,
+          t.seriesInstanceUID,
+          route!.source,
+          t.modelId,
+          t.modelVersion,
+          t.rule,
+          t.destination,
+          JSON.stringify(t.outputs),
+          JSON.stringify(uids),
+          now,
+          now,
+        ).changes;
       }
       return added;
     })();
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
-  finishWithError(id: string, state: "failed" | "dead" | "skipped" | "cancelled" | "queued", err: DelineateError, retryAt = 0): void {
+  finishWithError(
+    id: string,
+    state: "failed" | "dead" | "skipped" | "cancelled" | "queued",
+    err: DelineateError,
+    retryAt = 0,
+  ): void {
     this.db
-      .prepare("UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE id = ?")
+      .prepare(
+        "UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE id = ?",
+      )
       .run(state, err.code, err.stage, err.message, retryAt, Date.now(), id);
   }
 
@@ -310,7 +362,9 @@ export class JobStore {
       const now = Date.now();
       if (job.state === "queued") {
         this.db
-          .prepare("UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API before it ran', updated_at = ? WHERE id = ?")
+          .prepare(
+            "UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API before it ran', updated_at = ? WHERE id = ?",
+          )
           .run(now, id);
         return "cancelled";
       }
@@ -324,7 +378,9 @@ export class JobStore {
 
   /** Whether a cancel was asked for while the job ran. */
   cancelRequested(id: string): boolean {
-    const row = this.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?").get(id) as { cancel_requested: number } | undefined;
+    const row = this.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?").get(id) as
+      | { cancel_requested: number }
+      | undefined;
     return row?.cancel_requested === 1;
   }
 
@@ -355,14 +411,21 @@ export class JobStore {
       .prepare(
         "SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind) AND (@study IS NULL OR study_uid = @study) ORDER BY created_at DESC, rowid DESC LIMIT @limit",
       )
-      .all({ state: filter.state ?? null, kind: filter.kind ?? null, study: filter.studyInstanceUID ?? null, limit }) as Row[];
+      .all({
+        state: filter.state ?? null,
+        kind: filter.kind ?? null,
+        study: filter.studyInstanceUID ?? null,
+        limit,
+      }) as Row[];
     return rows.map(toJob);
   }
 
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Record<JobState, number> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs WHERE @kind IS NULL OR kind = @kind GROUP BY state").all({ kind: kind ?? null }) as { state: JobState; n: number }[];
+    const rows = this.db
+      .prepare("SELECT state, COUNT(*) AS n FROM jobs WHERE @kind IS NULL OR kind = @kind GROUP BY state")
+      .all({ kind: kind ?? null }) as { state: JobState; n: number }[];
     for (const r of rows) out[r.state] = r.n;
     return out;
   }

@@ -69,7 +69,14 @@ export class JobWorker {
   }
 
   private async runOne(job: Job): Promise<void> {
-    const ctx = { jobId: job.id, kind: job.kind, studyInstanceUID: job.studyInstanceUID, seriesInstanceUID: job.segment?.seriesInstanceUID, model: job.segment?.modelId, attempt: job.attempts };
+    const ctx = {
+      jobId: job.id,
+      kind: job.kind,
+      studyInstanceUID: job.studyInstanceUID,
+      seriesInstanceUID: job.segment?.seriesInstanceUID,
+      model: job.segment?.modelId,
+      attempt: job.attempts,
+    };
     this.log.info("job started", ctx);
     try {
       const result = await this.run(job);

@@ -22,16 +22,22 @@ export function loadModelPackage(modelsDir: string, id: string): ModelPackage {
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: cannot read ${file}: ${(err as Error).message}`, { model: id });
+    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: cannot read ${file}: ${(err as Error).message}`, {
+      model: id,
+    });
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: invalid manifest ${file}: ${problems}`, { model: id });
+    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: invalid manifest ${file}: ${problems}`, {
+      model: id,
+    });
   }
-  if (parsed.data.id !== id) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: manifest id is "${parsed.data.id}"`, { model: id });
+  if (parsed.data.id !== id)
+    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: manifest id is "${parsed.data.id}"`, { model: id });
   const onnxPaths = parsed.data.files.map((f) => path.join(dir, f));
   const missing = onnxPaths.filter((p) => !existsSync(p));
-  if (missing.length) throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: missing ${missing.join(", ")}`, { model: id });
+  if (missing.length)
+    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: missing ${missing.join(", ")}`, { model: id });
   return { manifest: parsed.data, dir, onnxPaths };
 }

@@ -1,6 +1,8 @@
 import { z } from "zod";
 
-const Code = z.object({ code: z.string().min(1).max(64), scheme: z.string().min(1).max(16), meaning: z.string().min(1).max(64) }).strict();
+const Code = z
+  .object({ code: z.string().min(1).max(64), scheme: z.string().min(1).max(16), meaning: z.string().min(1).max(64) })
+  .strict();
 export type CodedConcept = z.infer<typeof Code>;
 
 /** `models/<id>/model.json`: everything needed to run the network without reading its training code. */
@@ -33,24 +35,42 @@ export const ManifestSchema = z
         orientation: z
           .string()
           .regex(/^[LRPASI]{3}$/, "three letters from L/R, P/A, S/I")
-          .refine((c) => new Set([...c].map((l) => "LRPASI".indexOf(l) >> 1)).size === 3, "one letter for each of the axes L/R, P/A and S/I")
+          .refine(
+            (c) => new Set([...c].map((l) => "LRPASI".indexOf(l) >> 1)).size === 3,
+            "one letter for each of the axes L/R, P/A and S/I",
+          )
           .optional(),
       })
       .strict(),
     /** intensity normalisation, on the model grid: CT with the training set's fixed statistics, or per image */
     normalization: z.discriminatedUnion("kind", [
-      z.object({ kind: z.literal("ct-clip-zscore"), clip: z.tuple([z.number(), z.number()]), mean: z.number(), std: z.number().positive() }).strict(),
+      z
+        .object({
+          kind: z.literal("ct-clip-zscore"),
+          clip: z.tuple([z.number(), z.number()]),
+          mean: z.number(),
+          std: z.number().positive(),
+        })
+        .strict(),
       /** per image; with nonzeroMask, statistics over voxels ≠ 0 and those outside set to 0 (nnU-Net's use_mask_for_norm) */
       z.object({ kind: z.literal("zscore"), nonzeroMask: z.boolean().default(false) }).strict(),
       /** per image: clip to its own percentiles, then z-score */
-      z.object({ kind: z.literal("percentile"), lower: z.number().min(0).max(100).default(0.5), upper: z.number().min(0).max(100).default(99.5) }).strict(),
+      z
+        .object({
+          kind: z.literal("percentile"),
+          lower: z.number().min(0).max(100).default(0.5),
+          upper: z.number().min(0).max(100).default(99.5),
+        })
+        .strict(),
     ]),
     output: z.object({ name: z.string().min(1), activation: z.enum(["softmax"]) }).strict(),
     /** how the network is run over the volume (src/inference/slidingWindow.ts); several ONNX files are folds, averaged as logits */
     inference: z
       .object({
         /** tile size [x, y, z] in voxels at the model spacing ([x, y, 1] for 2D); absent: the whole (padded) volume, or slice, in one pass */
-        patchSize: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
+        patchSize: z
+          .tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()])
+          .optional(),
         /** fraction of a patch that neighbouring tiles share (nnU-Net: 0.5) */
         overlap: z.number().min(0).max(0.9).default(0.5),
         blend: z.enum(["gaussian", "constant"]).default("gaussian"),
@@ -73,12 +93,27 @@ export const ManifestSchema = z
           .object({
             value: z.number().int().min(1).max(255),
             name: z.string().min(1).max(64),
-            color: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]),
+            color: z.tuple([
+              z.number().int().min(0).max(255),
+              z.number().int().min(0).max(255),
+              z.number().int().min(0).max(255),
+            ]),
             category: Code,
             type: Code,
             /** for paired organs: (7771000, SCT, "Left"), (24028007, SCT, "Right"), (51440002, SCT, "Right and left") */
             laterality: Code.optional(),
-            rtInterpretedType: z.enum(["EXTERNAL", "ORGAN", "OAR", "PTV", "CTV", "GTV", "AVOIDANCE", "CAVITY", "SUPPORT", "CONTROL"]),
+            rtInterpretedType: z.enum([
+              "EXTERNAL",
+              "ORGAN",
+              "OAR",
+              "PTV",
+              "CTV",
+              "GTV",
+              "AVOIDANCE",
+              "CAVITY",
+              "SUPPORT",
+              "CONTROL",
+            ]),
           })
           .strict(),
       )
@@ -102,15 +137,24 @@ export const ManifestSchema = z
   .strict()
   .superRefine((m, ctx) => {
     const values = m.labels.map((l) => l.value);
-    if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", path: ["labels"], message: "label values must be unique" });
+    if (new Set(values).size !== values.length)
+      ctx.addIssue({ code: "custom", path: ["labels"], message: "label values must be unique" });
     if ((m.dimensions === 2) !== (m.input.layout === "NCYX")) {
-      ctx.addIssue({ code: "custom", path: ["input", "layout"], message: `a ${m.dimensions}D model takes ${m.dimensions === 2 ? "NCYX" : "NCZYX"} tensors` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["input", "layout"],
+        message: `a ${m.dimensions}D model takes ${m.dimensions === 2 ? "NCYX" : "NCZYX"} tensors`,
+      });
     }
     if (m.dimensions === 2 && m.inference.patchSize && m.inference.patchSize[2] !== 1) {
       ctx.addIssue({ code: "custom", path: ["inference", "patchSize"], message: "a 2D model's patch is [x, y, 1]" });
     }
     if (m.inference.patchSize?.some((n, a) => !(m.dimensions === 2 && a === 2) && n % m.input.sizeMultiple !== 0)) {
-      ctx.addIssue({ code: "custom", path: ["inference", "patchSize"], message: `every patch size must be a multiple of input.sizeMultiple (${m.input.sizeMultiple})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["inference", "patchSize"],
+        message: `every patch size must be a multiple of input.sizeMultiple (${m.input.sizeMultiple})`,
+      });
     }
   });
 

@@ -4,7 +4,17 @@ import type { CodedConcept, ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 
 /** Patient and study attributes every derived object copies exactly from its source. Type 2 ones must be present. */
-const COPIED_TYPE2 = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"];
+const COPIED_TYPE2 = [
+  "PatientName",
+  "PatientID",
+  "PatientBirthDate",
+  "PatientSex",
+  "StudyDate",
+  "StudyTime",
+  "ReferringPhysicianName",
+  "StudyID",
+  "AccessionNumber",
+];
 const COPIED_OPTIONAL = [
   "SpecificCharacterSet",
   "IssuerOfPatientID",
@@ -31,7 +41,10 @@ export function copyPatientAndStudy(source: NaturalDataset): NaturalDataset {
 /** DICOM DA and TM of a moment, in local time as modalities write them. */
 export function dicomDateTime(d: Date): { date: string; time: string } {
   const p = (n: number, w = 2) => String(n).padStart(w, "0");
-  return { date: `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`, time: `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}` };
+  return {
+    date: `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`,
+    time: `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`,
+  };
 }
 
 /** A decimal string of at most 16 characters (DS), as precise as that allows. */
@@ -58,8 +71,10 @@ export function rgbToDicomLab([r, g, b]: readonly [number, number, number]): [nu
   const X = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047;
   const Y = 0.2126 * R + 0.7152 * G + 0.0722 * B;
   const Z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
-  const f = (t: number) => (t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116);
-  const L = 116 * f(Y) - 16, a = 500 * (f(X) - f(Y)), bb = 200 * (f(Y) - f(Z));
+  const f = (t: number) => (t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116);
+  const L = 116 * f(Y) - 16,
+    a = 500 * (f(X) - f(Y)),
+    bb = 200 * (f(Y) - f(Z));
   const clamp = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
   return [clamp((L * 65535) / 100), clamp(((a + 128) * 65535) / 255), clamp(((bb + 128) * 65535) / 255)];
 }
@@ -93,11 +108,18 @@ export interface DerivedObjectInput {
  * needs: the label map on the volume's grid, one source reference per slice.
  * @throws DelineateError DLN_ERR_OUTPUT_INVALID when either fails.
  */
-export function checkedGrid(input: Pick<DerivedObjectInput, "volume" | "labels">, what: string): (why: string) => DelineateError {
+export function checkedGrid(
+  input: Pick<DerivedObjectInput, "volume" | "labels">,
+  what: string,
+): (why: string) => DelineateError {
   const { volume, labels } = input;
-  const invalid = (why: string) => new DelineateError("DLN_ERR_OUTPUT_INVALID", `${what} for series ${volume.seriesInstanceUID}: ${why}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  const invalid = (why: string) =>
+    new DelineateError("DLN_ERR_OUTPUT_INVALID", `${what} for series ${volume.seriesInstanceUID}: ${why}`, {
+      seriesInstanceUID: volume.seriesInstanceUID,
+    });
   const [nx, ny, nz] = volume.dims;
-  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz) throw invalid("label map and volume grids differ");
+  if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz)
+    throw invalid("label map and volume grids differ");
   if (volume.slices.length !== nz) throw invalid("volume has a slice count different from its references");
   return invalid;
 }

@@ -4,7 +4,11 @@
  * only the end is padded, to an even length.
  * Frame f holds pixel p of `labels` slice `frames[f].slice` set where the label equals `frames[f].value`.
  */
-export function packBinaryFrames(labels: Uint8Array, pixelsPerFrame: number, frames: readonly { slice: number; value: number }[]): Uint8Array {
+export function packBinaryFrames(
+  labels: Uint8Array,
+  pixelsPerFrame: number,
+  frames: readonly { slice: number; value: number }[],
+): Uint8Array {
   const totalBits = pixelsPerFrame * frames.length;
   const bytes = Math.ceil(totalBits / 8);
   const out = new Uint8Array(bytes + (bytes % 2));

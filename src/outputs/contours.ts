@@ -23,7 +23,8 @@ export function traceMask(mask: Uint8Array, width: number, height: number): Ring
 function verticalEdges(ring: Ring): [number, number, number, number][] {
   const out: [number, number, number, number][] = [];
   for (let i = 0; i < ring.length; i++) {
-    const [ax, ay] = ring[i]!, [bx, by] = ring[(i + 1) % ring.length]!;
+    const [ax, ay] = ring[i]!,
+      [bx, by] = ring[(i + 1) % ring.length]!;
     if (ax === bx && ay !== by) out.push([i, ax, Math.min(ay, by), Math.max(ay, by)]);
   }
   return out;
@@ -40,9 +41,11 @@ function joinHoles(outer: Ring, holes: Ring[]): Ring {
     const [hi, hx, hy0] = rightmost(hole);
     const y = hy0 + 0.5;
     let target: [number, number] | undefined; // [edge start index in ring, x]
-    for (const [i, x, y0, y1] of verticalEdges(ring)) if (x > hx && y0 < y && y < y1 && (!target || x < target[1])) target = [i, x];
+    for (const [i, x, y0, y1] of verticalEdges(ring))
+      if (x > hx && y0 < y && y < y1 && (!target || x < target[1])) target = [i, x];
     if (!target) throw new Error("a hole with no enclosing edge to its right"); // impossible for d3's nested rings
-    const H: [number, number] = [hx, y], I: [number, number] = [target[1], y];
+    const H: [number, number] = [hx, y],
+      I: [number, number] = [target[1], y];
     const around = [...hole.slice(hi + 1), ...hole.slice(0, hi + 1)]; // from the split edge's end back to its start
     ring = [...ring.slice(0, target[0] + 1), I, H, ...around, H, I, ...ring.slice(target[0] + 1)];
   }
@@ -56,7 +59,8 @@ function toPixelCorners(ring: Ring): Ring {
     const [px, py] = pts[i]!;
     const [qx, qy] = pts[(i + 1) % pts.length]!;
     // a point with integer x lies on a vertical pixel edge, one with integer y on a horizontal one
-    const pVertical = Number.isInteger(px), qVertical = Number.isInteger(qx);
+    const pVertical = Number.isInteger(px),
+      qVertical = Number.isInteger(qx);
     if (pVertical && !qVertical) corners.push([px, qy]);
     else if (!pVertical && qVertical) corners.push([qx, py]);
   }

@@ -1,10 +1,10 @@
-import { writePart10, type NaturalDataset } from "../dicom/dataset.js";
+import { type NaturalDataset, writePart10 } from "../dicom/dataset.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { OutputKind } from "../route/rules.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import { buildMeasurementReport } from "./measurementReport.js";
-import { buildSegmentation } from "./segmentation.js";
 import { buildOverlay } from "./overlay.js";
+import { buildSegmentation } from "./segmentation.js";
 import { buildStructureSet } from "./structureSet.js";
 
 /** The site's settings for what it writes (config `outputs`). */
@@ -58,12 +58,24 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
     ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
   };
   // what every builder takes
-  const common = { volume: input.volume, source: input.source, labels: input.labels, segmentLabels: manifest.labels, equipment, now: input.now };
+  const common = {
+    volume: input.volume,
+    source: input.source,
+    labels: input.labels,
+    segmentLabels: manifest.labels,
+    equipment,
+    now: input.now,
+  };
   const algorithm = { name: manifest.id, version: manifest.version };
-  const seriesOf = (s: { seriesNumber: number; seriesDescription: string }) => ({ number: s.seriesNumber, description: s.seriesDescription });
-  const uidsOf = (kind: OutputKind) => input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
+  const seriesOf = (s: { seriesNumber: number; seriesDescription: string }) => ({
+    number: s.seriesNumber,
+    description: s.seriesDescription,
+  });
+  const uidsOf = (kind: OutputKind) =>
+    input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
   const out: EncodedOutput[] = [];
-  const add = (kind: OutputKind, uids: { sopInstanceUID: string }, dataset: NaturalDataset) => out.push({ kind, sopInstanceUID: uids.sopInstanceUID, bytes: writePart10(dataset) });
+  const add = (kind: OutputKind, uids: { sopInstanceUID: string }, dataset: NaturalDataset) =>
+    out.push({ kind, sopInstanceUID: uids.sopInstanceUID, bytes: writePart10(dataset) });
   if (input.kinds.includes("seg")) {
     const uids = uidsOf("seg");
     const seg = buildSegmentation({
@@ -88,11 +100,31 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   }
   if (input.kinds.includes("rtstruct")) {
     const uids = uidsOf("rtstruct");
-    add("rtstruct", uids, buildStructureSet({ ...common, algorithm, uids, series: seriesOf(settings.rtstruct), disclaimer: settings.disclaimer }));
+    add(
+      "rtstruct",
+      uids,
+      buildStructureSet({
+        ...common,
+        algorithm,
+        uids,
+        series: seriesOf(settings.rtstruct),
+        disclaimer: settings.disclaimer,
+      }),
+    );
   }
   if (input.kinds.includes("sc")) {
     const uids = uidsOf("sc");
-    add("sc", uids, buildOverlay({ ...common, uids, series: seriesOf(settings.sc), disclaimer: settings.disclaimer, keySlices: settings.sc.keySlices }));
+    add(
+      "sc",
+      uids,
+      buildOverlay({
+        ...common,
+        uids,
+        series: seriesOf(settings.sc),
+        disclaimer: settings.disclaimer,
+        keySlices: settings.sc.keySlices,
+      }),
+    );
   }
   return out;
 }

@@ -1,12 +1,16 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import { labelVoxelCounts } from "../volume/volume.js";
-import { codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
+import { codeItem, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
 
 export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
 
-const code = (value: string, scheme: string, meaning: string) => ({ CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning });
+const code = (value: string, scheme: string, meaning: string) => ({
+  CodeValue: value,
+  CodingSchemeDesignator: scheme,
+  CodeMeaning: meaning,
+});
 
 /** Procedure reported (CID 100 Quantitative Diagnostic Imaging Procedures), by the source modality. */
 const PROCEDURE: Readonly<Record<string, ReturnType<typeof code>>> = {
@@ -17,7 +21,12 @@ const PROCEDURE: Readonly<Record<string, ReturnType<typeof code>>> = {
 export interface MeasurementReportInput extends DerivedObjectInput {
   /** the SEG the report's groups reference, as written (its segment numbers) */
   segmentation: Segmentation;
-  uids: { seriesInstanceUID: string; sopInstanceUID: string; deviceObserverUID: string; trackingUID: (segmentNumber: number) => string };
+  uids: {
+    seriesInstanceUID: string;
+    sopInstanceUID: string;
+    deviceObserverUID: string;
+    trackingUID: (segmentNumber: number) => string;
+  };
 }
 
 /**
@@ -31,7 +40,12 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
   const seg = segmentation.dataset;
   const modality = String(input.source.Modality ?? "");
   const procedure = PROCEDURE[modality];
-  if (!procedure) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: no procedure code for modality ${modality}`, { seriesInstanceUID: volume.seriesInstanceUID });
+  if (!procedure)
+    throw new DelineateError(
+      "DLN_ERR_OUTPUT_INVALID",
+      `SR for series ${volume.seriesInstanceUID}: no procedure code for modality ${modality}`,
+      { seriesInstanceUID: volume.seriesInstanceUID },
+    );
   const counts = labelVoxelCounts(input.labels);
   const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
   const { date, time } = dicomDateTime(input.now);
@@ -47,26 +61,62 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
         ContinuityOfContent: "SEPARATE",
         ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1411" }],
         ContentSequence: [
-          { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("112039", "DCM", "Tracking Identifier")], TextValue: label.name },
-          { RelationshipType: "HAS OBS CONTEXT", ValueType: "UIDREF", ConceptNameCodeSequence: [code("112040", "DCM", "Tracking Unique Identifier")], UID: input.uids.trackingUID(number) },
-          { RelationshipType: "CONTAINS", ValueType: "CODE", ConceptNameCodeSequence: [code("121071", "DCM", "Finding")], ConceptCodeSequence: [codeItem(label.type)] },
+          {
+            RelationshipType: "HAS OBS CONTEXT",
+            ValueType: "TEXT",
+            ConceptNameCodeSequence: [code("112039", "DCM", "Tracking Identifier")],
+            TextValue: label.name,
+          },
+          {
+            RelationshipType: "HAS OBS CONTEXT",
+            ValueType: "UIDREF",
+            ConceptNameCodeSequence: [code("112040", "DCM", "Tracking Unique Identifier")],
+            UID: input.uids.trackingUID(number),
+          },
+          {
+            RelationshipType: "CONTAINS",
+            ValueType: "CODE",
+            ConceptNameCodeSequence: [code("121071", "DCM", "Finding")],
+            ConceptCodeSequence: [codeItem(label.type)],
+          },
           {
             RelationshipType: "CONTAINS",
             ValueType: "IMAGE",
             ConceptNameCodeSequence: [code("121191", "DCM", "Referenced Segment")],
-            ReferencedSOPSequence: [{ ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID, ReferencedSegmentNumber: number }],
+            ReferencedSOPSequence: [
+              {
+                ReferencedSOPClassUID: seg.SOPClassUID,
+                ReferencedSOPInstanceUID: seg.SOPInstanceUID,
+                ReferencedSegmentNumber: number,
+              },
+            ],
           },
-          { RelationshipType: "CONTAINS", ValueType: "UIDREF", ConceptNameCodeSequence: [code("121232", "DCM", "Source series for segmentation")], UID: volume.seriesInstanceUID },
+          {
+            RelationshipType: "CONTAINS",
+            ValueType: "UIDREF",
+            ConceptNameCodeSequence: [code("121232", "DCM", "Source series for segmentation")],
+            UID: volume.seriesInstanceUID,
+          },
           {
             RelationshipType: "CONTAINS",
             ValueType: "NUM",
             ConceptNameCodeSequence: [code("118565006", "SCT", "Volume")],
-            MeasuredValueSequence: [{ MeasurementUnitsCodeSequence: [code("mL", "UCUM", "milliliter")], NumericValue: ds(counts[label.value]! * voxelMl) }],
+            MeasuredValueSequence: [
+              {
+                MeasurementUnitsCodeSequence: [code("mL", "UCUM", "milliliter")],
+                NumericValue: ds(counts[label.value]! * voxelMl),
+              },
+            ],
           },
         ],
       };
     });
-  if (!groups.length) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `SR for series ${volume.seriesInstanceUID}: the SEG has no segment`, { seriesInstanceUID: volume.seriesInstanceUID });
+  if (!groups.length)
+    throw new DelineateError(
+      "DLN_ERR_OUTPUT_INVALID",
+      `SR for series ${volume.seriesInstanceUID}: the SEG has no segment`,
+      { seriesInstanceUID: volume.seriesInstanceUID },
+    );
 
   return {
     ...derivedObjectHeader({ ...input, sopClassUID: ENHANCED_SR_STORAGE, modality: "SR" }),
@@ -80,10 +130,18 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
       {
         StudyInstanceUID: volume.studyInstanceUID,
         ReferencedSeriesSequence: [
-          { SeriesInstanceUID: seg.SeriesInstanceUID, ReferencedSOPSequence: [{ ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID }] },
+          {
+            SeriesInstanceUID: seg.SeriesInstanceUID,
+            ReferencedSOPSequence: [
+              { ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID },
+            ],
+          },
           {
             SeriesInstanceUID: volume.seriesInstanceUID,
-            ReferencedSOPSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+            ReferencedSOPSequence: volume.slices.map((s) => ({
+              ReferencedSOPClassUID: s.sopClassUID,
+              ReferencedSOPInstanceUID: s.sopInstanceUID,
+            })),
           },
         ],
       },
@@ -93,15 +151,61 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
     ContinuityOfContent: "SEPARATE",
     ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1500" }],
     ContentSequence: [
-      { RelationshipType: "HAS CONCEPT MOD", ValueType: "CODE", ConceptNameCodeSequence: [code("121049", "DCM", "Language of Content Item and Descendants")], ConceptCodeSequence: [code("en-US", "RFC5646", "English (United States)")] },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "CODE", ConceptNameCodeSequence: [code("121005", "DCM", "Observer Type")], ConceptCodeSequence: [code("121007", "DCM", "Device")] },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "UIDREF", ConceptNameCodeSequence: [code("121012", "DCM", "Device Observer UID")], UID: input.uids.deviceObserverUID },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121013", "DCM", "Device Observer Name")], TextValue: "Delineate" },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121014", "DCM", "Device Observer Manufacturer")], TextValue: input.equipment.manufacturer },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121015", "DCM", "Device Observer Model Name")], TextValue: input.equipment.modelName },
-      { RelationshipType: "HAS OBS CONTEXT", ValueType: "TEXT", ConceptNameCodeSequence: [code("121016", "DCM", "Device Observer Serial Number")], TextValue: input.equipment.deviceSerialNumber },
-      { RelationshipType: "HAS CONCEPT MOD", ValueType: "CODE", ConceptNameCodeSequence: [code("121058", "DCM", "Procedure reported")], ConceptCodeSequence: [procedure] },
-      { RelationshipType: "CONTAINS", ValueType: "CONTAINER", ConceptNameCodeSequence: [code("126010", "DCM", "Imaging Measurements")], ContinuityOfContent: "SEPARATE", ContentSequence: groups },
+      {
+        RelationshipType: "HAS CONCEPT MOD",
+        ValueType: "CODE",
+        ConceptNameCodeSequence: [code("121049", "DCM", "Language of Content Item and Descendants")],
+        ConceptCodeSequence: [code("en-US", "RFC5646", "English (United States)")],
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "CODE",
+        ConceptNameCodeSequence: [code("121005", "DCM", "Observer Type")],
+        ConceptCodeSequence: [code("121007", "DCM", "Device")],
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "UIDREF",
+        ConceptNameCodeSequence: [code("121012", "DCM", "Device Observer UID")],
+        UID: input.uids.deviceObserverUID,
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "TEXT",
+        ConceptNameCodeSequence: [code("121013", "DCM", "Device Observer Name")],
+        TextValue: "Delineate",
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "TEXT",
+        ConceptNameCodeSequence: [code("121014", "DCM", "Device Observer Manufacturer")],
+        TextValue: input.equipment.manufacturer,
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "TEXT",
+        ConceptNameCodeSequence: [code("121015", "DCM", "Device Observer Model Name")],
+        TextValue: input.equipment.modelName,
+      },
+      {
+        RelationshipType: "HAS OBS CONTEXT",
+        ValueType: "TEXT",
+        ConceptNameCodeSequence: [code("121016", "DCM", "Device Observer Serial Number")],
+        TextValue: input.equipment.deviceSerialNumber,
+      },
+      {
+        RelationshipType: "HAS CONCEPT MOD",
+        ValueType: "CODE",
+        ConceptNameCodeSequence: [code("121058", "DCM", "Procedure reported")],
+        ConceptCodeSequence: [procedure],
+      },
+      {
+        RelationshipType: "CONTAINS",
+        ValueType: "CONTAINER",
+        ConceptNameCodeSequence: [code("126010", "DCM", "Imaging Measurements")],
+        ContinuityOfContent: "SEPARATE",
+        ContentSequence: groups,
+      },
     ],
   };
 }

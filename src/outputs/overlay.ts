@@ -1,7 +1,7 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import { labelVoxelCounts, type LabelMap } from "../volume/volume.js";
-import { derivedObjectHeader, dicomDateTime, type DerivedObjectInput } from "./attributes.js";
+import { type LabelMap, labelVoxelCounts } from "../volume/volume.js";
+import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime } from "./attributes.js";
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from "./font5x7.js";
 
 export const MULTIFRAME_TRUE_COLOR_SC = "1.2.840.10008.5.1.4.1.1.7.4";
@@ -21,14 +21,23 @@ export function keySlices(labels: LabelMap, n: number): number[] {
   const [nx, ny, nz] = labels.dims;
   const plane = nx * ny;
   const labelled: number[] = [];
-  for (let k = 0; k < nz; k++) if (labels.data.subarray(k * plane, (k + 1) * plane).some((v) => v !== 0)) labelled.push(k);
-  const picks = Array.from({ length: Math.min(n, labelled.length) }, (_, i) => labelled[Math.floor(((i + 0.5) * labelled.length) / Math.min(n, labelled.length))]!);
+  for (let k = 0; k < nz; k++)
+    if (labels.data.subarray(k * plane, (k + 1) * plane).some((v) => v !== 0)) labelled.push(k);
+  const picks = Array.from(
+    { length: Math.min(n, labelled.length) },
+    (_, i) => labelled[Math.floor(((i + 0.5) * labelled.length) / Math.min(n, labelled.length))]!,
+  );
   return [...new Set(picks)];
 }
 
 class Canvas {
   readonly rgb: Uint8Array;
-  constructor(readonly width: number, readonly height: number, frame: Uint8Array, offset: number) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    frame: Uint8Array,
+    offset: number,
+  ) {
     this.rgb = frame.subarray(offset, offset + width * height * 3);
   }
   set(x: number, y: number, c: Rgb): void {
@@ -45,7 +54,9 @@ class Canvas {
     [...s].forEach((ch, n) => {
       const rows = glyph(ch);
       for (let r = 0; r < GLYPH_HEIGHT; r++) {
-        for (let b = 0; b < GLYPH_WIDTH; b++) if ((rows[r]! >> (GLYPH_WIDTH - 1 - b)) & 1) this.box(x + (n * (GLYPH_WIDTH + 1) + b) * scale, y + r * scale, scale, scale, c);
+        for (let b = 0; b < GLYPH_WIDTH; b++)
+          if ((rows[r]! >> (GLYPH_WIDTH - 1 - b)) & 1)
+            this.box(x + (n * (GLYPH_WIDTH + 1) + b) * scale, y + r * scale, scale, scale, c);
       }
     });
   }
@@ -62,7 +73,12 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
   const [nx, ny] = volume.dims;
   const plane = nx * ny;
   const slices = keySlices(labels, input.keySlices);
-  if (!slices.length) throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `overlay for series ${volume.seriesInstanceUID}: no label has any voxel`, { seriesInstanceUID: volume.seriesInstanceUID });
+  if (!slices.length)
+    throw new DelineateError(
+      "DLN_ERR_OUTPUT_INVALID",
+      `overlay for series ${volume.seriesInstanceUID}: no label has any voxel`,
+      { seriesInstanceUID: volume.seriesInstanceUID },
+    );
   const colour = new Map(input.segmentLabels.map((l) => [l.value, l.color as Rgb]));
   const counts = labelVoxelCounts(labels); // one pass, not one scan of the volume per label
   const present = input.segmentLabels.filter((l) => counts[l.value]! > 0);
@@ -87,15 +103,33 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
         const v = lab[p]!;
         const c = v ? colour.get(v) : undefined;
         // a pixel of a label with a 4-neighbour of another value (or the image's edge) is on the outline
-        const edge = c && (i === 0 || j === 0 || i === nx - 1 || j === ny - 1 || lab[p - 1] !== v || lab[p + 1] !== v || lab[p - nx] !== v || lab[p + nx] !== v);
+        const edge =
+          c &&
+          (i === 0 ||
+            j === 0 ||
+            i === nx - 1 ||
+            j === ny - 1 ||
+            lab[p - 1] !== v ||
+            lab[p + 1] !== v ||
+            lab[p - nx] !== v ||
+            lab[p + nx] !== v);
         canvas.set(i, j, edge ? c : [g, g, g]);
       }
     }
     const line = (GLYPH_HEIGHT + 3) * scale;
-    const legendWidth = Math.min(nx, (Math.max(...present.map((l) => l.name.length)) * (GLYPH_WIDTH + 1) + GLYPH_HEIGHT + 6) * scale);
+    const legendWidth = Math.min(
+      nx,
+      (Math.max(...present.map((l) => l.name.length)) * (GLYPH_WIDTH + 1) + GLYPH_HEIGHT + 6) * scale,
+    );
     canvas.box(0, 0, legendWidth, present.length * line + 2 * scale, [0, 0, 0]);
     present.forEach((l, n) => {
-      canvas.box(2 * scale, (2 + n * (GLYPH_HEIGHT + 3)) * scale, GLYPH_HEIGHT * scale, GLYPH_HEIGHT * scale, l.color as Rgb);
+      canvas.box(
+        2 * scale,
+        (2 + n * (GLYPH_HEIGHT + 3)) * scale,
+        GLYPH_HEIGHT * scale,
+        GLYPH_HEIGHT * scale,
+        l.color as Rgb,
+      );
       canvas.text((GLYPH_HEIGHT + 4) * scale, (2 + n * (GLYPH_HEIGHT + 3)) * scale, l.name, scale, [255, 255, 255]);
     });
     if (input.disclaimer) {
@@ -116,7 +150,10 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
     PatientOrientation: "",
     BurnedInAnnotation: "YES",
     ...(input.disclaimer ? { ImageComments: input.disclaimer } : {}),
-    ReferencedImageSequence: slices.map((k) => ({ ReferencedSOPClassUID: volume.slices[k]!.sopClassUID, ReferencedSOPInstanceUID: volume.slices[k]!.sopInstanceUID })),
+    ReferencedImageSequence: slices.map((k) => ({
+      ReferencedSOPClassUID: volume.slices[k]!.sopClassUID,
+      ReferencedSOPInstanceUID: volume.slices[k]!.sopInstanceUID,
+    })),
     SamplesPerPixel: 3,
     PhotometricInterpretation: "RGB",
     PlanarConfiguration: 0,

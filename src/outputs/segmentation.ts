@@ -1,5 +1,13 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
-import { checkedGrid, codeItem, derivedObjectHeader, dicomDateTime, ds, rgbToDicomLab, type DerivedObjectInput } from "./attributes.js";
+import {
+  checkedGrid,
+  codeItem,
+  type DerivedObjectInput,
+  derivedObjectHeader,
+  dicomDateTime,
+  ds,
+  rgbToDicomLab,
+} from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -32,7 +40,8 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const { volume, labels } = input;
   const [nx, ny, nz] = volume.dims;
   const invalid = checkedGrid(input, "SEG");
-  if (volume.slices.some((s) => !s.sopClassUID || !s.sopInstanceUID)) throw invalid("a source slice has no SOP Class or Instance UID");
+  if (volume.slices.some((s) => !s.sopClassUID || !s.sopInstanceUID))
+    throw invalid("a source slice has no SOP Class or Instance UID");
   const values = input.segmentLabels.map((l) => l.value);
   if (new Set(values).size !== values.length) throw invalid("duplicate label values");
 
@@ -56,19 +65,25 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const frames: { slice: number; value: number; segment: number }[] = [];
   for (const [i, label] of present.entries()) segmentNumbers.set(label.value, i + 1);
   if (labelmap) {
-    const first = Math.min(...present.map((l) => extent.get(l.value)!.first)), last = Math.max(...present.map((l) => extent.get(l.value)!.last));
+    const first = Math.min(...present.map((l) => extent.get(l.value)!.first)),
+      last = Math.max(...present.map((l) => extent.get(l.value)!.last));
     for (let k = first; k <= last; k++) frames.push({ slice: k, value: 0, segment: 0 });
   } else {
     for (const label of present) {
       const e = extent.get(label.value)!;
-      for (let k = e.first; k <= e.last; k++) frames.push({ slice: k, value: label.value, segment: segmentNumbers.get(label.value)! });
+      for (let k = e.first; k <= e.last; k++)
+        frames.push({ slice: k, value: label.value, segment: segmentNumbers.get(label.value)! });
     }
   }
 
   const { date, time } = dicomDateTime(input.now);
   const [row, column] = volume.direction;
   const dataset: NaturalDataset = {
-    ...derivedObjectHeader({ ...input, sopClassUID: labelmap ? LABELMAP_SEGMENTATION_STORAGE : SEGMENTATION_STORAGE, modality: "SEG" }),
+    ...derivedObjectHeader({
+      ...input,
+      sopClassUID: labelmap ? LABELMAP_SEGMENTATION_STORAGE : SEGMENTATION_STORAGE,
+      modality: "SEG",
+    }),
     ContentLabel: "SEGMENTATION",
     ContentDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
     ContentCreatorName: "",
@@ -100,26 +115,37 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
               SegmentLabel: "Background",
               SegmentAlgorithmType: "AUTOMATIC",
               SegmentAlgorithmName: input.algorithm.name,
-              SegmentedPropertyCategoryCodeSequence: [{ CodeValue: "85756007", CodingSchemeDesignator: "SCT", CodeMeaning: "Tissue" }],
-              SegmentedPropertyTypeCodeSequence: [{ CodeValue: "125040", CodingSchemeDesignator: "DCM", CodeMeaning: "Background" }],
+              SegmentedPropertyCategoryCodeSequence: [
+                { CodeValue: "85756007", CodingSchemeDesignator: "SCT", CodeMeaning: "Tissue" },
+              ],
+              SegmentedPropertyTypeCodeSequence: [
+                { CodeValue: "125040", CodingSchemeDesignator: "DCM", CodeMeaning: "Background" },
+              ],
             },
           ]
         : []),
       ...present.map((label, i) => ({
-      SegmentNumber: i + 1,
-      SegmentLabel: label.name,
-      SegmentAlgorithmType: "AUTOMATIC",
-      SegmentAlgorithmName: input.algorithm.name,
-      SegmentationAlgorithmIdentificationSequence: [
-        {
-          AlgorithmFamilyCodeSequence: [{ CodeValue: "123110", CodingSchemeDesignator: "DCM", CodeMeaning: "Artificial Intelligence" }],
-          AlgorithmName: input.algorithm.name,
-          AlgorithmVersion: input.algorithm.version,
-        },
-      ],
-      SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
-      SegmentedPropertyTypeCodeSequence: [{ ...codeItem(label.type), ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}) }],
-      RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
+        SegmentNumber: i + 1,
+        SegmentLabel: label.name,
+        SegmentAlgorithmType: "AUTOMATIC",
+        SegmentAlgorithmName: input.algorithm.name,
+        SegmentationAlgorithmIdentificationSequence: [
+          {
+            AlgorithmFamilyCodeSequence: [
+              { CodeValue: "123110", CodingSchemeDesignator: "DCM", CodeMeaning: "Artificial Intelligence" },
+            ],
+            AlgorithmName: input.algorithm.name,
+            AlgorithmVersion: input.algorithm.version,
+          },
+        ],
+        SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
+        SegmentedPropertyTypeCodeSequence: [
+          {
+            ...codeItem(label.type),
+            ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}),
+          },
+        ],
+        RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
       })),
     ],
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],
@@ -160,12 +186,20 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
         DerivationImageSequence: [
           {
-            DerivationCodeSequence: [{ CodeValue: "113076", CodingSchemeDesignator: "DCM", CodeMeaning: "Segmentation" }],
+            DerivationCodeSequence: [
+              { CodeValue: "113076", CodingSchemeDesignator: "DCM", CodeMeaning: "Segmentation" },
+            ],
             SourceImageSequence: [
               {
                 ReferencedSOPClassUID: src.sopClassUID,
                 ReferencedSOPInstanceUID: src.sopInstanceUID,
-                PurposeOfReferenceCodeSequence: [{ CodeValue: "121322", CodingSchemeDesignator: "DCM", CodeMeaning: "Source image for image processing operation" }],
+                PurposeOfReferenceCodeSequence: [
+                  {
+                    CodeValue: "121322",
+                    CodingSchemeDesignator: "DCM",
+                    CodeMeaning: "Source image for image processing operation",
+                  },
+                ],
                 SpatialLocationsPreserved: "YES",
               },
             ],
@@ -177,17 +211,30 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
     ReferencedSeriesSequence: [
       {
         SeriesInstanceUID: volume.seriesInstanceUID,
-        ReferencedInstanceSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+        ReferencedInstanceSequence: volume.slices.map((s) => ({
+          ReferencedSOPClassUID: s.sopClassUID,
+          ReferencedSOPInstanceUID: s.sopInstanceUID,
+        })),
       },
     ],
-    PixelData: [(labelmap ? labelmapFrames(labels.data, plane, frames, segmentNumbers) : packBinaryFrames(labels.data, plane, frames)).buffer],
+    PixelData: [
+      (labelmap
+        ? labelmapFrames(labels.data, plane, frames, segmentNumbers)
+        : packBinaryFrames(labels.data, plane, frames)
+      ).buffer,
+    ],
   };
   dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
   return { dataset, segmentNumbers, frameCount: frames.length };
 }
 
 /** LABELMAP pixel data: frame f is slice `frames[f].slice` with each label value replaced by its segment number (0 elsewhere). */
-function labelmapFrames(labels: Uint8Array, plane: number, frames: readonly { slice: number }[], segmentNumbers: Map<number, number>): Uint8Array {
+function labelmapFrames(
+  labels: Uint8Array,
+  plane: number,
+  frames: readonly { slice: number }[],
+  segmentNumbers: Map<number, number>,
+): Uint8Array {
   const lut = new Uint8Array(256);
   for (const [value, number] of segmentNumbers) lut[value] = number;
   const out = new Uint8Array(plane * frames.length + ((plane * frames.length) % 2));

@@ -1,6 +1,13 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import type { ModelLabel } from "../models/manifest.js";
-import { checkedGrid, codeItem, derivedObjectHeader, dicomDateTime, ds, type DerivedObjectInput } from "./attributes.js";
+import {
+  checkedGrid,
+  codeItem,
+  type DerivedObjectInput,
+  derivedObjectHeader,
+  dicomDateTime,
+  ds,
+} from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
@@ -28,7 +35,10 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
   const [row, column] = volume.direction;
   const [sx, sy] = volume.spacing;
   const plane = nx * ny;
-  const rois: { label: ModelLabel; contours: NaturalDataset[] }[] = input.segmentLabels.map((label) => ({ label, contours: [] }));
+  const rois: { label: ModelLabel; contours: NaturalDataset[] }[] = input.segmentLabels.map((label) => ({
+    label,
+    contours: [],
+  }));
   const byValue = new Map(rois.map((r) => [r.label.value, r]));
   for (let k = 0; k < nz; k++) {
     const slice = labels.data.subarray(k * plane, (k + 1) * plane);
@@ -50,18 +60,23 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
     const src = volume.slices[k]!;
     for (const [value, [i0, j0, i1, j1]] of box) {
       // one pixel of margin so outlines close inside the crop
-      const w = i1 - i0 + 3, h = j1 - j0 + 3;
+      const w = i1 - i0 + 3,
+        h = j1 - j0 + 3;
       const mask = new Uint8Array(w * h);
-      for (let j = j0; j <= j1; j++) for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
+      for (let j = j0; j <= j1; j++)
+        for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
       for (const ring of traceMask(mask, w, h)) {
         const data: string[] = [];
         for (const [x, y] of ring) {
           // pixel-edge coordinates → patient mm: pixel (i, j) has its centre at x = i + 0.5
-          const u = (x - 1 + i0 - 0.5) * sx, v = (y - 1 + j0 - 0.5) * sy;
+          const u = (x - 1 + i0 - 0.5) * sx,
+            v = (y - 1 + j0 - 0.5) * sy;
           for (let a = 0; a < 3; a++) data.push(ds(src.position[a]! + u * row[a]! + v * column[a]!));
         }
         byValue.get(value)!.contours.push({
-          ContourImageSequence: [{ ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID }],
+          ContourImageSequence: [
+            { ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID },
+          ],
           ContourGeometricType: "CLOSED_PLANAR",
           NumberOfContourPoints: ring.length,
           ContourData: data,
@@ -94,7 +109,10 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
             RTReferencedSeriesSequence: [
               {
                 SeriesInstanceUID: volume.seriesInstanceUID,
-                ContourImageSequence: volume.slices.map((s) => ({ ReferencedSOPClassUID: s.sopClassUID, ReferencedSOPInstanceUID: s.sopInstanceUID })),
+                ContourImageSequence: volume.slices.map((s) => ({
+                  ReferencedSOPClassUID: s.sopClassUID,
+                  ReferencedSOPInstanceUID: s.sopInstanceUID,
+                })),
               },
             ],
           },
@@ -108,7 +126,11 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
       ROIGenerationAlgorithm: "AUTOMATIC",
       ROIGenerationDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
     })),
-    ROIContourSequence: present.map((r, n) => ({ ReferencedROINumber: n + 1, ROIDisplayColor: [...r.label.color], ContourSequence: r.contours })),
+    ROIContourSequence: present.map((r, n) => ({
+      ReferencedROINumber: n + 1,
+      ROIDisplayColor: [...r.label.color],
+      ContourSequence: r.contours,
+    })),
     RTROIObservationsSequence: present.map((r, n) => ({
       ObservationNumber: n + 1,
       ReferencedROINumber: n + 1,

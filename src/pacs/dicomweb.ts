@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
-import { pacsFetch, type PacsConnection, type PacsFetch, type PacsResponse } from "./http.js";
+import { type PacsConnection, type PacsFetch, type PacsResponse, pacsFetch } from "./http.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
 export type { PacsConnection } from "./http.js";
@@ -57,7 +57,10 @@ export class DicomWebClient {
     const boundary = `delineate-${randomUUID()}`;
     const res = await this.request(`/studies/${studyUID}`, {
       method: "POST",
-      headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: "application/dicom+json" },
+      headers: {
+        "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        Accept: "application/dicom+json",
+      },
       body: buildMultipart(files, boundary),
     });
     // A 200 (or 202) can still list refused instances in FailedSOPSequence (0008,1198), with a reason (0008,1197).
@@ -69,8 +72,14 @@ export class DicomWebClient {
       // a server may answer without a JSON body; the status said success
     }
     if (failed.length) {
-      const what = failed.map((f) => `${f["00081155"]?.Value?.[0] ?? "?"} (reason 0x${(f["00081197"]?.Value?.[0] ?? 0).toString(16)})`).join(", ");
-      throw new DelineateError("DLN_ERR_PACS_REJECTED", `the PACS refused ${failed.length} instance(s) of a STOW-RS request: ${what}`, { studyUID });
+      const what = failed
+        .map((f) => `${f["00081155"]?.Value?.[0] ?? "?"} (reason 0x${(f["00081197"]?.Value?.[0] ?? 0).toString(16)})`)
+        .join(", ");
+      throw new DelineateError(
+        "DLN_ERR_PACS_REJECTED",
+        `the PACS refused ${failed.length} instance(s) of a STOW-RS request: ${what}`,
+        { studyUID },
+      );
     }
   }
 
@@ -82,12 +91,20 @@ export class DicomWebClient {
     return items.map((item) => dcmjs.data.DicomMetaDictionary.naturalizeDataset(item));
   }
 
-  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }): Promise<PacsResponse> {
+  private async request(
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: Uint8Array },
+  ): Promise<PacsResponse> {
     let res: PacsResponse;
     try {
       res = await this.fetch(this.base + path, init);
     } catch (err) {
-      throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", `PACS unreachable (${init.method ?? "GET"} ${path}): ${(err as Error).message}`, { path }, { cause: err });
+      throw new DelineateError(
+        "DLN_ERR_PACS_UNAVAILABLE",
+        `PACS unreachable (${init.method ?? "GET"} ${path}): ${(err as Error).message}`,
+        { path },
+        { cause: err },
+      );
     }
     if (res.ok) return res;
     const detail = (await res.text().catch(() => "")).slice(0, 300);

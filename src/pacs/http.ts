@@ -14,7 +14,10 @@ export interface PacsConnection {
 }
 
 export type PacsResponse = Awaited<ReturnType<typeof undiciFetch>>;
-export type PacsFetch = (url: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }) => Promise<PacsResponse>;
+export type PacsFetch = (
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: Uint8Array },
+) => Promise<PacsResponse>;
 
 /** The Authorization header for a connection, or undefined without credentials. */
 export function basicAuth(conn: Pick<PacsConnection, "username" | "password">): string | undefined {
@@ -32,7 +35,11 @@ export function pacsFetch(conn: PacsConnection): PacsFetch {
     try {
       ca = readFileSync(conn.caFile, "utf8");
     } catch (err) {
-      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read the PACS CA file ${conn.caFile}: ${(err as Error).message}`, { file: conn.caFile });
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `cannot read the PACS CA file ${conn.caFile}: ${(err as Error).message}`,
+        { file: conn.caFile },
+      );
     }
   }
   const dispatcher = new Agent({ connect: ca ? { ca } : {} });

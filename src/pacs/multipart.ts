@@ -8,7 +8,11 @@ export function boundaryOf(contentType: string): string {
 
 function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
   const first = needle[0];
-  outer: for (let i = hay.indexOf(first!, from); i !== -1 && i <= hay.length - needle.length; i = hay.indexOf(first!, i + 1)) {
+  outer: for (
+    let i = hay.indexOf(first!, from);
+    i !== -1 && i <= hay.length - needle.length;
+    i = hay.indexOf(first!, i + 1)
+  ) {
     for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
     return i;
   }
@@ -42,7 +46,11 @@ export function buildMultipart(files: Uint8Array[], boundary: string): Uint8Arra
   const enc = new TextEncoder();
   const chunks: Uint8Array[] = [];
   for (const f of files) {
-    chunks.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\nContent-Length: ${f.byteLength}\r\n\r\n`), f, enc.encode("\r\n"));
+    chunks.push(
+      enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\nContent-Length: ${f.byteLength}\r\n\r\n`),
+      f,
+      enc.encode("\r\n"),
+    );
   }
   chunks.push(enc.encode(`--${boundary}--\r\n`));
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
@@ -62,7 +70,11 @@ export class BodyTooLargeError extends Error {}
  * Reads a multipart body from a stream and yields each part's body as soon as it is complete, so memory holds one
  * part (one DICOM instance), not the whole request. Stops with BodyTooLargeError past `maxBytes`.
  */
-export async function* readMultipartStream(chunks: AsyncIterable<Uint8Array>, boundary: string, maxBytes: number): AsyncGenerator<Uint8Array> {
+export async function* readMultipartStream(
+  chunks: AsyncIterable<Uint8Array>,
+  boundary: string,
+  maxBytes: number,
+): AsyncGenerator<Uint8Array> {
   const delim = Buffer.from(`--${boundary}`);
   const partEnd = Buffer.from(`\r\n--${boundary}`);
   const headerEnd = Buffer.from("\r\n\r\n");

@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { pacsFetch, type PacsConnection, type PacsFetch } from "./http.js";
+import { type PacsConnection, type PacsFetch, pacsFetch } from "./http.js";
 
 export interface OrthancChange {
   seq: number;
@@ -32,7 +32,12 @@ export class OrthancRest {
       Done: boolean;
     };
     return {
-      changes: body.Changes.map((c) => ({ seq: c.Seq, changeType: c.ChangeType, resourceType: c.ResourceType, id: c.ID })),
+      changes: body.Changes.map((c) => ({
+        seq: c.Seq,
+        changeType: c.ChangeType,
+        resourceType: c.ResourceType,
+        id: c.ID,
+      })),
       last: body.Last,
       done: body.Done,
     };
@@ -54,13 +59,22 @@ export class OrthancRest {
     try {
       res = await this.fetch(this.base + path, {});
     } catch (err) {
-      throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", `Orthanc unreachable (GET ${path}): ${(err as Error).message}`, { path }, { cause: err });
+      throw new DelineateError(
+        "DLN_ERR_PACS_UNAVAILABLE",
+        `Orthanc unreachable (GET ${path}): ${(err as Error).message}`,
+        { path },
+        { cause: err },
+      );
     }
     if (!res.ok) {
-      throw new DelineateError(res.status >= 500 ? "DLN_ERR_PACS_UNAVAILABLE" : "DLN_ERR_PACS_REJECTED", `Orthanc answered ${res.status} to GET ${path}`, {
-        path,
-        status: res.status,
-      });
+      throw new DelineateError(
+        res.status >= 500 ? "DLN_ERR_PACS_UNAVAILABLE" : "DLN_ERR_PACS_REJECTED",
+        `Orthanc answered ${res.status} to GET ${path}`,
+        {
+          path,
+          status: res.status,
+        },
+      );
     }
     return res.json();
   }

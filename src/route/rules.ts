@@ -35,22 +35,45 @@ export function resolveRules(
   model: (modelId: string) => { modality: string; outputs: readonly OutputKind[] },
 ): RoutingRule[] {
   const modalityOf = (id: string) => model(id).modality;
-  const configured: readonly RuleConfig[] = rules ?? [{ name: "default", match: {}, models: [defaultModel], destination: "pacs" }];
+  const configured: readonly RuleConfig[] = rules ?? [
+    { name: "default", match: {}, models: [defaultModel], destination: "pacs" },
+  ];
   return configured.map((r) => {
     const modalities = new Set(r.models.map(modalityOf));
     const modality = r.match.modality ?? [...modalities][0]!;
     if (modalities.size > 1 || !modalities.has(modality)) {
-      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": its models take ${[...modalities].join(" and ")}, but the rule matches ${modality}`, { rule: r.name });
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `routing rule "${r.name}": its models take ${[...modalities].join(" and ")}, but the rule matches ${modality}`,
+        { rule: r.name },
+      );
     }
     const sopClassUIDs = r.match.sopClassUIDs ?? IMAGE_STORAGE[modality];
     if (!sopClassUIDs) {
-      throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": name the SOP classes (match.sopClassUIDs) for modality ${modality}`, { rule: r.name });
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `routing rule "${r.name}": name the SOP classes (match.sopClassUIDs) for modality ${modality}`,
+        { rule: r.name },
+      );
     }
     // by default, what every model of the rule declares (an SR only with its SEG)
-    let outputs = r.outputs ?? (["seg", "sr", "rtstruct", "sc"] as const).filter((o) => r.models.every((m) => model(m).outputs.includes(o)));
+    let outputs =
+      r.outputs ??
+      (["seg", "sr", "rtstruct", "sc"] as const).filter((o) => r.models.every((m) => model(m).outputs.includes(o)));
     if (outputs.includes("sr") && !outputs.includes("seg")) outputs = outputs.filter((o) => o !== "sr");
-    if (!outputs.length) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `routing rule "${r.name}": its models declare no output in common; name the rule's outputs`, { rule: r.name });
+    if (!outputs.length)
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `routing rule "${r.name}": its models declare no output in common; name the rule's outputs`,
+        { rule: r.name },
+      );
     const { modality: _m, sopClassUIDs: _s, ...criteria } = r.match;
-    return { name: r.name, match: { ...criteria, modality, sopClassUIDs }, models: r.models, outputs, destination: r.destination };
+    return {
+      name: r.name,
+      match: { ...criteria, modality, sopClassUIDs },
+      models: r.models,
+      outputs,
+      destination: r.destination,
+    };
   });
 }

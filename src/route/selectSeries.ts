@@ -1,4 +1,4 @@
-import { nums, str, strs, type NaturalDataset } from "../dicom/dataset.js";
+import { type NaturalDataset, nums, str, strs } from "../dicom/dataset.js";
 import { orientationFromIOP } from "../volume/geometry.js";
 
 export const CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
@@ -43,7 +43,8 @@ export interface SeriesChoice {
 export function instanceUnsuitable(inst: NaturalDataset, sopClassUIDs?: readonly string[]): string | undefined {
   const sopClass = str(inst, "SOPClassUID");
   // Some files carry an empty SOPClassUID (their meta header says CT); judge those by their image attributes.
-  if (sopClassUIDs && sopClass && !sopClassUIDs.includes(sopClass)) return `SOP class ${sopClass} is not one the model takes`;
+  if (sopClassUIDs && sopClass && !sopClassUIDs.includes(sopClass))
+    return `SOP class ${sopClass} is not one the model takes`;
   if (!inst.Rows || !inst.Columns) return "not an image (no Rows/Columns)";
   const imageType = strs(inst, "ImageType").map((t) => t.toUpperCase());
   if (imageType.includes("LOCALIZER")) return "localizer";
@@ -79,11 +80,15 @@ function seriesMismatch(c: SeriesCandidate, usable: NaturalDataset[], rule: Rout
     return `body part ${bodyPart || "(none)"} is not one of ${rule.bodyPartExamined.join(", ")}`;
   }
   const manufacturer = str(first, "Manufacturer");
-  if (rule.manufacturer && !new RegExp(rule.manufacturer, "i").test(manufacturer)) return `manufacturer "${manufacturer}" does not match /${rule.manufacturer}/i`;
+  if (rule.manufacturer && !new RegExp(rule.manufacturer, "i").test(manufacturer))
+    return `manufacturer "${manufacturer}" does not match /${rule.manufacturer}/i`;
   const plane = planeOf(nums(first, "ImageOrientationPatient"));
-  if (rule.orientation && (!plane || !rule.orientation.includes(plane))) return `orientation ${plane ?? "(unknown)"} is not one of ${rule.orientation.join(", ")}`;
-  if (rule.minSlices !== undefined && usable.length < rule.minSlices) return `${usable.length} images, fewer than ${rule.minSlices}`;
-  if (rule.maxSlices !== undefined && usable.length > rule.maxSlices) return `${usable.length} images, more than ${rule.maxSlices}`;
+  if (rule.orientation && (!plane || !rule.orientation.includes(plane)))
+    return `orientation ${plane ?? "(unknown)"} is not one of ${rule.orientation.join(", ")}`;
+  if (rule.minSlices !== undefined && usable.length < rule.minSlices)
+    return `${usable.length} images, fewer than ${rule.minSlices}`;
+  if (rule.maxSlices !== undefined && usable.length > rule.maxSlices)
+    return `${usable.length} images, more than ${rule.maxSlices}`;
   return undefined;
 }
 
@@ -92,7 +97,11 @@ function seriesMismatch(c: SeriesCandidate, usable: NaturalDataset[], rule: Rout
  * localizers nor derived, passing the site's rule; of those, the one with the most usable instances. When none
  * fits, the reason lists every series and why it was passed over.
  */
-export function selectSeries(studyInstanceUID: string, candidates: readonly SeriesCandidate[], rule: RouteRule): SeriesChoice {
+export function selectSeries(
+  studyInstanceUID: string,
+  candidates: readonly SeriesCandidate[],
+  rule: RouteRule,
+): SeriesChoice {
   const skipped: SeriesChoice["skipped"] = [];
   let best: { uid: string; count: number } | undefined;
   for (const c of candidates) {
@@ -110,17 +119,30 @@ export function selectSeries(studyInstanceUID: string, candidates: readonly Seri
       continue;
     }
     if (usable.length === 0) {
-      skipped.push({ seriesInstanceUID: uid, reason: [...reasons.entries()].map(([r, n]) => `${n}× ${r}`).join(", ") || "no instances" });
+      skipped.push({
+        seriesInstanceUID: uid,
+        reason: [...reasons.entries()].map(([r, n]) => `${n}× ${r}`).join(", ") || "no instances",
+      });
       continue;
     }
     if (!best || usable.length > best.count) {
-      if (best) skipped.push({ seriesInstanceUID: best.uid, reason: `fewer images (${best.count}) than another matching series` });
+      if (best)
+        skipped.push({
+          seriesInstanceUID: best.uid,
+          reason: `fewer images (${best.count}) than another matching series`,
+        });
       best = { uid, count: usable.length };
-    } else skipped.push({ seriesInstanceUID: uid, reason: `fewer images (${usable.length}) than another matching series` });
+    } else
+      skipped.push({ seriesInstanceUID: uid, reason: `fewer images (${usable.length}) than another matching series` });
   }
   if (!best) {
     const detail = skipped.map((s) => `${s.seriesInstanceUID}: ${s.reason}`).join("; ") || "the study has no series";
-    return { seriesInstanceUID: null, instanceCount: 0, skipped, reason: `study ${studyInstanceUID} has no ${rule.modality} image series to segment (${detail})` };
+    return {
+      seriesInstanceUID: null,
+      instanceCount: 0,
+      skipped,
+      reason: `study ${studyInstanceUID} has no ${rule.modality} image series to segment (${detail})`,
+    };
   }
   return { seriesInstanceUID: best.uid, instanceCount: best.count, skipped };
 }

@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
+import type { Registry } from "prom-client";
+import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
-import type { Registry } from "prom-client";
 import type { RuleDecision } from "../route/routeStudy.js";
-import { asDelineateError } from "../errors.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -72,7 +72,13 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     const study = typeof req.query.study === "string" ? req.query.study : undefined;
-    res.json(deps.store.list({ ...(state ? { state: state as JobState } : {}), ...(kind ? { kind: kind as JobKind } : {}), ...(study ? { studyInstanceUID: study } : {}) }));
+    res.json(
+      deps.store.list({
+        ...(state ? { state: state as JobState } : {}),
+        ...(kind ? { kind: kind as JobKind } : {}),
+        ...(study ? { studyInstanceUID: study } : {}),
+      }),
+    );
   });
   api.get("/jobs/:id", (req, res) => {
     const job = deps.store.get(req.params.id);
@@ -95,7 +101,10 @@ export function createApp(deps: AppDeps): express.Express {
   api.post("/jobs/:id/retry", (req, res) => {
     const ok = deps.store.retry(req.params.id);
     if (ok === undefined) res.status(404).json({ error: "no such job" });
-    else if (!ok) res.status(409).json({ error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${deps.store.get(req.params.id)?.state}` });
+    else if (!ok)
+      res.status(409).json({
+        error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${deps.store.get(req.params.id)?.state}`,
+      });
     else {
       deps.onRetry?.();
       res.json(deps.store.get(req.params.id));
@@ -104,7 +113,8 @@ export function createApp(deps: AppDeps): express.Express {
   api.post("/jobs/:id/cancel", (req, res) => {
     const outcome = deps.store.cancel(req.params.id);
     if (outcome === undefined) res.status(404).json({ error: "no such job" });
-    else if (outcome === "final") res.status(409).json({ error: `the job is already ${deps.store.get(req.params.id)?.state}` });
+    else if (outcome === "final")
+      res.status(409).json({ error: `the job is already ${deps.store.get(req.params.id)?.state}` });
     else res.status(outcome === "cancelled" ? 200 : 202).json(deps.store.get(req.params.id));
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState, type StageTimings } from "../jobs/job.js";
 
 /**
@@ -12,7 +12,12 @@ export class NodeMetrics {
 
   constructor(counts: (kind: JobKind) => Record<JobState, number>) {
     collectDefaultMetrics({ register: this.registry, prefix: "delineate_process_" });
-    this.finished = new Counter({ name: "delineate_jobs_finished_total", help: "Jobs that ended, by kind (route, segment) and final state", labelNames: ["kind", "state"], registers: [this.registry] });
+    this.finished = new Counter({
+      name: "delineate_jobs_finished_total",
+      help: "Jobs that ended, by kind (route, segment) and final state",
+      labelNames: ["kind", "state"],
+      registers: [this.registry],
+    });
     this.stageSeconds = new Histogram({
       name: "delineate_stage_seconds",
       help: "Seconds a job spent in each stage of the path",

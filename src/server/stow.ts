@@ -1,7 +1,7 @@
 import express from "express";
+import type { PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
 import { BodyTooLargeError, boundaryOf, readMultipartStream } from "../pacs/multipart.js";
-import type { PushedStudies } from "../ingest/pushedStudies.js";
 
 /**
  * Delineate's own STOW-RS (POST /dicom-web/studies[/{study}]), so any PACS or modality can push over DICOMweb.
@@ -9,7 +9,12 @@ import type { PushedStudies } from "../ingest/pushedStudies.js";
  * refused, 409 none stored). The body is read as a stream, one instance at a time; over maxBodyBytes it gets 413.
  * A study is queued once nothing more has arrived for ingest.stow.quietSeconds.
  */
-export function stowRouter(deps: { pushed: PushedStudies; received: (studyUID: string) => void; maxBodyBytes: number; log: Logger }): express.Router {
+export function stowRouter(deps: {
+  pushed: PushedStudies;
+  received: (studyUID: string) => void;
+  maxBodyBytes: number;
+  log: Logger;
+}): express.Router {
   const router = express.Router();
   const handler: express.RequestHandler = async (req, res) => {
     const contentType = req.get("content-type") ?? "";
@@ -18,7 +23,9 @@ export function stowRouter(deps: { pushed: PushedStudies; received: (studyUID: s
       if (!/^multipart\/related\b/i.test(contentType)) throw new Error(`content type is "${contentType}"`);
       boundary = boundaryOf(contentType);
     } catch (err) {
-      res.status(400).json({ error: `expected multipart/related; type="application/dicom": ${(err as Error).message}` });
+      res
+        .status(400)
+        .json({ error: `expected multipart/related; type="application/dicom": ${(err as Error).message}` });
       return;
     }
     if (Number(req.get("content-length") ?? 0) > deps.maxBodyBytes) {
@@ -44,22 +51,38 @@ export function stowRouter(deps: { pushed: PushedStudies; received: (studyUID: s
         }
       }
     } catch (err) {
-      bodyError = err instanceof BodyTooLargeError ? { status: 413, error: err.message } : { status: 400, error: `malformed multipart body: ${(err as Error).message}` };
+      bodyError =
+        err instanceof BodyTooLargeError
+          ? { status: 413, error: err.message }
+          : { status: 400, error: `malformed multipart body: ${(err as Error).message}` };
     }
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
     for (const s of studies) deps.received(s);
     if (bodyError) {
-      deps.log.warn("STOW-RS request cut short", { stored: stored.length, refused: failed.length, error: bodyError.error });
+      deps.log.warn("STOW-RS request cut short", {
+        stored: stored.length,
+        refused: failed.length,
+        error: bodyError.error,
+      });
       req.resume(); // drain what is left so the connection can answer
       res.status(bodyError.status).json({ error: bodyError.error, stored: stored.length });
       return;
     }
-    deps.log.info("STOW-RS request", { stored: stored.length, refused: failed.length, studyInstanceUIDs: [...studies] });
+    deps.log.info("STOW-RS request", {
+      stored: stored.length,
+      refused: failed.length,
+      studyInstanceUIDs: [...studies],
+    });
     const status = failed.length === 0 ? 200 : stored.length ? 202 : 409;
-    res.status(status).type("application/dicom+json").send(JSON.stringify({
-      ...(stored.length ? { "00081199": { vr: "SQ", Value: stored } } : {}),
-      ...(failed.length ? { "00081198": { vr: "SQ", Value: failed } } : {}),
-    }));
+    res
+      .status(status)
+      .type("application/dicom+json")
+      .send(
+        JSON.stringify({
+          ...(stored.length ? { "00081199": { vr: "SQ", Value: stored } } : {}),
+          ...(failed.length ? { "00081198": { vr: "SQ", Value: failed } } : {}),
+        }),
+      );
   };
   router.post("/studies", handler);
   router.post("/studies/:study", handler);

@@ -9,7 +9,10 @@ declare module "dcmjs" {
   const dcmjs: {
     data: {
       DicomMessage: {
-        readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string | null }): DicomDictInstance;
+        readFile(
+          buffer: ArrayBuffer,
+          options?: { ignoreErrors?: boolean; untilTag?: string | null },
+        ): DicomDictInstance;
       };
       DicomDict: new (meta: Record<string, unknown>) => DicomDictInstance;
       DicomMetaDictionary: {
@@ -17,7 +20,11 @@ declare module "dcmjs" {
         denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
       };
     };
-    log: { setLevel(level: string): void; disableAll?: () => void; getLogger(name: string): { setLevel(level: string): void } };
+    log: {
+      setLevel(level: string): void;
+      disableAll?: () => void;
+      getLogger(name: string): { setLevel(level: string): void };
+    };
   };
   export default dcmjs;
 }

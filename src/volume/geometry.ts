@@ -6,14 +6,22 @@ export const sub = (a: Vec3, b: Vec3): Vec3 => [a[0] - b[0], a[1] - b[1], a[2] -
 export const add = (a: Vec3, b: Vec3): Vec3 => [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
 export const scale = (a: Vec3, s: number): Vec3 => [a[0] * s, a[1] * s, a[2] * s];
 export const norm = (a: Vec3): number => Math.hypot(a[0], a[1], a[2]);
-export const cross = (a: Vec3, b: Vec3): Vec3 => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+export const cross = (a: Vec3, b: Vec3): Vec3 => [
+  a[1] * b[2] - a[2] * b[1],
+  a[2] * b[0] - a[0] * b[2],
+  a[0] * b[1] - a[1] * b[0],
+];
 
 /** Row and column direction cosines from ImageOrientationPatient, checked to be unit length and orthogonal. */
-export function orientationFromIOP(iop: readonly number[], tolerance = 1e-4): { row: Vec3; column: Vec3; normal: Vec3 } | string {
+export function orientationFromIOP(
+  iop: readonly number[],
+  tolerance = 1e-4,
+): { row: Vec3; column: Vec3; normal: Vec3 } | string {
   if (iop.length !== 6) return `ImageOrientationPatient has ${iop.length} values, not 6`;
   const row: Vec3 = [iop[0]!, iop[1]!, iop[2]!];
   const column: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
-  if (Math.abs(norm(row) - 1) > tolerance || Math.abs(norm(column) - 1) > tolerance) return "ImageOrientationPatient vectors are not unit length";
+  if (Math.abs(norm(row) - 1) > tolerance || Math.abs(norm(column) - 1) > tolerance)
+    return "ImageOrientationPatient vectors are not unit length";
   if (Math.abs(dot(row, column)) > tolerance) return "ImageOrientationPatient vectors are not orthogonal";
   return { row, column, normal: cross(row, column) };
 }

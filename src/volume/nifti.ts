@@ -21,15 +21,22 @@ function quaternion(affine: number[][], spacing: readonly number[]): { b: number
     R[0]![2]! * (R[1]![0]! * R[2]![1]! - R[1]![1]! * R[2]![0]!);
   const qfac = det < 0 ? -1 : 1;
   if (qfac < 0) for (const r of R) r[2] = -r[2]!;
-  const [r11, r12, r13] = R[0]!, [r21, r22, r23] = R[1]!, [r31, r32, r33] = R[2]!;
-  let a = r11! + r22! + r33! + 1, b: number, c: number, d: number;
+  const [r11, r12, r13] = R[0]!,
+    [r21, r22, r23] = R[1]!,
+    [r31, r32, r33] = R[2]!;
+  let a = r11! + r22! + r33! + 1,
+    b: number,
+    c: number,
+    d: number;
   if (a > 0.5) {
     a = 0.5 * Math.sqrt(a);
     b = (0.25 * (r32! - r23!)) / a;
     c = (0.25 * (r13! - r31!)) / a;
     d = (0.25 * (r21! - r12!)) / a;
   } else {
-    const xd = 1 + r11! - (r22! + r33!), yd = 1 + r22! - (r11! + r33!), zd = 1 + r33! - (r11! + r22!);
+    const xd = 1 + r11! - (r22! + r33!),
+      yd = 1 + r22! - (r11! + r33!),
+      zd = 1 + r33! - (r11! + r22!);
     if (xd > 1) {
       b = 0.5 * Math.sqrt(xd);
       c = (0.25 * (r12! + r21!)) / b;
@@ -81,7 +88,12 @@ function niftiHeader(grid: VolumeGrid, type: "int16" | "float32", description: s
  * scanner-based, in RAS+ as NIfTI expects. The voxels go to a temporary file beside `file`, renamed (or gzipped)
  * into place at the end, so a failed conversion leaves no half-written volume under the promised name.
  */
-export async function writeNiftiFile(file: string, grid: VolumeGrid, readSlice: (k: number, out: Float32Array) => void, description = ""): Promise<void> {
+export async function writeNiftiFile(
+  file: string,
+  grid: VolumeGrid,
+  readSlice: (k: number, out: Float32Array) => void,
+  description = "",
+): Promise<void> {
   const [nx, ny, nz] = grid.dims;
   const n = nx * ny;
   const temp = `${file}.${process.pid}.partial`;
@@ -98,7 +110,7 @@ export async function writeNiftiFile(file: string, grid: VolumeGrid, readSlice: 
           // (v << 16) >> 16 keeps the low 16 bits, sign-extended: equal to v only for an integer in int16 range (never NaN)
           for (; i < n; i++) {
             const v = slice[i]!;
-            if (((v << 16) >> 16) !== v) break;
+            if ((v << 16) >> 16 !== v) break;
             asInt16[i] = v;
           }
           if (i === n) {

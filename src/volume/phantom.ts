@@ -1,6 +1,6 @@
-import path from "node:path";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { writePart10, type NaturalDataset } from "../dicom/dataset.js";
+import path from "node:path";
+import { type NaturalDataset, writePart10 } from "../dicom/dataset.js";
 import { dicomDateTime, ds } from "../outputs/attributes.js";
 import { newUid } from "../outputs/uid.js";
 import { CT_IMAGE_STORAGE } from "../route/selectSeries.js";
@@ -24,10 +24,16 @@ export interface PhantomOptions {
  * air, on a table) as single-frame CT Image Storage files: the demo's sample when ../shared/data is absent,
  * and a fixture whose right answer is known.
  */
-export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: string[]; studyInstanceUID: string; seriesInstanceUID: string; frameOfReferenceUID: string } {
+export function writePhantomSeries(
+  outDir: string,
+  o: PhantomOptions,
+): { files: string[]; studyInstanceUID: string; seriesInstanceUID: string; frameOfReferenceUID: string } {
   mkdirSync(outDir, { recursive: true });
-  const study = o.studyInstanceUID ?? newUid("2.25"), series = newUid("2.25"), frame = o.frameOfReferenceUID ?? newUid("2.25");
-  const n = o.size, half = (n * o.pixelSpacing) / 2;
+  const study = o.studyInstanceUID ?? newUid("2.25"),
+    series = newUid("2.25"),
+    frame = o.frameOfReferenceUID ?? newUid("2.25");
+  const n = o.size,
+    half = (n * o.pixelSpacing) / 2;
   const studyDate = dicomDateTime(new Date()).date; // acquired today, as a modality would say
   const files: string[] = [];
   for (let k = 0; k < o.slices; k++) {
@@ -41,7 +47,7 @@ export function writePhantomSeries(outDir: string, o: PhantomOptions): { files: 
         let hu = -1000;
         if ((x / (160 * taper)) ** 2 + ((y - 10) / (110 * taper)) ** 2 <= 1) hu = 40;
         for (const s of [-1, 1]) if (((x - s * 65) / 45) ** 2 + ((y - 0) / 70) ** 2 <= 1) hu = -850;
-        if (((x) / 18) ** 2 + ((y - 75) / 18) ** 2 <= 1) hu = 700;
+        if ((x / 18) ** 2 + ((y - 75) / 18) ** 2 <= 1) hu = 700;
         if (y > 135 && y < 150 && Math.abs(x) < 200) hu = 200; // the table, apart from the body
         pixels[j * n + i] = hu + 1024 + Math.round(Math.sin(i * 12.9898 + j * 78.233 + k) * 10);
       }

@@ -35,11 +35,15 @@ export function resampleStack(stack: SliceStack, step: number, equalise: boolean
   const [row, column, normal] = grid.direction;
   const p0 = stack.positions[0]!;
   const rel = stack.positions.map((p) => sub(p, p0));
-  const u = rel.map((r) => dot(r, row) / sx), v = rel.map((r) => dot(r, column) / sy), d = rel.map((r) => dot(r, normal));
+  const u = rel.map((r) => dot(r, row) / sx),
+    v = rel.map((r) => dot(r, column) / sy),
+    d = rel.map((r) => dot(r, normal));
   // in-plane extent in voxels, grown to hold each slice at its offset (sub-voxel offsets below 1e-3 are rounding)
-  const lo = (xs: number[]) => Math.min(0, ...xs.map((x) => x + 1e-3)), hi = (xs: number[]) => Math.max(0, ...xs.map((x) => x - 1e-3));
+  const lo = (xs: number[]) => Math.min(0, ...xs.map((x) => x + 1e-3)),
+    hi = (xs: number[]) => Math.max(0, ...xs.map((x) => x - 1e-3));
   const [ulo, vlo] = [Math.floor(lo(u)), Math.floor(lo(v))];
-  const mx = nx + Math.ceil(hi(u)) - ulo, my = ny + Math.ceil(hi(v)) - vlo;
+  const mx = nx + Math.ceil(hi(u)) - ulo,
+    my = ny + Math.ceil(hi(v)) - vlo;
   const last = d[nz - 1]!;
   const planes = equalise ? Math.round(last / step) + 1 : nz;
   const origin = add(add(p0, scale(row, ulo * sx)), scale(column, vlo * sy));
@@ -67,18 +71,24 @@ export function resampleStack(stack: SliceStack, step: number, equalise: boolean
   /** stack slice k sampled on the grid's plane, weighted by w, added into `into` (outside the slice: `fill`) */
   const sample = (k: number, w: number, fill: number, into: Float32Array) => {
     const s = slice(k);
-    const oi = ulo - u[k]!, oj = vlo - v[k]!; // grid voxel (i, j) lies at slice pixel (i + oi, j + oj)
+    const oi = ulo - u[k]!,
+      oj = vlo - v[k]!; // grid voxel (i, j) lies at slice pixel (i + oi, j + oj)
     for (let j = 0; j < my; j++) {
       const y = j + oj;
-      const y0 = Math.floor(y), fy = y - y0;
+      const y0 = Math.floor(y),
+        fy = y - y0;
       const rowOk = y > -1e-6 && y < ny - 1 + 1e-6;
       for (let i = 0; i < mx; i++) {
         const x = i + oi;
-        const x0 = Math.floor(x), fx = x - x0;
+        const x0 = Math.floor(x),
+          fx = x - x0;
         let value = fill;
         if (rowOk && x > -1e-6 && x < nx - 1 + 1e-6) {
           // clamped: a point within 1e-6 of an edge may floor to the pixel beyond it
-          const a = clamp(x0, nx), b = clamp(x0 + 1, nx), c = clamp(y0, ny) * nx, e = clamp(y0 + 1, ny) * nx;
+          const a = clamp(x0, nx),
+            b = clamp(x0 + 1, nx),
+            c = clamp(y0, ny) * nx,
+            e = clamp(y0 + 1, ny) * nx;
           value = (s[c + a]! * (1 - fx) + s[c + b]! * fx) * (1 - fy) + (s[e + a]! * (1 - fx) + s[e + b]! * fx) * fy;
         }
         into[j * mx + i] = into[j * mx + i]! + w * value;
@@ -99,7 +109,11 @@ export function resampleStack(stack: SliceStack, step: number, equalise: boolean
     sample(k, 1 - w, fill, into);
     sample(k + 1, w, fill, into);
   };
-  const placement = d.map((dk, k) => ({ di: u[k]! - ulo, dj: v[k]! - vlo, plane: equalise ? Math.round(dk / step) : k }));
+  const placement = d.map((dk, k) => ({
+    di: u[k]! - ulo,
+    dj: v[k]! - vlo,
+    plane: equalise ? Math.round(dk / step) : k,
+  }));
   return { grid: out, readSlice, placement };
 }
 

@@ -1,11 +1,11 @@
+import { num, nums, type ParsedDicom, str, withSopClass } from "../dicom/dataset.js";
+import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
-import { num, nums, str, withSopClass, type ParsedDicom } from "../dicom/dataset.js";
 import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
-import type { LabelMap, SliceSource, Volume, VolumeGrid } from "./volume.js";
+import { resampleStack } from "./resampleStack.js";
 import { decodeSlice, expandFrames } from "./slicePixels.js";
 import { positionUnit, splitVolumes, type VolumePart } from "./splitVolumes.js";
-import { resampleStack } from "./resampleStack.js";
-import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
+import type { LabelMap, SliceSource, Volume, VolumeGrid } from "./volume.js";
 
 export interface VolumeOptions {
   /** Fewer slices than this is not a volume a 3D model can use. */
@@ -22,7 +22,13 @@ export interface VolumeOptions {
   decoders?: PixelDecoders;
 }
 
-export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = { minSlices: 3, maxTiltDegrees: 0.05, spacingTolerance: 0.01, tilt: "correct", irregularSpacing: "resample" };
+export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = {
+  minSlices: 3,
+  maxTiltDegrees: 0.05,
+  spacingTolerance: 0.01,
+  tilt: "correct",
+  irregularSpacing: "resample",
+};
 
 /** A volume's grid, from headers alone, and a reader of each of its slices' rescaled values. */
 export interface VolumePlan {
@@ -73,11 +79,20 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const first = instances[0];
   const seriesInstanceUID = first ? str(first.dataset, "SeriesInstanceUID") : "";
   const ctx = { seriesInstanceUID };
-  const refuse = (code: "DLN_ERR_VOLUME_UNSUPPORTED" | "DLN_ERR_VOLUME_TILT" | "DLN_ERR_VOLUME_SPACING" | "DLN_ERR_VOLUME_TOO_FEW_SLICES", why: string) =>
-    new DelineateError(code, `series ${seriesInstanceUID || "(unknown)"}: ${why}`, ctx);
+  const refuse = (
+    code:
+      | "DLN_ERR_VOLUME_UNSUPPORTED"
+      | "DLN_ERR_VOLUME_TILT"
+      | "DLN_ERR_VOLUME_SPACING"
+      | "DLN_ERR_VOLUME_TOO_FEW_SLICES",
+    why: string,
+  ) => new DelineateError(code, `series ${seriesInstanceUID || "(unknown)"}: ${why}`, ctx);
 
   if (!first || instances.length < options.minSlices) {
-    throw refuse("DLN_ERR_VOLUME_TOO_FEW_SLICES", `${instances.length} slice(s); at least ${options.minSlices} are needed for a volume`);
+    throw refuse(
+      "DLN_ERR_VOLUME_TOO_FEW_SLICES",
+      `${instances.length} slice(s); at least ${options.minSlices} are needed for a volume`,
+    );
   }
   const ds0 = first.dataset;
   const rows = num(ds0, "Rows");
@@ -94,14 +109,22 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   for (const [n, inst] of instances.entries()) {
     const ds = inst.dataset;
     const sop = str(ds, "SOPInstanceUID");
-    if ((num(ds, "NumberOfFrames") ?? 1) > 1) throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} is multi-frame; only single-frame series are supported here`);
-    if (num(ds, "Rows") !== rows || num(ds, "Columns") !== cols) throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different matrix size`);
+    if ((num(ds, "NumberOfFrames") ?? 1) > 1)
+      throw refuse(
+        "DLN_ERR_VOLUME_UNSUPPORTED",
+        `instance ${sop} is multi-frame; only single-frame series are supported here`,
+      );
+    if (num(ds, "Rows") !== rows || num(ds, "Columns") !== cols)
+      throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different matrix size`);
     const iopN = nums(ds, "ImageOrientationPatient");
-    if (!iopN || iopN.some((v, i) => Math.abs(v - iop[i]!) > 1e-4)) throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different orientation (mixed orientations)`);
+    if (!iopN || iopN.some((v, i) => Math.abs(v - iop[i]!) > 1e-4))
+      throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different orientation (mixed orientations)`);
     const ps = nums(ds, "PixelSpacing");
-    if (!ps || ps.some((v, i) => Math.abs(v - pixelSpacing[i]!) > 1e-4)) throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different PixelSpacing`);
+    if (!ps || ps.some((v, i) => Math.abs(v - pixelSpacing[i]!) > 1e-4))
+      throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different PixelSpacing`);
     const ipp = nums(ds, "ImagePositionPatient");
-    if (!ipp || ipp.length !== 3) throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} (#${n + 1}) has no ImagePositionPatient`);
+    if (!ipp || ipp.length !== 3)
+      throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} (#${n + 1}) has no ImagePositionPatient`);
     positions.push([ipp[0]!, ipp[1]!, ipp[2]!]);
   }
 
@@ -111,21 +134,35 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const samePosition = 1e-3 * positionUnit(instances[0]);
   if (steps.some((s) => s < samePosition)) {
     const parts = splitVolumes(instances);
-    const what = parts.length > 1 ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)` : " (several acquisitions, echoes or time points)";
+    const what =
+      parts.length > 1
+        ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)`
+        : " (several acquisitions, echoes or time points)";
     throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
   }
-  const maxAngle = (Math.max(...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal))) * 180) / Math.PI;
+  const maxAngle =
+    (Math.max(
+      ...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal)),
+    ) *
+      180) /
+    Math.PI;
   // the shear is what matters: a header tilt over slices already stacked along the normal leaves nothing to correct
   const sheared = maxAngle > options.maxTiltDegrees;
   const tiltDegrees = Math.abs(tilt) > 0 ? tilt : maxAngle;
   if ((sheared || Math.abs(tilt) > options.maxTiltDegrees) && options.tilt === "refuse") {
-    throw refuse("DLN_ERR_VOLUME_TILT", `gantry tilt of ${tiltDegrees.toFixed(2)}°: slices are sheared, not a rectilinear volume (tilt correction is off: volume.tilt is "refuse")`);
+    throw refuse(
+      "DLN_ERR_VOLUME_TILT",
+      `gantry tilt of ${tiltDegrees.toFixed(2)}°: slices are sheared, not a rectilinear volume (tilt correction is off: volume.tilt is "refuse")`,
+    );
   }
   const step = median(steps);
   const irregular = Math.max(...steps.map((s) => Math.abs(s - step))) > options.spacingTolerance * step;
   const stepsText = `median ${step.toFixed(3)} mm, steps from ${Math.min(...steps).toFixed(3)} to ${Math.max(...steps).toFixed(3)} mm`;
   if (irregular && options.irregularSpacing === "refuse") {
-    throw refuse("DLN_ERR_VOLUME_SPACING", `slice spacing is not regular (${stepsText}): missing slices or irregular spacing`);
+    throw refuse(
+      "DLN_ERR_VOLUME_SPACING",
+      `slice spacing is not regular (${stepsText}): missing slices or irregular spacing`,
+    );
   }
 
   const slices: SliceSource[] = order.map((idx) => {
@@ -149,7 +186,8 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
     slices,
   };
   const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
-  const readSlice = (k: number, out: Float32Array) => decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+  const readSlice = (k: number, out: Float32Array) =>
+    decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
   if (!sheared && !irregular) return { grid, readSlice, warnings: [] };
 
   // irregular: planes at the smallest step that is not an odd close pair (under half the median), so a missing
@@ -158,7 +196,10 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep, irregular);
   const [mx, my, mz] = r.grid.dims;
   const onto = `resampled onto a rectilinear grid of ${mx}×${my}×${mz}, planes ${planeStep.toFixed(3)} mm apart`;
-  const what = [sheared ? `gantry tilt of ${tiltDegrees.toFixed(2)}° corrected` : "", irregular ? `slice spacing is not regular (${stepsText})` : ""];
+  const what = [
+    sheared ? `gantry tilt of ${tiltDegrees.toFixed(2)}° corrected` : "",
+    irregular ? `slice spacing is not regular (${stepsText})` : "",
+  ];
   const warnings = [`series ${seriesInstanceUID}: ${what.filter(Boolean).join(" and ")}: ${onto}`];
   return {
     grid: r.grid,
@@ -169,7 +210,10 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
 }
 
 /** Every volume of a series (`convert`): one per part that splitVolumes finds, each planned or refused on its own. */
-export function seriesToVolumes(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): { part: VolumePart; plan?: VolumePlan; error?: unknown }[] {
+export function seriesToVolumes(
+  instances: readonly ParsedDicom[],
+  options: VolumeOptions = DEFAULT_VOLUME_OPTIONS,
+): { part: VolumePart; plan?: VolumePlan; error?: unknown }[] {
   return splitVolumes(instances).map((part) => {
     try {
       return { part, plan: planVolume(part.instances, options) };
@@ -197,7 +241,10 @@ export interface ModelVolume {
  * guess. A tilted stack is corrected (unless the options refuse it); missing slices and irregular spacing are always
  * refused here, since planes between the source images could not carry outputs back onto them.
  */
-export function volumeForModel(instances: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): ModelVolume {
+export function volumeForModel(
+  instances: readonly ParsedDicom[],
+  options: VolumeOptions = DEFAULT_VOLUME_OPTIONS,
+): ModelVolume {
   const parts = splitVolumes(instances);
   // one part holds the frames already expanded; several that are not acquisitions are refused by planVolume
   if (parts.length === 1) return modelVolume(parts[0]!.instances, options, []);
@@ -205,7 +252,9 @@ export function volumeForModel(instances: readonly ParsedDicom[], options: Volum
   const chosen = parts.reduce((best, p) => (p.instances.length >= best.instances.length ? p : best));
   const left = parts.filter((p) => p !== chosen).map((p) => `${p.label}, ${p.instances.length} slices`);
   const series = str(instances[0]!.dataset, "SeriesInstanceUID");
-  return modelVolume(chosen.instances, options, [`series ${series} holds ${parts.length} acquisitions at the same positions: used ${chosen.label} (${chosen.instances.length} slices); left out ${left.join("; ")}`]);
+  return modelVolume(chosen.instances, options, [
+    `series ${series} holds ${parts.length} acquisitions at the same positions: used ${chosen.label} (${chosen.instances.length} slices); left out ${left.join("; ")}`,
+  ]);
 }
 
 function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, warnings: string[]): ModelVolume {
@@ -215,7 +264,11 @@ function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, 
   if (!plan.resampled) return { volume, warnings: all };
   const { stack, placement } = plan.resampled;
   const source = readVolume(stack.grid, stack.readSlice);
-  return { volume, warnings: all, outputs: { volume: source, labels: (l) => labelsOnStack(l, source.dims, placement) } };
+  return {
+    volume,
+    warnings: all,
+    outputs: { volume: source, labels: (l) => labelsOnStack(l, source.dims, placement) },
+  };
 }
 
 /**
@@ -223,7 +276,11 @@ function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, 
  * voxel it falls nearest to on its own plane. Tilt correction shifts slices in-plane only, at the same resolution,
  * so this moves a boundary by at most half a pixel.
  */
-export function labelsOnStack(labels: LabelMap, dims: [number, number, number], placement: { di: number; dj: number; plane: number }[]): LabelMap {
+export function labelsOnStack(
+  labels: LabelMap,
+  dims: [number, number, number],
+  placement: { di: number; dj: number; plane: number }[],
+): LabelMap {
   const [nx, ny, nz] = dims;
   const [mx, my] = labels.dims;
   const out = new Uint8Array(nx * ny * nz);

@@ -1,8 +1,14 @@
-import { DelineateError } from "../errors.js";
-import { num, nums, pixelDataOf, str, strs, type NaturalDataset, type ParsedDicom } from "../dicom/dataset.js";
+import { type NaturalDataset, num, nums, type ParsedDicom, pixelDataOf, str, strs } from "../dicom/dataset.js";
+import {
+  encapsulatedFrames,
+  type FrameLayout,
+  isEncapsulated,
+  type PixelDecoders,
+  type StoredFrame,
+} from "../dicom/pixelDecoders.js";
 import { readCsaHeader } from "../dicom/siemensCsa.js";
+import { DelineateError } from "../errors.js";
 import { add, cross, scale, type Vec3 } from "./geometry.js";
-import { encapsulatedFrames, isEncapsulated, type FrameLayout, type PixelDecoders, type StoredFrame } from "../dicom/pixelDecoders.js";
 
 const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 
@@ -10,15 +16,26 @@ const BIG_ENDIAN = "1.2.840.10008.1.2.2";
  * Decodes one greyscale slice into `out`: native (little- or big-endian) or, with `decoders`, compressed pixel
  * data; unused high bits masked, sign extended from BitsStored, rescale applied.
  */
-export function decodeSlice(inst: ParsedDicom, out: Float32Array, seriesInstanceUID: string, decoders?: PixelDecoders, mosaics?: Map<unknown, StoredFrame>): void {
+export function decodeSlice(
+  inst: ParsedDicom,
+  out: Float32Array,
+  seriesInstanceUID: string,
+  decoders?: PixelDecoders,
+  mosaics?: Map<unknown, StoredFrame>,
+): void {
   const ds = inst.dataset;
   const sop = str(ds, "SOPInstanceUID");
-  const bad = (why: string) => new DelineateError("DLN_ERR_VOLUME_UNSUPPORTED", `series ${seriesInstanceUID}, instance ${sop}: ${why}`, { seriesInstanceUID, sopInstanceUID: sop });
+  const bad = (why: string) =>
+    new DelineateError("DLN_ERR_VOLUME_UNSUPPORTED", `series ${seriesInstanceUID}, instance ${sop}: ${why}`, {
+      seriesInstanceUID,
+      sopInstanceUID: sop,
+    });
   if ((num(ds, "SamplesPerPixel") ?? 1) !== 1) throw bad("not a greyscale image (SamplesPerPixel ≠ 1)");
   const bitsAllocated = num(ds, "BitsAllocated");
   const bitsStored = num(ds, "BitsStored") ?? bitsAllocated;
   const signed = num(ds, "PixelRepresentation") === 1;
-  if ((bitsAllocated !== 16 && bitsAllocated !== 8) || !bitsStored || bitsStored > bitsAllocated) throw bad(`BitsAllocated ${bitsAllocated} / BitsStored ${bitsStored} is not supported`);
+  if ((bitsAllocated !== 16 && bitsAllocated !== 8) || !bitsStored || bitsStored > bitsAllocated)
+    throw bad(`BitsAllocated ${bitsAllocated} / BitsStored ${bitsStored} is not supported`);
   const n = out.length;
   const tile = ds.MosaicTile as MosaicTile | undefined;
   let raw: StoredFrame;
@@ -28,12 +45,24 @@ export function decodeSlice(inst: ParsedDicom, out: Float32Array, seriesInstance
     const key = ds.PixelData ?? inst.readPixelData;
     let mosaic = mosaics?.get(key);
     if (!mosaic) {
-      mosaic = storedValues(inst, { rows: tile.mosaicRows, columns: tile.mosaicColumns, bitsAllocated, bitsStored, samplesPerPixel: 1 }, tile.mosaicRows * tile.mosaicColumns, bad, decoders);
+      mosaic = storedValues(
+        inst,
+        { rows: tile.mosaicRows, columns: tile.mosaicColumns, bitsAllocated, bitsStored, samplesPerPixel: 1 },
+        tile.mosaicRows * tile.mosaicColumns,
+        bad,
+        decoders,
+      );
       mosaics?.set(key, mosaic);
     }
     raw = cutTile(mosaic, tile);
   } else {
-    raw = storedValues(inst, { rows: num(ds, "Rows") ?? 0, columns: num(ds, "Columns") ?? 0, bitsAllocated, bitsStored, samplesPerPixel: 1 }, n, bad, decoders);
+    raw = storedValues(
+      inst,
+      { rows: num(ds, "Rows") ?? 0, columns: num(ds, "Columns") ?? 0, bitsAllocated, bitsStored, samplesPerPixel: 1 },
+      n,
+      bad,
+      decoders,
+    );
   }
   rescaleInto(raw, out, signed, bitsStored, num(ds, "RescaleSlope") ?? 1, num(ds, "RescaleIntercept") ?? 0);
 }
@@ -42,7 +71,14 @@ export function decodeSlice(inst: ParsedDicom, out: Float32Array, seriesInstance
  * out = stored value × slope + intercept, the stored value sign-extended from BitsStored (or its unused high bits
  * masked). One loop per case, so the per-voxel work has no branch (a 512×512×300 CT is 79 M voxels).
  */
-function rescaleInto(raw: StoredFrame, out: Float32Array, signed: boolean, bitsStored: number, slope: number, intercept: number): void {
+function rescaleInto(
+  raw: StoredFrame,
+  out: Float32Array,
+  signed: boolean,
+  bitsStored: number,
+  slope: number,
+  intercept: number,
+): void {
   const n = out.length;
   if (signed) {
     const shift = 32 - bitsStored;
@@ -79,12 +115,16 @@ function storedValues(
     } catch (e) {
       throw bad(`transfer syntax ${ts}: ${(e as Error).message}`);
     }
-    if (decoded.length < n) throw bad(`transfer syntax ${ts}: the decoded frame holds ${decoded.length} of ${n} pixels`);
+    if (decoded.length < n)
+      throw bad(`transfer syntax ${ts}: the decoded frame holds ${decoded.length} of ${n} pixels`);
     return decoded;
   }
   const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
   if (!(buf instanceof ArrayBuffer)) throw bad("no pixel data");
-  const raw = layout.bitsAllocated === 16 ? new Uint16Array(buf, 0, Math.min(n, buf.byteLength >> 1)) : new Uint8Array(buf, 0, Math.min(n, buf.byteLength));
+  const raw =
+    layout.bitsAllocated === 16
+      ? new Uint16Array(buf, 0, Math.min(n, buf.byteLength >> 1))
+      : new Uint8Array(buf, 0, Math.min(n, buf.byteLength));
   if (raw.length < n) throw bad(`pixel data holds ${raw.length} of ${n} pixels (truncated)`);
   if (ts === BIG_ENDIAN && raw instanceof Uint16Array) {
     // dcmjs swaps the header's values but hands over the pixel bytes as stored
@@ -162,15 +202,35 @@ function expandMosaic(inst: ParsedDicom): ParsedDicom[] {
   const iop = nums(ds, "ImageOrientationPatient");
   const ipp = nums(ds, "ImagePositionPatient");
   const ps = nums(ds, "PixelSpacing");
-  const mosaicRows = num(ds, "Rows") ?? 0, mosaicColumns = num(ds, "Columns") ?? 0;
+  const mosaicRows = num(ds, "Rows") ?? 0,
+    mosaicColumns = num(ds, "Columns") ?? 0;
   const perRow = Math.ceil(Math.sqrt(count));
-  if (!(count > 0) || !iop || iop.length !== 6 || !ipp || ipp.length !== 3 || !ps || ps.length !== 2 || mosaicRows % perRow || mosaicColumns % perRow) return [inst];
-  const rows = mosaicRows / perRow, columns = mosaicColumns / perRow;
-  const row: Vec3 = [iop[0]!, iop[1]!, iop[2]!], column: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
+  if (
+    !(count > 0) ||
+    !iop ||
+    iop.length !== 6 ||
+    !ipp ||
+    ipp.length !== 3 ||
+    !ps ||
+    ps.length !== 2 ||
+    mosaicRows % perRow ||
+    mosaicColumns % perRow
+  )
+    return [inst];
+  const rows = mosaicRows / perRow,
+    columns = mosaicColumns / perRow;
+  const row: Vec3 = [iop[0]!, iop[1]!, iop[2]!],
+    column: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
   const csaNormal = (csa.get("SliceNormalVector") ?? []).map(Number);
-  const normal: Vec3 = csaNormal.length === 3 && csaNormal.every(Number.isFinite) ? [csaNormal[0]!, csaNormal[1]!, csaNormal[2]!] : cross(row, column);
+  const normal: Vec3 =
+    csaNormal.length === 3 && csaNormal.every(Number.isFinite)
+      ? [csaNormal[0]!, csaNormal[1]!, csaNormal[2]!]
+      : cross(row, column);
   const spacing = num(ds, "SpacingBetweenSlices") ?? num(ds, "SliceThickness") ?? 1;
-  const first = add(add([ipp[0]!, ipp[1]!, ipp[2]!], scale(column, (ps[0]! * (mosaicRows - rows)) / 2)), scale(row, (ps[1]! * (mosaicColumns - columns)) / 2));
+  const first = add(
+    add([ipp[0]!, ipp[1]!, ipp[2]!], scale(column, (ps[0]! * (mosaicRows - rows)) / 2)),
+    scale(row, (ps[1]! * (mosaicColumns - columns)) / 2),
+  );
   return Array.from({ length: count }, (_, index) => ({
     ...inst,
     dataset: {
@@ -224,7 +284,9 @@ export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
         ...(transform ? { RescaleSlope: transform.RescaleSlope, RescaleIntercept: transform.RescaleIntercept } : {}),
         // what tells volumes apart when frames share positions (echoes, time points, stacks)
         ...(frameType !== undefined ? { FrameType: frameType } : {}),
-        ...(content?.TemporalPositionIndex !== undefined ? { TemporalPositionIndex: content.TemporalPositionIndex } : {}),
+        ...(content?.TemporalPositionIndex !== undefined
+          ? { TemporalPositionIndex: content.TemporalPositionIndex }
+          : {}),
         ...(echo?.EffectiveEchoTime !== undefined ? { EchoTime: echo.EffectiveEchoTime } : {}),
         PixelData: frameData[i] ? [frameData[i]] : undefined,
       },
@@ -238,11 +300,14 @@ export function framePixelData(inst: ParsedDicom, frames: number): (ArrayBuffer 
   let pixelData: unknown;
   try {
     pixelData = pixelDataOf(inst);
-    if (isEncapsulated(inst.transferSyntaxUID)) return encapsulatedFrames(pixelData, frames).map((f) => f.slice().buffer);
+    if (isEncapsulated(inst.transferSyntaxUID))
+      return encapsulatedFrames(pixelData, frames).map((f) => f.slice().buffer);
   } catch {
     return []; // each frame is then refused as having no pixel data, naming the instance
   }
   const frameBytes = (num(ds, "Rows") ?? 0) * (num(ds, "Columns") ?? 0) * ((num(ds, "BitsAllocated") ?? 16) >> 3);
   const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
-  return Array.from({ length: frames }, (_, i) => (buf instanceof ArrayBuffer ? buf.slice(i * frameBytes, (i + 1) * frameBytes) : undefined));
+  return Array.from({ length: frames }, (_, i) =>
+    buf instanceof ArrayBuffer ? buf.slice(i * frameBytes, (i + 1) * frameBytes) : undefined,
+  );
 }

@@ -1,4 +1,4 @@
-import { num, nums, str, strs, type ParsedDicom } from "../dicom/dataset.js";
+import { num, nums, type ParsedDicom, str, strs } from "../dicom/dataset.js";
 import { cross, dot, type Vec3 } from "./geometry.js";
 import { expandFrames } from "./slicePixels.js";
 
@@ -27,7 +27,8 @@ const DIMENSIONS: readonly { dimension: VolumeDimension; keyword: string }[] = [
 ];
 
 /** mm: the scale positions are compared at, a pixel (at most 1 mm), so microscopy's nanometre sections stay apart */
-export const positionUnit = (p: ParsedDicom | undefined): number => Math.min(1, ...(nums(p?.dataset ?? {}, "PixelSpacing") ?? []).filter((v) => v > 0));
+export const positionUnit = (p: ParsedDicom | undefined): number =>
+  Math.min(1, ...(nums(p?.dataset ?? {}, "PixelSpacing") ?? []).filter((v) => v > 0));
 
 /** A slice's position along the normal, to a hundredth of the position unit. */
 const positionKey = (p: ParsedDicom, normal: Vec3, unit: number) => {
@@ -35,7 +36,8 @@ const positionKey = (p: ParsedDicom, normal: Vec3, unit: number) => {
   return ipp && ipp.length === 3 ? String(Math.round((dot([ipp[0]!, ipp[1]!, ipp[2]!], normal) / unit) * 100)) : "?";
 };
 const valueKey = (p: ParsedDicom, keyword: string) => strs(p.dataset, keyword).join("\\");
-const orientationKey = (p: ParsedDicom) => (nums(p.dataset, "ImageOrientationPatient") ?? []).map((v) => v.toFixed(3)).join("\\");
+const orientationKey = (p: ParsedDicom) =>
+  (nums(p.dataset, "ImageOrientationPatient") ?? []).map((v) => v.toFixed(3)).join("\\");
 
 /**
  * The volumes one series holds. A series whose slices all lie at different positions is one volume. Otherwise the
@@ -54,7 +56,12 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
   if (byOrientation.size > 1) {
     // numbered across all orientations' volumes: two echoes of one orientation must not share an index (a file name)
     return [...byOrientation.values()]
-      .flatMap((group, i) => split(group).map((part) => ({ ...part, label: `orientation ${i + 1} of ${byOrientation.size}${part.label ? `, ${part.label}` : ""}` })))
+      .flatMap((group, i) =>
+        split(group).map((part) => ({
+          ...part,
+          label: `orientation ${i + 1} of ${byOrientation.size}${part.label ? `, ${part.label}` : ""}`,
+        })),
+      )
       .map((part, n) => ({ ...part, dimension: "orientation" as const, index: n + 1 }));
   }
   const whole: VolumePart[] = [{ index: 1, label: "", instances: [...instances] }];
@@ -62,7 +69,8 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
   if (!iop || iop.length !== 6) return whole;
   const normal = cross([iop[0]!, iop[1]!, iop[2]!], [iop[3]!, iop[4]!, iop[5]!]);
   const unit = positionUnit(instances[0]);
-  const distinctPositions = (group: readonly ParsedDicom[]) => new Set(group.map((p) => positionKey(p, normal, unit))).size === group.length;
+  const distinctPositions = (group: readonly ParsedDicom[]) =>
+    new Set(group.map((p) => positionKey(p, normal, unit))).size === group.length;
   if (distinctPositions(instances)) return whole;
 
   for (const { dimension, keyword } of DIMENSIONS) {
@@ -70,7 +78,12 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
     // every group a stack: distinct positions, and more than one (single images are not volumes)
     if (groups.size < 2 || ![...groups.values()].every((g) => g.length > 1 && distinctPositions(g))) continue;
     const keys = [...groups.keys()].sort(compareValues);
-    return keys.map((k, i) => ({ dimension, index: i + 1, label: `${dimension} ${i + 1} of ${keys.length} (${keyword} ${k || "empty"})`, instances: groups.get(k)! }));
+    return keys.map((k, i) => ({
+      dimension,
+      index: i + 1,
+      label: `${dimension} ${i + 1} of ${keys.length} (${keyword} ${k || "empty"})`,
+      instances: groups.get(k)!,
+    }));
   }
 
   const byPosition = groupBy(instances, (p) => positionKey(p, normal, unit));
@@ -78,7 +91,9 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
   // one position only: single images repeated, not volumes
   if (counts.size !== 1 || byPosition.size < 2) return whole;
   const repetitions = [...counts][0]!;
-  const order = (a: ParsedDicom, b: ParsedDicom) => (num(a.dataset, "InstanceNumber") ?? 0) - (num(b.dataset, "InstanceNumber") ?? 0) || str(a.dataset, "AcquisitionTime").localeCompare(str(b.dataset, "AcquisitionTime"));
+  const order = (a: ParsedDicom, b: ParsedDicom) =>
+    (num(a.dataset, "InstanceNumber") ?? 0) - (num(b.dataset, "InstanceNumber") ?? 0) ||
+    str(a.dataset, "AcquisitionTime").localeCompare(str(b.dataset, "AcquisitionTime"));
   const sorted = [...byPosition.values()].map((g) => [...g].sort(order));
   return Array.from({ length: repetitions }, (_, r) => ({
     dimension: "repetition" as const,
@@ -101,6 +116,7 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 
 /** Numeric values in numeric order (echo times, indices), others as text. */
 function compareValues(a: string, b: string): number {
-  const x = Number(a), y = Number(b);
+  const x = Number(a),
+    y = Number(b);
   return a !== "" && b !== "" && Number.isFinite(x) && Number.isFinite(y) ? x - y : a.localeCompare(b);
 }

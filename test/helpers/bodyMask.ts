@@ -19,7 +19,8 @@ export function classicalBodyMask(hu: Float32Array, [nx, ny, nz]: readonly [numb
       const p = stack.pop()!;
       if (outside[p] || m[p]) continue;
       outside[p] = 1;
-      const x = p % nx, y = (p - x) / nx;
+      const x = p % nx,
+        y = (p - x) / nx;
       if (x > 0) stack.push(p - 1);
       if (x < nx - 1) stack.push(p + 1);
       if (y > 0) stack.push(p - nx);
@@ -29,7 +30,9 @@ export function classicalBodyMask(hu: Float32Array, [nx, ny, nz]: readonly [numb
   }
   // largest 3D component
   const comp = new Int32Array(hu.length);
-  let best = 0, bestSize = 0, id = 0;
+  let best = 0,
+    bestSize = 0,
+    id = 0;
   for (let s = 0; s < hu.length; s++) {
     if (!mask[s] || comp[s]) continue;
     id++;
@@ -39,8 +42,17 @@ export function classicalBodyMask(hu: Float32Array, [nx, ny, nz]: readonly [numb
     while (stack.length) {
       const p = stack.pop()!;
       size++;
-      const x = p % nx, y = ((p - x) / nx) % ny, z = Math.floor(p / plane);
-      for (const [q, ok] of [[p - 1, x > 0], [p + 1, x < nx - 1], [p - nx, y > 0], [p + nx, y < ny - 1], [p - plane, z > 0], [p + plane, z < nz - 1]] as const) {
+      const x = p % nx,
+        y = ((p - x) / nx) % ny,
+        z = Math.floor(p / plane);
+      for (const [q, ok] of [
+        [p - 1, x > 0],
+        [p + 1, x < nx - 1],
+        [p - nx, y > 0],
+        [p + nx, y < ny - 1],
+        [p - plane, z > 0],
+        [p + plane, z < nz - 1],
+      ] as const) {
         if (ok && mask[q] && !comp[q]) {
           comp[q] = id;
           stack.push(q);
@@ -55,7 +67,9 @@ export function classicalBodyMask(hu: Float32Array, [nx, ny, nz]: readonly [numb
 }
 
 export function dice(a: Uint8Array, b: Uint8Array): number {
-  let inter = 0, sa = 0, sb = 0;
+  let inter = 0,
+    sa = 0,
+    sb = 0;
   for (let i = 0; i < a.length; i++) {
     inter += a[i]! & b[i]!;
     sa += a[i]!;

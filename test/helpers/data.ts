@@ -25,17 +25,29 @@ export interface PreparedStudy {
  */
 export async function prepareAbdomenStudy(source: string, dest: string): Promise<PreparedStudy> {
   cpSync(source, dest, { recursive: true });
-  const study = { dir: dest, studyInstanceUID: newUid("2.25"), seriesInstanceUID: newUid("2.25"), patientName: "Abdomen^Testpatient", patientID: "DLN-TEST-4711" };
+  const study = {
+    dir: dest,
+    studyInstanceUID: newUid("2.25"),
+    seriesInstanceUID: newUid("2.25"),
+    patientName: "Abdomen^Testpatient",
+    patientID: "DLN-TEST-4711",
+  };
   for (const f of readdirSync(dest)) {
     const sop = f.replace(/^CT\./, "");
     await exec("dcmodify", [
       "-nb",
-      "-i", "(0008,0016)=1.2.840.10008.5.1.4.1.1.2",
-      "-i", `(0008,0018)=${sop}`,
-      "-i", `(0020,000D)=${study.studyInstanceUID}`,
-      "-i", `(0020,000E)=${study.seriesInstanceUID}`,
-      "-i", `(0010,0010)=${study.patientName}`,
-      "-i", `(0010,0020)=${study.patientID}`,
+      "-i",
+      "(0008,0016)=1.2.840.10008.5.1.4.1.1.2",
+      "-i",
+      `(0008,0018)=${sop}`,
+      "-i",
+      `(0020,000D)=${study.studyInstanceUID}`,
+      "-i",
+      `(0020,000E)=${study.seriesInstanceUID}`,
+      "-i",
+      `(0010,0010)=${study.patientName}`,
+      "-i",
+      `(0010,0020)=${study.patientID}`,
       path.join(dest, f),
     ]);
     await exec("gdcmconv", ["--raw", path.join(dest, f), path.join(dest, f)]);
@@ -45,12 +57,25 @@ export async function prepareAbdomenStudy(source: string, dest: string): Promise
 
 /** A phantom CT study whose middle slice has lost half its pixel data: a malformed series a PACS still stores. */
 export function truncatedPhantomStudy(dest: string, patientName: string, patientID: string): PreparedStudy {
-  const r = writePhantomSeries(dest, { size: 64, slices: 12, pixelSpacing: 6, sliceSpacing: 4, patientName, patientID });
+  const r = writePhantomSeries(dest, {
+    size: 64,
+    slices: 12,
+    pixelSpacing: 6,
+    sliceSpacing: 4,
+    patientName,
+    patientID,
+  });
   const victim = r.files[6]!;
   const parsed = parsePart10(new Uint8Array(readFileSync(victim)));
   const pixels = (parsed.dataset.PixelData as ArrayBuffer[])[0]!;
   parsed.dataset.PixelData = [pixels.slice(0, pixels.byteLength / 2)];
   parsed.dataset._vrMap = { ...(parsed.dataset._vrMap ?? {}), PixelData: "OW" };
   writeFileSync(victim, writePart10(parsed.dataset));
-  return { dir: dest, studyInstanceUID: r.studyInstanceUID, seriesInstanceUID: r.seriesInstanceUID, patientName, patientID };
+  return {
+    dir: dest,
+    studyInstanceUID: r.studyInstanceUID,
+    seriesInstanceUID: r.seriesInstanceUID,
+    patientName,
+    patientID,
+  };
 }

@@ -102,7 +102,10 @@ print(json.dumps({"compared": int(on.sum()), "ofA": int(A.size), "planes": len(s
  * source image's plane (within 0.01 mm), every voxel inside the image against the image's bilinear interpolation at
  * the voxel's patient position, computed from ImagePositionPatient, ImageOrientationPatient and PixelSpacing.
  */
-export function compareWithSourceImages(nifti: string, files: string[]): Promise<{ planes: number; voxels: number; maxDifference: number }> {
+export function compareWithSourceImages(
+  nifti: string,
+  files: string[],
+): Promise<{ planes: number; voxels: number; maxDifference: number }> {
   return python(
     `
 ${LOAD}

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, writeFileSync } from "node:fs";
 import path from "node:path";
+import { FINAL_STATES, type Job, type JobKind } from "../../src/jobs/job.js";
 import type { TestOrthanc } from "./orthanc.js";
 import { freePort, waitFor } from "./orthanc.js";
 import { ROOT } from "./tools.js";
-import { FINAL_STATES, type Job, type JobKind } from "../../src/jobs/job.js";
 
 export interface NodeProcess {
   port: number;
@@ -31,50 +31,69 @@ export interface NodeProcess {
 export async function startNodeProcess(
   orthanc: TestOrthanc,
   dataDir: string,
-  options: { logFile: string; jobs?: { maxAttempts: number; retryBaseSeconds: number }; ingest?: {
+  options: {
+    logFile: string;
+    jobs?: { maxAttempts: number; retryBaseSeconds: number };
+    ingest?: {
       changeFeed: boolean;
       webhook: boolean;
       qido?: { enabled: boolean; lookbackDays: number; quietSeconds: number };
       stow?: { enabled: boolean; quietSeconds: number; maxBodyMiB: number };
-    }; port?: number; token?: string;
+    };
+    port?: number;
+    token?: string;
     /** changes to the generated configuration (routes, destinations, another model folder) */
-    configure?: (config: Record<string, any>) => void },
+    configure?: (config: Record<string, any>) => void;
+  },
 ): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
   const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
   const config: Record<string, any> = {
-      pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
-      dataDir,
-      http: { host: "127.0.0.1", port },
-      ingest: {
-        changeFeed: options.ingest?.changeFeed ?? true,
-        pollIntervalSeconds: 0.5,
-        webhook: options.ingest?.webhook ?? false,
-        ...(options.ingest?.qido ? { qido: options.ingest.qido } : {}),
-        ...(options.ingest?.stow ? { stow: options.ingest.stow } : {}),
-      },
-      model: { dir: path.join(ROOT, "models"), id: "ct-body" },
-      inference: { executionProviders: ["cpu"] },
-      outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
-      jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
-      log: { level: "debug" },
+    pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
+    dataDir,
+    http: { host: "127.0.0.1", port },
+    ingest: {
+      changeFeed: options.ingest?.changeFeed ?? true,
+      pollIntervalSeconds: 0.5,
+      webhook: options.ingest?.webhook ?? false,
+      ...(options.ingest?.qido ? { qido: options.ingest.qido } : {}),
+      ...(options.ingest?.stow ? { stow: options.ingest.stow } : {}),
+    },
+    model: { dir: path.join(ROOT, "models"), id: "ct-body" },
+    inference: { executionProviders: ["cpu"] },
+    outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
+    jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
+    log: { level: "debug" },
   };
   options.configure?.(config);
   writeFileSync(configFile, JSON.stringify(config));
   let proc: ChildProcess | undefined;
-  const env = { ...process.env, DELINEATE_PACS_USERNAME: orthanc.username, DELINEATE_PACS_PASSWORD: orthanc.password, DELINEATE_API_TOKEN: token };
-  const api = (p: string, t: string | null = token) => fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  const env = {
+    ...process.env,
+    DELINEATE_PACS_USERNAME: orthanc.username,
+    DELINEATE_PACS_PASSWORD: orthanc.password,
+    DELINEATE_API_TOKEN: token,
+  };
+  const api = (p: string, t: string | null = token) =>
+    fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
   const start = async () => {
     const log = createWriteStream(options.logFile, { flags: "a" });
-    proc = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve", "--config", configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
+    proc = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve", "--config", configFile], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
     const p = proc;
-    await waitFor("the node to answer /healthz", async () => {
-      if (p.exitCode !== null) throw new Error(`node exited with ${p.exitCode}; see ${options.logFile}`);
-      return (await api("/healthz")).ok || undefined;
-    }, 60_000);
+    await waitFor(
+      "the node to answer /healthz",
+      async () => {
+        if (p.exitCode !== null) throw new Error(`node exited with ${p.exitCode}; see ${options.logFile}`);
+        return (await api("/healthz")).ok || undefined;
+      },
+      60_000,
+    );
   };
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
     const p = proc;
@@ -84,7 +103,8 @@ export async function startNodeProcess(
       p.kill(signal);
     });
   };
-  const jobs = async (study: string, kind?: JobKind) => (await (await api(`/api/jobs?study=${study}${kind ? `&kind=${kind}` : ""}`)).json()) as Job[];
+  const jobs = async (study: string, kind?: JobKind) =>
+    (await (await api(`/api/jobs?study=${study}${kind ? `&kind=${kind}` : ""}`)).json()) as Job[];
   const settled = async (study: string) => {
     const all = await jobs(study);
     const route = all.find((j) => j.kind === "route");
@@ -92,5 +112,16 @@ export async function startNodeProcess(
     return route.state === "done" ? all.filter((j) => j.kind === "segment") : [route];
   };
   await start();
-  return { port, token, logFile: options.logFile, pid: () => proc?.pid, signal: (sig) => void proc?.kill(sig), api, jobs, settled, stop, start };
+  return {
+    port,
+    token,
+    logFile: options.logFile,
+    pid: () => proc?.pid,
+    signal: (sig) => void proc?.kill(sig),
+    api,
+    jobs,
+    settled,
+    stop,
+    start,
+  };
 }

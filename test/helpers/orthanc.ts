@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { pacsFetch } from "../../src/pacs/http.js";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pacsFetch } from "../../src/pacs/http.js";
 
 export interface TestOrthanc {
   url: string;
@@ -29,7 +29,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -64,7 +69,8 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
   mkdirSync(dir, { recursive: true });
   const httpPort = options.httpPort ?? (await freePort());
   const dicomPort = options.dicomPort ?? (await freePort());
-  const username = options.username ?? "delineate", password = options.password ?? "test-password-1";
+  const username = options.username ?? "delineate",
+    password = options.password ?? "test-password-1";
   const config = {
     Name: "TESTPACS",
     StorageDirectory: path.join(dir, "db"),
@@ -94,15 +100,26 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
     const log = createWriteStream(path.join(dir, "orthanc.log"), { flags: "a" });
     if (options.detached) {
       const fd = openSync(path.join(dir, "orthanc.log"), "a");
-      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", fd, fd], detached: true, env: { ...process.env, ...options.env } });
+      proc = spawn("Orthanc", [configFile], {
+        stdio: ["ignore", fd, fd],
+        detached: true,
+        env: { ...process.env, ...options.env },
+      });
       proc.unref();
       writeFileSync(path.join(dir, "orthanc.pid"), String(proc.pid));
     } else {
-      proc = spawn("Orthanc", [configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
+      proc = spawn("Orthanc", [configFile], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, ...options.env },
+      });
       proc.stdout?.pipe(log);
       proc.stderr?.pipe(log);
     }
-    await waitFor("Orthanc to answer /system", async () => (await rest("/system")).Version as string | undefined, 30_000);
+    await waitFor(
+      "Orthanc to answer /system",
+      async () => (await rest("/system")).Version as string | undefined,
+      30_000,
+    );
   };
   const stop = async () => {
     const p = proc;

@@ -13,7 +13,17 @@ export async function rasteriseAndCompare(
   valueOfRoi: Record<string, number>,
   outDir: string,
 ): Promise<Record<string, number>> {
-  await exec("plastimatch", ["convert", "--input", rtstruct, "--referenced-ct", ctDir, "--output-prefix", outDir, "--prefix-format", "mha"]);
+  await exec("plastimatch", [
+    "convert",
+    "--input",
+    rtstruct,
+    "--referenced-ct",
+    ctDir,
+    "--output-prefix",
+    outDir,
+    "--prefix-format",
+    "mha",
+  ]);
   return python(
     `
 import glob, json, os, sys

@@ -9,8 +9,19 @@ export interface SliceSpec {
 }
 
 /** A single-frame CT series built in memory, as parsePart10 would return it (uncompressed, 16-bit). */
-export function makeSeries(slices: SliceSpec[], common: { rows?: number; cols?: number; signed?: boolean; bitsStored?: number; slope?: number; intercept?: number } = {}): ParsedDicom[] {
-  const rows = common.rows ?? 2, cols = common.cols ?? 3;
+export function makeSeries(
+  slices: SliceSpec[],
+  common: {
+    rows?: number;
+    cols?: number;
+    signed?: boolean;
+    bitsStored?: number;
+    slope?: number;
+    intercept?: number;
+  } = {},
+): ParsedDicom[] {
+  const rows = common.rows ?? 2,
+    cols = common.cols ?? 3;
   return slices.map((s, n) => {
     const pixels = s.pixels ?? Array.from({ length: rows * cols }, (_, i) => i + 10 * n);
     const buf = common.signed ? new Int16Array(pixels).buffer : new Uint16Array(pixels).buffer;

@@ -11,7 +11,9 @@ export const SHARED_DATA = path.resolve(ROOT, "../shared/data");
 /** The real third-party data, or a reason to skip that says what is missing. */
 export function sharedData(rel: string): { path: string; skip?: string } {
   const p = path.join(SHARED_DATA, rel);
-  return existsSync(p) ? { path: p } : { path: p, skip: `${p} is absent (../shared/data not checked out beside the project)` };
+  return existsSync(p)
+    ? { path: p }
+    : { path: p, skip: `${p} is absent (../shared/data not checked out beside the project)` };
 }
 
 /**
@@ -21,9 +23,21 @@ export function sharedData(rel: string): { path: string; skip?: string } {
 export async function storescu(port: number, aet: string, target: string, extra: string[] = []): Promise<void> {
   // Directory files (DICOMDIR, Philips DIRFILE) are not instances a modality sends.
   const files = statSync(target).isDirectory()
-    ? (readdirSync(target, { recursive: true }) as string[]).map((f) => path.join(target, f)).filter((f) => statSync(f).isFile() && !/^(DIRFILE|DICOMDIR)/.test(path.basename(f)))
+    ? (readdirSync(target, { recursive: true }) as string[])
+        .map((f) => path.join(target, f))
+        .filter((f) => statSync(f).isFile() && !/^(DIRFILE|DICOMDIR)/.test(path.basename(f)))
     : [target];
-  const r = await exec("storescu", ["-aet", "MODALITY", "-aec", aet, ...extra, "-nh", "127.0.0.1", String(port), ...files]);
+  const r = await exec("storescu", [
+    "-aet",
+    "MODALITY",
+    "-aec",
+    aet,
+    ...extra,
+    "-nh",
+    "127.0.0.1",
+    String(port),
+    ...files,
+  ]);
   const errors = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.startsWith("E:"));
   if (errors.length) throw new Error(`storescu failed for ${target}:\n${errors.slice(0, 5).join("\n")}`);
 }
@@ -47,10 +61,19 @@ export async function python(code: string, args: string[] = []): Promise<any> {
  * both validations report completion, so a validator that did not run never reads as a pass.
  */
 export async function pixelmedSRValidator(file: string): Promise<{ errors: string[]; warnings: string[] }> {
-  const limits = ["jdk.xml.xpathExprGrpLimit", "jdk.xml.xpathExprOpLimit", "jdk.xml.xpathTotalOpLimit"].map((p) => `-D${p}=0`);
-  const r = await exec("java", [...limits, "-cp", "/usr/share/java/pixelmed.jar", "com.pixelmed.validate.DicomSRValidator", file]).catch((e: { stdout: string; stderr: string }) => e);
+  const limits = ["jdk.xml.xpathExprGrpLimit", "jdk.xml.xpathExprOpLimit", "jdk.xml.xpathTotalOpLimit"].map(
+    (p) => `-D${p}=0`,
+  );
+  const r = await exec("java", [
+    ...limits,
+    "-cp",
+    "/usr/share/java/pixelmed.jar",
+    "com.pixelmed.validate.DicomSRValidator",
+    file,
+  ]).catch((e: { stdout: string; stderr: string }) => e);
   const output = `${r.stdout}\n${r.stderr}`;
-  if (!/Root Template Validation Complete/.test(output) || !/IOD validation complete/.test(output)) throw new Error(`DicomSRValidator did not complete:\n${output}`);
+  if (!/Root Template Validation Complete/.test(output) || !/IOD validation complete/.test(output))
+    throw new Error(`DicomSRValidator did not complete:\n${output}`);
   const lines = output.split("\n").map((l) => l.trim());
   return { errors: lines.filter((l) => /^Error/i.test(l)), warnings: lines.filter((l) => /^Warning/i.test(l)) };
 }

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { writePart10 } from "../../src/dicom/dataset.js";
+import { cli } from "../helpers/convert.js";
 import { compareNifti } from "../helpers/nifti.js";
 import { makeSeries } from "../helpers/series.js";
-import { cli } from "../helpers/convert.js";
 import { exec, sharedData } from "../helpers/tools.js";
 
 const run = cli;
@@ -22,17 +22,34 @@ async function parity(folder: string, work: string) {
 }
 
 /** A generated single-frame MR series on disk, in the orientation given, as DICOM files. */
-function writeSeries(dir: string, iop: number[], normal: [number, number, number], signed: boolean, slope?: number, intercept?: number): string {
+function writeSeries(
+  dir: string,
+  iop: number[],
+  normal: [number, number, number],
+  signed: boolean,
+  slope?: number,
+  intercept?: number,
+): string {
   mkdirSync(dir, { recursive: true });
   const [rows, cols, nz] = [12, 10, 7];
   const series = makeSeries(
     Array.from({ length: nz }, (_, k) => ({
-      position: [5 + k * 2.5 * normal[0], -8 + k * 2.5 * normal[1], 30 + k * 2.5 * normal[2]] as [number, number, number],
+      position: [5 + k * 2.5 * normal[0], -8 + k * 2.5 * normal[1], 30 + k * 2.5 * normal[2]] as [
+        number,
+        number,
+        number,
+      ],
       iop,
       pixels: Array.from({ length: rows * cols }, (_, i) => (signed ? -500 : 0) + ((i * 37 + k * 101) % 997)),
       extra: { Modality: "MR", SeriesNumber: 3, PatientName: "Convert^Test", PatientID: "CONV-1", SliceThickness: 2.5 },
     })),
-    { rows, cols, signed, ...(slope !== undefined ? { slope } : {}), ...(intercept !== undefined ? { intercept } : {}) },
+    {
+      rows,
+      cols,
+      signed,
+      ...(slope !== undefined ? { slope } : {}),
+      ...(intercept !== undefined ? { intercept } : {}),
+    },
   );
   series.forEach((s, k) => writeFileSync(path.join(dir, `${k}.dcm`), writePart10(s.dataset)));
   return dir;
@@ -43,7 +60,12 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
     ["axial, unsigned", [1, 0, 0, 0, 1, 0], [0, 0, 1], false],
     ["coronal, signed", [1, 0, 0, 0, 0, -1], [0, 1, 0], true],
     ["sagittal, rescaled", [0, 1, 0, 0, 0, -1], [-1, 0, 0], false, 1, -1024],
-    ["oblique (20° about x)", [1, 0, 0, 0, Math.cos(0.349), Math.sin(0.349)], [0, -Math.sin(0.349), Math.cos(0.349)], true],
+    [
+      "oblique (20° about x)",
+      [1, 0, 0, 0, Math.cos(0.349), Math.sin(0.349)],
+      [0, -Math.sin(0.349), Math.cos(0.349)],
+      true,
+    ],
   ];
   for (const [name, iop, normal, signed, slope, intercept] of cases) {
     it(`generated ${name}: identical voxels, affine within 1e-3 mm`, { timeout: 60_000 }, async () => {
@@ -57,10 +79,16 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
 
   const decubitus = sharedData("dcmqa-decubitus-mr/dicom");
   for (const series of ["HFS_3_t1_fl2d_sag", "HFDR_2_t1_fl2d_sag"]) {
-    it(`real sagittal MR, patient position ${series.split("_")[0]} (../shared/data item 16)`, { skip: decubitus.skip, timeout: 120_000 }, async () => {
+    it(`real sagittal MR, patient position ${series.split("_")[0]} (../shared/data item 16)`, {
+      skip: decubitus.skip,
+      timeout: 120_000,
+    }, async () => {
       const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
       const c = await parity(path.join(decubitus.path, series), work);
-      assert.deepEqual(c.shapes, [[35, 256, 256], [35, 256, 256]]);
+      assert.deepEqual(c.shapes, [
+        [35, 256, 256],
+        [35, 256, 256],
+      ]);
       assert.equal(c.differing, 0);
       assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
       console.log(`# ${series}: 0 voxels differ, affine within ${c.maxAffineDifferenceMm.toExponential(2)} mm`);
@@ -68,13 +96,27 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
   }
 
   const sag = sharedData("dcmqa-sag-mr");
-  for (const [series, ref] of [["XA30_classic_5001_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5001"], ["XA30_enhanced_5_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5"]] as const) {
-    it(`real sagittal EPI, ${series.includes("enhanced") ? "Enhanced MR (one file, 63 frames, per-frame functional groups)" : "classic (63 files)"} (item 15) against the reference NIfTI there`, { skip: sag.skip, timeout: 120_000 }, async () => {
+  for (const [series, ref] of [
+    ["XA30_classic_5001_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5001"],
+    ["XA30_enhanced_5_Product_EPI_Sag_Ascending", "Product_EPI_Sag_Ascending_5"],
+  ] as const) {
+    it(`real sagittal EPI, ${series.includes("enhanced") ? "Enhanced MR (one file, 63 frames, per-frame functional groups)" : "classic (63 files)"} (item 15) against the reference NIfTI there`, {
+      skip: sag.skip,
+      timeout: 120_000,
+    }, async () => {
       const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
-      const ours = await run(["convert", path.join(sag.path, "dicom", series), "--out", path.join(work, "ours.nii.gz")]);
+      const ours = await run([
+        "convert",
+        path.join(sag.path, "dicom", series),
+        "--out",
+        path.join(work, "ours.nii.gz"),
+      ]);
       assert.equal(ours.code, 0, ours.stderr);
       const c = await compareNifti(ours.stdout.trim(), path.join(sag.path, "ref-dcm2niix-local", `${ref}.nii.gz`));
-      assert.deepEqual(c.shapes, [[63, 86, 86], [63, 86, 86]]);
+      assert.deepEqual(c.shapes, [
+        [63, 86, 86],
+        [63, 86, 86],
+      ]);
       assert.equal(c.differing, 0);
       assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
       console.log(`# ${series}: 0 voxels differ, affine within ${c.maxAffineDifferenceMm.toExponential(2)} mm`);
@@ -82,18 +124,34 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
   }
 
   const philips = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
-  it("converts a gantry-tilted CT folder (item 1): the tilted series corrected with a warning, the localizer, exam summary and DIRFILEs named as skipped", { skip: philips.skip, timeout: 120_000 }, async () => {
+  it("converts a gantry-tilted CT folder (item 1): the tilted series corrected with a warning, the localizer, exam summary and DIRFILEs named as skipped", {
+    skip: philips.skip,
+    timeout: 120_000,
+  }, async () => {
     const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
     const p = await run(["convert", philips.path, "--out", path.join(work, "philips.nii.gz")]);
     assert.equal(p.code, 0, p.stderr);
-    assert.equal(p.stdout.trim(), path.join(work, "philips_Tilt.nii.gz"), "one volume, named as dcm2niix names a tilt-corrected one");
-    assert.match(p.stderr, /warning: series [0-9.]+: gantry tilt of -18\.50° corrected: resampled onto a rectilinear grid of 512×600×54, planes 2\.371 mm apart/);
+    assert.equal(
+      p.stdout.trim(),
+      path.join(work, "philips_Tilt.nii.gz"),
+      "one volume, named as dcm2niix names a tilt-corrected one",
+    );
+    assert.match(
+      p.stderr,
+      /warning: series [0-9.]+: gantry tilt of -18\.50° corrected: resampled onto a rectilinear grid of 512×600×54, planes 2\.371 mm apart/,
+    );
     assert.match(p.stderr, /has no image to convert: localizer/, "the localizer series");
     assert.match(p.stderr, /has no image to convert: derived image/, "the exam-summary series");
-    assert.match(p.stderr, /series no-series-uid:[^ ]* has no image to convert: not an image/, "the Philips DIRFILEs, which have no SeriesInstanceUID");
+    assert.match(
+      p.stderr,
+      /series no-series-uid:[^ ]* has no image to convert: not an image/,
+      "the Philips DIRFILEs, which have no SeriesInstanceUID",
+    );
   });
 
-  it("names a non-DICOM file and a truncated one, and still converts the good series", { timeout: 60_000 }, async () => {
+  it("names a non-DICOM file and a truncated one, and still converts the good series", {
+    timeout: 60_000,
+  }, async () => {
     const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
     const dir = writeSeries(path.join(work, "dicom"), [1, 0, 0, 0, 1, 0], [0, 0, 1], false);
     writeFileSync(path.join(dir, "README.txt"), "not DICOM");

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePart10, str } from "../../src/dicom/dataset.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
-import { planVolume, seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { planVolume, seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { classicalBodyMask, dice } from "../helpers/bodyMask.js";
-import { prepareAbdomenStudy, truncatedPhantomStudy, type PreparedStudy } from "../helpers/data.js";
-import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { type PreparedStudy, prepareAbdomenStudy, truncatedPhantomStudy } from "../helpers/data.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu } from "../helpers/tools.js";
 
@@ -48,13 +48,17 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   let abdomen: PreparedStudy, phantom: PreparedStudy, truncated: PreparedStudy, late: PreparedStudy | undefined;
   /** an attribute of a file, or of the first DICOM file of a folder */
   const uidOf = (target: string, key: string) => {
-    const file = statSync(target).isDirectory() ? path.join(target, readdirSync(target).find((f) => !f.startsWith("DIRFILE"))!) : target;
+    const file = statSync(target).isDirectory()
+      ? path.join(target, readdirSync(target).find((f) => !f.startsWith("DIRFILE"))!)
+      : target;
     return str(parsePart10(new Uint8Array(readFileSync(file))).dataset, key);
   };
   const tiltedStudy = () => uidOf(path.join(tiltedData.path, "S2010"), "StudyInstanceUID");
 
-  const jobOf = (study: string) => waitFor(`a finished job for study ${study}`, () => node.settled(study), 240_000, 500);
-  const segSeries = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
+  const jobOf = (study: string) =>
+    waitFor(`a finished job for study ${study}`, () => node.settled(study), 240_000, 500);
+  const segSeries = async (study: string) =>
+    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG");
   /** The study's one series of a modality, fetched from the PACS into a file that dciodvfy passes with no error. */
   const fetchValid = async (study: string, modality: string, file: string) => {
     const series = (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === modality);
@@ -70,16 +74,38 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   before(async () => {
     work = mkdtempSync(path.join(tmpdir(), "delineate-e2e-"));
     orthanc = await startOrthanc();
-    pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 60_000 });
+    pacs = new DicomWebClient({
+      url: orthanc.url,
+      dicomWebRoot: "/dicom-web",
+      username: orthanc.username,
+      password: orthanc.password,
+      timeoutMs: 60_000,
+    });
     abdomen = await prepareAbdomenStudy(abdomenData.path, path.join(work, "abdomen"));
-    const p = writePhantomSeries(path.join(work, "phantom"), { size: 128, slices: 40, pixelSpacing: 3, sliceSpacing: 3, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" });
-    phantom = { dir: path.join(work, "phantom"), studyInstanceUID: p.studyInstanceUID, seriesInstanceUID: p.seriesInstanceUID, patientName: "Phantom^Paula", patientID: "DLN-TEST-0815" };
+    const p = writePhantomSeries(path.join(work, "phantom"), {
+      size: 128,
+      slices: 40,
+      pixelSpacing: 3,
+      sliceSpacing: 3,
+      patientName: "Phantom^Paula",
+      patientID: "DLN-TEST-0815",
+    });
+    phantom = {
+      dir: path.join(work, "phantom"),
+      studyInstanceUID: p.studyInstanceUID,
+      seriesInstanceUID: p.seriesInstanceUID,
+      patientName: "Phantom^Paula",
+      patientID: "DLN-TEST-0815",
+    };
     truncated = truncatedPhantomStudy(path.join(work, "truncated"), "Truncated^Theo", "DLN-TEST-0666");
     mkdirSync(path.join(work, "node"));
     // the default rule: the model's declared outputs, SEG, SR and RTSTRUCT
-    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), { logFile: path.join(work, "node", "node.log") });
+    node = await startNodeProcess(orthanc, path.join(work, "node", "data"), {
+      logFile: path.join(work, "node", "node.log"),
+    });
     // A modality's C-STORE, one study after another; the node notices each from Orthanc's change feed.
-    for (const dir of [abdomen.dir, tiltedData.path, mrData.path, singleSliceData.path, truncated.dir, phantom.dir]) await storescu(orthanc.dicomPort, orthanc.aet, dir);
+    for (const dir of [abdomen.dir, tiltedData.path, mrData.path, singleSliceData.path, truncated.dir, phantom.dir])
+      await storescu(orthanc.dicomPort, orthanc.aet, dir);
   });
 
   after(async () => {
@@ -87,7 +113,9 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     await orthanc?.stop();
   });
 
-  it("segments a real CT series into a SEG in the same study that dciodvfy and pydicom accept, on the source slices", { timeout: 300_000 }, async () => {
+  it("segments a real CT series into a SEG in the same study that dciodvfy and pydicom accept, on the source slices", {
+    timeout: 300_000,
+  }, async () => {
     const [job] = await jobOf(abdomen.studyInstanceUID);
     assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
     assert.equal(job.segment?.seriesInstanceUID, abdomen.seriesInstanceUID);
@@ -107,15 +135,22 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     // The source series as the PACS holds it: every reference must be one of its instances, every frame on its slice.
     const sourceFiles = await pacs.retrieveSeries(abdomen.studyInstanceUID, abdomen.seriesInstanceUID);
     const source = sourceFiles.map((b) => parsePart10(b));
-    const ipp = new Map(source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]));
+    const ipp = new Map(
+      source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]),
+    );
     assert.equal(ipp.size, 20);
     assert.equal(seg.seriesRefs.length, 1);
     assert.equal(seg.seriesRefs[0].series, abdomen.seriesInstanceUID);
-    assert.deepEqual([...seg.seriesRefs[0].sops].sort(), [...ipp.keys()].sort(), "ReferencedSeriesSequence lists the source instances");
+    assert.deepEqual(
+      [...seg.seriesRefs[0].sops].sort(),
+      [...ipp.keys()].sort(),
+      "ReferencedSeriesSequence lists the source instances",
+    );
     for (const f of seg.frames) {
       const pos = ipp.get(f.sop);
       assert.ok(pos, `frame references ${f.sop}, not an instance of the source series`);
-      for (let a = 0; a < 3; a++) assert.ok(Math.abs(f.ipp[a] - pos[a]!) < 1e-3, `frame on ${f.ipp} but its source slice is at ${pos}`);
+      for (let a = 0; a < 3; a++)
+        assert.ok(Math.abs(f.ipp[a] - pos[a]!) < 1e-3, `frame on ${f.ipp} but its source slice is at ${pos}`);
     }
 
     // The SEG, unpacked by pydicom and put on the source grid, outlines the body: compare with the classical outline.
@@ -124,7 +159,9 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
     const raw = new Uint8Array(readFileSync(path.join(work, "abdomen-seg.raw")));
     const mask = new Uint8Array(volume.data.length);
     const sliceOf = new Map(volume.slices.map((s, k) => [s.sopInstanceUID, k]));
-    seg.frames.forEach((f: { sop: string }, i: number) => mask.set(raw.subarray(i * plane, (i + 1) * plane), sliceOf.get(f.sop)! * plane));
+    seg.frames.forEach((f: { sop: string }, i: number) =>
+      mask.set(raw.subarray(i * plane, (i + 1) * plane), sliceOf.get(f.sop)! * plane),
+    );
     const d = dice(mask, classicalBodyMask(volume.data, volume.dims));
     // 0.87 on this series at 4 mm when trained (training/reports/ct-body.json); the gap is mostly the arms, which the
     // classical rule (largest component only) leaves out and the network keeps. Random weights score far below.
@@ -148,26 +185,49 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     );
     assert.equal(sr.seg, seg.sop, "the SR references the SEG stored beside it");
     assert.equal(sr.name, abdomen.patientName);
-    assert.ok(Math.abs(sr.ml - voxels * voxelMl) < 1e-6 * voxels * voxelMl, `SR says ${sr.ml} mL; ${voxels} voxels × ${voxelMl} mL = ${voxels * voxelMl}`);
-    console.log(`# abdomen SR: body volume ${sr.ml.toFixed(1)} mL (${voxels} voxels), dciodvfy warnings ${srVerdict.warnings.length}`);
+    assert.ok(
+      Math.abs(sr.ml - voxels * voxelMl) < 1e-6 * voxels * voxelMl,
+      `SR says ${sr.ml} mL; ${voxels} voxels × ${voxelMl} mL = ${voxels * voxelMl}`,
+    );
+    console.log(
+      `# abdomen SR: body volume ${sr.ml.toFixed(1)} mL (${voxels} voxels), dciodvfy warnings ${srVerdict.warnings.length}`,
+    );
 
     // The RTSTRUCT: valid for dciodvfy, and plastimatch rasterises its ROI back onto the CT to the SEG's own voxels.
-    const { path: rtPath, verdict: rtVerdict } = await fetchValid(abdomen.studyInstanceUID, "RTSTRUCT", "abdomen-rtstruct.dcm");
+    const { path: rtPath, verdict: rtVerdict } = await fetchValid(
+      abdomen.studyInstanceUID,
+      "RTSTRUCT",
+      "abdomen-rtstruct.dcm",
+    );
     const ctDir = path.join(work, "abdomen-ct");
     mkdirSync(ctDir);
     sourceFiles.forEach((b, i) => writeFileSync(path.join(ctDir, `${i}.dcm`), b));
     writeFileSync(path.join(work, "abdomen-mask.raw"), mask);
-    const rtDice = await rasteriseAndCompare(rtPath, ctDir, path.join(work, "abdomen-mask.raw"), volume.dims, { Body: 1 }, path.join(work, "abdomen-rt-masks"));
+    const rtDice = await rasteriseAndCompare(
+      rtPath,
+      ctDir,
+      path.join(work, "abdomen-mask.raw"),
+      volume.dims,
+      { Body: 1 },
+      path.join(work, "abdomen-rt-masks"),
+    );
     assert.deepEqual(Object.keys(rtDice), ["Body"]);
     assert.ok(rtDice.Body! >= 0.97, `RTSTRUCT Body vs the SEG: Dice ${rtDice.Body}`);
-    console.log(`# abdomen RTSTRUCT vs SEG through plastimatch: Dice ${JSON.stringify(rtDice)}, dciodvfy warnings ${rtVerdict.warnings.length}`);
+    console.log(
+      `# abdomen RTSTRUCT vs SEG through plastimatch: Dice ${JSON.stringify(rtDice)}, dciodvfy warnings ${rtVerdict.warnings.length}`,
+    );
   });
 
-  it("segments the generated phantom too, and the node keeps going after a malformed series", { timeout: 300_000 }, async () => {
+  it("segments the generated phantom too, and the node keeps going after a malformed series", {
+    timeout: 300_000,
+  }, async () => {
     const [bad] = await jobOf(truncated.studyInstanceUID);
     assert.equal(bad?.state, "failed");
     assert.equal(bad.error?.code, "DLN_ERR_VOLUME_UNSUPPORTED");
-    assert.match(bad.error!.message, new RegExp(`series ${truncated.seriesInstanceUID.replace(/\./g, "\\.")}.*truncated`));
+    assert.match(
+      bad.error!.message,
+      new RegExp(`series ${truncated.seriesInstanceUID.replace(/\./g, "\\.")}.*truncated`),
+    );
     assert.equal((await segSeries(truncated.studyInstanceUID)).length, 0, "no SEG for a failed job");
 
     const [good] = await jobOf(phantom.studyInstanceUID);
@@ -176,10 +236,15 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     assert.equal((await node.api("/healthz")).status, 200);
   });
 
-  it("corrects a gantry-tilted CT (a warning on the job) and writes its SEG on the source images, having passed over its localizer and secondary-capture series", { timeout: 300_000 }, async () => {
+  it("corrects a gantry-tilted CT (a warning on the job) and writes its SEG on the source images, having passed over its localizer and secondary-capture series", {
+    timeout: 300_000,
+  }, async () => {
     const [job] = await jobOf(tiltedStudy());
     assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
-    assert.match((job.warnings ?? []).join("\n"), /gantry tilt of -18\.50° corrected: resampled onto a rectilinear grid of 512×600×54/);
+    assert.match(
+      (job.warnings ?? []).join("\n"),
+      /gantry tilt of -18\.50° corrected: resampled onto a rectilinear grid of 512×600×54/,
+    );
     const seriesUID = uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID");
     assert.equal(job.segment?.seriesInstanceUID, seriesUID);
 
@@ -188,12 +253,15 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     const { path: segPath } = await fetchValid(tiltedStudy(), "SEG", "tilted-seg.dcm");
     const seg = await python(READ_SEG, [segPath, path.join(work, "tilted-seg.raw")]);
     const source = (await pacs.retrieveSeries(tiltedStudy(), seriesUID)).map((b) => parsePart10(b));
-    const ipp = new Map(source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]));
+    const ipp = new Map(
+      source.map((s) => [str(s.dataset, "SOPInstanceUID"), (s.dataset.ImagePositionPatient as string[]).map(Number)]),
+    );
     assert.ok(seg.frames.length > 0);
     for (const f of seg.frames) {
       const pos = ipp.get(f.sop);
       assert.ok(pos, `frame references ${f.sop}, not an instance of the source series`);
-      for (let a = 0; a < 3; a++) assert.ok(Math.abs(f.ipp[a] - pos[a]!) < 1e-3, `frame on ${f.ipp} but its source slice is at ${pos}`);
+      for (let a = 0; a < 3; a++)
+        assert.ok(Math.abs(f.ipp[a] - pos[a]!) < 1e-3, `frame on ${f.ipp} but its source slice is at ${pos}`);
     }
     const stack = planVolume(source).resampled!.stack;
     const [nx, ny, nz] = stack.grid.dims;
@@ -202,7 +270,9 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     const raw = new Uint8Array(readFileSync(path.join(work, "tilted-seg.raw")));
     const mask = new Uint8Array(data.length);
     const sliceOf = new Map(stack.grid.slices.map((s, k) => [s.sopInstanceUID, k]));
-    seg.frames.forEach((f: { sop: string }, i: number) => mask.set(raw.subarray(i * nx * ny, (i + 1) * nx * ny), sliceOf.get(f.sop)! * nx * ny));
+    seg.frames.forEach((f: { sop: string }, i: number) =>
+      mask.set(raw.subarray(i * nx * ny, (i + 1) * nx * ny), sliceOf.get(f.sop)! * nx * ny),
+    );
     const d = dice(mask, classicalBodyMask(data, stack.grid.dims));
     // (left on the corrected grid's rows instead of carried back, the last slice's mask would be 88 rows off)
     assert.ok(d > 0.8, `Dice with the classical outline on the source images is ${d.toFixed(3)}`);
@@ -210,16 +280,30 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
 
     const log = readFileSync(node.logFile, "utf8");
     assert.match(log, /localizer/, "the localizer series is named as passed over");
-    assert.match(log, /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not one the model takes/, "the exam-summary series (secondary capture) is named as passed over");
+    assert.match(
+      log,
+      /5× SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 is not one the model takes/,
+      "the exam-summary series (secondary capture) is named as passed over",
+    );
 
     // The dry-run API says the same without making a job.
-    const { rules: [dry] } = await (await node.api(`/api/route?study=${tiltedStudy()}`)).json();
+    const {
+      rules: [dry],
+    } = await (await node.api(`/api/route?study=${tiltedStudy()}`)).json();
     assert.equal(dry.rule, "default");
     assert.equal(dry.seriesInstanceUID, uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID"));
     assert.equal(dry.instanceCount, 54);
     // and our own outputs, now in the study, are passed over too
-    assert.deepEqual(dry.skipped.map((s: { reason: string }) => s.reason).sort(), ["1× localizer", "5× SOP class 1.2.840.10008.5.1.4.1.1.7 is not one the model takes", "modality RTSTRUCT", "modality SEG", "modality SR"]);
-    const { rules: [dryMr] } = await (await node.api(`/api/route?study=${uidOf(mrData.path, "StudyInstanceUID")}`)).json();
+    assert.deepEqual(dry.skipped.map((s: { reason: string }) => s.reason).sort(), [
+      "1× localizer",
+      "5× SOP class 1.2.840.10008.5.1.4.1.1.7 is not one the model takes",
+      "modality RTSTRUCT",
+      "modality SEG",
+      "modality SR",
+    ]);
+    const {
+      rules: [dryMr],
+    } = await (await node.api(`/api/route?study=${uidOf(mrData.path, "StudyInstanceUID")}`)).json();
     assert.equal(dryMr.seriesInstanceUID, null);
     assert.match(dryMr.reason, /modality MR/);
   });
@@ -235,20 +319,43 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     assert.match(single.error!.message, /1 slice\(s\); at least 3/);
   });
 
-  it("writes no second SEG after a restart, though Orthanc announces the study again, and misses no study sent while it was down", { timeout: 300_000 }, async () => {
+  it("writes no second SEG after a restart, though Orthanc announces the study again, and misses no study sent while it was down", {
+    timeout: 300_000,
+  }, async () => {
     const [before] = await jobOf(abdomen.studyInstanceUID);
     await node.stop("SIGTERM");
-    const l = writePhantomSeries(path.join(work, "late"), { size: 64, slices: 8, pixelSpacing: 6, sliceSpacing: 5, patientName: "Late^Lucy", patientID: "DLN-TEST-0999" });
-    late = { dir: path.join(work, "late"), studyInstanceUID: l.studyInstanceUID, seriesInstanceUID: l.seriesInstanceUID, patientName: "Late^Lucy", patientID: "DLN-TEST-0999" };
+    const l = writePhantomSeries(path.join(work, "late"), {
+      size: 64,
+      slices: 8,
+      pixelSpacing: 6,
+      sliceSpacing: 5,
+      patientName: "Late^Lucy",
+      patientID: "DLN-TEST-0999",
+    });
+    late = {
+      dir: path.join(work, "late"),
+      studyInstanceUID: l.studyInstanceUID,
+      seriesInstanceUID: l.seriesInstanceUID,
+      patientName: "Late^Lucy",
+      patientID: "DLN-TEST-0999",
+    };
     await storescu(orthanc.dicomPort, orthanc.aet, late.dir);
     await node.start();
     // Storing the SEG changed the study, so Orthanc marks it stable again: wait until the restarted node has read past that.
-    const last = await waitFor("Orthanc's change feed to settle", async () => {
-      const changes = await orthanc.rest("/changes?last");
-      const pending = (await orthanc.rest("/studies?expand")).some((s: { IsStable: boolean }) => !s.IsStable);
-      return pending ? undefined : (changes.Last as number);
-    }, 60_000);
-    await waitFor("the node's cursor to reach the feed's end", async () => ((await (await node.api("/healthz")).json()).ingestCursor >= last ? true : undefined), 60_000);
+    const last = await waitFor(
+      "Orthanc's change feed to settle",
+      async () => {
+        const changes = await orthanc.rest("/changes?last");
+        const pending = (await orthanc.rest("/studies?expand")).some((s: { IsStable: boolean }) => !s.IsStable);
+        return pending ? undefined : (changes.Last as number);
+      },
+      60_000,
+    );
+    await waitFor(
+      "the node's cursor to reach the feed's end",
+      async () => ((await (await node.api("/healthz")).json()).ingestCursor >= last ? true : undefined),
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 2000)); // two worker cycles for anything wrongly queued
     const jobs = await node.jobs(abdomen.studyInstanceUID, "segment");
     assert.equal(jobs.length, 1, "routing the study again made no second segment job");
@@ -264,9 +371,18 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     assert.equal(res.status, 200, "metrics are open, like /healthz");
     const text = await res.text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-    assert.ok(value(/^delineate_jobs\{kind="segment",state="done"\} (\d+)/m) >= 4, "abdomen, tilted head, phantom and the late study are done");
-    assert.ok(value(/^delineate_jobs\{kind="segment",state="failed"\} (\d+)/m) >= 2, "single slice and truncated failed");
-    assert.ok(value(/^delineate_jobs\{kind="route",state="skipped"\} (\d+)/m) >= 1, "the MR study had nothing for the rule");
+    assert.ok(
+      value(/^delineate_jobs\{kind="segment",state="done"\} (\d+)/m) >= 4,
+      "abdomen, tilted head, phantom and the late study are done",
+    );
+    assert.ok(
+      value(/^delineate_jobs\{kind="segment",state="failed"\} (\d+)/m) >= 2,
+      "single slice and truncated failed",
+    );
+    assert.ok(
+      value(/^delineate_jobs\{kind="route",state="skipped"\} (\d+)/m) >= 1,
+      "the MR study had nothing for the rule",
+    );
     assert.ok(value(/^delineate_stage_seconds_count\{stage="inference"\} (\d+)/m) >= 1);
     assert.doesNotMatch(text, /\d+\.\d+\.\d+\.\d+\.\d+/, "no UIDs in the metrics");
   });
@@ -277,8 +393,12 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     assert.equal((await node.api("/api/jobs")).status, 200);
     const log = readFileSync(node.logFile, "utf8");
     assert.ok(log.length > 1000, "the node logged its work");
-    const identifiers = [abdomen, phantom, truncated, ...(late ? [late] : [])].flatMap((s) => [s.patientName, s.patientID]);
-    for (const dir of [path.join(tiltedData.path, "S2010"), mrData.path, singleSliceData.path]) identifiers.push(uidOf(dir, "PatientName"), uidOf(dir, "PatientID"));
+    const identifiers = [abdomen, phantom, truncated, ...(late ? [late] : [])].flatMap((s) => [
+      s.patientName,
+      s.patientID,
+    ]);
+    for (const dir of [path.join(tiltedData.path, "S2010"), mrData.path, singleSliceData.path])
+      identifiers.push(uidOf(dir, "PatientName"), uidOf(dir, "PatientID"));
     for (const id of identifiers.filter((s) => s.length >= 4)) {
       assert.ok(!log.includes(id), `the log contains the patient identifier "${id}"`);
       assert.ok(!log.includes(id.split("^")[0]!), `the log contains the patient name part "${id.split("^")[0]}"`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
@@ -15,8 +15,17 @@ import { ROOT } from "../helpers/tools.js";
 
 it("runs the model on a worker thread: same labels as in-process, the volume handed back intact, the event loop free", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-"));
-  writePhantomSeries(dir, { size: 256, slices: 100, pixelSpacing: 1.5, sliceSpacing: 3, patientName: "W^W", patientID: "W" });
-  const volume = seriesToVolume(readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))));
+  writePhantomSeries(dir, {
+    size: 256,
+    slices: 100,
+    pixelSpacing: 1.5,
+    sliceSpacing: 3,
+    patientName: "W^W",
+    patientID: "W",
+  });
+  const volume = seriesToVolume(
+    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
+  );
   const before = volume.data.slice();
   const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
   const log = createLogger({ level: "error", silent: true });
@@ -38,28 +47,52 @@ it("runs the model on a worker thread: same labels as in-process, the volume han
     assert.ok(ticks >= 10, `the main event loop turned ${ticks} times while the worker ran the model`);
     assert.deepEqual(volume.data, before, "the volume's values came back unchanged");
 
-    const { session } = await createSession(model.onnxPaths[0]!, { executionProviders: ["cpu"], intraOpThreads: 0 }, log);
+    const { session } = await createSession(
+      model.onnxPaths[0]!,
+      { executionProviders: ["cpu"], intraOpThreads: 0 },
+      log,
+    );
     const direct = await segmentVolume(volume, model.manifest, [session]);
     await session.release();
     assert.deepEqual(labels.dims, direct.dims);
     assert.ok(Buffer.from(labels.data).equals(Buffer.from(direct.data)), "labels equal the in-process result");
-    assert.ok(labels.data.some((v) => v === 1), "the phantom's body is found");
+    assert.ok(
+      labels.data.some((v) => v === 1),
+      "the phantom's body is found",
+    );
   } finally {
     await worker.close();
   }
 });
 
-it("manifest inference settings: tiles with Gaussian blending and mirroring agree with one pass; two identical folds change nothing", { timeout: 300_000 }, async () => {
+it("manifest inference settings: tiles with Gaussian blending and mirroring agree with one pass; two identical folds change nothing", {
+  timeout: 300_000,
+}, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-window-"));
-  writePhantomSeries(dir, { size: 160, slices: 60, pixelSpacing: 2.4, sliceSpacing: 3, patientName: "W^W", patientID: "W" });
-  const volume = seriesToVolume(readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))));
+  writePhantomSeries(dir, {
+    size: 160,
+    slices: 60,
+    pixelSpacing: 2.4,
+    sliceSpacing: 3,
+    patientName: "W^W",
+    patientID: "W",
+  });
+  const volume = seriesToVolume(
+    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
+  );
   const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
-  const { session } = await createSession(model.onnxPaths[0]!, { executionProviders: ["cpu"], intraOpThreads: 0 }, createLogger({ level: "error", silent: true }));
+  const { session } = await createSession(
+    model.onnxPaths[0]!,
+    { executionProviders: ["cpu"], intraOpThreads: 0 },
+    createLogger({ level: "error", silent: true }),
+  );
   try {
     const manifest = model.manifest;
     const whole = await segmentVolume(volume, manifest, [session]);
     const dice = (a: Uint8Array, b: Uint8Array) => {
-      let both = 0, na = 0, nb = 0;
+      let both = 0,
+        na = 0,
+        nb = 0;
       for (let i = 0; i < a.length; i++) {
         both += a[i] && b[i] ? 1 : 0;
         na += a[i] ? 1 : 0;
@@ -68,16 +101,29 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
       return (2 * both) / (na + nb);
     };
     // the model grid is 96×96×45 here: 48³ tiles at overlap 0.5 make 3×3×1 tiles
-    const tiled = await segmentVolume(volume, { ...manifest, inference: { ...manifest.inference, patchSize: [48, 48, 48] } }, [session]);
-    const mirrored = await segmentVolume(volume, { ...manifest, inference: { ...manifest.inference, mirrorAxes: ["x", "y"] } }, [session]);
+    const tiled = await segmentVolume(
+      volume,
+      { ...manifest, inference: { ...manifest.inference, patchSize: [48, 48, 48] } },
+      [session],
+    );
+    const mirrored = await segmentVolume(
+      volume,
+      { ...manifest, inference: { ...manifest.inference, mirrorAxes: ["x", "y"] } },
+      [session],
+    );
     const folds = await segmentVolume(volume, manifest, [session, session]);
     const [dt, dm] = [dice(whole.data, tiled.data), dice(whole.data, mirrored.data)];
-    console.log(`# ct-body on a phantom: tiled vs one pass Dice ${dt.toFixed(4)}, mirrored (x, y) vs one pass ${dm.toFixed(4)}`);
+    console.log(
+      `# ct-body on a phantom: tiled vs one pass Dice ${dt.toFixed(4)}, mirrored (x, y) vs one pass ${dm.toFixed(4)}`,
+    );
     // ct-body was trained on whole volumes, so tiles (less context at their borders) differ a little; the exact
     // blending arithmetic is checked in test/unit/slidingWindow.test.ts. 0.9685 measured when this was written.
     assert.ok(dt > 0.95, `tiled: Dice ${dt}`);
     assert.ok(dm > 0.97, `mirrored: Dice ${dm}`);
-    assert.ok(Buffer.from(folds.data).equals(Buffer.from(whole.data)), "two identical folds: logits x/2 + x/2 = x, the same labels exactly");
+    assert.ok(
+      Buffer.from(folds.data).equals(Buffer.from(whole.data)),
+      "two identical folds: logits x/2 + x/2 = x, the same labels exactly",
+    );
   } finally {
     await session.release();
   }

@@ -6,8 +6,8 @@ import { after, before, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
-import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { storescu } from "../helpers/tools.js";
 
 let orthanc: TestOrthanc;
@@ -30,18 +30,36 @@ after(async () => {
 });
 
 it("QIDO-RS polling finds a study, waits for it to be quiet, and queues it once", { timeout: 180_000 }, async () => {
-  const s = writePhantomSeries(path.join(work, "study"), { size: 64, slices: 10, pixelSpacing: 6, sliceSpacing: 4, patientName: "Qido^Quinn", patientID: "QIDO-1" });
+  const s = writePhantomSeries(path.join(work, "study"), {
+    size: 64,
+    slices: 10,
+    pixelSpacing: 6,
+    sliceSpacing: 4,
+    patientName: "Qido^Quinn",
+    patientID: "QIDO-1",
+  });
   await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "study"));
   const [job] = await waitFor("the job", () => node.settled(s.studyInstanceUID), 120_000, 250);
   assert.equal(job?.state, "done", JSON.stringify(job));
-  const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 });
+  const pacs = new DicomWebClient({
+    url: orthanc.url,
+    dicomWebRoot: "/dicom-web",
+    username: orthanc.username,
+    password: orthanc.password,
+    timeoutMs: 30_000,
+  });
   assert.equal((await pacs.searchSeries(s.studyInstanceUID)).filter((x) => str(x, "Modality") === "SEG").length, 1);
   // Our SEG changed the study's instance count, so once quiet the study is announced and routed again; that makes
   // no second segment job.
-  await waitFor("the study to be routed again", async () => {
-    const [route] = await node.jobs(s.studyInstanceUID, "route");
-    return route && route.updatedAt > job!.updatedAt && route.state === "done" ? route : undefined;
-  }, 60_000, 250);
+  await waitFor(
+    "the study to be routed again",
+    async () => {
+      const [route] = await node.jobs(s.studyInstanceUID, "route");
+      return route && route.updatedAt > job!.updatedAt && route.state === "done" ? route : undefined;
+    },
+    60_000,
+    250,
+  );
   assert.equal((await node.jobs(s.studyInstanceUID, "segment")).length, 1);
   const log = readFileSync(node.logFile, "utf8");
   assert.match(log, /studies announced by QIDO-RS polling/);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, it } from "node:test";
@@ -7,8 +7,8 @@ import { str } from "../../src/dicom/dataset.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
-import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 
 let orthanc: TestOrthanc;
 let node: NodeProcess;
@@ -31,13 +31,27 @@ after(async () => {
 const stow = (body: Uint8Array, boundary: string, token: string | null) =>
   fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
     method: "POST",
-    headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`,
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
     body: new Blob([body as Uint8Array<ArrayBuffer>]),
   });
 
-it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores the SEG in the PACS", { timeout: 180_000 }, async () => {
-  const s = writePhantomSeries(path.join(work, "study"), { size: 64, slices: 10, pixelSpacing: 6, sliceSpacing: 4, patientName: "Stow^Stella", patientID: "STOW-1" });
-  const files = readdirSync(path.join(work, "study")).map((f) => new Uint8Array(readFileSync(path.join(work, "study", f))));
+it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores the SEG in the PACS", {
+  timeout: 180_000,
+}, async () => {
+  const s = writePhantomSeries(path.join(work, "study"), {
+    size: 64,
+    slices: 10,
+    pixelSpacing: 6,
+    sliceSpacing: 4,
+    patientName: "Stow^Stella",
+    patientID: "STOW-1",
+  });
+  const files = readdirSync(path.join(work, "study")).map(
+    (f) => new Uint8Array(readFileSync(path.join(work, "study", f))),
+  );
   const truncated = files[0]!.subarray(0, 300);
   const notDicom = new TextEncoder().encode("this is not DICOM");
   // an element after the pixel data declaring 2 GiB while 4 bytes follow
@@ -49,13 +63,27 @@ it("takes a study pushed over STOW-RS, refuses bad parts one by one, and stores 
   assert.equal(res.status, 202, "some parts stored, some refused");
   const body = (await res.json()) as Record<string, { Value: unknown[] }>;
   assert.equal(body["00081199"]?.Value.length, 10);
-  assert.equal(body["00081198"]?.Value.length, 3, "the truncated file, the non-DICOM part and the huge declared length");
+  assert.equal(
+    body["00081198"]?.Value.length,
+    3,
+    "the truncated file, the non-DICOM part and the huge declared length",
+  );
 
   const [job] = await waitFor("the pushed study's job", () => node.settled(s.studyInstanceUID), 120_000, 250);
   assert.equal(job?.state, "done", JSON.stringify(job));
   assert.equal(job.source, "pushed");
-  const pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 });
-  assert.deepEqual((await pacs.searchSeries(s.studyInstanceUID)).map((x) => str(x, "Modality")).sort(), ["RTSTRUCT", "SEG", "SR"], "the results went to the PACS");
+  const pacs = new DicomWebClient({
+    url: orthanc.url,
+    dicomWebRoot: "/dicom-web",
+    username: orthanc.username,
+    password: orthanc.password,
+    timeoutMs: 30_000,
+  });
+  assert.deepEqual(
+    (await pacs.searchSeries(s.studyInstanceUID)).map((x) => str(x, "Modality")).sort(),
+    ["RTSTRUCT", "SEG", "SR"],
+    "the results went to the PACS",
+  );
 
   const log = readFileSync(node.logFile, "utf8");
   assert.match(log, /not readable DICOM/);
@@ -72,7 +100,10 @@ it("refuses STOW-RS without the token, and bodies over the limit", async () => {
   // chunked, without a Content-Length: refused while it is read, once past the limit
   const streamed = await fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
     method: "POST",
-    headers: { "Content-Type": 'multipart/related; type="application/dicom"; boundary=b', Authorization: `Bearer ${node.token}` },
+    headers: {
+      "Content-Type": 'multipart/related; type="application/dicom"; boundary=b',
+      Authorization: `Bearer ${node.token}`,
+    },
     body: new ReadableStream({
       start(c) {
         for (let o = 0; o < big.length; o += 65_536) c.enqueue(big.subarray(o, o + 65_536));
@@ -82,5 +113,9 @@ it("refuses STOW-RS without the token, and bodies over the limit", async () => {
     duplex: "half",
   } as RequestInit);
   assert.equal(streamed.status, 413);
-  assert.equal((await stow(small, "b", node.token)).status, 409, "the node still answers: a part that is not DICOM is refused");
+  assert.equal(
+    (await stow(small, "b", node.token)).status,
+    409,
+    "the node still answers: a part that is not DICOM is refused",
+  );
 });

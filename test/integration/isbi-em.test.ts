@@ -16,15 +16,36 @@ const EM = sharedData("isbi2012-em-membrane");
  * set of four of the five folds, so the score shows the package and the DICOM round trip work, not generalisation:
  * that is the cross-validation in training/reports/isbi-em.json.
  */
-it("delineate segment runs the isbi-em model on EM sections wrapped as DICOM; the SEG's membranes match the labels", { skip: EM.skip, timeout: 300_000 }, async () => {
+it("delineate segment runs the isbi-em model on EM sections wrapped as DICOM; the SEG's membranes match the labels", {
+  skip: EM.skip,
+  timeout: 300_000,
+}, async () => {
   const work = mkdtempSync(path.join(tmpdir(), "delineate-isbi-"));
   const input = path.join(work, "dicom");
-  await exec("/usr/bin/python3", [path.join(ROOT, "training", "em_to_dicom.py"), "--images", path.join(EM.path, "train", "image"), "--out", input, "--first", "10", "--count", "3"]);
+  await exec("/usr/bin/python3", [
+    path.join(ROOT, "training", "em_to_dicom.py"),
+    "--images",
+    path.join(EM.path, "train", "image"),
+    "--out",
+    input,
+    "--first",
+    "10",
+    "--count",
+    "3",
+  ]);
   const sections = readdirSync(input).sort();
   assert.deepEqual(sections, ["10.dcm", "11.dcm", "12.dcm"]);
   for (const f of sections) assert.deepEqual((await dciodvfy(path.join(input, f))).errors, [], `wrapped section ${f}`);
 
-  const r = await promisify(execFile)(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "segment", input, "--out", path.join(work, "out"), "--model", "isbi-em"]);
+  const r = await promisify(execFile)(process.execPath, [
+    path.join(ROOT, "dist/src/cli/main.js"),
+    "segment",
+    input,
+    "--out",
+    path.join(work, "out"),
+    "--model",
+    "isbi-em",
+  ]);
   const [seg] = r.stdout.trim().split("\n");
   assert.match(seg!, /seg\.dcm$/);
   assert.deepEqual((await dciodvfy(seg!)).errors, [], "SEG");
@@ -47,7 +68,11 @@ print(json.dumps({"label": seg.SegmentSequence[0].SegmentLabel, "sections": out}
   )) as { label: string; sections: Record<string, { pixelError: number; membrane: number; segment: number }> };
   console.log(`# isbi-em through delineate segment: ${JSON.stringify(scores)}`);
   assert.equal(scores.label, "Membrane");
-  assert.deepEqual(Object.keys(scores.sections).sort(), ["10", "11", "12"], "one frame per section, each referencing its source");
+  assert.deepEqual(
+    Object.keys(scores.sections).sort(),
+    ["10", "11", "12"],
+    "one frame per section, each referencing its source",
+  );
   for (const [name, s] of Object.entries(scores.sections)) {
     // all-cell (no membrane) scores 0.22 on these sections, the labels' membrane fraction; the folds' cross-validated error is about 0.08
     assert.ok(s.pixelError < 0.12, `section ${name}: pixel error ${s.pixelError}`);

@@ -14,10 +14,51 @@ import { exec } from "../helpers/tools.js";
 async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const f = (n: string) => path.join(dir, n);
   const ssl = (...args: string[]) => exec("openssl", args);
-  await ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Delineate test CA", "-keyout", f("ca.key"), "-out", f("ca.pem"));
-  await ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr"));
+  await ssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Delineate test CA",
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.pem"),
+  );
+  await ssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    f("server.key"),
+    "-out",
+    f("server.csr"),
+  );
   writeFileSync(f("san.ext"), "subjectAltName=IP:127.0.0.1\n");
-  await ssl("x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", f("san.ext"), "-out", f("server.crt"));
+  await ssl(
+    "x509",
+    "-req",
+    "-in",
+    f("server.csr"),
+    "-CA",
+    f("ca.pem"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    f("san.ext"),
+    "-out",
+    f("server.crt"),
+  );
   return { ca: f("ca.pem"), cert: f("server.crt"), key: f("server.key") };
 }
 
@@ -52,15 +93,33 @@ http {
   const nginx = spawn("nginx", ["-c", conf, "-p", dir], { stdio: "ignore" });
   try {
     const url = `https://127.0.0.1:${port}`;
-    const conn = { url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 30_000 };
-    await waitFor("nginx", async () => ((await pacsFetch({ ...conn, caFile: ca })(`${url}/system`, {})).ok ? true : undefined), 30_000);
-    assert.deepEqual(await new DicomWebClient({ ...conn, caFile: ca }).searchStudies({}), [], "QIDO-RS over https with the site's CA");
+    const conn = {
+      url,
+      dicomWebRoot: "/dicom-web",
+      username: orthanc.username,
+      password: orthanc.password,
+      timeoutMs: 30_000,
+    };
+    await waitFor(
+      "nginx",
+      async () => ((await pacsFetch({ ...conn, caFile: ca })(`${url}/system`, {})).ok ? true : undefined),
+      30_000,
+    );
+    assert.deepEqual(
+      await new DicomWebClient({ ...conn, caFile: ca }).searchStudies({}),
+      [],
+      "QIDO-RS over https with the site's CA",
+    );
     await assert.rejects(
       new DicomWebClient(conn).searchStudies({}),
-      (e: unknown) => e instanceof DelineateError && e.code === "DLN_ERR_PACS_UNAVAILABLE" && /PACS unreachable/.test(e.message),
+      (e: unknown) =>
+        e instanceof DelineateError && e.code === "DLN_ERR_PACS_UNAVAILABLE" && /PACS unreachable/.test(e.message),
       "without the CA the certificate is not trusted",
     );
-    assert.throws(() => new DicomWebClient({ ...conn, caFile: path.join(dir, "absent.pem") }), /cannot read the PACS CA file .*absent\.pem/);
+    assert.throws(
+      () => new DicomWebClient({ ...conn, caFile: path.join(dir, "absent.pem") }),
+      /cannot read the PACS CA file .*absent\.pem/,
+    );
   } finally {
     nginx.kill("SIGTERM");
     await orthanc.stop();

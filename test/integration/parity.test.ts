@@ -17,29 +17,57 @@ describe("inference parity with a PyTorch reference", () => {
   let smoke: string;
   before(async () => {
     smoke = mkdtempSync(path.join(tmpdir(), "delineate-parity-"));
-    await exec("/usr/bin/python3", [path.join(ROOT, "training", "smoke.py"), "--out", smoke, "--steps", "3"], { maxBuffer: 64 * 1024 * 1024 });
+    await exec("/usr/bin/python3", [path.join(ROOT, "training", "smoke.py"), "--out", smoke, "--steps", "3"], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
   });
 
   const cases = [
     {
-      net: "unet3d", dims: [37, 29, 23] as [number, number, number], spacing: [1.6, 1.9, 2.7] as [number, number, number],
-      dimensions: 3, layout: "NCZYX", target: [2, 2, 2], inference: { patchSize: [16, 16, 16], overlap: 0.5, blend: "gaussian", mirrorAxes: ["x", "z"] },
+      net: "unet3d",
+      dims: [37, 29, 23] as [number, number, number],
+      spacing: [1.6, 1.9, 2.7] as [number, number, number],
+      dimensions: 3,
+      layout: "NCZYX",
+      target: [2, 2, 2],
+      inference: { patchSize: [16, 16, 16], overlap: 0.5, blend: "gaussian", mirrorAxes: ["x", "z"] },
     },
     {
-      net: "unet2d", dims: [40, 34, 5] as [number, number, number], spacing: [1.2, 1.3, 3] as [number, number, number],
-      dimensions: 2, layout: "NCYX", target: [1.5, 1.5, 1], inference: { patchSize: [16, 16, 1], overlap: 0.5, blend: "gaussian", mirrorAxes: ["x", "y"] },
+      net: "unet2d",
+      dims: [40, 34, 5] as [number, number, number],
+      spacing: [1.2, 1.3, 3] as [number, number, number],
+      dimensions: 2,
+      layout: "NCYX",
+      target: [1.5, 1.5, 1],
+      inference: { patchSize: [16, 16, 1], overlap: 0.5, blend: "gaussian", mirrorAxes: ["x", "y"] },
     },
   ];
   for (const c of cases) {
-    it(`${c.dimensions}D U-Net (${c.net}): tiles, Gaussian blending and mirroring give PyTorch's probabilities within 1e-4, labels identical but for ties`, { timeout: 300_000 }, async () => {
+    it(`${c.dimensions}D U-Net (${c.net}): tiles, Gaussian blending and mirroring give PyTorch's probabilities within 1e-4, labels identical but for ties`, {
+      timeout: 300_000,
+    }, async () => {
       const work = mkdtempSync(path.join(tmpdir(), "delineate-parity-"));
       const raw = {
-        id: `parity-${c.net}`, version: "0.0.1", name: "parity", modality: "CT", dimensions: c.dimensions, files: ["model.onnx"],
+        id: `parity-${c.net}`,
+        version: "0.0.1",
+        name: "parity",
+        modality: "CT",
+        dimensions: c.dimensions,
+        files: ["model.onnx"],
         input: { name: "image", layout: c.layout, spacing: c.target, sizeMultiple: 4, padding: "edge" },
         normalization: { kind: "ct-clip-zscore", clip: [-150, 150], mean: 10, std: 60 },
         output: { name: "logits", activation: "softmax" },
         inference: c.inference,
-        labels: [{ value: 1, name: "blob", color: [255, 0, 0], category: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, type: { code: "85756007", scheme: "SCT", meaning: "Tissue" }, rtInterpretedType: "ORGAN" }],
+        labels: [
+          {
+            value: 1,
+            name: "blob",
+            color: [255, 0, 0],
+            category: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+            type: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+            rtInterpretedType: "ORGAN",
+          },
+        ],
         outputs: ["seg"],
       };
       const manifest = ManifestSchema.parse(raw);
@@ -49,30 +77,62 @@ describe("inference parity with a PyTorch reference", () => {
       let seed = 11;
       const noise = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 80;
       const data = new Float32Array(nx * ny * nz);
-      for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-        const inside = ((i - nx / 2) / (nx / 3)) ** 2 + ((j - ny / 2) / (ny / 3)) ** 2 + ((k - nz / 2) / (nz / 2.5)) ** 2 <= 1;
-        data[(k * ny + j) * nx + i] = (inside ? 100 : -50) + noise();
-      }
+      for (let k = 0; k < nz; k++)
+        for (let j = 0; j < ny; j++)
+          for (let i = 0; i < nx; i++) {
+            const inside =
+              ((i - nx / 2) / (nx / 3)) ** 2 + ((j - ny / 2) / (ny / 3)) ** 2 + ((k - nz / 2) / (nz / 2.5)) ** 2 <= 1;
+            data[(k * ny + j) * nx + i] = (inside ? 100 : -50) + noise();
+          }
       writeFileSync(path.join(work, "volume.f32"), Buffer.from(data.buffer));
 
-      const session = await ort.InferenceSession.create(path.join(smoke, c.net, "model.onnx"), { executionProviders: ["cpu"] });
-      const { probs, record } = await modelGridProbabilities({ dims: c.dims, spacing: c.spacing, data, seriesInstanceUID: "1.2.3" }, manifest, [session]).finally(() => session.release());
+      const session = await ort.InferenceSession.create(path.join(smoke, c.net, "model.onnx"), {
+        executionProviders: ["cpu"],
+      });
+      const { probs, record } = await modelGridProbabilities(
+        { dims: c.dims, spacing: c.spacing, data, seriesInstanceUID: "1.2.3" },
+        manifest,
+        [session],
+      ).finally(() => session.release());
       await exec("/usr/bin/python3", [
-        path.join(ROOT, "training", "reference_inference.py"), "--smoke", smoke, "--net", c.net, "--manifest", path.join(work, "model.json"),
-        "--volume", path.join(work, "volume.f32"), "--dims", ...c.dims.map(String), "--spacing", ...c.spacing.map(String), "--out", path.join(work, "probs.f32"),
+        path.join(ROOT, "training", "reference_inference.py"),
+        "--smoke",
+        smoke,
+        "--net",
+        c.net,
+        "--manifest",
+        path.join(work, "model.json"),
+        "--volume",
+        path.join(work, "volume.f32"),
+        "--dims",
+        ...c.dims.map(String),
+        "--spacing",
+        ...c.spacing.map(String),
+        "--out",
+        path.join(work, "probs.f32"),
       ]);
       const b = readFileSync(path.join(work, "probs.f32"));
       const ref = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
       const n = record.modelDims[0] * record.modelDims[1] * record.modelDims[2];
-      assert.equal(ref.length, probs.length * n, `reference has ${ref.length} values for ${probs.length} classes × ${record.modelDims.join("×")}`);
-      let worst = 0, labelDiff = 0, ties = 0, fg = 0;
+      assert.equal(
+        ref.length,
+        probs.length * n,
+        `reference has ${ref.length} values for ${probs.length} classes × ${record.modelDims.join("×")}`,
+      );
+      let worst = 0,
+        labelDiff = 0,
+        ties = 0,
+        fg = 0;
       for (let v = 0; v < n; v++) {
         for (let ch = 0; ch < probs.length; ch++) worst = Math.max(worst, Math.abs(probs[ch]![v]! - ref[ch * n + v]!));
-        const ours = probs[1]![v]! > probs[0]![v]! ? 1 : 0, theirs = ref[n + v]! > ref[v]! ? 1 : 0;
+        const ours = probs[1]![v]! > probs[0]![v]! ? 1 : 0,
+          theirs = ref[n + v]! > ref[v]! ? 1 : 0;
         fg += ours;
         if (ours !== theirs) Math.abs(ref[n + v]! - ref[v]!) < 1e-4 ? ties++ : labelDiff++;
       }
-      console.log(`# ${c.net}: model grid ${record.modelDims.join("×")}, max |Δp| ${worst.toExponential(2)}, labels differing ${labelDiff} (+${ties} ties), foreground ${fg}`);
+      console.log(
+        `# ${c.net}: model grid ${record.modelDims.join("×")}, max |Δp| ${worst.toExponential(2)}, labels differing ${labelDiff} (+${ties} ties), foreground ${fg}`,
+      );
       assert.ok(worst <= 1e-4, `probabilities differ by up to ${worst}`);
       assert.equal(labelDiff, 0);
       assert.ok(fg > 0 && fg < n, "both classes occur, so the comparison is not trivial");

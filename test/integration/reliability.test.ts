@@ -6,8 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
-import { startNodeProcess, type NodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, waitFor, type TestOrthanc } from "../helpers/orthanc.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { storescu } from "../helpers/tools.js";
 
 /** Nothing lost, nothing duplicated: bursts, a crash during inference, a PACS outage. Generated studies only. */
@@ -19,11 +19,19 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
 
   /** the study's one segment job, once it has ended */
   const finished = (study: string) =>
-    waitFor(`a finished job for ${study}`, async () => {
-      const jobs = await node.settled(study);
-      assert.ok(!jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"), `one segment job for ${study}: ${JSON.stringify(jobs)}`);
-      return jobs?.[0];
-    }, 300_000, 250);
+    waitFor(
+      `a finished job for ${study}`,
+      async () => {
+        const jobs = await node.settled(study);
+        assert.ok(
+          !jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"),
+          `one segment job for ${study}: ${JSON.stringify(jobs)}`,
+        );
+        return jobs?.[0];
+      },
+      300_000,
+      250,
+    );
   const logEntries = () =>
     readFileSync(node.logFile, "utf8")
       .split("\n")
@@ -31,20 +39,42 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   /** the study's segment job, once it has logged the message */
   const logged = (study: string, message: "job started" | "inference started") =>
-    waitFor(`the segment job to log "${message}"`, async () => {
-      const [job] = await node.jobs(study, "segment");
-      return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
-    }, 120_000, 20);
-  const segCount = async (study: string) => (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
+    waitFor(
+      `the segment job to log "${message}"`,
+      async () => {
+        const [job] = await node.jobs(study, "segment");
+        return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
+      },
+      120_000,
+      20,
+    );
+  const segCount = async (study: string) =>
+    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
   const phantom = (name: string, size: number, slices: number) =>
-    writePhantomSeries(path.join(work, name), { size, slices, pixelSpacing: 256 / size * 1.5, sliceSpacing: 3, patientName: `Reliability^${name}`, patientID: `REL-${name}` });
+    writePhantomSeries(path.join(work, name), {
+      size,
+      slices,
+      pixelSpacing: (256 / size) * 1.5,
+      sliceSpacing: 3,
+      patientName: `Reliability^${name}`,
+      patientID: `REL-${name}`,
+    });
 
   before(async () => {
     work = mkdtempSync(path.join(tmpdir(), "delineate-reliability-"));
     orthanc = await startOrthanc();
-    pacs = new DicomWebClient({ url: orthanc.url, dicomWebRoot: "/dicom-web", username: orthanc.username, password: orthanc.password, timeoutMs: 60_000 });
+    pacs = new DicomWebClient({
+      url: orthanc.url,
+      dicomWebRoot: "/dicom-web",
+      username: orthanc.username,
+      password: orthanc.password,
+      timeoutMs: 60_000,
+    });
     // patient enough for a 20 s outage: waits of about 1, 2, 4, 8, 16 s before giving up
-    node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log"), jobs: { maxAttempts: 8, retryBaseSeconds: 1 } });
+    node = await startNodeProcess(orthanc, path.join(work, "data"), {
+      logFile: path.join(work, "node.log"),
+      jobs: { maxAttempts: 8, retryBaseSeconds: 1 },
+    });
   });
 
   after(async () => {
@@ -53,17 +83,25 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
   });
 
   it("processes 30 studies sent at once, each with exactly one SEG", { timeout: 600_000 }, async () => {
-    const studies = Array.from({ length: 30 }, (_, i) => phantom(`burst/s${String(i).padStart(2, "0")}`, 48, 10).studyInstanceUID);
+    const studies = Array.from(
+      { length: 30 },
+      (_, i) => phantom(`burst/s${String(i).padStart(2, "0")}`, 48, 10).studyInstanceUID,
+    );
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "burst"));
     for (const study of studies) {
       const job = await finished(study);
       assert.equal(job?.state, "done", `${study}: ${JSON.stringify(job?.error)}`);
     }
     const counts = await Promise.all(studies.map(segCount));
-    assert.deepEqual(counts, studies.map(() => 1));
+    assert.deepEqual(
+      counts,
+      studies.map(() => 1),
+    );
   });
 
-  it("finishes a job whose node was killed (SIGKILL) during inference, with exactly one SEG", { timeout: 300_000 }, async () => {
+  it("finishes a job whose node was killed (SIGKILL) during inference, with exactly one SEG", {
+    timeout: 300_000,
+  }, async () => {
     const { studyInstanceUID: study } = phantom("killed", 256, 160);
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "killed"));
     const running = await logged(study, "inference started");
@@ -81,7 +119,10 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     const { studyInstanceUID: study } = phantom("cancelled", 256, 160);
     await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "cancelled"));
     const running = await logged(study, "inference started");
-    const res = await fetch(`http://127.0.0.1:${node.port}/api/jobs/${running.id}/cancel`, { method: "POST", headers: { Authorization: `Bearer ${node.token}` } });
+    const res = await fetch(`http://127.0.0.1:${node.port}/api/jobs/${running.id}/cancel`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${node.token}` },
+    });
     assert.equal(res.status, 202);
     const job = await finished(study);
     assert.equal(job?.state, "cancelled", JSON.stringify(job));
@@ -110,6 +151,11 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(job?.state, "done", JSON.stringify(job?.error));
     assert.equal(await segCount(study), 1);
     assert.equal((await node.api("/healthz")).status, 200);
-    assert.ok(logEntries().some((e) => e.jobId === job.id && e.code === "DLN_ERR_PACS_UNAVAILABLE" && e.message === "job will be retried"), "the job waited and retried");
+    assert.ok(
+      logEntries().some(
+        (e) => e.jobId === job.id && e.code === "DLN_ERR_PACS_UNAVAILABLE" && e.message === "job will be retried",
+      ),
+      "the job waited and retried",
+    );
   });
 });

@@ -14,7 +14,9 @@ for name, up in (("transposed", torch.nn.ConvTranspose3d(2, 2, 2, stride=2)), ("
     torch.onnx.export(net, torch.zeros(1, 1, 8, 8, 8), f"{sys.argv[1]}/{name}.onnx", opset_version=17, input_names=["image"], output_names=["logits"])
 `;
 
-it("a 3D model with transposed convolutions skips WebGPU with a log line saying why, and loads on the next provider", { timeout: 120_000 }, async () => {
+it("a 3D model with transposed convolutions skips WebGPU with a log line saying why, and loads on the next provider", {
+  timeout: 120_000,
+}, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-session-"));
   await exec("/usr/bin/python3", ["-c", EXPORT, dir]);
   const lines: string[] = [];
@@ -23,7 +25,10 @@ it("a 3D model with transposed convolutions skips WebGPU with a log line saying 
 
   const transposed = await createSession(path.join(dir, "transposed.onnx"), options, log);
   assert.equal(transposed.provider, "cpu");
-  assert.ok(lines.some((l) => /WebGPU skipped for this model: it has transposed convolutions in 3D/.test(l)), lines.join("\n"));
+  assert.ok(
+    lines.some((l) => /WebGPU skipped for this model: it has transposed convolutions in 3D/.test(l)),
+    lines.join("\n"),
+  );
   await transposed.session.release();
 
   // upsampling + convolution: WebGPU is tried (here, without a GPU, it may fail for its own reason, never this one)

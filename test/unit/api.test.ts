@@ -38,7 +38,14 @@ it("lists, cancels and retries jobs behind the token", async () => {
   const retried = await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth);
   assert.deepEqual([retried.status, retried.body.state, retried.body.attempts], [200, "queued", 0]);
   assert.equal(woken, 1, "a retried job wakes the worker");
-  assert.equal((await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth)).status, 409, "queued jobs are not retried");
+  assert.equal(
+    (await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth)).status,
+    409,
+    "queued jobs are not retried",
+  );
   assert.equal((await request(app).post("/api/jobs/nope/retry").set(auth)).status, 404);
-  assert.deepEqual((await request(app).get("/api/jobs?state=cancelled").set(auth)).body.map((j: { id: string }) => j.id), [b!.id]);
+  assert.deepEqual(
+    (await request(app).get("/api/jobs?state=cancelled").set(auth)).body.map((j: { id: string }) => j.id),
+    [b!.id],
+  );
 });

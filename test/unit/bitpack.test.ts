@@ -6,7 +6,10 @@ describe("SEG bit packing", () => {
   it("packs least significant bit first, frames back to back, padded to even length only at the end", () => {
     // 3×3 frames (9 bits, not a multiple of 8): frame 0 = label 1 on the diagonal, frame 1 = label 2 in the last row
     const labels = new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 1, /* slice 1 */ 0, 0, 0, 0, 0, 0, 2, 2, 2]);
-    const packed = packBinaryFrames(labels, 9, [{ slice: 0, value: 1 }, { slice: 1, value: 2 }]);
+    const packed = packBinaryFrames(labels, 9, [
+      { slice: 0, value: 1 },
+      { slice: 1, value: 2 },
+    ]);
     // bits 0,4,8 (frame 0) and 9+6,9+7,9+8 = 15,16,17 (frame 1): byte0 = 0b00010001, byte1 = 0b10000001, byte2 = 0b00000011
     assert.deepEqual(Array.from(packed), [0x11, 0x81, 0x03, 0x00]);
   });

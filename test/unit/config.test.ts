@@ -25,12 +25,18 @@ describe("configuration", () => {
       DELINEATE_HTTP_PORT: "1234",
       DELINEATE_API_TOKEN: "tok",
     });
-    assert.deepEqual([c.pacs.url, c.pacs.username, c.pacs.password, c.dataDir, c.http.port, c.http.apiToken], ["http://127.0.0.1:9999", "u", "p", "/tmp/x", 1234, "tok"]);
+    assert.deepEqual(
+      [c.pacs.url, c.pacs.username, c.pacs.password, c.dataDir, c.http.port, c.http.apiToken],
+      ["http://127.0.0.1:9999", "u", "p", "/tmp/x", 1234, "tok"],
+    );
   });
   it("refuses a bad file with the file and every offending field named", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "delineate-config-"));
     const bad = path.join(dir, "bad.json");
-    writeFileSync(bad, JSON.stringify({ pacs: { url: "not a url" }, dataDir: "x", http: { port: 99999 }, surprise: 1 }));
+    writeFileSync(
+      bad,
+      JSON.stringify({ pacs: { url: "not a url" }, dataDir: "x", http: { port: 99999 }, surprise: 1 }),
+    );
     assert.throws(
       () => loadConfig(bad, {}),
       (e: unknown) =>
@@ -55,7 +61,10 @@ describe("PACS password from a secret file", () => {
     const secret = path.join(dir, "pacs-password");
     writeFileSync(secret, "s3cret\n");
     assert.equal(loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: secret }).pacs.password, "s3cret");
-    assert.throws(() => loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: path.join(dir, "absent") }), /cannot read the PACS password file .*absent/);
+    assert.throws(
+      () => loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: path.join(dir, "absent") }),
+      /cannot read the PACS password file .*absent/,
+    );
   });
 });
 
@@ -70,21 +79,50 @@ describe("routing rules and destinations", () => {
   it("loads the example rules, reading a destination's password file and CA relative to the config", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
     writeFileSync(path.join(dir, "research-password"), "r3search\n");
-    const c = loadConfig(write(dir, () => {}), {});
-    assert.deepEqual(c.routes?.map((r) => [r.name, r.destination, r.outputs]), [["body-ct", "pacs", ["seg", "sr", "rtstruct"]], ["thorax-research", "research", undefined]]);
+    const c = loadConfig(
+      write(dir, () => {}),
+      {},
+    );
+    assert.deepEqual(
+      c.routes?.map((r) => [r.name, r.destination, r.outputs]),
+      [
+        ["body-ct", "pacs", ["seg", "sr", "rtstruct"]],
+        ["thorax-research", "research", undefined],
+      ],
+    );
     assert.equal(c.destinations.research?.password, "r3search");
     assert.equal(c.destinations.research?.caFile, path.join(dir, "research-ca.pem"));
-    assert.equal(loadConfig(DEFAULT, {}).routes, undefined, "the default config has no rules: the default rule applies");
+    assert.equal(
+      loadConfig(DEFAULT, {}).routes,
+      undefined,
+      "the default config has no rules: the default rule applies",
+    );
   });
   it("refuses rules with an unknown destination, a repeated name, an unknown output, or a destination called pacs", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
-    const refused = (change: (c: Record<string, any>) => void, why: RegExp) => assert.throws(() => loadConfig(write(dir, change), {}), why);
+    const refused = (change: (c: Record<string, any>) => void, why: RegExp) =>
+      assert.throws(() => loadConfig(write(dir, change), {}), why);
     const noSecret = (c: Record<string, any>) => delete c.destinations.research.passwordFile;
-    refused((c) => { noSecret(c); c.routes[1].destination = "archive"; }, /routes\.1\.destination: "archive" is neither "pacs" nor one of destinations \(research\)/);
-    refused((c) => { noSecret(c); c.routes[1].name = "body-ct"; }, /routes\.1\.name: a second rule named "body-ct"/);
-    refused((c) => { noSecret(c); c.routes[0].outputs = ["seg", "pdf"]; }, /routes\.0\.outputs\.1/);
-    refused((c) => { noSecret(c); c.routes[0].match.seriesDescription.include = "(unclosed"; }, /routes\.0\.match\.seriesDescription\.include: not a valid regular expression/);
-    refused((c) => { noSecret(c); c.destinations.pacs = c.destinations.research; }, /destinations\.pacs: "pacs" is the source PACS/);
+    refused((c) => {
+      noSecret(c);
+      c.routes[1].destination = "archive";
+    }, /routes\.1\.destination: "archive" is neither "pacs" nor one of destinations \(research\)/);
+    refused((c) => {
+      noSecret(c);
+      c.routes[1].name = "body-ct";
+    }, /routes\.1\.name: a second rule named "body-ct"/);
+    refused((c) => {
+      noSecret(c);
+      c.routes[0].outputs = ["seg", "pdf"];
+    }, /routes\.0\.outputs\.1/);
+    refused((c) => {
+      noSecret(c);
+      c.routes[0].match.seriesDescription.include = "(unclosed";
+    }, /routes\.0\.match\.seriesDescription\.include: not a valid regular expression/);
+    refused((c) => {
+      noSecret(c);
+      c.destinations.pacs = c.destinations.research;
+    }, /destinations\.pacs: "pacs" is the source PACS/);
     refused(() => {}, /cannot read the destinations\.research password file .*research-password/);
   });
 });

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
-import { checkDeclaredLengths, inspectPart10 } from "../../src/dicom/declaredLengths.js";
 import { parsePart10, pixelDataOf, readPart10Lazily } from "../../src/dicom/dataset.js";
+import { checkDeclaredLengths, inspectPart10 } from "../../src/dicom/declaredLengths.js";
 import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { sharedData } from "../helpers/tools.js";
 
@@ -13,19 +13,36 @@ const HUGE = new Uint8Array([0xe1, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xf0, 0xf
 
 it("refuses an element whose declared length runs past the end of the file, which dcmjs would accept", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-lengths-"));
-  const [file] = writePhantomSeries(dir, { size: 16, slices: 1, pixelSpacing: 1, sliceSpacing: 1, patientName: "L^L", patientID: "L" }).files;
+  const [file] = writePhantomSeries(dir, {
+    size: 16,
+    slices: 1,
+    pixelSpacing: 1,
+    sliceSpacing: 1,
+    patientName: "L^L",
+    patientID: "L",
+  }).files;
   const good = new Uint8Array(readFileSync(file!));
   assert.equal(checkDeclaredLengths(good), undefined);
   const bad = new Uint8Array(good.length + HUGE.length);
   bad.set(good);
   bad.set(HUGE, good.length);
-  assert.match(checkDeclaredLengths(bad)!, /element \(7FE1,0010\) declares 2147483632 bytes at byte \d+, but only 4 remain/);
+  assert.match(
+    checkDeclaredLengths(bad)!,
+    /element \(7FE1,0010\) declares 2147483632 bytes at byte \d+, but only 4 remain/,
+  );
   assert.throws(() => parsePart10(bad), /declares 2147483632 bytes/);
 });
 
-it("passes real files with nested and undefined-length sequences and encapsulated pixel data; catches real truncation", { skip: sharedData("pydicom-variants").skip }, () => {
+it("passes real files with nested and undefined-length sequences and encapsulated pixel data; catches real truncation", {
+  skip: sharedData("pydicom-variants").skip,
+}, () => {
   const read = (rel: string) => new Uint8Array(readFileSync(path.join(sharedData(rel).path)));
-  for (const rel of ["highdicom-seg-sr/test_files/sr_document.dcm", "highdicom-seg-sr/test_files/seg_image_ct_binary.dcm", "pydicom-variants/JPEG2000.dcm", "dicompyler-rtss/example_data/rtss.dcm"]) {
+  for (const rel of [
+    "highdicom-seg-sr/test_files/sr_document.dcm",
+    "highdicom-seg-sr/test_files/seg_image_ct_binary.dcm",
+    "pydicom-variants/JPEG2000.dcm",
+    "dicompyler-rtss/example_data/rtss.dcm",
+  ]) {
     assert.equal(checkDeclaredLengths(read(rel)), undefined, rel);
   }
   assert.match(checkDeclaredLengths(read("pydicom-variants/MR_truncated.dcm"))!, /\(7FE0,0010\) declares 8192 bytes/);
@@ -35,7 +52,14 @@ it("passes real files with nested and undefined-length sequences and encapsulate
 it("reads a header from the file's first bytes and its pixels from their place, equal to a whole-file parse", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-lengths-"));
   // 300×300 16-bit: 180 kB of pixels, more than the 64 KiB the header is first looked for in
-  const [file] = writePhantomSeries(dir, { size: 300, slices: 1, pixelSpacing: 1, sliceSpacing: 1, patientName: "L^L", patientID: "L" }).files;
+  const [file] = writePhantomSeries(dir, {
+    size: 300,
+    slices: 1,
+    pixelSpacing: 1,
+    sliceSpacing: 1,
+    patientName: "L^L",
+    patientID: "L",
+  }).files;
   const bytes = new Uint8Array(readFileSync(file!));
   const whole = parsePart10(bytes);
   const layout = inspectPart10(bytes.subarray(0, 4096), bytes.length);
@@ -54,7 +78,10 @@ it("reads a header from the file's first bytes and its pixels from their place, 
 
   // a file cut after it was scanned: reading its pixels names the file and what is missing
   truncateSync(file!, bytes.length - 1000);
-  assert.throws(() => pixelDataOf(lazy), (e: Error) => e.message.includes(file!) && /ends at byte/.test(e.message));
+  assert.throws(
+    () => pixelDataOf(lazy),
+    (e: Error) => e.message.includes(file!) && /ends at byte/.test(e.message),
+  );
   // and cut before: the scan itself refuses it, as parsePart10 does
   assert.throws(() => readPart10Lazily(file!), /\(7FE0,0010\) declares 180000 bytes/);
 });

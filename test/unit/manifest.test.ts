@@ -19,11 +19,21 @@ it("loads the shipped manifest with inference defaults, and refuses a patch that
     (e: Error) => /invalid manifest/.test(e.message) && /inference\.mirrorAxes\.1/.test(e.message),
   );
   writeFileSync(file, JSON.stringify({ ...m, inference: { patchSize: [48, 48, 50] } }));
-  assert.throws(() => loadModelPackage(dir, "ct-body"), /inference\.patchSize: every patch size must be a multiple of input\.sizeMultiple \(4\)/);
+  assert.throws(
+    () => loadModelPackage(dir, "ct-body"),
+    /inference\.patchSize: every patch size must be a multiple of input\.sizeMultiple \(4\)/,
+  );
   // orientation: three letters, one per patient axis
-  for (const [orientation, why] of [["LPX", /three letters from L\/R, P\/A, S\/I/], ["LRS", /one letter for each of the axes/]] as const) {
+  for (const [orientation, why] of [
+    ["LPX", /three letters from L\/R, P\/A, S\/I/],
+    ["LRS", /one letter for each of the axes/],
+  ] as const) {
     writeFileSync(file, JSON.stringify({ ...m, input: { ...m.input, orientation } }));
-    assert.throws(() => loadModelPackage(dir, "ct-body"), (e: Error) => /input\.orientation/.test(e.message) && why.test(e.message), orientation);
+    assert.throws(
+      () => loadModelPackage(dir, "ct-body"),
+      (e: Error) => /input\.orientation/.test(e.message) && why.test(e.message),
+      orientation,
+    );
   }
   writeFileSync(file, JSON.stringify({ ...m, input: { ...m.input, orientation: "RAS" } }));
   assert.equal(loadModelPackage(dir, "ct-body").manifest.input.orientation, "RAS");

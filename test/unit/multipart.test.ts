@@ -32,7 +32,13 @@ const collect = async (it: AsyncIterable<Uint8Array>) => {
 describe("multipart/related", () => {
   const B = "delineate-4f1c9a";
   // the last part holds the boundary cut short: a near miss the parser must not take for the end of the part
-  const parts = [bytes(1, 1), bytes(0, 2), bytes(70_000, 3), bytes(4097, 4), new TextEncoder().encode(`\r\n--${B.slice(0, -1)}\r\n--`)];
+  const parts = [
+    bytes(1, 1),
+    bytes(0, 2),
+    bytes(70_000, 3),
+    bytes(4097, 4),
+    new TextEncoder().encode(`\r\n--${B.slice(0, -1)}\r\n--`),
+  ];
   const body = buildMultipart(parts, B);
 
   it("round-trips parts through the whole-body parser", () => {
@@ -45,6 +51,9 @@ describe("multipart/related", () => {
   }
   it("stops past the size limit, and refuses a body without its closing boundary", async () => {
     await assert.rejects(collect(readMultipartStream(chunked(body, [1000]), B, body.length - 1)), BodyTooLargeError);
-    await assert.rejects(collect(readMultipartStream(chunked(body.subarray(0, body.length - 10), [1000]), B, body.length)), /without a closing boundary/);
+    await assert.rejects(
+      collect(readMultipartStream(chunked(body.subarray(0, body.length - 10), [1000]), B, body.length)),
+      /without a closing boundary/,
+    );
   });
 });

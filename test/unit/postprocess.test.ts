@@ -46,7 +46,8 @@ it("applies the manifest's post-processing with the volume's spacing: 0.5 mL at 
   const dims: [number, number, number] = [20, 20, 10];
   const data = new Uint8Array(4000);
   for (let z = 0; z < 10; z++) for (let y = 0; y < 5; y++) for (let x = 0; x < 5; x++) data[(z * 20 + y) * 20 + x] = 1; // 250 voxels
-  for (let z = 0; z < 10; z++) for (let y = 10; y < 15; y++) for (let x = 10; x < 14; x++) data[(z * 20 + y) * 20 + x] = 1; // 200 voxels
+  for (let z = 0; z < 10; z++)
+    for (let y = 10; y < 15; y++) for (let x = 10; x < 14; x++) data[(z * 20 + y) * 20 + x] = 1; // 200 voxels
   const labels = { dims, data };
   postprocess(labels, { keepLargestComponent: false, fillHoles: false, minComponentMl: 0.5 }, [1], [1, 1, 2]);
   assert.equal(data.filter((v) => v === 1).length, 250, "the 0.4 mL piece goes, the 0.5 mL one stays");
@@ -61,11 +62,18 @@ it("normalises as the manifest says: CT with fixed statistics, per-image z-score
   const z = Float32Array.from([1, 2, 3, 4, 5]);
   normalize(z, { kind: "zscore", nonzeroMask: false });
   const sd = Math.sqrt(2);
-  assert.deepEqual(Array.from(z).map((v) => Math.round(v * 1e6) / 1e6), [-2, -1, 0, 1, 2].map((v) => Math.round((v / sd) * 1e6) / 1e6));
+  assert.deepEqual(
+    Array.from(z).map((v) => Math.round(v * 1e6) / 1e6),
+    [-2, -1, 0, 1, 2].map((v) => Math.round((v / sd) * 1e6) / 1e6),
+  );
   const masked = Float32Array.from([0, 0, 2, 4, 6]);
   normalize(masked, { kind: "zscore", nonzeroMask: true });
   const sd2 = Math.sqrt(8 / 3);
-  assert.deepEqual(Array.from(masked).map((v) => Math.round(v * 1e6) / 1e6), [0, 0, -2 / sd2, 0, 2 / sd2].map((v) => Math.round(v * 1e6) / 1e6), "statistics of 2, 4, 6; zeros stay 0");
+  assert.deepEqual(
+    Array.from(masked).map((v) => Math.round(v * 1e6) / 1e6),
+    [0, 0, -2 / sd2, 0, 2 / sd2].map((v) => Math.round(v * 1e6) / 1e6),
+    "statistics of 2, 4, 6; zeros stay 0",
+  );
   const p = Float32Array.from({ length: 101 }, (_, i) => i); // 0..100
   normalize(p, { kind: "percentile", lower: 10, upper: 90 });
   // clipped to 10..90 first: 0..9 become 10 and 91..100 become 90, then z-scored

@@ -18,7 +18,10 @@ describe("resampling", () => {
   });
   it("pads by repeating the last voxel of each axis", () => {
     const src = Float32Array.from([1, 2, 3, 4]); // 2×2×1
-    assert.deepEqual(Array.from(padEdge(src, [2, 2, 1], [3, 3, 2])), [1, 2, 2, 3, 4, 4, 3, 4, 4, 1, 2, 2, 3, 4, 4, 3, 4, 4]);
+    assert.deepEqual(
+      Array.from(padEdge(src, [2, 2, 1], [3, 3, 2])),
+      [1, 2, 2, 3, 4, 4, 3, 4, 4, 1, 2, 2, 3, 4, 4, 3, 4, 4],
+    );
   });
 });
 
@@ -30,6 +33,8 @@ describe("UIDs", () => {
       assert.ok(BigInt(uid.slice(5)) < 2n ** 128n);
     }
     const long = newUid("1.2.826.0.1.3680043.10.1234.5678.9012.3456");
-    assert.ok(long.length <= 64 && long.startsWith("1.2.826.0.1.3680043.10.1234.5678.9012.3456.") && !long.endsWith("."));
+    assert.ok(
+      long.length <= 64 && long.startsWith("1.2.826.0.1.3680043.10.1234.5678.9012.3456.") && !long.endsWith("."),
+    );
   });
 });

@@ -2,10 +2,25 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NaturalDataset } from "../../src/dicom/dataset.js";
 import { resolveRules } from "../../src/route/rules.js";
-import { CT_IMAGE_STORAGE, planeOf, selectSeries, type RouteRule, type SeriesCandidate } from "../../src/route/selectSeries.js";
+import {
+  CT_IMAGE_STORAGE,
+  planeOf,
+  type RouteRule,
+  type SeriesCandidate,
+  selectSeries,
+} from "../../src/route/selectSeries.js";
 
 const ct = (n: number, extra: NaturalDataset = {}): NaturalDataset[] =>
-  Array.from({ length: n }, () => ({ SOPClassUID: CT_IMAGE_STORAGE, Rows: 512, Columns: 512, ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"], ImageOrientationPatient: [1, 0, 0, 0, 1, 0], BodyPartExamined: "CHEST", Manufacturer: "SIEMENS", ...extra }));
+  Array.from({ length: n }, () => ({
+    SOPClassUID: CT_IMAGE_STORAGE,
+    Rows: 512,
+    Columns: 512,
+    ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"],
+    ImageOrientationPatient: [1, 0, 0, 0, 1, 0],
+    BodyPartExamined: "CHEST",
+    Manufacturer: "SIEMENS",
+    ...extra,
+  }));
 const series = (uid: string, modality: string, description: string, instances?: NaturalDataset[]): SeriesCandidate => ({
   series: { SeriesInstanceUID: uid, Modality: modality, SeriesDescription: description },
   ...(instances ? { instances } : {}),
@@ -19,7 +34,12 @@ describe("routing", () => {
     series("3", "CT", "Thorax 5.0 B30f", ct(60)),
     series("4", "CT", "Dose report", ct(1, { SOPClassUID: "1.2.840.10008.5.1.4.1.1.7" })),
     series("5", "SR", "Dose SR"),
-    series("6", "CT", "Sagittal MPR", ct(200, { ImageType: ["DERIVED", "SECONDARY", "MPR"], ImageOrientationPatient: [0, 1, 0, 0, 0, -1] })),
+    series(
+      "6",
+      "CT",
+      "Sagittal MPR",
+      ct(200, { ImageType: ["DERIVED", "SECONDARY", "MPR"], ImageOrientationPatient: [0, 1, 0, 0, 0, -1] }),
+    ),
   ];
   it("takes the matching series with the most images and says why each other one was passed over", () => {
     const choice = selectSeries("9", study, base);
@@ -68,11 +88,18 @@ describe("routing rules", () => {
   const modalityOf = (id: string) => models[id]!;
   it("without configured rules, sends CT image series to the default model, writing what its manifest declares", () => {
     assert.deepEqual(resolveRules(undefined, "ct-a", modalityOf), [
-      { name: "default", match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] }, models: ["ct-a"], outputs: ["seg", "sr", "rtstruct"], destination: "pacs" },
+      {
+        name: "default",
+        match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] },
+        models: ["ct-a"],
+        outputs: ["seg", "sr", "rtstruct"],
+        destination: "pacs",
+      },
     ]);
   });
   it("defaults a rule's outputs to those all its models declare, never an SR without its SEG", () => {
-    const outputs = (ids: string[]) => resolveRules([{ name: "r", match: {}, models: ids, destination: "pacs" }], "ct-a", modalityOf)[0]!.outputs;
+    const outputs = (ids: string[]) =>
+      resolveRules([{ name: "r", match: {}, models: ids, destination: "pacs" }], "ct-a", modalityOf)[0]!.outputs;
     assert.deepEqual(outputs(["ct-a", "ct-b"]), ["seg", "rtstruct"]);
     assert.deepEqual(outputs(["ct-sr"]), ["rtstruct"]);
     assert.throws(() => outputs(["ct-sr", "mr-a"]), /its models take CT and MR/);
@@ -80,8 +107,20 @@ describe("routing rules", () => {
   it("takes a rule's modality and SOP classes from its models unless it names them", () => {
     const [ct, mr] = resolveRules(
       [
-        { name: "ct", match: { orientation: ["axial"] }, models: ["ct-a", "ct-b"], outputs: ["seg"], destination: "research" },
-        { name: "mr", match: { sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] }, models: ["mr-a"], outputs: ["seg"], destination: "pacs" },
+        {
+          name: "ct",
+          match: { orientation: ["axial"] },
+          models: ["ct-a", "ct-b"],
+          outputs: ["seg"],
+          destination: "research",
+        },
+        {
+          name: "mr",
+          match: { sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] },
+          models: ["mr-a"],
+          outputs: ["seg"],
+          destination: "pacs",
+        },
       ],
       "ct-a",
       modalityOf,
@@ -90,8 +129,16 @@ describe("routing rules", () => {
     assert.deepEqual(mr?.match, { modality: "MR", sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] });
   });
   it("refuses a rule whose models take different modalities, or one that matches another modality than its models", () => {
-    const rule = (match: { modality?: string }, models: string[]) => [{ name: "r", match, models, outputs: ["seg" as const], destination: "pacs" }];
-    assert.throws(() => resolveRules(rule({}, ["ct-a", "mr-a"]), "ct-a", modalityOf), /rule "r": its models take CT and MR/);
-    assert.throws(() => resolveRules(rule({ modality: "MR" }, ["ct-a"]), "ct-a", modalityOf), /rule "r": its models take CT, but the rule matches MR/);
+    const rule = (match: { modality?: string }, models: string[]) => [
+      { name: "r", match, models, outputs: ["seg" as const], destination: "pacs" },
+    ];
+    assert.throws(
+      () => resolveRules(rule({}, ["ct-a", "mr-a"]), "ct-a", modalityOf),
+      /rule "r": its models take CT and MR/,
+    );
+    assert.throws(
+      () => resolveRules(rule({ modality: "MR" }, ["ct-a"]), "ct-a", modalityOf),
+      /rule "r": its models take CT, but the rule matches MR/,
+    );
   });
 });

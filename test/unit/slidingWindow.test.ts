@@ -1,21 +1,38 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { flipInto, gaussianImportance, slidingWindow, tileStarts, type Dims, type Predict, type WindowOptions } from "../../src/inference/slidingWindow.js";
+import {
+  type Dims,
+  flipInto,
+  gaussianImportance,
+  type Predict,
+  slidingWindow,
+  tileStarts,
+  type WindowOptions,
+} from "../../src/inference/slidingWindow.js";
 
 const random = (n: number, seed: number) => {
   let x = seed;
   return Float32Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32) * 100 - 50);
 };
 /** The whole image's blended logits, [C, Z, Y, X], collected from the streamed slabs. */
-async function slidingWindowWhole(image: Float32Array, dims: Dims, channels: number, options: WindowOptions, predict: Predict): Promise<Float32Array> {
-  const plane = dims[0] * dims[1], vol = plane * dims[2];
+async function slidingWindowWhole(
+  image: Float32Array,
+  dims: Dims,
+  channels: number,
+  options: WindowOptions,
+  predict: Predict,
+): Promise<Float32Array> {
+  const plane = dims[0] * dims[1],
+    vol = plane * dims[2];
   const out = new Float32Array(channels * vol);
   await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
-    for (let c = 0; c < channels; c++) out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
+    for (let c = 0; c < channels; c++)
+      out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
   });
   return out;
 }
-const flip = (a: Float32Array, dims: Dims, channels: number, axes: number[]) => flipInto(a, new Float32Array(a.length), dims, channels, axes);
+const flip = (a: Float32Array, dims: Dims, channels: number, axes: number[]) =>
+  flipInto(a, new Float32Array(a.length), dims, channels, axes);
 const close = (a: Float32Array, b: Float32Array, tol: number) => {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
@@ -49,8 +66,22 @@ describe("sliding window", () => {
       const dims: Dims = [13, 11, 9];
       const image = random(13 * 11 * 9, 7);
       const copy = async (tile: Float32Array) => Float32Array.from(tile);
-      close(await slidingWindowWhole(image, dims, 1, { patch: [6, 5, 4], overlap: 0.5, blend, mirrorAxes: [] }, copy), image, 1e-4);
-      close(await slidingWindowWhole(image, dims, 1, { patch: [6, 5, 4], overlap: 0.5, blend, mirrorAxes: [0, 1, 2] }, copy), image, 1e-4);
+      close(
+        await slidingWindowWhole(image, dims, 1, { patch: [6, 5, 4], overlap: 0.5, blend, mirrorAxes: [] }, copy),
+        image,
+        1e-4,
+      );
+      close(
+        await slidingWindowWhole(
+          image,
+          dims,
+          1,
+          { patch: [6, 5, 4], overlap: 0.5, blend, mirrorAxes: [0, 1, 2] },
+          copy,
+        ),
+        image,
+        1e-4,
+      );
     });
   }
   it("averages mirrored passes: a model biased by its x position comes out biased by the mean position", async () => {
@@ -59,15 +90,31 @@ describe("sliding window", () => {
     const patch: Dims = [4, 3, 5];
     // logits = input + the voxel's x index inside the tile: not mirror-equivariant
     const biased = async (tile: Float32Array) => tile.map((v, i) => v + (i % patch[0]));
-    const out = await slidingWindowWhole(image, dims, 1, { patch, overlap: 0.5, blend: "gaussian", mirrorAxes: [0] }, biased);
-    close(out, image.map((v) => v + (patch[0] - 1) / 2), 1e-4);
+    const out = await slidingWindowWhole(
+      image,
+      dims,
+      1,
+      { patch, overlap: 0.5, blend: "gaussian", mirrorAxes: [0] },
+      biased,
+    );
+    close(
+      out,
+      image.map((v) => v + (patch[0] - 1) / 2),
+      1e-4,
+    );
   });
   it("counts every tile and mirroring: (tiles per axis product) × 2^mirror axes calls", async () => {
     let calls = 0;
-    await slidingWindowWhole(new Float32Array(10 * 10 * 10), [10, 10, 10], 2, { patch: [4, 4, 10], overlap: 0.5, blend: "gaussian", mirrorAxes: [0, 1] }, async (t) => {
-      calls++;
-      return new Float32Array(2 * t.length);
-    });
+    await slidingWindowWhole(
+      new Float32Array(10 * 10 * 10),
+      [10, 10, 10],
+      2,
+      { patch: [4, 4, 10], overlap: 0.5, blend: "gaussian", mirrorAxes: [0, 1] },
+      async (t) => {
+        calls++;
+        return new Float32Array(2 * t.length);
+      },
+    );
     assert.equal(calls, 4 * 4 * 1 * 4);
   });
   it("batches tiles and mirrorings: the same logits as one at a time, in ceil(items / batch) calls", async () => {
@@ -79,13 +126,15 @@ describe("sliding window", () => {
       calls.push(n);
       const out = new Float32Array(2 * tiles.length);
       const vol = patch[0] * patch[1] * patch[2];
-      for (let b = 0; b < n; b++) for (let t = 0; t < vol; t++) {
-        out[(2 * b) * vol + t] = tiles[b * vol + t]! * 2 + (t % 7);
-        out[(2 * b + 1) * vol + t] = -tiles[b * vol + t]! + (t % 3);
-      }
+      for (let b = 0; b < n; b++)
+        for (let t = 0; t < vol; t++) {
+          out[2 * b * vol + t] = tiles[b * vol + t]! * 2 + (t % 7);
+          out[(2 * b + 1) * vol + t] = -tiles[b * vol + t]! + (t % 3);
+        }
       return out;
     };
-    const one: number[] = [], five: number[] = [];
+    const one: number[] = [],
+      five: number[] = [];
     const options = { patch, overlap: 0.5, blend: "gaussian" as const, mirrorAxes: [0, 2] as (0 | 2)[] };
     const a = await slidingWindowWhole(image, dims, 2, options, model(one));
     const b = await slidingWindowWhole(image, dims, 2, { ...options, batch: 5 }, model(five));

@@ -3,14 +3,21 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { DelineateError } from "../../src/errors.js";
+import type { SegmentTarget } from "../../src/jobs/job.js";
 import { JobStore } from "../../src/jobs/store.js";
 import { newUid } from "../../src/outputs/uid.js";
-import type { SegmentTarget } from "../../src/jobs/job.js";
-import Database from "better-sqlite3";
 
 const fresh = () => mkdtempSync(path.join(tmpdir(), "delineate-store-"));
-const target = (series: string, model = "m", version = "1.0.0", destination = "pacs"): SegmentTarget => ({ seriesInstanceUID: series, modelId: model, modelVersion: version, rule: "r", destination, outputs: ["seg"] });
+const target = (series: string, model = "m", version = "1.0.0", destination = "pacs"): SegmentTarget => ({
+  seriesInstanceUID: series,
+  modelId: model,
+  modelVersion: version,
+  rule: "r",
+  destination,
+  outputs: ["seg"],
+});
 /** Routes the oldest queued route job to the given segment targets, as a route job would. */
 const route = (store: JobStore, jobs: SegmentTarget[]) => {
   const job = store.claimNext()!;
@@ -24,7 +31,13 @@ describe("job store", () => {
     assert.equal(store.enqueue(["1.1", "1.2"], { name: "feed", value: 7 }), 2);
     assert.equal(store.enqueue(["1.1"], { name: "feed", value: 9 }), 0, "announced again while queued: nothing new");
     assert.equal(store.cursor("feed"), 9);
-    assert.deepEqual(store.list().map((j) => [j.kind, j.studyInstanceUID, j.state]), [["route", "1.2", "queued"], ["route", "1.1", "queued"]]);
+    assert.deepEqual(
+      store.list().map((j) => [j.kind, j.studyInstanceUID, j.state]),
+      [
+        ["route", "1.2", "queued"],
+        ["route", "1.1", "queued"],
+      ],
+    );
   });
   it("makes one segment job per (study, series, model, version, destination), however often the study is routed", () => {
     const store = new JobStore(fresh(), () => newUid("2.25"));
@@ -32,14 +45,27 @@ describe("job store", () => {
     assert.equal(route(store, [target("1.1.1"), target("1.1.1", "other"), target("1.1.2")]), 3);
     assert.equal(store.enqueue(["1.1"]), 1, "announced again once routed: routed again");
     assert.equal(
-      route(store, [target("1.1.1"), target("1.1.1", "other"), target("1.1.2"), target("1.1.2", "m", "2.0.0"), target("1.1.2", "m", "1.0.0", "research")]),
+      route(store, [
+        target("1.1.1"),
+        target("1.1.1", "other"),
+        target("1.1.2"),
+        target("1.1.2", "m", "2.0.0"),
+        target("1.1.2", "m", "1.0.0", "research"),
+      ]),
       2,
       "only the new model version and the new destination are new",
     );
     const segments = store.list({ kind: "segment" });
     assert.equal(segments.length, 5);
-    assert.equal(new Set(segments.map((j) => j.segment!.uids.seg!.sopInstanceUID)).size, 5, "each segment job has its own output UIDs");
-    assert.deepEqual(store.list({ kind: "route" }).map((j) => j.state), ["done"]);
+    assert.equal(
+      new Set(segments.map((j) => j.segment!.uids.seg!.sopInstanceUID)).size,
+      5,
+      "each segment job has its own output UIDs",
+    );
+    assert.deepEqual(
+      store.list({ kind: "route" }).map((j) => j.state),
+      ["done"],
+    );
   });
   it("survives a restart: a running job is queued again with its output UIDs unchanged", () => {
     const dir = fresh();
@@ -60,10 +86,19 @@ describe("job store", () => {
     const store = new JobStore(fresh(), () => newUid("2.25"));
     store.enqueue(["1.1"]);
     const job = store.claimNext()!;
-    store.finishWithError(job.id, "queued", new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS down"), Date.now() + 60_000);
+    store.finishWithError(
+      job.id,
+      "queued",
+      new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS down"),
+      Date.now() + 60_000,
+    );
     assert.equal(store.claimNext(), undefined);
     assert.equal(store.claimNext(Date.now() + 61_000)?.id, job.id);
-    assert.deepEqual(store.get(job.id)?.error, { code: "DLN_ERR_PACS_UNAVAILABLE", stage: "pacs", message: "PACS down" });
+    assert.deepEqual(store.get(job.id)?.error, {
+      code: "DLN_ERR_PACS_UNAVAILABLE",
+      stage: "pacs",
+      message: "PACS down",
+    });
   });
   it("brings a job store of the first schema up to date, keeping output UIDs and queued studies", () => {
     const dir = fresh();
@@ -77,8 +112,12 @@ describe("job store", () => {
       INSERT INTO jobs VALUES ('b', '1.2', 'pushed', 'm', '1.0.0', 'queued', 0, 0, 0, '2.25.3', '2.25.4', NULL, NULL, NULL, NULL, NULL, NULL, 3, 3);`);
     v1.close();
     const store = new JobStore(dir, () => newUid("2.25"));
-    const a = store.get("a")!, b = store.get("b")!;
-    assert.deepEqual([a.kind, a.state, a.segment?.seriesInstanceUID, a.segment?.uids, a.segment?.executionProvider], ["segment", "done", "1.1.1", { seg: { seriesInstanceUID: "2.25.1", sopInstanceUID: "2.25.2" } }, "cpu"]);
+    const a = store.get("a")!,
+      b = store.get("b")!;
+    assert.deepEqual(
+      [a.kind, a.state, a.segment?.seriesInstanceUID, a.segment?.uids, a.segment?.executionProvider],
+      ["segment", "done", "1.1.1", { seg: { seriesInstanceUID: "2.25.1", sopInstanceUID: "2.25.2" } }, "cpu"],
+    );
     assert.deepEqual([b.kind, b.state, b.source], ["route", "queued", "pushed"]);
     store.close();
     assert.equal(new JobStore(dir, () => newUid("2.25")).list().length, 2, "opening it again changes nothing");
@@ -92,10 +131,23 @@ describe("job store", () => {
     const store = new JobStore(dir, () => newUid("2.25"));
     store.enqueue(["1.1"]);
     const route = store.claimNext()!;
-    const target = { seriesInstanceUID: "1.1.1", modelId: "m", modelVersion: "1.0.0", rule: "default", destination: "pacs", outputs: ["seg" as const] };
+    const target = {
+      seriesInstanceUID: "1.1.1",
+      modelId: "m",
+      modelVersion: "1.0.0",
+      rule: "default",
+      destination: "pacs",
+      outputs: ["seg" as const],
+    };
     assert.equal(store.complete(route.id, { kind: "route", timings: {}, decisions: [], jobs: [target] }), 1);
     const segment = store.claimNext()!;
-    store.complete(segment.id, { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false, warnings: ["used acquisition 2"] });
+    store.complete(segment.id, {
+      kind: "segment",
+      executionProvider: "cpu",
+      timings: {},
+      alreadyStored: false,
+      warnings: ["used acquisition 2"],
+    });
     assert.deepEqual(store.get(segment.id)?.warnings, ["used acquisition 2"]);
     assert.equal(store.get(route.id)?.warnings, undefined);
     store.close();
@@ -147,7 +199,13 @@ describe("QIDO polling state", () => {
     assert.equal(store.observeStudy("1.1", 9, 30_000, quiet), false, "a series arrives (or our own SEG)");
     assert.equal(store.observeStudy("1.1", 9, 40_000, quiet), true, "announced again once quiet: it is routed again");
     assert.equal(store.observeStudy("1.1", 9, 99_000, quiet), false, "and not a third time");
-    assert.deepEqual(store.list().map((j) => j.kind).sort(), ["route", "segment"]);
+    assert.deepEqual(
+      store
+        .list()
+        .map((j) => j.kind)
+        .sort(),
+      ["route", "segment"],
+    );
   });
 });
 

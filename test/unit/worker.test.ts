@@ -11,7 +11,13 @@ import { createLogger } from "../../src/log.js";
 import { newUid } from "../../src/outputs/uid.js";
 
 const log = createLogger({ level: "error", silent: true });
-const result: JobResult = { kind: "segment", executionProvider: "cpu", timings: {}, alreadyStored: false, warnings: [] };
+const result: JobResult = {
+  kind: "segment",
+  executionProvider: "cpu",
+  timings: {},
+  alreadyStored: false,
+  warnings: [],
+};
 const store = () => new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-worker-")), () => newUid("2.25"));
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -22,13 +28,19 @@ describe("job worker", () => {
   it("runs at most `concurrency` jobs at once and finishes them all", async () => {
     const s = store();
     s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"]);
-    let running = 0, most = 0;
-    const w = new JobWorker(s, async () => {
-      most = Math.max(most, ++running);
-      await new Promise((r) => setTimeout(r, 30));
-      running--;
-      return result;
-    }, { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10 }, log);
+    let running = 0,
+      most = 0;
+    const w = new JobWorker(
+      s,
+      async () => {
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 30));
+        running--;
+        return result;
+      },
+      { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10 },
+      log,
+    );
     w.start();
     await until(() => s.counts().done === 5);
     await w.stop();
@@ -38,10 +50,15 @@ describe("job worker", () => {
     const s = store();
     s.enqueue(["1.1"]);
     const attempts: number[] = [];
-    const w = new JobWorker(s, async (job: Job) => {
-      attempts.push(job.attempts);
-      throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS answered 503");
-    }, { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5 }, log);
+    const w = new JobWorker(
+      s,
+      async (job: Job) => {
+        attempts.push(job.attempts);
+        throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS answered 503");
+      },
+      { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5 },
+      log,
+    );
     w.start();
     await until(() => s.counts().dead === 1);
     await w.stop();
@@ -57,9 +74,14 @@ describe("job worker", () => {
       "1.2": new DelineateError("DLN_ERR_NO_SERIES", "no CT"),
       "1.3": new DelineateError("DLN_ERR_CANCELLED", "cancelled"),
     };
-    const w = new JobWorker(s, async (job: Job) => {
-      throw errors[job.studyInstanceUID]!;
-    }, { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5 }, log);
+    const w = new JobWorker(
+      s,
+      async (job: Job) => {
+        throw errors[job.studyInstanceUID]!;
+      },
+      { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5 },
+      log,
+    );
     w.start();
     await until(() => s.counts().queued === 0 && s.counts().running === 0);
     await w.stop();
