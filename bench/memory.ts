@@ -86,7 +86,7 @@ async function child(onnx: string): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const used = new Set(labels.data).size;
   process.stdout.write(
-    JSON.stringify({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, labelValuesFound: used }) + "\n",
+    `${JSON.stringify({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, labelValuesFound: used })}\n`,
   );
 }
 

@@ -206,7 +206,7 @@ async function runCase(name: string): Promise<void> {
     bytes = new Uint8Array((dcmjs as any).data.datasetToBuffer(seg.dataset));
   }
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ seconds, inputsPeakMiB, peakMiB: hwmMiB(), bytes: bytes.byteLength }) + "\n");
+  process.stdout.write(`${JSON.stringify({ seconds, inputsPeakMiB, peakMiB: hwmMiB(), bytes: bytes.byteLength })}\n`);
 }
 
 async function main(): Promise<void> {

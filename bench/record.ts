@@ -28,7 +28,7 @@ export function installedVersion(name: string): string {
 export function mergeResults(entries: Record<string, unknown>): void {
   const file = path.join(ROOT, "bench", "results.json");
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  writeFileSync(file, JSON.stringify({ ...previous, ...entries }, null, 2) + "\n");
+  writeFileSync(file, `${JSON.stringify({ ...previous, ...entries }, null, 2)}\n`);
 }
 
 /** Runs a benchmark's main, printing why it failed and exiting 1 if it did. */

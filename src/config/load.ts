@@ -3,18 +3,29 @@ import path from "node:path";
 import { DelineateError } from "../errors.js";
 import { type Config, ConfigSchema } from "./schema.js";
 
-/** Environment variables that override the file; values from the environment win. */
-const ENV_OVERRIDES: ReadonlyArray<[string, (raw: Record<string, any>, value: string) => void]> = [
-  ["DELINEATE_PACS_URL", (c, v) => ((c.pacs ??= {}).url = v)],
-  ["DELINEATE_PACS_USERNAME", (c, v) => ((c.pacs ??= {}).username = v)],
-  ["DELINEATE_PACS_PASSWORD", (c, v) => ((c.pacs ??= {}).password = v)],
-  ["DELINEATE_PACS_CA_FILE", (c, v) => ((c.pacs ??= {}).caFile = path.resolve(v))],
-  ["DELINEATE_DATA_DIR", (c, v) => (c.dataDir = path.resolve(v))],
-  ["DELINEATE_HTTP_PORT", (c, v) => ((c.http ??= {}).port = Number(v))],
-  ["DELINEATE_HTTP_HOST", (c, v) => ((c.http ??= {}).host = v)],
-  ["DELINEATE_API_TOKEN", (c, v) => ((c.http ??= {}).apiToken = v)],
-  ["DELINEATE_LOG_LEVEL", (c, v) => ((c.log ??= {}).level = v)],
-  ["DELINEATE_MODEL_ID", (c, v) => ((c.model ??= {}).id = v)],
+type RawConfig = Record<string, unknown>;
+
+/** The object at `raw[key]`, made when absent (environment overrides may name a section the file leaves out). */
+function section(raw: RawConfig, key: string): RawConfig {
+  const value = raw[key];
+  if (value && typeof value === "object" && !Array.isArray(value)) return value as RawConfig;
+  const made: RawConfig = {};
+  raw[key] = made;
+  return made;
+}
+
+/** Environment variables that override the file (values from the environment win): [variable, section, field, convert]. */
+const ENV_OVERRIDES: ReadonlyArray<[string, string | undefined, string, (value: string) => unknown]> = [
+  ["DELINEATE_PACS_URL", "pacs", "url", String],
+  ["DELINEATE_PACS_USERNAME", "pacs", "username", String],
+  ["DELINEATE_PACS_PASSWORD", "pacs", "password", String],
+  ["DELINEATE_PACS_CA_FILE", "pacs", "caFile", (v) => path.resolve(v)],
+  ["DELINEATE_DATA_DIR", undefined, "dataDir", (v) => path.resolve(v)],
+  ["DELINEATE_HTTP_PORT", "http", "port", Number],
+  ["DELINEATE_HTTP_HOST", "http", "host", String],
+  ["DELINEATE_API_TOKEN", "http", "apiToken", String],
+  ["DELINEATE_LOG_LEVEL", "log", "level", String],
+  ["DELINEATE_MODEL_ID", "model", "id", String],
 ];
 
 function deepFreeze<T>(value: T): T {
@@ -31,26 +42,32 @@ function deepFreeze<T>(value: T): T {
  * @throws DelineateError DLN_ERR_CONFIG_INVALID naming the file and every offending field.
  */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
-  let raw: Record<string, any>;
+  let json: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    throw new DelineateError("DLN_ERR_CONFIG_INVALID", `cannot read configuration ${file}: ${(err as Error).message}`, {
-      file,
-    });
+    throw new DelineateError(
+      "DLN_ERR_CONFIG_INVALID",
+      `cannot read configuration ${file}: ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    );
   }
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+  if (!json || typeof json !== "object" || Array.isArray(json)) {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", `configuration ${file} must be a JSON object`, { file });
   }
+  const raw = json as RawConfig;
   const base = path.dirname(path.resolve(file));
   if (typeof raw.dataDir === "string") raw.dataDir = path.resolve(base, raw.dataDir);
-  if (typeof raw.model?.dir === "string") raw.model.dir = path.resolve(base, raw.model.dir);
-  for (const [name, apply] of ENV_OVERRIDES) {
+  const model = raw.model as RawConfig | undefined;
+  if (typeof model?.dir === "string") model.dir = path.resolve(base, model.dir);
+  for (const [name, key, field, convert] of ENV_OVERRIDES) {
     const value = env[name];
-    if (value !== undefined && value !== "") apply(raw, value);
+    if (value !== undefined && value !== "") (key ? section(raw, key) : raw)[field] = convert(value);
   }
-  if (env.DELINEATE_PACS_PASSWORD_FILE) (raw.pacs ??= {}).passwordFile = path.resolve(env.DELINEATE_PACS_PASSWORD_FILE);
-  const servers: [string, Record<string, unknown>][] = [["pacs", raw.pacs]];
+  if (env.DELINEATE_PACS_PASSWORD_FILE)
+    section(raw, "pacs").passwordFile = path.resolve(env.DELINEATE_PACS_PASSWORD_FILE);
+  const servers: [string, Record<string, unknown>][] = [["pacs", raw.pacs as Record<string, unknown>]];
   if (raw.destinations && typeof raw.destinations === "object")
     servers.push(
       ...Object.entries(raw.destinations as Record<string, Record<string, unknown>>).map(
@@ -71,6 +88,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
           "DLN_ERR_CONFIG_INVALID",
           `cannot read the ${where === "pacs" ? "PACS" : where} password file ${passwordFile}: ${(err as Error).message}`,
           { file: passwordFile },
+          { cause: err },
         );
       }
     }

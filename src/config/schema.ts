@@ -62,10 +62,7 @@ const Rule = z
       .array(z.enum(["seg", "sr", "rtstruct", "sc"]))
       .min(1)
       .optional()
-      .refine(
-        (o) => !o || !o.includes("sr") || o.includes("seg"),
-        "an sr output needs seg too (the SR references the SEG)",
-      ),
+      .refine((o) => !o?.includes("sr") || o.includes("seg"), "an sr output needs seg too (the SR references the SEG)"),
     /** "pacs" (the source PACS) or a name from destinations */
     destination: z.string().min(1).default("pacs"),
   })

@@ -149,6 +149,7 @@ export function writePart10(input: NaturalDataset): Uint8Array {
 }
 
 function hasNonAscii(value: unknown): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII code, control characters included
   if (typeof value === "string") return /[^\x00-\x7f]/.test(value);
   if (Array.isArray(value)) return value.some(hasNonAscii);
   if (value && typeof value === "object" && !(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {

@@ -58,7 +58,10 @@ export const isIdentity = (m: AxisMapping): boolean => m.perm.every((a, t) => a 
 export function invertMapping(m: AxisMapping): AxisMapping {
   const perm = [0, 0, 0] as [number, number, number];
   const flip = [false, false, false] as [boolean, boolean, boolean];
-  m.perm.forEach((a, t) => ((perm[a] = t), (flip[a] = m.flip[t]!)));
+  for (const [t, a] of m.perm.entries()) {
+    perm[a] = t;
+    flip[a] = m.flip[t]!;
+  }
   return { perm, flip };
 }
 

@@ -6,13 +6,13 @@ import { createHash, randomUUID } from "node:crypto";
  * UUID's decimal digits are appended and cut to the 64-character limit.
  */
 export function newUid(root: string): string {
-  const n = BigInt("0x" + randomUUID().replace(/-/g, "")).toString();
+  const n = BigInt(`0x${randomUUID().replace(/-/g, "")}`).toString();
   return `${root}.${n}`.slice(0, 64);
 }
 
 /** A UID under `root` derived from a name (its SHA-256 cut to 128 bits, as newUid writes a UUID): the same name always gives the same UID. */
 export function uidFromName(root: string, name: string): string {
-  const n = BigInt("0x" + createHash("sha256").update(name).digest("hex").slice(0, 32)).toString();
+  const n = BigInt(`0x${createHash("sha256").update(name).digest("hex").slice(0, 32)}`).toString();
   return `${root}.${n}`.slice(0, 64);
 }
 

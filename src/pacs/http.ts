@@ -21,7 +21,7 @@ export type PacsFetch = (
 
 /** The Authorization header for a connection, or undefined without credentials. */
 export function basicAuth(conn: Pick<PacsConnection, "username" | "password">): string | undefined {
-  return conn.username ? "Basic " + Buffer.from(`${conn.username}:${conn.password}`).toString("base64") : undefined;
+  return conn.username ? `Basic ${Buffer.from(`${conn.username}:${conn.password}`).toString("base64")}` : undefined;
 }
 
 /**

@@ -65,10 +65,10 @@ function niftiHeader(grid: VolumeGrid, type: "int16" | "float32", description: s
   const affine = rasAffine(grid);
   const q = quaternion(affine, grid.spacing);
   out.writeInt32LE(348, 0);
-  [3, nx, ny, nz, 1, 1, 1, 1].forEach((v, i) => out.writeInt16LE(v, 40 + 2 * i));
+  for (const [i, v] of [3, nx, ny, nz, 1, 1, 1, 1].entries()) out.writeInt16LE(v, 40 + 2 * i);
   out.writeInt16LE(type === "int16" ? 4 : 16, 70); // DT_INT16 or DT_FLOAT32
   out.writeInt16LE(type === "int16" ? 16 : 32, 72);
-  [q.qfac, ...grid.spacing, 0, 0, 0, 0].forEach((v, i) => out.writeFloatLE(v, 76 + 4 * i));
+  for (const [i, v] of [q.qfac, ...grid.spacing, 0, 0, 0, 0].entries()) out.writeFloatLE(v, 76 + 4 * i);
   out.writeFloatLE(352, 108); // vox_offset
   out.writeFloatLE(1, 112); // scl_slope
   out.writeFloatLE(0, 116); // scl_inter
@@ -76,8 +76,10 @@ function niftiHeader(grid: VolumeGrid, type: "int16" | "float32", description: s
   out.write(description.slice(0, 79), 148, "latin1");
   out.writeInt16LE(1, 252); // qform_code: scanner
   out.writeInt16LE(1, 254); // sform_code: scanner
-  [q.b, q.c, q.d, affine[0]![3]!, affine[1]![3]!, affine[2]![3]!].forEach((v, i) => out.writeFloatLE(v, 256 + 4 * i));
-  affine.forEach((r, i) => r.forEach((v, j) => out.writeFloatLE(v, 280 + 16 * i + 4 * j)));
+  const quatern = [q.b, q.c, q.d, affine[0]![3]!, affine[1]![3]!, affine[2]![3]!];
+  for (const [i, v] of quatern.entries()) out.writeFloatLE(v, 256 + 4 * i);
+  for (const [i, row] of affine.entries())
+    for (const [j, v] of row.entries()) out.writeFloatLE(v, 280 + 16 * i + 4 * j);
   out.write("n+1\0", 344, "latin1");
   return out;
 }

@@ -67,7 +67,7 @@ export function resampleStack(stack: SliceStack, step: number, equalise: boolean
     }
     return s;
   };
-  const lowest = (s: Float32Array) => s.reduce((a, b) => (b < a ? b : a), Infinity);
+  const lowest = (s: Float32Array) => s.reduce((a, b) => Math.min(b, a), Infinity);
   /** stack slice k sampled on the grid's plane, weighted by w, added into `into` (outside the slice: `fill`) */
   const sample = (k: number, w: number, fill: number, into: Float32Array) => {
     const s = slice(k);

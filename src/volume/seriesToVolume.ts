@@ -123,7 +123,7 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
     if (!ps || ps.some((v, i) => Math.abs(v - pixelSpacing[i]!) > 1e-4))
       throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} has a different PixelSpacing`);
     const ipp = nums(ds, "ImagePositionPatient");
-    if (!ipp || ipp.length !== 3)
+    if (ipp?.length !== 3)
       throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} (#${n + 1}) has no ImagePositionPatient`);
     positions.push([ipp[0]!, ipp[1]!, ipp[2]!]);
   }

@@ -66,7 +66,7 @@ function split(instances: readonly ParsedDicom[]): VolumePart[] {
   }
   const whole: VolumePart[] = [{ index: 1, label: "", instances: [...instances] }];
   const iop = nums(instances[0]?.dataset ?? {}, "ImageOrientationPatient");
-  if (!iop || iop.length !== 6) return whole;
+  if (iop?.length !== 6) return whole;
   const normal = cross([iop[0]!, iop[1]!, iop[2]!], [iop[3]!, iop[4]!, iop[5]!]);
   const unit = positionUnit(instances[0]);
   const distinctPositions = (group: readonly ParsedDicom[]) =>

@@ -47,7 +47,7 @@ export async function startNodeProcess(
   },
 ): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
-  const token = options.token ?? "test-token-" + Math.random().toString(36).slice(2);
+  const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
   const config: Record<string, any> = {
     pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },

@@ -101,18 +101,18 @@ print(json.dumps({"laterality": lat, "frames": [[int(f.SegmentIdentificationSequ
     );
     assert.deepEqual(read.laterality, [[], ["7771000"]], "the left kidney's laterality rides on its property type");
     assert.equal(read.length, Math.ceil((cols * rows * 5) / 8) + (Math.ceil((cols * rows * 5) / 8) % 2));
-    const raw = new Uint8Array(readFileSync(path.join(dir, "frames.raw")));
+    const frames = new Uint8Array(readFileSync(path.join(dir, "frames.raw")));
     const plane = cols * rows;
-    const valueOf = new Map([
+    const labelValueOf = new Map([
       [1, 1],
       [2, 3],
     ]);
     const sliceOf = new Map(volume.slices.map((s, k) => [s.sopInstanceUID, k]));
     read.frames.forEach(([segment, sop]: [number, string], f: number) => {
       const k = sliceOf.get(sop)!;
-      const want = labels.subarray(k * plane, (k + 1) * plane).map((l) => (l === valueOf.get(segment) ? 1 : 0));
+      const want = labels.subarray(k * plane, (k + 1) * plane).map((l) => (l === labelValueOf.get(segment) ? 1 : 0));
       assert.deepEqual(
-        raw.subarray(f * plane, (f + 1) * plane),
+        frames.subarray(f * plane, (f + 1) * plane),
         want,
         `frame ${f + 1}: segment ${segment} on slice ${k}`,
       );
