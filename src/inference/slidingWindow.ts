@@ -110,44 +110,10 @@ export async function slidingWindow(
   const [px, py, pz] = options.patch;
   if (nx < px || ny < py || nz < pz)
     throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
-  const plane = nx * ny;
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
   if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0)
-    return emit(0, nz, await predict(image, 1, dims), nz * plane);
-  const weight =
-    options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(px * py * pz).fill(1);
-  const tileVol = px * py * pz,
-    band = pz * plane;
-  const sum = new Float32Array(channels * band);
-  const weights = new Float32Array(band);
-  let base = 0; // the image slice at the accumulators' first plane
-
-  // slices base ≤ z < upTo are final: divide, hand over, and move the rest of the band to the front
-  const finish = (upTo: number) => {
-    const n = (upTo - base) * plane;
-    if (n <= 0) return;
-    for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
-    emit(base, upTo, sum, band);
-    for (let c = 0; c < channels; c++)
-      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
-    weights.copyWithin(0, n).fill(0, band - n);
-    base = upTo;
-  };
-  const blend = ([x0, y0, z0]: Dims, logits: Float32Array) => {
-    if (z0 > base) finish(z0);
-    for (let k = 0; k < pz; k++)
-      for (let j = 0; j < py; j++) {
-        const t0 = (k * py + j) * px,
-          v0 = (z0 - base + k) * plane + (y0 + j) * nx + x0;
-        for (let i = 0; i < px; i++) weights[v0 + i]! += weight[t0 + i]!;
-        for (let c = 0; c < channels; c++) {
-          const s = c * band + v0,
-            l = c * tileVol + t0;
-          for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
-        }
-      }
-  };
-
+    return emit(0, nz, await predict(image, 1, dims), nz * nx * ny);
+  const band = new BandAccumulator(dims, channels, options, emit);
   const mirrors = mirrorCombinations(options.mirrorAxes);
   const tiles: Dims[] = [];
   for (const z0 of tileStarts(nz, pz, options.overlap))
@@ -155,6 +121,7 @@ export async function slidingWindow(
       for (const x0 of tileStarts(nx, px, options.overlap)) tiles.push([x0, y0, z0]);
   const items = tiles.length * mirrors.length;
   const batch = Math.max(1, Math.min(options.batch ?? 1, items));
+  const tileVol = px * py * pz;
   const input = new Float32Array(batch * tileVol);
   const crop = new Float32Array(tileVol);
   // mirrored passes are averaged into a tile of their own; unmirrored logits are blended straight from the network's output
@@ -166,23 +133,10 @@ export async function slidingWindow(
     const n = Math.min(batch, items - first);
     for (let b = 0; b < n; b++) {
       const t = Math.floor((first + b) / mirrors.length);
-      if (t !== cropped) {
-        const [x0, y0, z0] = tiles[t]!;
-        for (let k = 0; k < pz; k++)
-          for (let j = 0; j < py; j++)
-            crop.set(
-              image.subarray(((z0 + k) * ny + y0 + j) * nx + x0, ((z0 + k) * ny + y0 + j) * nx + x0 + px),
-              (k * py + j) * px,
-            );
-        cropped = t;
-      }
-      flipInto(
-        crop,
-        input.subarray(b * tileVol, (b + 1) * tileVol),
-        options.patch,
-        1,
-        mirrors[(first + b) % mirrors.length]!,
-      );
+      if (t !== cropped) cutTile(image, dims, tiles[t]!, options.patch, crop);
+      cropped = t;
+      const into = input.subarray(b * tileVol, (b + 1) * tileVol);
+      flipInto(crop, into, options.patch, 1, mirrors[(first + b) % mirrors.length]!);
     }
     const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
     for (let b = 0; b < n; b++) {
@@ -191,16 +145,90 @@ export async function slidingWindow(
         m = item % mirrors.length;
       const logits = out.subarray(b * channels * tileVol, (b + 1) * channels * tileVol);
       if (!mirrored) {
-        blend(tiles[t]!, logits);
+        band.blend(tiles[t]!, logits);
         continue;
       }
       flipInto(logits, back, options.patch, channels, mirrors[m]!);
       for (let i = 0; i < back.length; i++) tileLogits[i]! += back[i]! / mirrors.length;
       if (m === mirrors.length - 1) {
-        blend(tiles[t]!, tileLogits);
+        band.blend(tiles[t]!, tileLogits);
         tileLogits.fill(0);
       }
     }
   }
-  finish(nz);
+  band.finish(nz);
+}
+
+/** Copies the patch-sized block of `image` ([Z, Y, X], `dims`) whose first voxel is `origin` into `out`. */
+function cutTile(image: Float32Array, dims: Dims, [x0, y0, z0]: Dims, [px, py, pz]: Dims, out: Float32Array): void {
+  const [nx, ny] = dims;
+  for (let k = 0; k < pz; k++)
+    for (let j = 0; j < py; j++) {
+      const from = ((z0 + k) * ny + y0 + j) * nx + x0;
+      out.set(image.subarray(from, from + px), (k * py + j) * px);
+    }
+}
+
+/**
+ * Weighted sums of tiles' logits and of their weights over one patch's depth of slices (a band), starting at image
+ * slice `base`. A tile starting above `base` makes the slices before it final: they are divided by their weights,
+ * handed to `emit`, and the rest of the band moves to the front.
+ */
+class BandAccumulator {
+  private readonly nx: number;
+  private readonly plane: number;
+  private readonly band: number;
+  private readonly tileVol: number;
+  private readonly sum: Float32Array;
+  private readonly weights: Float32Array;
+  private readonly weight: Float32Array;
+  private base = 0;
+
+  constructor(
+    dims: Dims,
+    private readonly channels: number,
+    private readonly options: WindowOptions,
+    private readonly emit: EmitSlab,
+  ) {
+    const [px, py, pz] = options.patch;
+    this.plane = dims[0] * dims[1];
+    this.band = pz * this.plane;
+    this.tileVol = px * py * pz;
+    this.sum = new Float32Array(channels * this.band);
+    this.weights = new Float32Array(this.band);
+    this.weight =
+      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
+    this.nx = dims[0];
+  }
+
+  /** Slices base ≤ z < upTo are final: divide, hand over, and move the rest of the band to the front. */
+  finish(upTo: number): void {
+    const { sum, weights, band, channels } = this;
+    const n = (upTo - this.base) * this.plane;
+    if (n <= 0) return;
+    for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
+    this.emit(this.base, upTo, sum, band);
+    for (let c = 0; c < channels; c++)
+      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
+    weights.copyWithin(0, n).fill(0, band - n);
+    this.base = upTo;
+  }
+
+  /** Adds one tile's [C, Z, Y, X] logits, weighted, at `origin`. */
+  blend([x0, y0, z0]: Dims, logits: Float32Array): void {
+    if (z0 > this.base) this.finish(z0);
+    const { sum, weights, weight, band, channels, tileVol, plane, nx } = this;
+    const [px, py, pz] = this.options.patch;
+    for (let k = 0; k < pz; k++)
+      for (let j = 0; j < py; j++) {
+        const t0 = (k * py + j) * px,
+          v0 = (z0 - this.base + k) * plane + (y0 + j) * nx + x0;
+        for (let i = 0; i < px; i++) weights[v0 + i]! += weight[t0 + i]!;
+        for (let c = 0; c < channels; c++) {
+          const s = c * band + v0,
+            l = c * tileVol + t0;
+          for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
+        }
+      }
+  }
 }
