@@ -1,10 +1,9 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { labelVoxelCounts } from "../volume/volume.js";
 import { codeItem, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
-
-export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
 
 const code = (value: string, scheme: string, meaning: string) => ({
   CodeValue: value,
@@ -119,7 +118,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
     );
 
   return {
-    ...derivedObjectHeader({ ...input, sopClassUID: ENHANCED_SR_STORAGE, modality: "SR" }),
+    ...derivedObjectHeader({ ...input, sopClassUID: SopClass.EnhancedSRStorage, modality: "SR" }),
     ReferencedPerformedProcedureStepSequence: [],
     ContentDate: date,
     ContentTime: time,

@@ -1,4 +1,5 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import {
   checkedGrid,
   codeItem,
@@ -9,10 +10,6 @@ import {
   rgbToDicomLab,
 } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
-
-export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
-/** Label Map Segmentation Storage (Supplement 243, 2024) */
-export const LABELMAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7";
 
 export interface SegmentationInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -81,7 +78,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const dataset: NaturalDataset = {
     ...derivedObjectHeader({
       ...input,
-      sopClassUID: labelmap ? LABELMAP_SEGMENTATION_STORAGE : SEGMENTATION_STORAGE,
+      sopClassUID: labelmap ? SopClass.LabelMapSegmentationStorage : SopClass.SegmentationStorage,
       modality: "SEG",
     }),
     ContentLabel: "SEGMENTATION",
