@@ -1,6 +1,6 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import type { CodedConcept, ModelLabel } from "../models/manifest.js";
+import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 
 /** Patient and study attributes every derived object copies exactly from its source. Type 2 ones must be present. */
@@ -55,10 +55,6 @@ export function ds(x: number): string {
     if (s.length <= 16) return s;
   }
   throw new Error(`cannot write ${x} as a DS`);
-}
-
-export function codeItem(c: CodedConcept): NaturalDataset {
-  return { CodeValue: c.code, CodingSchemeDesignator: c.scheme, CodeMeaning: c.meaning };
 }
 
 /** sRGB (0-255) to DICOM's scaled CIELab (RecommendedDisplayCIELabValue, D65 white). */

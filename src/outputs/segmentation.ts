@@ -1,8 +1,8 @@
+import { codeItem, DCM, SCT } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
 import {
   checkedGrid,
-  codeItem,
   type DerivedObjectInput,
   derivedObjectHeader,
   dicomDateTime,
@@ -112,12 +112,8 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
               SegmentLabel: "Background",
               SegmentAlgorithmType: "AUTOMATIC",
               SegmentAlgorithmName: input.algorithm.name,
-              SegmentedPropertyCategoryCodeSequence: [
-                { CodeValue: "85756007", CodingSchemeDesignator: "SCT", CodeMeaning: "Tissue" },
-              ],
-              SegmentedPropertyTypeCodeSequence: [
-                { CodeValue: "125040", CodingSchemeDesignator: "DCM", CodeMeaning: "Background" },
-              ],
+              SegmentedPropertyCategoryCodeSequence: [codeItem(SCT.Tissue)],
+              SegmentedPropertyTypeCodeSequence: [codeItem(DCM.Background)],
             },
           ]
         : []),
@@ -128,9 +124,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         SegmentAlgorithmName: input.algorithm.name,
         SegmentationAlgorithmIdentificationSequence: [
           {
-            AlgorithmFamilyCodeSequence: [
-              { CodeValue: "123110", CodingSchemeDesignator: "DCM", CodeMeaning: "Artificial Intelligence" },
-            ],
+            AlgorithmFamilyCodeSequence: [codeItem(DCM.ArtificialIntelligence)],
             AlgorithmName: input.algorithm.name,
             AlgorithmVersion: input.algorithm.version,
           },
@@ -183,20 +177,12 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
         DerivationImageSequence: [
           {
-            DerivationCodeSequence: [
-              { CodeValue: "113076", CodingSchemeDesignator: "DCM", CodeMeaning: "Segmentation" },
-            ],
+            DerivationCodeSequence: [codeItem(DCM.Segmentation)],
             SourceImageSequence: [
               {
                 ReferencedSOPClassUID: src.sopClassUID,
                 ReferencedSOPInstanceUID: src.sopInstanceUID,
-                PurposeOfReferenceCodeSequence: [
-                  {
-                    CodeValue: "121322",
-                    CodingSchemeDesignator: "DCM",
-                    CodeMeaning: "Source image for image processing operation",
-                  },
-                ],
+                PurposeOfReferenceCodeSequence: [codeItem(DCM.SourceImageForImageProcessingOperation)],
                 SpatialLocationsPreserved: "YES",
               },
             ],

@@ -1,14 +1,8 @@
+import { codeItem } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
 import type { ModelLabel } from "../models/manifest.js";
-import {
-  checkedGrid,
-  codeItem,
-  type DerivedObjectInput,
-  derivedObjectHeader,
-  dicomDateTime,
-  ds,
-} from "./attributes.js";
+import { checkedGrid, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export interface StructureSetInput extends DerivedObjectInput {
