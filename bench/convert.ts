@@ -5,6 +5,7 @@
  * repeated 15 times along z at its 2 mm spacing, each copy with its own SOPInstanceUID, InstanceNumber and position,
  * written as Explicit VR Little Endian. Both write uncompressed .nii (dcm2niix -z n), so neither pays for gzip.
  */
+
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { type NaturalDataset, parsePart10, writePart10 } from "../src/dicom/dataset.js";
 import { encapsulatedFrames, loadPixelDecoders } from "../src/dicom/pixelDecoders.js";
+import { SopClass } from "../src/dicom/uids.js";
 import { ROOT, SHARED_DATA } from "../test/helpers/tools.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
@@ -40,7 +42,7 @@ async function buildSeries(dir: string): Promise<number> {
       });
       const dataset: NaturalDataset = {
         ...ds,
-        SOPClassUID: "1.2.840.10008.5.1.4.1.1.2",
+        SOPClassUID: SopClass.CTImageStorage,
         PixelData: [stored.slice().buffer],
         _vrMap: { PixelData: "OW" },
       };

@@ -5,12 +5,14 @@
  * softmax, probabilities back to the source grid, argmax). Each run is its own process, so its peak resident set is
  * its own. Writes bench/MEMORY.md and the "memory" entry of bench/results.json.
  */
+
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
+import { SCT } from "../src/dicom/codes.js";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { exec, ROOT } from "../test/helpers/tools.js";
@@ -44,8 +46,8 @@ const manifest = ManifestSchema.parse({
     value: i + 1,
     name: `label ${i + 1}`,
     color: [i, 255 - i, 128],
-    category: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
-    type: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+    category: SCT.Tissue,
+    type: SCT.Tissue,
     rtInterpretedType: "ORGAN",
   })),
   outputs: ["seg"],

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import dcmjs from "dcmjs";
 import { type NaturalDataset, writePart10 } from "../src/dicom/dataset.js";
+import { SopClass, TransferSyntax } from "../src/dicom/uids.js";
 import type { ModelLabel } from "../src/models/manifest.js";
 import { buildSegmentation } from "../src/outputs/segmentation.js";
 import { buildStructureSet } from "../src/outputs/structureSet.js";
@@ -21,14 +22,13 @@ import { ROOT } from "../test/helpers/tools.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const [NX, NY, NZ] = [512, 512, 300];
-const CT = "1.2.840.10008.5.1.4.1.1.2";
 
 const hwmMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? NaN) / 1024;
 
 function makeVolume(): Volume {
   const slices = Array.from({ length: NZ }, (_, k) => ({
     sopInstanceUID: `1.2.826.0.1.3680043.10.1.${k + 1}`,
-    sopClassUID: CT,
+    sopClassUID: SopClass.CTImageStorage,
     position: [-204.8, -204.8, -k * 1.0] as [number, number, number],
   }));
   return {
@@ -101,7 +101,7 @@ async function runCase(name: string): Promise<void> {
   if (name === "dcmjs-seg") {
     // dcmjs derives from the source images themselves, pixel data included, as a viewer holds them
     datasets = volume.slices.map((s, k) => ({
-      SOPClassUID: CT,
+      SOPClassUID: SopClass.CTImageStorage,
       SOPInstanceUID: s.sopInstanceUID,
       StudyInstanceUID: volume.studyInstanceUID,
       SeriesInstanceUID: volume.seriesInstanceUID,
@@ -124,7 +124,7 @@ async function runCase(name: string): Promise<void> {
       PixelRepresentation: 1,
       PixelData: new Int16Array(NX * NY).buffer,
       _vrMap: { PixelData: "OW" },
-      _meta: { TransferSyntaxUID: { Value: ["1.2.840.10008.1.2.1"] } },
+      _meta: { TransferSyntaxUID: { Value: [TransferSyntax.ExplicitVRLittleEndian] } },
     }));
   }
   const inputsPeakMiB = hwmMiB();

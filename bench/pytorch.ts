@@ -9,6 +9,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SCT } from "../src/dicom/codes.js";
 import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
 import { createSession } from "../src/inference/session.js";
 import { tileStarts } from "../src/inference/slidingWindow.js";
@@ -39,8 +40,8 @@ async function main(): Promise<void> {
         value: 1,
         name: "body",
         color: [255, 0, 0],
-        category: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
-        type: { code: "85756007", scheme: "SCT", meaning: "Tissue" },
+        category: SCT.Tissue,
+        type: SCT.Tissue,
         rtInterpretedType: "ORGAN",
       },
     ],

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DICOM_UID_PATTERN, isDicomUid } from "../dicom/uids.js";
 
 const Regex = z.string().refine((s) => {
   try {
@@ -31,10 +32,7 @@ const Match = z
       .regex(/^[A-Z]{2,4}$/)
       .optional(),
     /** defaults to the modality's image storage class (CT Image Storage for CT) */
-    sopClassUIDs: z
-      .array(z.string().regex(/^[0-9.]+$/))
-      .min(1)
-      .optional(),
+    sopClassUIDs: z.array(z.string().refine(isDicomUid, "a DICOM UID")).min(1).optional(),
     seriesDescription: z.object({ include: Regex.optional(), exclude: Regex.optional() }).strict().optional(),
     bodyPartExamined: z.array(z.string().min(1)).min(1).optional(),
     manufacturer: Regex.optional(),
@@ -133,11 +131,7 @@ export const ConfigSchema = z
       .strict(),
     outputs: z
       .object({
-        uidRoot: z
-          .string()
-          .regex(/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/, "a dotted numeric UID root")
-          .max(40)
-          .default("2.25"),
+        uidRoot: z.string().regex(DICOM_UID_PATTERN, "a dotted numeric UID root").max(40).default("2.25"),
         seriesNumber: z
           .number()
           .int()

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { readAt } from "../fileRange.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
+import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
 
@@ -73,7 +74,7 @@ export function readPart10Lazily(file: string): ParsedDicom {
     const size = fstatSync(fd).size;
     let bytes = readAt(fd, 0, Math.min(size, HEADER_GUESS));
     let layout = inspectPart10(bytes, size);
-    const deflated = layout.transferSyntaxUID === "1.2.840.10008.1.2.1.99";
+    const deflated = layout.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian;
     if (layout.incomplete || (deflated && bytes.length < size)) {
       bytes = readAt(fd, 0, size);
       layout = inspectPart10(bytes);
@@ -118,7 +119,7 @@ export function writePart10(input: NaturalDataset): Uint8Array {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: dataset.SOPClassUID,
     MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
-    TransferSyntaxUID: "1.2.840.10008.1.2.1",
+    TransferSyntaxUID: TransferSyntax.ExplicitVRLittleEndian,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: "DELINEATE_0_1",
     _vrMap: { FileMetaInformationVersion: "OB" },

@@ -1,3 +1,5 @@
+import { TransferSyntax } from "./uids.js";
+
 /**
  * Walks a Part 10 file's elements (into sequences and items) and checks that every declared length fits in the
  * bytes that are there. dcmjs clamps an over-long length silently, so a file declaring, say, a 2 GB element would
@@ -54,9 +56,9 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
     offset = start + length;
   }
   const layout: Part10Layout = { transferSyntaxUID: syntax };
-  if (syntax === "1.2.840.10008.1.2.1.99") return layout; // deflated: the bytes are compressed
-  const explicit = syntax !== "1.2.840.10008.1.2";
-  const little = syntax !== "1.2.840.10008.1.2.2";
+  if (syntax === TransferSyntax.DeflatedExplicitVRLittleEndian) return layout; // deflated: the bytes are compressed
+  const explicit = syntax !== TransferSyntax.ImplicitVRLittleEndian;
+  const little = syntax !== TransferSyntax.ExplicitVRBigEndian;
   const PIXELS_FOUND = Symbol("pixel data found");
   try {
     walk(offset, bytes.length, false, true);

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { Decoder as LosslessJpegDecoder } from "jpeg-lossless-decoder-js";
+import { TransferSyntax } from "./uids.js";
 
 /**
  * Local decoders for compressed pixel data, for `convert` and `segment` on a folder and for instances pushed to the
@@ -24,7 +25,12 @@ export interface PixelDecoders {
   decode(transferSyntaxUID: string, encoded: Uint8Array, layout: FrameLayout): StoredFrame;
 }
 
-const NATIVE = new Set(["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"]);
+const NATIVE = new Set<string>([
+  TransferSyntax.ImplicitVRLittleEndian,
+  TransferSyntax.ExplicitVRLittleEndian,
+  TransferSyntax.DeflatedExplicitVRLittleEndian,
+  TransferSyntax.ExplicitVRBigEndian,
+]);
 
 export function isEncapsulated(transferSyntaxUID: string): boolean {
   return !NATIVE.has(transferSyntaxUID);
@@ -54,21 +60,21 @@ export async function loadPixelDecoders(): Promise<PixelDecoders> {
   const wasm = (module: WasmModule, cls: string) => (encoded: Uint8Array, layout: FrameLayout) =>
     decodeWasm(new module[cls]!(), encoded, layout);
   const byTs: Record<string, (encoded: Uint8Array, layout: FrameLayout) => StoredFrame> = {
-    "1.2.840.10008.1.2.4.50": wasm(turbo, "JPEGDecoder"),
-    "1.2.840.10008.1.2.4.51": wasm(turbo, "JPEGDecoder"),
-    "1.2.840.10008.1.2.4.57": decodeLosslessJpeg,
-    "1.2.840.10008.1.2.4.70": decodeLosslessJpeg,
-    "1.2.840.10008.1.2.4.80": wasm(charls, "JpegLSDecoder"),
-    "1.2.840.10008.1.2.4.81": wasm(charls, "JpegLSDecoder"),
-    "1.2.840.10008.1.2.4.90": wasm(openjpeg, "J2KDecoder"),
-    "1.2.840.10008.1.2.4.91": wasm(openjpeg, "J2KDecoder"),
-    "1.2.840.10008.1.2.5": decodeRle,
+    [TransferSyntax.JPEGBaseline8Bit]: wasm(turbo, "JPEGDecoder"),
+    [TransferSyntax.JPEGExtended12Bit]: wasm(turbo, "JPEGDecoder"),
+    [TransferSyntax.JPEGLossless]: decodeLosslessJpeg,
+    [TransferSyntax.JPEGLosslessSV1]: decodeLosslessJpeg,
+    [TransferSyntax.JPEGLSLossless]: wasm(charls, "JpegLSDecoder"),
+    [TransferSyntax.JPEGLSNearLossless]: wasm(charls, "JpegLSDecoder"),
+    [TransferSyntax.JPEG2000Lossless]: wasm(openjpeg, "J2KDecoder"),
+    [TransferSyntax.JPEG2000]: wasm(openjpeg, "J2KDecoder"),
+    [TransferSyntax.RLELossless]: decodeRle,
   };
   return {
     decode(transferSyntaxUID, encoded, layout) {
       const decode = byTs[transferSyntaxUID];
       if (!decode) throw new Error(`transfer syntax ${transferSyntaxUID} has no decoder here`);
-      if (transferSyntaxUID === "1.2.840.10008.1.2.4.51" && layout.bitsStored > 8) {
+      if (transferSyntaxUID === TransferSyntax.JPEGExtended12Bit && layout.bitsStored > 8) {
         throw new Error(
           "JPEG extended with 12-bit samples (process 4) is not decoded here (libjpeg-turbo's 8-bit build)",
         );

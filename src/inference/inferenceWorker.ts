@@ -1,9 +1,10 @@
 import { Worker } from "node:worker_threads";
-import { DelineateError, type ErrorCode } from "../errors.js";
+import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { ExecutionProvider } from "./session.js";
+import { fromWorkerFailure, type WorkerFailure } from "./workerFailure.js";
 import type { WorkerInit } from "./workerMain.js";
 
 export interface InferenceRequest {
@@ -19,10 +20,10 @@ export interface InferenceRequest {
 
 export type InferenceReply =
   | { type: "ready"; provider: ExecutionProvider }
-  | { type: "failed"; code: ErrorCode; message: string }
+  | ({ type: "failed" } & WorkerFailure)
   | { type: "log"; level: "warn"; message: string; fields: Record<string, unknown> }
   | { type: "result"; id: number; labels: ArrayBuffer; data: ArrayBuffer }
-  | { type: "error"; id: number; code: ErrorCode; message: string; data: ArrayBuffer };
+  | ({ type: "error"; id: number; data: ArrayBuffer } & WorkerFailure);
 
 interface Pending {
   volume: Volume;
@@ -60,17 +61,24 @@ export class InferenceWorker {
       const onMessage = (m: InferenceReply) => {
         if (m.type === "log") log.warn(m.message, m.fields);
         else if (m.type === "ready") resolve(m.provider);
-        else if (m.type === "failed") reject(new DelineateError(m.code, m.message));
+        else if (m.type === "failed") reject(fromWorkerFailure(m));
       };
       worker.on("message", onMessage);
       worker.once("error", (err) =>
-        reject(new DelineateError("DLN_ERR_INFERENCE", `inference worker failed to start: ${err.message}`)),
+        reject(
+          new DelineateError(
+            "DLN_ERR_INFERENCE",
+            `inference worker failed to start: ${err.message}`,
+            {},
+            { cause: err },
+          ),
+        ),
       );
     });
     const self = new InferenceWorker(worker, provider);
     worker.removeAllListeners("message");
     worker.on("message", (m: InferenceReply) => self.onReply(m, log));
-    worker.on("error", (err) => self.failAll(`inference worker crashed: ${err.message}`));
+    worker.on("error", (err) => self.failAll(`inference worker crashed: ${err.message}`, err));
     worker.on("exit", (code) => self.failAll(`inference worker exited (code ${code})`));
     return self;
   }
@@ -108,12 +116,19 @@ export class InferenceWorker {
     this.pending.delete(m.id);
     p.volume.data = new Float32Array(m.data); // the buffer comes home
     if (m.type === "result") p.resolve({ dims: p.volume.dims, data: new Uint8Array(m.labels) });
-    else p.reject(new DelineateError(m.code, m.message, { seriesInstanceUID: p.volume.seriesInstanceUID }));
+    else p.reject(fromWorkerFailure(m, { seriesInstanceUID: p.volume.seriesInstanceUID }));
   }
 
-  private failAll(message: string): void {
+  private failAll(message: string, cause?: Error): void {
     for (const p of this.pending.values())
-      p.reject(new DelineateError("DLN_ERR_INFERENCE", message, { seriesInstanceUID: p.volume.seriesInstanceUID }));
+      p.reject(
+        new DelineateError(
+          "DLN_ERR_INFERENCE",
+          message,
+          { seriesInstanceUID: p.volume.seriesInstanceUID },
+          cause ? { cause } : undefined,
+        ),
+      );
     this.pending.clear();
   }
 }

@@ -219,10 +219,13 @@ export async function modelGridSlices(
   const { tensor, record } = preprocess(volume, manifest);
   const channels = manifest.labels.length + 1;
   const twoD = manifest.dimensions === 2;
-  const fail = (why: string) =>
-    new DelineateError("DLN_ERR_INFERENCE", `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`, {
-      seriesInstanceUID: volume.seriesInstanceUID,
-    });
+  const fail = (why: string, cause?: unknown) =>
+    new DelineateError(
+      "DLN_ERR_INFERENCE",
+      `model ${manifest.id} on series ${volume.seriesInstanceUID}: ${why}`,
+      { seriesInstanceUID: volume.seriesInstanceUID, model: manifest.id },
+      cause === undefined ? undefined : { cause },
+    );
   // tiles: every fold's logits, averaged (nnU-Net sums folds and divides)
   const predict = async (tiles: Float32Array, n: number, [tx, ty, tz]: Dims): Promise<Float32Array> => {
     const shape = twoD ? [n, 1, ty, tx] : [n, 1, tz, ty, tx];
@@ -233,7 +236,7 @@ export async function modelGridSlices(
       try {
         result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tiles, shape) });
       } catch (err) {
-        throw fail((err as Error).message);
+        throw fail(err instanceof Error ? err.message : String(err), err);
       }
       const out = result[manifest.output.name];
       if (!out || out.dims.length !== want.length || out.dims.some((d, i) => d !== want[i])) {

@@ -1,4 +1,5 @@
 /** Sliding-window inference as nnU-Net v2 does it: tiles, Gaussian importance blending, mirroring; batched and streamed. */
+import { DelineateError } from "../errors.js";
 
 export type Dims = [number, number, number];
 
@@ -108,8 +109,13 @@ export async function slidingWindow(
 ): Promise<void> {
   const [nx, ny, nz] = dims;
   const [px, py, pz] = options.patch;
+  // the caller pads every axis up to the patch first; a smaller image is its mistake, not the data's
   if (nx < px || ny < py || nz < pz)
-    throw new Error(`image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`);
+    throw new DelineateError(
+      "DLN_ERR_INFERENCE",
+      `image ${dims.join("×")} is smaller than the patch ${options.patch.join("×")}`,
+      { dims: dims.join("×"), patch: options.patch.join("×") },
+    );
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
   if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0)
     return emit(0, nz, await predict(image, 1, dims), nz * nx * ny);

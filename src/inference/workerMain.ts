@@ -3,12 +3,12 @@
  * event loop (HTTP API, change feed) never waits on a model. Messages are InferenceRequest / InferenceReply.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { asDelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
 import { segmentVolume } from "./segmentVolume.js";
 import { createSession, type ExecutionProvider } from "./session.js";
+import { toWorkerFailure } from "./workerFailure.js";
 
 export interface WorkerInit {
   /** one file, or one per fold */
@@ -34,8 +34,7 @@ const ready = Promise.all(
     return s.map((x) => x.session);
   },
   (err: unknown) => {
-    const e = asDelineateError(err);
-    post({ type: "failed", code: e.code, message: e.message });
+    post({ type: "failed", ...toWorkerFailure(err) });
     return undefined;
   },
 );
@@ -54,7 +53,7 @@ port.on("message", async (req: InferenceRequest) => {
       req.volume.data,
     ]);
   } catch (err) {
-    const e = asDelineateError(err);
-    post({ type: "error", id: req.id, code: e.code, message: e.message, data: req.volume.data }, [req.volume.data]);
+    // code, context and cause cross as fields: postMessage would clone a DelineateError as a bare Error
+    post({ type: "error", id: req.id, data: req.volume.data, ...toWorkerFailure(err) }, [req.volume.data]);
   }
 });

@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type NaturalDataset, parsePart10, readPart10Lazily, str, withSopClass } from "../dicom/dataset.js";
+import { isDicomUid } from "../dicom/uids.js";
 import type { StudySource } from "../pacs/source.js";
-
-const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
 
 /**
  * Instances pushed to Delineate's STOW-RS, kept as Part 10 files under `<dataDir>/pushed/<study>/<sop>.dcm`
@@ -37,7 +36,7 @@ export class PushedStudies implements StudySource {
       ["SOPInstanceUID", sop],
       ["SOPClassUID", sopClass],
     ] as const) {
-      if (!UID.test(v) || v.length > 64) return { error: `${name} is missing or not a valid UID` };
+      if (!isDicomUid(v)) return { error: `${name} is missing or not a valid UID` };
     }
     if (expectedStudy && study !== expectedStudy)
       return { error: `instance of study ${study}, not of ${expectedStudy}` };
@@ -52,7 +51,7 @@ export class PushedStudies implements StudySource {
   /** The study's kept files with their headers, read from each file's first bytes (not its pixels). */
   private read(studyUID: string): { dataset: NaturalDataset; file: string }[] {
     const dir = path.join(this.root, studyUID);
-    if (!UID.test(studyUID) || !existsSync(dir)) return [];
+    if (!isDicomUid(studyUID) || !existsSync(dir)) return [];
     return readdirSync(dir)
       .filter((f) => f.endsWith(".dcm"))
       .map((f) => ({ dataset: readPart10Lazily(path.join(dir, f)).dataset, file: path.join(dir, f) }));

@@ -1,9 +1,12 @@
 import { z } from "zod";
+import type { CodedConcept } from "../dicom/codes.js";
 
+/** A label's code as the manifest writes it: the one CodedConcept type (src/dicom/codes.ts), checked. */
 const Code = z
   .object({ code: z.string().min(1).max(64), scheme: z.string().min(1).max(16), meaning: z.string().min(1).max(64) })
-  .strict();
-export type CodedConcept = z.infer<typeof Code>;
+  .strict() satisfies z.ZodType<CodedConcept>;
+
+export type { CodedConcept };
 
 /** `models/<id>/model.json`: everything needed to run the network without reading its training code. */
 export const ManifestSchema = z

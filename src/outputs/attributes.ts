@@ -1,6 +1,6 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
-import type { CodedConcept, ModelLabel } from "../models/manifest.js";
+import type { ModelLabel } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 
 /** Patient and study attributes every derived object copies exactly from its source. Type 2 ones must be present. */
@@ -47,18 +47,18 @@ export function dicomDateTime(d: Date): { date: string; time: string } {
   };
 }
 
-/** A decimal string of at most 16 characters (DS), as precise as that allows. */
+/**
+ * A decimal string of at most 16 characters (DS), as precise as that allows.
+ * @throws DelineateError DLN_ERR_OUTPUT_INVALID for NaN or ±Infinity (a DS has no spelling for them).
+ */
 export function ds(x: number): string {
-  if (!Number.isFinite(x)) throw new Error(`not a finite number: ${x}`);
+  if (!Number.isFinite(x))
+    throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `not a finite number: ${x}`, { value: String(x) });
   for (let p = 16; p > 0; p--) {
     const s = String(Number(x.toPrecision(p)));
     if (s.length <= 16) return s;
   }
-  throw new Error(`cannot write ${x} as a DS`);
-}
-
-export function codeItem(c: CodedConcept): NaturalDataset {
-  return { CodeValue: c.code, CodingSchemeDesignator: c.scheme, CodeMeaning: c.meaning };
+  throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `cannot write ${x} as a DS`, { value: String(x) });
 }
 
 /** sRGB (0-255) to DICOM's scaled CIELab (RecommendedDisplayCIELabValue, D65 white). */

@@ -1,4 +1,5 @@
 import { contours } from "d3-contour";
+import { DelineateError } from "../errors.js";
 
 /** A closed polygon on one slice, in pixel-edge coordinates: pixel (i, j) covers [i, i+1] × [j, j+1]. */
 export type Ring = [number, number][];
@@ -43,7 +44,12 @@ function joinHoles(outer: Ring, holes: Ring[]): Ring {
     let target: [number, number] | undefined; // [edge start index in ring, x]
     for (const [i, x, y0, y1] of verticalEdges(ring))
       if (x > hx && y0 < y && y < y1 && (!target || x < target[1])) target = [i, x];
-    if (!target) throw new Error("a hole with no enclosing edge to its right"); // impossible for d3's nested rings
+    // impossible for d3's nested rings; refused rather than writing a contour that crosses itself
+    if (!target)
+      throw new DelineateError("DLN_ERR_OUTPUT_INVALID", "a hole with no enclosing edge to its right", {
+        holeX: hx,
+        holeY: y,
+      });
     const H: [number, number] = [hx, y],
       I: [number, number] = [target[1], y];
     const around = [...hole.slice(hi + 1), ...hole.slice(0, hi + 1)]; // from the split edge's end back to its start

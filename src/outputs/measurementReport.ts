@@ -1,21 +1,15 @@
+import { type CodedConcept, codeItem, DCM, LOINC, RFC5646, SCT, UCUM } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { labelVoxelCounts } from "../volume/volume.js";
-import { codeItem, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
+import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
 
-export const ENHANCED_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.22";
-
-const code = (value: string, scheme: string, meaning: string) => ({
-  CodeValue: value,
-  CodingSchemeDesignator: scheme,
-  CodeMeaning: meaning,
-});
-
 /** Procedure reported (CID 100 Quantitative Diagnostic Imaging Procedures), by the source modality. */
-const PROCEDURE: Readonly<Record<string, ReturnType<typeof code>>> = {
-  CT: code("25045-6", "LN", "CT unspecified body region"),
-  MR: code("25056-3", "LN", "MRI unspecified body region"),
+const PROCEDURE: Readonly<Record<string, CodedConcept>> = {
+  CT: LOINC.CTUnspecifiedBodyRegion,
+  MR: LOINC.MRIUnspecifiedBodyRegion,
 };
 
 export interface MeasurementReportInput extends DerivedObjectInput {
@@ -57,32 +51,32 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
       return {
         RelationshipType: "CONTAINS",
         ValueType: "CONTAINER",
-        ConceptNameCodeSequence: [code("125007", "DCM", "Measurement Group")],
+        ConceptNameCodeSequence: [codeItem(DCM.MeasurementGroup)],
         ContinuityOfContent: "SEPARATE",
         ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1411" }],
         ContentSequence: [
           {
             RelationshipType: "HAS OBS CONTEXT",
             ValueType: "TEXT",
-            ConceptNameCodeSequence: [code("112039", "DCM", "Tracking Identifier")],
+            ConceptNameCodeSequence: [codeItem(DCM.TrackingIdentifier)],
             TextValue: label.name,
           },
           {
             RelationshipType: "HAS OBS CONTEXT",
             ValueType: "UIDREF",
-            ConceptNameCodeSequence: [code("112040", "DCM", "Tracking Unique Identifier")],
+            ConceptNameCodeSequence: [codeItem(DCM.TrackingUniqueIdentifier)],
             UID: input.uids.trackingUID(number),
           },
           {
             RelationshipType: "CONTAINS",
             ValueType: "CODE",
-            ConceptNameCodeSequence: [code("121071", "DCM", "Finding")],
+            ConceptNameCodeSequence: [codeItem(DCM.Finding)],
             ConceptCodeSequence: [codeItem(label.type)],
           },
           {
             RelationshipType: "CONTAINS",
             ValueType: "IMAGE",
-            ConceptNameCodeSequence: [code("121191", "DCM", "Referenced Segment")],
+            ConceptNameCodeSequence: [codeItem(DCM.ReferencedSegment)],
             ReferencedSOPSequence: [
               {
                 ReferencedSOPClassUID: seg.SOPClassUID,
@@ -94,16 +88,16 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
           {
             RelationshipType: "CONTAINS",
             ValueType: "UIDREF",
-            ConceptNameCodeSequence: [code("121232", "DCM", "Source series for segmentation")],
+            ConceptNameCodeSequence: [codeItem(DCM.SourceSeriesForSegmentation)],
             UID: volume.seriesInstanceUID,
           },
           {
             RelationshipType: "CONTAINS",
             ValueType: "NUM",
-            ConceptNameCodeSequence: [code("118565006", "SCT", "Volume")],
+            ConceptNameCodeSequence: [codeItem(SCT.Volume)],
             MeasuredValueSequence: [
               {
-                MeasurementUnitsCodeSequence: [code("mL", "UCUM", "milliliter")],
+                MeasurementUnitsCodeSequence: [codeItem(UCUM.Milliliter)],
                 NumericValue: ds(counts[label.value]! * voxelMl),
               },
             ],
@@ -119,7 +113,7 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
     );
 
   return {
-    ...derivedObjectHeader({ ...input, sopClassUID: ENHANCED_SR_STORAGE, modality: "SR" }),
+    ...derivedObjectHeader({ ...input, sopClassUID: SopClass.EnhancedSRStorage, modality: "SR" }),
     ReferencedPerformedProcedureStepSequence: [],
     ContentDate: date,
     ContentTime: time,
@@ -147,62 +141,62 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
       },
     ],
     ValueType: "CONTAINER",
-    ConceptNameCodeSequence: [code("126000", "DCM", "Imaging Measurement Report")],
+    ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurementReport)],
     ContinuityOfContent: "SEPARATE",
     ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1500" }],
     ContentSequence: [
       {
         RelationshipType: "HAS CONCEPT MOD",
         ValueType: "CODE",
-        ConceptNameCodeSequence: [code("121049", "DCM", "Language of Content Item and Descendants")],
-        ConceptCodeSequence: [code("en-US", "RFC5646", "English (United States)")],
+        ConceptNameCodeSequence: [codeItem(DCM.LanguageOfContentItemAndDescendants)],
+        ConceptCodeSequence: [codeItem(RFC5646.EnglishUnitedStates)],
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "CODE",
-        ConceptNameCodeSequence: [code("121005", "DCM", "Observer Type")],
-        ConceptCodeSequence: [code("121007", "DCM", "Device")],
+        ConceptNameCodeSequence: [codeItem(DCM.ObserverType)],
+        ConceptCodeSequence: [codeItem(DCM.Device)],
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "UIDREF",
-        ConceptNameCodeSequence: [code("121012", "DCM", "Device Observer UID")],
+        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverUID)],
         UID: input.uids.deviceObserverUID,
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "TEXT",
-        ConceptNameCodeSequence: [code("121013", "DCM", "Device Observer Name")],
+        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverName)],
         TextValue: "Delineate",
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "TEXT",
-        ConceptNameCodeSequence: [code("121014", "DCM", "Device Observer Manufacturer")],
+        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverManufacturer)],
         TextValue: input.equipment.manufacturer,
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "TEXT",
-        ConceptNameCodeSequence: [code("121015", "DCM", "Device Observer Model Name")],
+        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverModelName)],
         TextValue: input.equipment.modelName,
       },
       {
         RelationshipType: "HAS OBS CONTEXT",
         ValueType: "TEXT",
-        ConceptNameCodeSequence: [code("121016", "DCM", "Device Observer Serial Number")],
+        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverSerialNumber)],
         TextValue: input.equipment.deviceSerialNumber,
       },
       {
         RelationshipType: "HAS CONCEPT MOD",
         ValueType: "CODE",
-        ConceptNameCodeSequence: [code("121058", "DCM", "Procedure reported")],
-        ConceptCodeSequence: [procedure],
+        ConceptNameCodeSequence: [codeItem(DCM.ProcedureReported)],
+        ConceptCodeSequence: [codeItem(procedure)],
       },
       {
         RelationshipType: "CONTAINS",
         ValueType: "CONTAINER",
-        ConceptNameCodeSequence: [code("126010", "DCM", "Imaging Measurements")],
+        ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurements)],
         ContinuityOfContent: "SEPARATE",
         ContentSequence: groups,
       },

@@ -1,10 +1,9 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type LabelMap, labelVoxelCounts } from "../volume/volume.js";
 import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime } from "./attributes.js";
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from "./font5x7.js";
-
-export const MULTIFRAME_TRUE_COLOR_SC = "1.2.840.10008.5.1.4.1.1.7.4";
 
 /** The volume's intensities must be in place: the overlay draws them. */
 export interface OverlayInput extends DerivedObjectInput {
@@ -141,7 +140,11 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
 
   const { date, time } = dicomDateTime(input.now);
   const dataset: NaturalDataset = {
-    ...derivedObjectHeader({ ...input, sopClassUID: MULTIFRAME_TRUE_COLOR_SC, modality: "OT" }),
+    ...derivedObjectHeader({
+      ...input,
+      sopClassUID: SopClass.MultiFrameTrueColorSecondaryCaptureImageStorage,
+      modality: "OT",
+    }),
     ConversionType: "WSD",
     Laterality: input.source.Laterality ?? "",
     ContentDate: date,

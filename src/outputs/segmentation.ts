@@ -1,7 +1,8 @@
+import { codeItem, DCM, SCT } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import {
   checkedGrid,
-  codeItem,
   type DerivedObjectInput,
   derivedObjectHeader,
   dicomDateTime,
@@ -9,10 +10,6 @@ import {
   rgbToDicomLab,
 } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
-
-export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
-/** Label Map Segmentation Storage (Supplement 243, 2024) */
-export const LABELMAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7";
 
 export interface SegmentationInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -81,7 +78,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
   const dataset: NaturalDataset = {
     ...derivedObjectHeader({
       ...input,
-      sopClassUID: labelmap ? LABELMAP_SEGMENTATION_STORAGE : SEGMENTATION_STORAGE,
+      sopClassUID: labelmap ? SopClass.LabelMapSegmentationStorage : SopClass.SegmentationStorage,
       modality: "SEG",
     }),
     ContentLabel: "SEGMENTATION",
@@ -115,12 +112,8 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
               SegmentLabel: "Background",
               SegmentAlgorithmType: "AUTOMATIC",
               SegmentAlgorithmName: input.algorithm.name,
-              SegmentedPropertyCategoryCodeSequence: [
-                { CodeValue: "85756007", CodingSchemeDesignator: "SCT", CodeMeaning: "Tissue" },
-              ],
-              SegmentedPropertyTypeCodeSequence: [
-                { CodeValue: "125040", CodingSchemeDesignator: "DCM", CodeMeaning: "Background" },
-              ],
+              SegmentedPropertyCategoryCodeSequence: [codeItem(SCT.Tissue)],
+              SegmentedPropertyTypeCodeSequence: [codeItem(DCM.Background)],
             },
           ]
         : []),
@@ -131,9 +124,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         SegmentAlgorithmName: input.algorithm.name,
         SegmentationAlgorithmIdentificationSequence: [
           {
-            AlgorithmFamilyCodeSequence: [
-              { CodeValue: "123110", CodingSchemeDesignator: "DCM", CodeMeaning: "Artificial Intelligence" },
-            ],
+            AlgorithmFamilyCodeSequence: [codeItem(DCM.ArtificialIntelligence)],
             AlgorithmName: input.algorithm.name,
             AlgorithmVersion: input.algorithm.version,
           },
@@ -186,20 +177,12 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
         PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
         DerivationImageSequence: [
           {
-            DerivationCodeSequence: [
-              { CodeValue: "113076", CodingSchemeDesignator: "DCM", CodeMeaning: "Segmentation" },
-            ],
+            DerivationCodeSequence: [codeItem(DCM.Segmentation)],
             SourceImageSequence: [
               {
                 ReferencedSOPClassUID: src.sopClassUID,
                 ReferencedSOPInstanceUID: src.sopInstanceUID,
-                PurposeOfReferenceCodeSequence: [
-                  {
-                    CodeValue: "121322",
-                    CodingSchemeDesignator: "DCM",
-                    CodeMeaning: "Source image for image processing operation",
-                  },
-                ],
+                PurposeOfReferenceCodeSequence: [codeItem(DCM.SourceImageForImageProcessingOperation)],
                 SpatialLocationsPreserved: "YES",
               },
             ],

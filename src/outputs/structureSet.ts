@@ -1,18 +1,9 @@
+import { codeItem } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import type { ModelLabel } from "../models/manifest.js";
-import {
-  checkedGrid,
-  codeItem,
-  type DerivedObjectInput,
-  derivedObjectHeader,
-  dicomDateTime,
-  ds,
-} from "./attributes.js";
+import { checkedGrid, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
 import { traceMask } from "./contours.js";
-
-export const RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3";
-/** Detached Study Management, the SOP class RTReferencedStudySequence names the study by (as TPS expect). */
-const STUDY_REFERENCE_CLASS = "1.2.840.10008.3.1.2.3.1";
 
 export interface StructureSetInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -90,7 +81,7 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
   const { date, time } = dicomDateTime(input.now);
   const frame = volume.frameOfReferenceUID;
   return {
-    ...derivedObjectHeader({ ...input, sopClassUID: RT_STRUCTURE_SET_STORAGE, modality: "RTSTRUCT" }),
+    ...derivedObjectHeader({ ...input, sopClassUID: SopClass.RTStructureSetStorage, modality: "RTSTRUCT" }),
     OperatorsName: "",
     FrameOfReferenceUID: frame,
     PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
@@ -104,7 +95,7 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
         FrameOfReferenceUID: frame,
         RTReferencedStudySequence: [
           {
-            ReferencedSOPClassUID: STUDY_REFERENCE_CLASS,
+            ReferencedSOPClassUID: SopClass.DetachedStudyManagement,
             ReferencedSOPInstanceUID: volume.studyInstanceUID,
             RTReferencedSeriesSequence: [
               {

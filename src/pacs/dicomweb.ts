@@ -1,12 +1,11 @@
 import { randomUUID } from "node:crypto";
 import dcmjs, { type NaturalDataset } from "dcmjs";
+import { TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type PacsConnection, type PacsFetch, type PacsResponse, pacsFetch } from "./http.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
 export type { PacsConnection } from "./http.js";
-
-const EXPLICIT_VR_LE = "1.2.840.10008.1.2.1";
 
 /**
  * A DICOMweb client (QIDO-RS, WADO-RS, STOW-RS) over Node's fetch.
@@ -46,7 +45,9 @@ export class DicomWebClient {
   /** WADO-RS: every instance of a series as a Part 10 file, transcoded by the server to Explicit VR Little Endian. */
   async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
     const res = await this.request(`/studies/${studyUID}/series/${seriesUID}`, {
-      headers: { Accept: `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_VR_LE}` },
+      headers: {
+        Accept: `multipart/related; type="application/dicom"; transfer-syntax=${TransferSyntax.ExplicitVRLittleEndian}`,
+      },
     });
     const body = new Uint8Array(await res.arrayBuffer());
     return parseMultipart(body, boundaryOf(res.headers.get("content-type") ?? ""));

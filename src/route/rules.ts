@@ -1,6 +1,7 @@
 import type { RuleConfig } from "../config/schema.js";
+import { SopClass } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
-import { CT_IMAGE_STORAGE, type RouteRule } from "./selectSeries.js";
+import type { RouteRule } from "./selectSeries.js";
 
 export type OutputKind = NonNullable<RuleConfig["outputs"]>[number];
 
@@ -16,11 +17,11 @@ export interface RoutingRule {
 
 /** The single-frame image storage classes a modality's models take unless a rule says otherwise. */
 const IMAGE_STORAGE: Readonly<Record<string, readonly string[]>> = {
-  CT: [CT_IMAGE_STORAGE],
-  MR: ["1.2.840.10008.5.1.4.1.1.4"],
-  PT: ["1.2.840.10008.5.1.4.1.1.128"],
+  CT: [SopClass.CTImageStorage],
+  MR: [SopClass.MRImageStorage],
+  PT: [SopClass.PositronEmissionTomographyImageStorage],
   // other images: Secondary Capture (e.g. microscopy wrapped by training/em_to_dicom.py)
-  OT: ["1.2.840.10008.5.1.4.1.1.7"],
+  OT: [SopClass.SecondaryCaptureImageStorage],
 };
 
 /**

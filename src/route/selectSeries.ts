@@ -1,8 +1,6 @@
 import { type NaturalDataset, nums, str, strs } from "../dicom/dataset.js";
 import { orientationFromIOP } from "../volume/geometry.js";
 
-export const CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
-
 export type Plane = "axial" | "coronal" | "sagittal" | "oblique";
 
 /** Which series a model takes: the model's modality plus the site's routing criteria (config `route`). */

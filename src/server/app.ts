@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Registry } from "prom-client";
+import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/store.js";
@@ -87,7 +88,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.get("/route", async (req, res) => {
     const study = typeof req.query.study === "string" ? req.query.study : "";
-    if (!deps.dryRun || !/^[0-9.]{1,64}$/.test(study)) {
+    if (!deps.dryRun || !isDicomUid(study)) {
       res.status(400).json({ error: "expected ?study=<StudyInstanceUID>" });
       return;
     }

@@ -1,7 +1,6 @@
 import express from "express";
+import { isDicomUid } from "../dicom/uids.js";
 import type { Logger } from "../log.js";
-
-const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
 
 /**
  * POST /api/webhook/stable-study {"StudyInstanceUID": "..."}: a PACS announces a complete study (Orthanc does
@@ -12,7 +11,7 @@ export function webhookRouter(deps: { announce: (studyInstanceUID: string) => nu
   const router = express.Router();
   router.post("/stable-study", express.json({ limit: "16kb" }), (req, res) => {
     const uid = (req.body as { StudyInstanceUID?: unknown } | undefined)?.StudyInstanceUID;
-    if (typeof uid !== "string" || uid.length > 64 || !UID.test(uid)) {
+    if (!isDicomUid(uid)) {
       res.status(400).json({ error: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
       return;
     }

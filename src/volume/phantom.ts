@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type NaturalDataset, writePart10 } from "../dicom/dataset.js";
+import { SopClass } from "../dicom/uids.js";
 import { dicomDateTime, ds } from "../outputs/attributes.js";
 import { newUid } from "../outputs/uid.js";
-import { CT_IMAGE_STORAGE } from "../route/selectSeries.js";
 
 export interface PhantomOptions {
   size: number;
@@ -55,7 +55,7 @@ export function writePhantomSeries(
     const sop = newUid("2.25");
     const dataset: NaturalDataset = {
       SpecificCharacterSet: "ISO_IR 100",
-      SOPClassUID: CT_IMAGE_STORAGE,
+      SOPClassUID: SopClass.CTImageStorage,
       SOPInstanceUID: sop,
       ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"],
       Modality: "CT",

@@ -7,10 +7,9 @@ import {
   type StoredFrame,
 } from "../dicom/pixelDecoders.js";
 import { readCsaHeader } from "../dicom/siemensCsa.js";
+import { TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { add, cross, scale, type Vec3 } from "./geometry.js";
-
-const BIG_ENDIAN = "1.2.840.10008.1.2.2";
 
 /**
  * Decodes one greyscale slice into `out`: native (little- or big-endian) or, with `decoders`, compressed pixel
@@ -126,7 +125,7 @@ function storedValues(
       ? new Uint16Array(buf, 0, Math.min(n, buf.byteLength >> 1))
       : new Uint8Array(buf, 0, Math.min(n, buf.byteLength));
   if (raw.length < n) throw bad(`pixel data holds ${raw.length} of ${n} pixels (truncated)`);
-  if (ts === BIG_ENDIAN && raw instanceof Uint16Array) {
+  if (ts === TransferSyntax.ExplicitVRBigEndian && raw instanceof Uint16Array) {
     // dcmjs swaps the header's values but hands over the pixel bytes as stored
     const swapped = new Uint16Array(n);
     for (let i = 0; i < n; i++) swapped[i] = ((raw[i]! & 0xff) << 8) | (raw[i]! >> 8);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
+import { DelineateError } from "../../src/errors.js";
 import { InferenceWorker } from "../../src/inference/inferenceWorker.js";
 import { segmentVolume } from "../../src/inference/segmentVolume.js";
 import { createSession } from "../../src/inference/session.js";
@@ -126,5 +127,48 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
     );
   } finally {
     await session.release();
+  }
+});
+
+it("a failure on the worker thread arrives as the DelineateError it was: code, message, context and the cause's message", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-fail-"));
+  writePhantomSeries(dir, {
+    size: 64,
+    slices: 20,
+    pixelSpacing: 6,
+    sliceSpacing: 6,
+    patientName: "W^W",
+    patientID: "W",
+  });
+  const volume = seriesToVolume(
+    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
+  );
+  const before = volume.data.slice();
+  const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  // an input name the network does not have: onnxruntime refuses the run inside the worker
+  const wrong = { ...model, manifest: { ...model.manifest, input: { ...model.manifest.input, name: "not-an-input" } } };
+  const worker = await InferenceWorker.start(
+    wrong,
+    { executionProviders: ["cpu"], intraOpThreads: 0 },
+    createLogger({ level: "error", silent: true }),
+  );
+  try {
+    const err = await worker.segment(volume).then(
+      () => assert.fail("the run should fail"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof DelineateError, String(err));
+    assert.equal(err.code, "DLN_ERR_INFERENCE");
+    assert.match(
+      err.message,
+      new RegExp(`^model ct-body on series ${volume.seriesInstanceUID.replace(/\./g, "\\.")}: `),
+    );
+    assert.equal(err.context.seriesInstanceUID, volume.seriesInstanceUID);
+    assert.ok(err.cause instanceof Error, "the cause crosses the thread");
+    assert.match(err.cause.message, /input 'image' is missing in 'feeds'/, "onnxruntime's own words");
+    assert.ok(err.message.endsWith(err.cause.message), "the message carries onnxruntime's complaint");
+    assert.deepEqual(volume.data, before, "the volume comes home after a failure too");
+  } finally {
+    await worker.close();
   }
 });

@@ -125,4 +125,20 @@ describe("routing rules and destinations", () => {
     }, /destinations\.pacs: "pacs" is the source PACS/);
     refused(() => {}, /cannot read the destinations\.research password file .*research-password/);
   });
+  it("refuses SOP class UIDs and a UID root that break the DICOM UID grammar", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    const refused = (change: (c: Record<string, any>) => void, why: RegExp) =>
+      assert.throws(() => loadConfig(write(dir, change), {}), why);
+    for (const bad of ["1..2", "1.2.", "01.2", "1.2/3", `1.${"2".repeat(63)}`]) {
+      refused((c) => {
+        delete c.destinations.research.passwordFile;
+        c.routes[0].match.sopClassUIDs = ["1.2.840.10008.5.1.4.1.1.2", bad];
+      }, /routes\.0\.match\.sopClassUIDs\.1: a DICOM UID/);
+    }
+    for (const bad of ["2.025", "2..25", ".2.25"])
+      refused((c) => {
+        delete c.destinations.research.passwordFile;
+        c.outputs.uidRoot = bad;
+      }, /outputs\.uidRoot: a dotted numeric UID root/);
+  });
 });

@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NaturalDataset } from "../../src/dicom/dataset.js";
+import { SopClass } from "../../src/dicom/uids.js";
 import { resolveRules } from "../../src/route/rules.js";
-import {
-  CT_IMAGE_STORAGE,
-  planeOf,
-  type RouteRule,
-  type SeriesCandidate,
-  selectSeries,
-} from "../../src/route/selectSeries.js";
+import { planeOf, type RouteRule, type SeriesCandidate, selectSeries } from "../../src/route/selectSeries.js";
 
 const ct = (n: number, extra: NaturalDataset = {}): NaturalDataset[] =>
   Array.from({ length: n }, () => ({
-    SOPClassUID: CT_IMAGE_STORAGE,
+    SOPClassUID: SopClass.CTImageStorage,
     Rows: 512,
     Columns: 512,
     ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"],
@@ -25,7 +20,7 @@ const series = (uid: string, modality: string, description: string, instances?: 
   series: { SeriesInstanceUID: uid, Modality: modality, SeriesDescription: description },
   ...(instances ? { instances } : {}),
 });
-const base: RouteRule = { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] };
+const base: RouteRule = { modality: "CT", sopClassUIDs: [SopClass.CTImageStorage] };
 
 describe("routing", () => {
   const study = [
@@ -90,7 +85,7 @@ describe("routing rules", () => {
     assert.deepEqual(resolveRules(undefined, "ct-a", modalityOf), [
       {
         name: "default",
-        match: { modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] },
+        match: { modality: "CT", sopClassUIDs: [SopClass.CTImageStorage] },
         models: ["ct-a"],
         outputs: ["seg", "sr", "rtstruct"],
         destination: "pacs",
@@ -125,7 +120,7 @@ describe("routing rules", () => {
       "ct-a",
       modalityOf,
     );
-    assert.deepEqual(ct?.match, { orientation: ["axial"], modality: "CT", sopClassUIDs: [CT_IMAGE_STORAGE] });
+    assert.deepEqual(ct?.match, { orientation: ["axial"], modality: "CT", sopClassUIDs: [SopClass.CTImageStorage] });
     assert.deepEqual(mr?.match, { modality: "MR", sopClassUIDs: ["1.2.840.10008.5.1.4.1.1.4.1"] });
   });
   it("refuses a rule whose models take different modalities, or one that matches another modality than its models", () => {
