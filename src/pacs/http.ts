@@ -67,7 +67,7 @@ export function isTransientStatus(status: number): boolean {
 }
 
 /** The error for a PACS that answered `status` (not 2xx): DLN_ERR_PACS_UNAVAILABLE when transient, else REJECTED. */
-export function statusError(status: number, message: string, context: Record<string, string | number>): DelineateError {
+function statusError(status: number, message: string, context: Record<string, string | number>): DelineateError {
   return new DelineateError(isTransientStatus(status) ? "DLN_ERR_PACS_UNAVAILABLE" : "DLN_ERR_PACS_REJECTED", message, {
     ...context,
     status,
