@@ -5,16 +5,21 @@ import type { Logger } from "../log.js";
 import { boundaryOf, readMultipartStream } from "../pacs/multipart.js";
 
 /**
- * The boundary of a STOW-RS request's body.
- * @throws DelineateError DLN_ERR_STOW_INVALID when it is not multipart/related or names no boundary
+ * The boundary of a STOW-RS request, from its headers, before its body is read.
+ * @throws DelineateError DLN_ERR_STOW_INVALID when it is not multipart/related or names no boundary,
+ * DLN_ERR_STOW_TOO_LARGE when its Content-Length is over the limit
  */
-function requestBoundary(contentType: string): string {
+function requestBoundary(req: express.Request, maxBodyBytes: number): string {
+  const contentType = req.get("content-type") ?? "";
   const boundary = /^multipart\/related\b/i.test(contentType) ? boundaryOf(contentType) : undefined;
   if (!boundary) {
     throw new DelineateError(
       "DLN_ERR_STOW_INVALID",
       `expected multipart/related; type="application/dicom" with a boundary, not "${contentType}"`,
     );
+  }
+  if (Number(req.get("content-length") ?? 0) > maxBodyBytes) {
+    throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBodyBytes} bytes`);
   }
   return boundary;
 }
@@ -49,17 +54,13 @@ export function stowRouter(deps: {
 }): express.Router {
   const router = express.Router();
   const handler: express.RequestHandler = async (req, res) => {
-    const contentType = req.get("content-type") ?? "";
     let boundary: string;
     try {
-      boundary = requestBoundary(contentType);
+      boundary = requestBoundary(req, deps.maxBodyBytes);
     } catch (err) {
       const { status, error } = bodyFailure(err);
-      res.status(status).json({ error: error.message, code: error.code });
-      return;
-    }
-    if (Number(req.get("content-length") ?? 0) > deps.maxBodyBytes) {
-      res.status(413).json({ error: `request body over ${deps.maxBodyBytes} bytes` });
+      // answered before the body is read: close, so the client cannot reuse a connection with a body still in it
+      res.set("Connection", "close").status(status).json({ error: error.message, code: error.code });
       return;
     }
     const stored: Record<string, unknown>[] = [];
@@ -92,8 +93,11 @@ export function stowRouter(deps: {
         code: bodyError.error.code,
         error: bodyError.error.message,
       });
-      req.resume(); // drain what is left so the connection can answer
+      // Drain what is left so the client reads this answer, then close: a kept-alive connection answered mid-body
+      // was reused by the client's next request, which then hung until the server's keep-alive timeout reset it.
+      req.resume();
       res
+        .set("Connection", "close")
         .status(bodyError.status)
         .json({ error: bodyError.error.message, code: bodyError.error.code, stored: stored.length });
       return;
