@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
-import { type PacsConnection, type PacsFetch, type PacsResponse, pacsFetch } from "./http.js";
+import { type PacsConnection, PacsHttp, parseJsonBody } from "./http.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
 export type { PacsConnection } from "./http.js";
@@ -13,12 +13,11 @@ export type { PacsConnection } from "./http.js";
  * polyfill would add a dependency to save ~100 lines, and fetch gives us timeouts and typed errors.
  */
 export class DicomWebClient {
-  private readonly base: string;
-  private readonly fetch: PacsFetch;
+  private readonly http: PacsHttp;
 
+  /** @throws DelineateError DLN_ERR_CONFIG_INVALID when the connection's CA file cannot be read. */
   constructor(conn: PacsConnection) {
-    this.base = conn.url.replace(/\/+$/, "") + conn.dicomWebRoot.replace(/\/+$/, "");
-    this.fetch = pacsFetch(conn);
+    this.http = new PacsHttp(conn, conn.url.replace(/\/+$/, "") + conn.dicomWebRoot);
   }
 
   /** QIDO-RS: studies matching the query parameters (e.g. a StudyDate range), naturalised. */
@@ -42,21 +41,38 @@ export class DicomWebClient {
     return this.json(`/studies/${studyUID}/series/${seriesUID}/metadata`);
   }
 
-  /** WADO-RS: every instance of a series as a Part 10 file, transcoded by the server to Explicit VR Little Endian. */
+  /**
+   * WADO-RS: every instance of a series as a Part 10 file, transcoded by the server to Explicit VR Little Endian.
+   * @throws DelineateError DLN_ERR_PACS_UNAVAILABLE (retryable: unreachable, timed out, a body cut short, 408, 429,
+   * 5xx), DLN_ERR_PACS_REJECTED (another 4xx), DLN_ERR_PACS_MALFORMED (not a multipart body)
+   */
   async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
-    const res = await this.request(`/studies/${studyUID}/series/${seriesUID}`, {
+    const path = `/studies/${studyUID}/series/${seriesUID}`;
+    const res = await this.http.bytes(path, {
       headers: {
         Accept: `multipart/related; type="application/dicom"; transfer-syntax=${TransferSyntax.ExplicitVRLittleEndian}`,
       },
     });
-    const body = new Uint8Array(await res.arrayBuffer());
-    return parseMultipart(body, boundaryOf(res.headers.get("content-type") ?? ""));
+    const boundary = boundaryOf(res.contentType);
+    if (!boundary) {
+      throw new DelineateError(
+        "DLN_ERR_PACS_MALFORMED",
+        `the PACS answered WADO-RS ${path} with "${res.contentType}", not a multipart body with a boundary`,
+        { path },
+      );
+    }
+    return parseMultipart(res.body, boundary);
   }
 
-  /** STOW-RS into a study. @throws DelineateError when the server refuses any instance. */
+  /**
+   * STOW-RS into a study.
+   * @throws DelineateError DLN_ERR_PACS_REJECTED when the server refuses any instance, DLN_ERR_PACS_MALFORMED when
+   * its JSON answer does not parse, and the errors of retrieveSeries for the request itself
+   */
   async store(studyUID: string, files: Uint8Array[]): Promise<void> {
     const boundary = `delineate-${randomUUID()}`;
-    const res = await this.request(`/studies/${studyUID}`, {
+    const path = `/studies/${studyUID}`;
+    const res = await this.http.bytes(path, {
       method: "POST",
       headers: {
         "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}`,
@@ -65,13 +81,13 @@ export class DicomWebClient {
       body: buildMultipart(files, boundary),
     });
     // A 200 (or 202) can still list refused instances in FailedSOPSequence (0008,1198), with a reason (0008,1197).
-    const text = await res.text();
-    let failed: { "00081197"?: { Value?: number[] }; "00081155"?: { Value?: string[] } }[] = [];
-    try {
-      failed = (JSON.parse(text) as Record<string, { Value?: typeof failed }>)["00081198"]?.Value ?? [];
-    } catch {
-      // a server may answer without a JSON body; the status said success
-    }
+    // Only a JSON answer is read for it: PS3.18 lets a server answer in XML, or not at all, and then the success
+    // status is all there is to go on. A JSON answer that does not parse is an error (DLN_ERR_PACS_MALFORMED), not a
+    // success: the server meant to list what it refused, and a result must not be reported stored when it may not be.
+    if (!/json/i.test(res.contentType)) return;
+    const answer = parseJsonBody(new TextDecoder().decode(res.body), `the PACS's answer to STOW-RS ${path}`, { path });
+    type FailedSOP = { "00081197"?: { Value?: number[] }; "00081155"?: { Value?: string[] } };
+    const failed = (answer as Record<string, { Value?: FailedSOP[] }> | undefined)?.["00081198"]?.Value ?? [];
     if (failed.length) {
       const what = failed
         .map((f) => `${f["00081155"]?.Value?.[0] ?? "?"} (reason 0x${(f["00081197"]?.Value?.[0] ?? 0).toString(16)})`)
@@ -84,36 +100,15 @@ export class DicomWebClient {
     }
   }
 
+  /** A QIDO-RS or WADO-RS metadata answer, naturalised; an empty body is no match. */
   private async json(path: string): Promise<NaturalDataset[]> {
-    const res = await this.request(path, { headers: { Accept: "application/dicom+json" } });
-    const text = await res.text();
-    if (!text.trim()) return [];
-    const items = JSON.parse(text) as Record<string, unknown>[];
-    return items.map((item) => dcmjs.data.DicomMetaDictionary.naturalizeDataset(item));
-  }
-
-  private async request(
-    path: string,
-    init: { method?: string; headers?: Record<string, string>; body?: Uint8Array },
-  ): Promise<PacsResponse> {
-    let res: PacsResponse;
-    try {
-      res = await this.fetch(this.base + path, init);
-    } catch (err) {
-      throw new DelineateError(
-        "DLN_ERR_PACS_UNAVAILABLE",
-        `PACS unreachable (${init.method ?? "GET"} ${path}): ${(err as Error).message}`,
-        { path },
-        { cause: err },
-      );
+    const items = await this.http.json(path, { headers: { Accept: "application/dicom+json" } });
+    if (items === undefined) return [];
+    if (!Array.isArray(items)) {
+      throw new DelineateError("DLN_ERR_PACS_MALFORMED", `the PACS's answer to GET ${path} is not a JSON array`, {
+        path,
+      });
     }
-    if (res.ok) return res;
-    const detail = (await res.text().catch(() => "")).slice(0, 300);
-    const transient = res.status >= 500 || res.status === 429 || res.status === 408;
-    throw new DelineateError(
-      transient ? "DLN_ERR_PACS_UNAVAILABLE" : "DLN_ERR_PACS_REJECTED",
-      `PACS answered ${res.status} to ${init.method ?? "GET"} ${path}${detail ? `: ${detail}` : ""}`,
-      { path, status: res.status },
-    );
+    return items.map((item: Record<string, unknown>) => dcmjs.data.DicomMetaDictionary.naturalizeDataset(item));
   }
 }

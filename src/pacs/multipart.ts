@@ -1,9 +1,9 @@
 /** multipart/related framing for WADO-RS responses and STOW-RS requests (RFC 2387, DICOM PS3.18). */
+import { DelineateError } from "../errors.js";
 
-export function boundaryOf(contentType: string): string {
-  const m = /boundary="?([^";,]+)"?/i.exec(contentType);
-  if (!m?.[1]) throw new Error(`no multipart boundary in content type "${contentType}"`);
-  return m[1];
+/** The boundary a multipart content type names, or undefined when it names none (the caller knows who sent it). */
+export function boundaryOf(contentType: string): string | undefined {
+  return /boundary="?([^";,]+)"?/i.exec(contentType)?.[1] || undefined;
 }
 
 function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
@@ -19,7 +19,12 @@ function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
   return -1;
 }
 
-/** Splits a multipart body into the bodies of its parts (headers dropped); parts are views, not copies. */
+/**
+ * Splits a multipart body the PACS sent (WADO-RS) into the bodies of its parts (headers dropped); parts are views,
+ * not copies.
+ * @throws DelineateError DLN_ERR_PACS_MALFORMED when a part has no closing boundary. The HTTP layer has already
+ * checked the body arrived whole (its length or chunking), so a missing boundary is the server's framing, not a cut.
+ */
 export function parseMultipart(body: Uint8Array, boundary: string): Uint8Array[] {
   const enc = new TextEncoder();
   const delim = enc.encode(`--${boundary}`);
@@ -33,7 +38,11 @@ export function parseMultipart(body: Uint8Array, boundary: string): Uint8Array[]
     if (hdr === -1) break;
     const start = hdr + headerEnd.length;
     const next = indexOf(body, delim, start);
-    if (next === -1) throw new Error("multipart body ends without a closing boundary");
+    if (next === -1) {
+      throw new DelineateError("DLN_ERR_PACS_MALFORMED", "the PACS's multipart body ends without a closing boundary", {
+        parts: parts.length,
+      });
+    }
     const end = next - 2; // the CRLF before the delimiter belongs to the delimiter
     parts.push(body.subarray(start, Math.max(start, end)));
     pos = next;
@@ -63,12 +72,11 @@ export function buildMultipart(files: Uint8Array[], boundary: string): Uint8Arra
   return out;
 }
 
-/** A multipart body that exceeded its size limit while being read. */
-export class BodyTooLargeError extends Error {}
-
 /**
- * Reads a multipart body from a stream and yields each part's body as soon as it is complete, so memory holds one
- * part (one DICOM instance), not the whole request. Stops with BodyTooLargeError past `maxBytes`.
+ * Reads a multipart body pushed to Delineate's STOW-RS from a stream and yields each part's body as soon as it is
+ * complete, so memory holds one part (one DICOM instance), not the whole request.
+ * @throws DelineateError DLN_ERR_STOW_TOO_LARGE past `maxBytes`, DLN_ERR_STOW_INVALID when the body ends without its
+ * closing boundary; an error of the stream itself (the client went away) is passed on as it is.
  */
 export async function* readMultipartStream(
   chunks: AsyncIterable<Uint8Array>,
@@ -84,7 +92,7 @@ export async function* readMultipartStream(
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;
-    if (total > maxBytes) throw new BodyTooLargeError(`request body over ${maxBytes} bytes`);
+    if (total > maxBytes) throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBytes} bytes`);
     if (phase === "done") continue;
     buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
     for (;;) {
@@ -118,5 +126,6 @@ export async function* readMultipartStream(
       } else break;
     }
   }
-  if (phase !== "done") throw new Error("multipart body ends without a closing boundary");
+  if (phase !== "done")
+    throw new DelineateError("DLN_ERR_STOW_INVALID", "multipart body ends without a closing boundary");
 }

@@ -1,5 +1,5 @@
 import { DelineateError } from "../errors.js";
-import { type PacsConnection, type PacsFetch, pacsFetch } from "./http.js";
+import { type PacsConnection, PacsHttp } from "./http.js";
 
 export interface OrthancChange {
   seq: number;
@@ -17,20 +17,31 @@ export interface ChangesPage {
 
 /** Orthanc's REST API for what DICOMweb does not offer: the change feed, and study id → UID. */
 export class OrthancRest {
-  private readonly base: string;
-  private readonly fetch: PacsFetch;
+  private readonly http: PacsHttp;
 
+  /** @throws DelineateError DLN_ERR_CONFIG_INVALID when the connection's CA file cannot be read. */
   constructor(conn: PacsConnection) {
-    this.base = conn.url.replace(/\/+$/, "");
-    this.fetch = pacsFetch(conn);
+    this.http = new PacsHttp(conn, conn.url, "Orthanc");
   }
 
+  /**
+   * One page of Orthanc's change feed after `since`.
+   * @throws DelineateError the PacsHttp errors, and DLN_ERR_PACS_MALFORMED when the answer is not a page of changes
+   */
   async changes(since: number, limit = 100): Promise<ChangesPage> {
-    const body = (await this.get(`/changes?since=${since}&limit=${limit}`)) as {
-      Changes: { Seq: number; ChangeType: string; ResourceType: string; ID: string }[];
-      Last: number;
-      Done: boolean;
-    };
+    const path = `/changes?since=${since}&limit=${limit}`;
+    const body = (await this.http.json(path)) as
+      | {
+          Changes?: { Seq: number; ChangeType: string; ResourceType: string; ID: string }[];
+          Last: number;
+          Done: boolean;
+        }
+      | undefined;
+    if (!Array.isArray(body?.Changes)) {
+      throw new DelineateError("DLN_ERR_PACS_MALFORMED", `Orthanc's answer to GET ${path} has no Changes list`, {
+        path,
+      });
+    }
     return {
       changes: body.Changes.map((c) => ({
         seq: c.Seq,
@@ -46,36 +57,13 @@ export class OrthancRest {
   /** The StudyInstanceUID of an Orthanc study id, or undefined when the study has since been deleted. */
   async studyInstanceUID(orthancStudyId: string): Promise<string | undefined> {
     try {
-      const body = (await this.get(`/studies/${orthancStudyId}`)) as { MainDicomTags?: { StudyInstanceUID?: string } };
-      return body.MainDicomTags?.StudyInstanceUID;
+      const body = (await this.http.json(`/studies/${orthancStudyId}`)) as
+        | { MainDicomTags?: { StudyInstanceUID?: string } }
+        | undefined;
+      return body?.MainDicomTags?.StudyInstanceUID;
     } catch (err) {
       if (err instanceof DelineateError && err.context.status === 404) return undefined;
       throw err;
     }
-  }
-
-  private async get(path: string): Promise<unknown> {
-    let res: Awaited<ReturnType<PacsFetch>>;
-    try {
-      res = await this.fetch(this.base + path, {});
-    } catch (err) {
-      throw new DelineateError(
-        "DLN_ERR_PACS_UNAVAILABLE",
-        `Orthanc unreachable (GET ${path}): ${(err as Error).message}`,
-        { path },
-        { cause: err },
-      );
-    }
-    if (!res.ok) {
-      throw new DelineateError(
-        res.status >= 500 ? "DLN_ERR_PACS_UNAVAILABLE" : "DLN_ERR_PACS_REJECTED",
-        `Orthanc answered ${res.status} to GET ${path}`,
-        {
-          path,
-          status: res.status,
-        },
-      );
-    }
-    return res.json();
   }
 }

@@ -1,7 +1,44 @@
 import express from "express";
+import { DelineateError } from "../errors.js";
 import type { PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
-import { BodyTooLargeError, boundaryOf, readMultipartStream } from "../pacs/multipart.js";
+import { boundaryOf, readMultipartStream } from "../pacs/multipart.js";
+
+/**
+ * The boundary of a STOW-RS request, from its headers, before its body is read.
+ * @throws DelineateError DLN_ERR_STOW_INVALID when it is not multipart/related or names no boundary,
+ * DLN_ERR_STOW_TOO_LARGE when its Content-Length is over the limit
+ */
+function requestBoundary(req: express.Request, maxBodyBytes: number): string {
+  const contentType = req.get("content-type") ?? "";
+  const boundary = /^multipart\/related\b/i.test(contentType) ? boundaryOf(contentType) : undefined;
+  if (!boundary) {
+    throw new DelineateError(
+      "DLN_ERR_STOW_INVALID",
+      `expected multipart/related; type="application/dicom" with a boundary, not "${contentType}"`,
+    );
+  }
+  if (Number(req.get("content-length") ?? 0) > maxBodyBytes) {
+    throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBodyBytes} bytes`);
+  }
+  return boundary;
+}
+
+/** What a request body that could not be read is answered with: 413 when too large, else 400 (the client's). */
+function bodyFailure(err: unknown): { status: number; error: DelineateError } {
+  const error =
+    err instanceof DelineateError
+      ? err
+      : new DelineateError(
+          "DLN_ERR_STOW_INVALID",
+          `the request body could not be read: ${(err as Error).message}`,
+          {},
+          {
+            cause: err,
+          },
+        );
+  return { status: error.code === "DLN_ERR_STOW_TOO_LARGE" ? 413 : 400, error };
+}
 
 /**
  * Delineate's own STOW-RS (POST /dicom-web/studies[/{study}]), so any PACS or modality can push over DICOMweb.
@@ -17,19 +54,13 @@ export function stowRouter(deps: {
 }): express.Router {
   const router = express.Router();
   const handler: express.RequestHandler = async (req, res) => {
-    const contentType = req.get("content-type") ?? "";
     let boundary: string;
     try {
-      if (!/^multipart\/related\b/i.test(contentType)) throw new Error(`content type is "${contentType}"`);
-      boundary = boundaryOf(contentType);
+      boundary = requestBoundary(req, deps.maxBodyBytes);
     } catch (err) {
-      res
-        .status(400)
-        .json({ error: `expected multipart/related; type="application/dicom": ${(err as Error).message}` });
-      return;
-    }
-    if (Number(req.get("content-length") ?? 0) > deps.maxBodyBytes) {
-      res.status(413).json({ error: `request body over ${deps.maxBodyBytes} bytes` });
+      const { status, error } = bodyFailure(err);
+      // answered before the body is read: close, so the client cannot reuse a connection with a body still in it
+      res.set("Connection", "close").status(status).json({ error: error.message, code: error.code });
       return;
     }
     const stored: Record<string, unknown>[] = [];
@@ -37,7 +68,7 @@ export function stowRouter(deps: {
     const studies = new Set<string>();
     // Parts are read and kept one at a time as they arrive: memory holds one instance, not the request.
     let i = 0;
-    let bodyError: { status: number; error: string } | undefined;
+    let bodyError: { status: number; error: DelineateError } | undefined;
     try {
       for await (const part of readMultipartStream(req, boundary, deps.maxBodyBytes)) {
         i++;
@@ -51,10 +82,7 @@ export function stowRouter(deps: {
         }
       }
     } catch (err) {
-      bodyError =
-        err instanceof BodyTooLargeError
-          ? { status: 413, error: err.message }
-          : { status: 400, error: `malformed multipart body: ${(err as Error).message}` };
+      bodyError = bodyFailure(err);
     }
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
     for (const s of studies) deps.received(s);
@@ -62,10 +90,16 @@ export function stowRouter(deps: {
       deps.log.warn("STOW-RS request cut short", {
         stored: stored.length,
         refused: failed.length,
-        error: bodyError.error,
+        code: bodyError.error.code,
+        error: bodyError.error.message,
       });
-      req.resume(); // drain what is left so the connection can answer
-      res.status(bodyError.status).json({ error: bodyError.error, stored: stored.length });
+      // Drain what is left so the client reads this answer, then close: a kept-alive connection answered mid-body
+      // was reused by the client's next request, which then hung until the server's keep-alive timeout reset it.
+      req.resume();
+      res
+        .set("Connection", "close")
+        .status(bodyError.status)
+        .json({ error: bodyError.error.message, code: bodyError.error.code, stored: stored.length });
       return;
     }
     deps.log.info("STOW-RS request", {

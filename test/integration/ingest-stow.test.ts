@@ -96,7 +96,9 @@ it("refuses STOW-RS without the token, and bodies over the limit", async () => {
   assert.equal((await stow(small, "b", null)).status, 401);
   assert.equal((await stow(small, "b", "wrong")).status, 401);
   const big = buildMultipart([new Uint8Array(2 * 2 ** 20)], "b");
-  assert.equal((await stow(big, "b", node.token)).status, 413, "refused on its Content-Length");
+  const refusedBig = await stow(big, "b", node.token);
+  assert.equal(refusedBig.status, 413, "refused on its Content-Length");
+  assert.equal(((await refusedBig.json()) as { code: string }).code, "DLN_ERR_STOW_TOO_LARGE");
   // chunked, without a Content-Length: refused while it is read, once past the limit
   const streamed = await fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
     method: "POST",
@@ -113,9 +115,31 @@ it("refuses STOW-RS without the token, and bodies over the limit", async () => {
     duplex: "half",
   } as RequestInit);
   assert.equal(streamed.status, 413);
+  assert.equal(((await streamed.json()) as { code: string }).code, "DLN_ERR_STOW_TOO_LARGE");
+  // answered mid-body: a kept-alive connection would hang the client's next request on it
+  assert.equal(streamed.headers.get("connection"), "close");
   assert.equal(
     (await stow(small, "b", node.token)).status,
     409,
     "the node still answers: a part that is not DICOM is refused",
   );
+});
+
+it("answers 400 with DLN_ERR_STOW_INVALID to a body that is not multipart/related, or ends without its boundary", async () => {
+  const post = (contentType: string, body: Uint8Array) =>
+    fetch(`http://127.0.0.1:${node.port}/dicom-web/studies`, {
+      method: "POST",
+      headers: { "Content-Type": contentType, Authorization: `Bearer ${node.token}` },
+      body: new Blob([body as Uint8Array<ArrayBuffer>]),
+    });
+  const part = buildMultipart([new Uint8Array(10)], "b");
+  for (const [contentType, body] of [
+    ["application/dicom", new Uint8Array(10)],
+    ['multipart/related; type="application/dicom"', part],
+    ['multipart/related; type="application/dicom"; boundary=b', part.subarray(0, part.length - 8)],
+  ] as const) {
+    const res = await post(contentType, body);
+    assert.equal(res.status, 400, contentType);
+    assert.equal(((await res.json()) as { code: string }).code, "DLN_ERR_STOW_INVALID", contentType);
+  }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BodyTooLargeError, buildMultipart, parseMultipart, readMultipartStream } from "../../src/pacs/multipart.js";
+import { DelineateError, type ErrorCode } from "../../src/errors.js";
+import { boundaryOf, buildMultipart, parseMultipart, readMultipartStream } from "../../src/pacs/multipart.js";
 
 /** Deterministic pseudo-random bytes, including CR, LF and "-" often, to tempt a parser into false delimiters. */
 function bytes(n: number, seed: number): Uint8Array {
@@ -22,6 +23,9 @@ async function* chunked(body: Uint8Array, sizes: number[]): AsyncGenerator<Uint8
     pos += n;
   }
 }
+
+const coded = (code: ErrorCode, message: RegExp) => (e: unknown) =>
+  e instanceof DelineateError && e.code === code && message.test(e.message);
 
 const collect = async (it: AsyncIterable<Uint8Array>) => {
   const out: Uint8Array[] = [];
@@ -50,10 +54,25 @@ describe("multipart/related", () => {
     });
   }
   it("stops past the size limit, and refuses a body without its closing boundary", async () => {
-    await assert.rejects(collect(readMultipartStream(chunked(body, [1000]), B, body.length - 1)), BodyTooLargeError);
+    await assert.rejects(
+      collect(readMultipartStream(chunked(body, [1000]), B, body.length - 1)),
+      coded("DLN_ERR_STOW_TOO_LARGE", /over/),
+    );
     await assert.rejects(
       collect(readMultipartStream(chunked(body.subarray(0, body.length - 10), [1000]), B, body.length)),
-      /without a closing boundary/,
+      coded("DLN_ERR_STOW_INVALID", /without a closing boundary/),
     );
+  });
+  it("refuses a PACS's body whose last part has no closing boundary, as the PACS's fault", () => {
+    assert.throws(
+      () => parseMultipart(body.subarray(0, body.length - 200), B),
+      coded("DLN_ERR_PACS_MALFORMED", /without a closing boundary/),
+    );
+  });
+  it("reads the boundary from a content type, quoted or not, and says when there is none", () => {
+    assert.equal(boundaryOf(`multipart/related; type="application/dicom"; boundary="${B}"`), B);
+    assert.equal(boundaryOf(`multipart/related; boundary=${B}; type="application/dicom"`), B);
+    assert.equal(boundaryOf("application/dicom+json"), undefined);
+    assert.equal(boundaryOf('multipart/related; boundary=""'), undefined);
   });
 });
