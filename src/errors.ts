@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   DLN_ERR_PACS_UNAVAILABLE: { stage: "pacs", retryable: true },
   DLN_ERR_PACS_REJECTED: { stage: "pacs", retryable: false },
   DLN_ERR_DICOM_PARSE: { stage: "fetch", retryable: false },
+  DLN_ERR_DICOM_DECODE: { stage: "volume", retryable: false },
   DLN_ERR_NO_SERIES: { stage: "route", retryable: false },
   DLN_ERR_VOLUME_UNSUPPORTED: { stage: "volume", retryable: false },
   DLN_ERR_VOLUME_TILT: { stage: "volume", retryable: false },
