@@ -85,11 +85,11 @@ export function readPart10Lazily(file: string): ParsedDicom {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    let bytes = readOf(file, fd, 0, Math.min(size, HEADER_GUESS));
+    let bytes = readOf(file, fd, 0, Math.min(size, HEADER_GUESS), "");
     let layout = inspectPart10(bytes, size);
     const deflated = layout.transferSyntaxUID === "1.2.840.10008.1.2.1.99";
     if (layout.incomplete || (deflated && bytes.length < size)) {
-      bytes = readOf(file, fd, 0, size);
+      bytes = readOf(file, fd, 0, size, "");
       layout = inspectPart10(bytes);
     }
     if (layout.problem) throw new DelineateError("DLN_ERR_DICOM_PARSE", layout.problem, { file });
@@ -102,7 +102,7 @@ export function readPart10Lazily(file: string): ParsedDicom {
         ? () => {
             const again = openSync(file, "r");
             try {
-              return [readOf(file, again, valueOffset, length).buffer];
+              return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
             } finally {
               closeSync(again);
             }
@@ -120,12 +120,15 @@ export function readPart10Lazily(file: string): ParsedDicom {
   }
 }
 
-/** readAt, a file shorter than it was (cut after it was scanned) refused as this file's. */
-function readOf(file: string, fd: number, position: number, length: number): Uint8Array {
+/**
+ * readAt, a file shorter than it was (cut after it was scanned) refused as this file's; `prefix` starts the message
+ * (the file's name where the caller cannot add it: the pixel reader's callers do not know the file).
+ */
+function readOf(file: string, fd: number, position: number, length: number, prefix: string): Uint8Array {
   try {
     return readAt(fd, position, length);
   } catch (err) {
-    throw new DelineateError("DLN_ERR_DICOM_PARSE", `${file}: ${messageOf(err)}`, { file }, { cause: err });
+    throw new DelineateError("DLN_ERR_DICOM_PARSE", `${prefix}${messageOf(err)}`, { file }, { cause: err });
   }
 }
 
