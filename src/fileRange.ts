@@ -1,16 +1,24 @@
 import { readSync, writeSync } from "node:fs";
+import { DelineateError } from "./errors.js";
 
 /**
  * `length` bytes of an open file from `position`, in a Uint8Array with its own ArrayBuffer (so a typed view of
  * them costs no copy). readSync may return fewer bytes than asked: it is called until all have come.
- * @throws Error when the file ends first.
+ * @throws DelineateError DLN_ERR_INTERNAL when the file ends first: this helper cannot tell a bug from a bad input
+ * file, so readers of input files refuse it with their own code and the file's name (readPart10Lazily).
  */
 export function readAt(fd: number, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const n = readSync(fd, out, done, length - done, position + done);
-    if (n === 0) throw new Error(`the file ends at byte ${position + done}, before the ${length} bytes it declares`);
+    if (n === 0) {
+      throw new DelineateError(
+        "DLN_ERR_INTERNAL",
+        `the file ends at byte ${position + done}, before the ${length} bytes it declares`,
+        { position, length },
+      );
+    }
     done += n;
   }
   return out;

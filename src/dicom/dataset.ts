@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import dcmjs, { type NaturalDataset } from "dcmjs";
+import { DelineateError } from "../errors.js";
 import { readAt } from "../fileRange.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
 import { TransferSyntax } from "./uids.js";
@@ -27,12 +28,12 @@ export function pixelDataOf(p: ParsedDicom): unknown {
 }
 
 /**
- * @throws Error when the bytes are not a readable Part 10 file, or declare an element longer than the file
- * (callers add which file or instance).
+ * @throws DelineateError DLN_ERR_DICOM_PARSE when the bytes are not a readable Part 10 file, or declare an element
+ * longer than the file (callers add which file or instance).
  */
 export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean } = {}): ParsedDicom {
   const problem = checkDeclaredLengths(bytes);
-  if (problem) throw new Error(problem);
+  if (problem) throw new DelineateError("DLN_ERR_DICOM_PARSE", problem);
   // headersOnly stops before PixelData: what routing and grouping need, without copying the pixels
   return naturalise(bytes, options.headersOnly ? { untilTag: "7FE00010" } : {});
 }
@@ -40,23 +41,35 @@ export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean 
 function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDicom {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...options, ...extra });
+  // dcmjs throws plain errors (or strings): typed here, its message kept as the reason and the error as the cause
+  const unreadable = (err: unknown) => new DelineateError("DLN_ERR_DICOM_PARSE", messageOf(err), {}, { cause: err });
   let dict: ReturnType<typeof read>;
   try {
     dict = read({});
   } catch (err) {
     // dcmjs decodes one character set only: with ISO 2022 code extensions (Japanese, Korean) it refuses the file.
     // Read it with the first set instead: the image and its geometry are intact; text in the other sets is not.
-    if (!/character set/i.test((err as Error).message)) throw err;
-    dict = read({ ignoreErrors: true });
+    if (!/character set/i.test(messageOf(err))) throw unreadable(err);
+    try {
+      dict = read({ ignoreErrors: true });
+    } catch (again) {
+      throw unreadable(again);
+    }
   }
-  const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
-  const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
-  return {
-    dataset,
-    transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
-    mediaStorageSOPClassUID: String(meta.MediaStorageSOPClassUID ?? ""),
-  };
+  try {
+    const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+    const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+    return {
+      dataset,
+      transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
+      mediaStorageSOPClassUID: String(meta.MediaStorageSOPClassUID ?? ""),
+    };
+  } catch (err) {
+    throw unreadable(err);
+  }
 }
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Bytes a header is first looked for in; a longer header means reading the whole file. */
 const HEADER_GUESS = 64 * 1024;
@@ -66,20 +79,21 @@ const HEADER_GUESS = 64 * 1024;
  * deflated), with its lengths checked; the Pixel Data is read when `readPixelData` is called: native pixels straight
  * from their place in the file, encapsulated ones by parsing the file whole. What a folder scan needs: every header
  * at once, each image's pixels once, one at a time.
- * @throws Error when the file is not readable Part 10 (callers add which file).
+ * @throws DelineateError DLN_ERR_DICOM_PARSE when the file is not readable Part 10 (callers add which file; the
+ * pixel reader names it), or an error from opening the file.
  */
 export function readPart10Lazily(file: string): ParsedDicom {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    let bytes = readAt(fd, 0, Math.min(size, HEADER_GUESS));
+    let bytes = readOf(file, fd, 0, Math.min(size, HEADER_GUESS), "");
     let layout = inspectPart10(bytes, size);
     const deflated = layout.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian;
     if (layout.incomplete || (deflated && bytes.length < size)) {
-      bytes = readAt(fd, 0, size);
+      bytes = readOf(file, fd, 0, size, "");
       layout = inspectPart10(bytes);
     }
-    if (layout.problem) throw new Error(layout.problem);
+    if (layout.problem) throw new DelineateError("DLN_ERR_DICOM_PARSE", layout.problem, { file });
     const px = deflated ? undefined : layout.pixelData;
     const parsed = naturalise(px ? bytes.subarray(0, px.tagOffset) : bytes, {});
     if (!px) return parsed; // no pixels, or deflated: the whole file was parsed
@@ -89,17 +103,33 @@ export function readPart10Lazily(file: string): ParsedDicom {
         ? () => {
             const again = openSync(file, "r");
             try {
-              return [readAt(again, valueOffset, length).buffer];
-            } catch (err) {
-              throw new Error(`${file}: ${(err as Error).message}`);
+              return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
             } finally {
               closeSync(again);
             }
           }
-        : () => parsePart10(new Uint8Array(readFileSync(file))).dataset.PixelData;
+        : () => {
+            try {
+              return parsePart10(new Uint8Array(readFileSync(file))).dataset.PixelData;
+            } catch (err) {
+              throw new DelineateError("DLN_ERR_DICOM_PARSE", `${file}: ${messageOf(err)}`, { file }, { cause: err });
+            }
+          };
     return { ...parsed, readPixelData };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * readAt, a file shorter than it was (cut after it was scanned) refused as this file's; `prefix` starts the message
+ * (the file's name where the caller cannot add it: the pixel reader's callers do not know the file).
+ */
+function readOf(file: string, fd: number, position: number, length: number, prefix: string): Uint8Array {
+  try {
+    return readAt(fd, position, length);
+  } catch (err) {
+    throw new DelineateError("DLN_ERR_DICOM_PARSE", `${prefix}${messageOf(err)}`, { file }, { cause: err });
   }
 }
 

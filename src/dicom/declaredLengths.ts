@@ -1,3 +1,4 @@
+import { DelineateError } from "../errors.js";
 import { TransferSyntax } from "./uids.js";
 
 /**
@@ -8,6 +9,9 @@ import { TransferSyntax } from "./uids.js";
  */
 const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"]);
 const UNDEFINED = 0xffffffff;
+
+/** What the walk finds wrong, thrown to its end (inspectPart10 answers it as `problem`). */
+const unreadable = (why: string) => new DelineateError("DLN_ERR_DICOM_PARSE", why);
 
 export interface Part10Layout {
   /** what is wrong with the declared lengths, if anything */
@@ -72,14 +76,14 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
   function walk(from: number, end: number, inUndefinedItem: boolean, top = false): number {
     let o = from;
     while (o < end) {
-      if (o + 8 > end) throw new Error(`an element header at byte ${o} runs past the end of the file`);
+      if (o + 8 > end) throw unreadable(`an element header at byte ${o} runs past the end of the file`);
       const group = view.getUint16(o, little),
         element = view.getUint16(o + 2, little);
       if (group === 0xfffe) {
         const length = view.getUint32(o + 4, little);
         if (element === 0xe00d) return o + 8; // item delimiter
         if (element === 0xe0dd) return o + 8; // sequence delimiter (closes the caller's sequence)
-        throw new Error(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o} (length ${length})`);
+        throw unreadable(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o} (length ${length})`);
       }
       let vr = "";
       let length: number;
@@ -88,7 +92,7 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
         vr = String.fromCharCode(bytes[o + 4]!, bytes[o + 5]!);
         if (LONG_VRS.has(vr)) {
           if (o + 12 > end)
-            throw new Error(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
+            throw unreadable(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
           length = view.getUint32(o + 8, little);
           start = o + 12;
         } else {
@@ -103,7 +107,8 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
       if (pixels) {
         layout.pixelData = { tagOffset: o, valueOffset: start, ...(length === UNDEFINED ? {} : { length }) };
         if (prefix) {
-          if (length !== UNDEFINED && start + length > fileSize) throw new Error("pixel data past the end of the file");
+          if (length !== UNDEFINED && start + length > fileSize)
+            throw unreadable("pixel data past the end of the file");
           throw PIXELS_FOUND; // the rest is pixels (and rarely padding): not needed for a header
         }
       }
@@ -112,14 +117,14 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
         continue;
       }
       if (start + length > end) {
-        throw new Error(
+        throw unreadable(
           `element (${hex(group)},${hex(element)}) declares ${length} bytes at byte ${start}, but only ${end - start} remain`,
         );
       }
       if (vr === "SQ") items(start, start + length, false);
       o = start + length;
     }
-    if (inUndefinedItem) throw new Error("an item without its delimiter runs to the end of the file");
+    if (inUndefinedItem) throw unreadable("an item without its delimiter runs to the end of the file");
     return o;
   }
 
@@ -127,22 +132,22 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
   function items(from: number, end: number, delimited: boolean): number {
     let o = from;
     while (o < end) {
-      if (o + 8 > end) throw new Error(`an item header at byte ${o} runs past the end of the file`);
+      if (o + 8 > end) throw unreadable(`an item header at byte ${o} runs past the end of the file`);
       const group = view.getUint16(o, little),
         element = view.getUint16(o + 2, little),
         length = view.getUint32(o + 4, little);
-      if (group !== 0xfffe) throw new Error(`expected an item at byte ${o}, found (${hex(group)},${hex(element)})`);
+      if (group !== 0xfffe) throw unreadable(`expected an item at byte ${o}, found (${hex(group)},${hex(element)})`);
       if (element === 0xe0dd) return o + 8;
-      if (element !== 0xe000) throw new Error(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o}`);
+      if (element !== 0xe000) throw unreadable(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o}`);
       if (length === UNDEFINED) {
         o = walk(o + 8, end, true);
         continue;
       }
       if (o + 8 + length > end)
-        throw new Error(`an item at byte ${o} declares ${length} bytes, but only ${end - o - 8} remain`);
+        throw unreadable(`an item at byte ${o} declares ${length} bytes, but only ${end - o - 8} remain`);
       o = o + 8 + length; // defined-length item content (a dataset, or a pixel data fragment) fits
     }
-    if (delimited) throw new Error("a sequence without its delimiter runs to the end of the file");
+    if (delimited) throw unreadable("a sequence without its delimiter runs to the end of the file");
     return o;
   }
 }

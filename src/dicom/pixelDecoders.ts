@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { Decoder as LosslessJpegDecoder } from "jpeg-lossless-decoder-js";
+import { DelineateError } from "../errors.js";
 import { TransferSyntax } from "./uids.js";
 
 /**
@@ -21,7 +22,10 @@ export interface FrameLayout {
 export type StoredFrame = Uint8Array | Uint16Array;
 
 export interface PixelDecoders {
-  /** @throws Error naming the codec's complaint. */
+  /**
+   * @throws DelineateError DLN_ERR_DICOM_DECODE naming the codec's complaint (its own error the cause), or
+   * DLN_ERR_VOLUME_UNSUPPORTED for a transfer syntax or bit depth not decoded here.
+   */
   decode(transferSyntaxUID: string, encoded: Uint8Array, layout: FrameLayout): StoredFrame;
 }
 
@@ -73,10 +77,17 @@ export async function loadPixelDecoders(): Promise<PixelDecoders> {
   return {
     decode(transferSyntaxUID, encoded, layout) {
       const decode = byTs[transferSyntaxUID];
-      if (!decode) throw new Error(`transfer syntax ${transferSyntaxUID} has no decoder here`);
+      if (!decode)
+        throw new DelineateError(
+          "DLN_ERR_VOLUME_UNSUPPORTED",
+          `transfer syntax ${transferSyntaxUID} has no decoder here`,
+          { transferSyntaxUID },
+        );
       if (transferSyntaxUID === TransferSyntax.JPEGExtended12Bit && layout.bitsStored > 8) {
-        throw new Error(
+        throw new DelineateError(
+          "DLN_ERR_VOLUME_UNSUPPORTED",
           "JPEG extended with 12-bit samples (process 4) is not decoded here (libjpeg-turbo's 8-bit build)",
+          { transferSyntaxUID },
         );
       }
       return decode(encoded, layout);
@@ -94,7 +105,7 @@ function decodeWasm(decoder: WasmDecoder, encoded: Uint8Array, layout: FrameLayo
       info.height !== layout.rows ||
       info.componentCount !== layout.samplesPerPixel
     ) {
-      throw new Error(
+      throw corrupt(
         `the codestream is ${info.width}×${info.height}×${info.componentCount}, the header says ${layout.columns}×${layout.rows}×${layout.samplesPerPixel}`,
       );
     }
@@ -102,8 +113,12 @@ function decodeWasm(decoder: WasmDecoder, encoded: Uint8Array, layout: FrameLayo
     const bytes = decoder.getDecodedBuffer().slice();
     return info.bitsPerSample > 8 ? new Uint16Array(bytes.buffer, 0, bytes.byteLength >> 1) : bytes;
   } catch (e) {
-    // Emscripten throws a bare pointer (a number) for C++ exceptions
-    throw e instanceof Error ? e : new Error(`the decoder failed (${String(e)}): corrupt or truncated codestream`);
+    if (e instanceof DelineateError) throw e;
+    // Emscripten throws a bare pointer (a number) for C++ exceptions: the codec's own message, when there is one
+    throw corrupt(
+      e instanceof Error ? e.message : `the decoder failed (${String(e)}): corrupt or truncated codestream`,
+      e,
+    );
   } finally {
     decoder.delete();
   }
@@ -122,7 +137,12 @@ function decodeLosslessJpeg(encoded: Uint8Array, layout: FrameLayout): StoredFra
   const end = encoded[eoi] === 0xff && encoded[eoi + 1] === 0xd9 ? eoi : encoded.byteLength;
   const stream = new Uint8Array(end + 8);
   stream.set(encoded.subarray(0, end));
-  const out = new LosslessJpegDecoder().decode(stream.buffer, 0, stream.byteLength, bytesPerSample);
+  let out: ReturnType<LosslessJpegDecoder["decode"]>;
+  try {
+    out = new LosslessJpegDecoder().decode(stream.buffer, 0, stream.byteLength, bytesPerSample);
+  } catch (e) {
+    throw corrupt(e instanceof Error ? e.message : `the decoder failed (${String(e)})`, e);
+  }
   return bytesPerSample === 2
     ? new Uint16Array(out.buffer, out.byteOffset, out.byteLength >> 1)
     : new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
@@ -134,12 +154,12 @@ function decodeLosslessJpeg(encoded: Uint8Array, layout: FrameLayout): StoredFra
  */
 export function decodeRle(encoded: Uint8Array, layout: FrameLayout): StoredFrame {
   const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
-  if (encoded.byteLength < 64) throw new Error("RLE frame shorter than its 64-byte header");
+  if (encoded.byteLength < 64) throw corrupt("RLE frame shorter than its 64-byte header");
   const segments = view.getUint32(0, true);
   const bytesPerSample = layout.bitsAllocated >> 3;
   const pixels = layout.rows * layout.columns;
   if (segments !== bytesPerSample * layout.samplesPerPixel) {
-    throw new Error(`RLE frame has ${segments} segments, ${bytesPerSample * layout.samplesPerPixel} expected`);
+    throw corrupt(`RLE frame has ${segments} segments, ${bytesPerSample * layout.samplesPerPixel} expected`);
   }
   const samples = pixels * layout.samplesPerPixel;
   const out = bytesPerSample === 2 ? new Uint16Array(samples) : new Uint8Array(samples);
@@ -148,7 +168,7 @@ export function decodeRle(encoded: Uint8Array, layout: FrameLayout): StoredFrame
     const start = view.getUint32(4 + 4 * s, true);
     const end = s + 1 < segments ? view.getUint32(8 + 4 * s, true) : encoded.byteLength;
     if (start < 64 || end > encoded.byteLength || end < start)
-      throw new Error(`RLE segment ${s + 1} lies outside the frame`);
+      throw corrupt(`RLE segment ${s + 1} lies outside the frame`);
     unpackBits(encoded.subarray(start, end), plane, s + 1);
     const sample = Math.floor(s / bytesPerSample);
     const shift = 8 * (bytesPerSample - 1 - (s % bytesPerSample));
@@ -157,6 +177,11 @@ export function decodeRle(encoded: Uint8Array, layout: FrameLayout): StoredFrame
       out[p * layout.samplesPerPixel + sample] = out[p * layout.samplesPerPixel + sample]! | (plane[p]! << shift);
   }
   return out;
+}
+
+/** Pixel data a decoder could not make sense of; `cause`: the codec's own error, when it threw one. */
+function corrupt(why: string, cause?: unknown): DelineateError {
+  return new DelineateError("DLN_ERR_DICOM_DECODE", why, {}, cause === undefined ? undefined : { cause });
 }
 
 function unpackBits(src: Uint8Array, dst: Uint8Array, segment: number): void {
@@ -176,7 +201,7 @@ function unpackBits(src: Uint8Array, dst: Uint8Array, segment: number): void {
       o += len;
     } // 128 is a no-op
   }
-  if (o < dst.length) throw new Error(`RLE segment ${segment} decodes to ${o} of ${dst.length} bytes (truncated)`);
+  if (o < dst.length) throw corrupt(`RLE segment ${segment} decodes to ${o} of ${dst.length} bytes (truncated)`);
 }
 
 /**
@@ -202,7 +227,7 @@ export function encapsulatedFrames(pixelData: unknown, frames: number): Uint8Arr
     else grouped[grouped.length - 1]!.push(p);
   }
   if (grouped.length !== frames)
-    throw new Error(
+    throw corrupt(
       `encapsulated pixel data has ${parts.length} fragments that make ${grouped.length} frames, not ${frames}`,
     );
   return grouped.map(concat);

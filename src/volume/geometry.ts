@@ -44,6 +44,18 @@ export function stepAngle(from: Vec3, to: Vec3, normal: Vec3): number {
   return Math.acos(Math.min(1, Math.abs(dot(step, normal)) / len));
 }
 
+/**
+ * The slice spacing of a stack: the distance along the normal from its first slice to its last, over n − 1, so the
+ * grid's far slice lies on the last image. Not a typical step (median, first pair): positions are written to a few
+ * decimals, so each step carries up to a unit of rounding; one step times n − 1 would misplace the far slice by
+ * that error n − 1 times over (3.8 µm on 256 slices written to 4 decimals), while the extent carries it once.
+ * @param distances each slice's signed distance along the normal, sorted (sortAlongNormal's `distances`)
+ */
+export function stackSpacing(distances: readonly number[]): number {
+  const n = distances.length;
+  return n < 2 ? 0 : (distances[n - 1]! - distances[0]!) / (n - 1);
+}
+
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -3,7 +3,7 @@ import type { VolumeGrid } from "./volume.js";
 
 /** A stack of parallel slices as the series holds them: sorted along the normal, each at its own position. */
 export interface SliceStack {
-  /** the stack's grid: origin at the first slice, spacing[2] the median distance between planes */
+  /** the stack's grid: origin at the first slice, spacing[2] the distance between planes (planVolume's) */
   grid: VolumeGrid;
   /** each slice's ImagePositionPatient, in stack order */
   positions: Vec3[];

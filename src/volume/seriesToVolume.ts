@@ -1,7 +1,7 @@
 import { num, nums, type ParsedDicom, str, withSopClass } from "../dicom/dataset.js";
 import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
-import { median, orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "./geometry.js";
+import { median, orientationFromIOP, sortAlongNormal, stackSpacing, stepAngle, type Vec3 } from "./geometry.js";
 import { resampleStack } from "./resampleStack.js";
 import { decodeSlice, expandFrames } from "./slicePixels.js";
 import { positionUnit, splitVolumes, type VolumePart } from "./splitVolumes.js";
@@ -157,6 +157,9 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   }
   const step = median(steps);
   const irregular = Math.max(...steps.map((s) => Math.abs(s - step))) > options.spacingTolerance * step;
+  // a regular stack's spacing from its extent, so its far slice lies on the last image; an irregular one's extent
+  // spans a gap or uneven steps, so it keeps the median step (its grid is resampled anyway)
+  const spacing = irregular ? step : stackSpacing(distances);
   const stepsText = `median ${step.toFixed(3)} mm, steps from ${Math.min(...steps).toFixed(3)} to ${Math.max(...steps).toFixed(3)} mm`;
   if (irregular && options.irregularSpacing === "refuse") {
     throw refuse(
@@ -177,7 +180,7 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   });
   const grid: VolumeGrid = {
     dims: [cols, rows, order.length],
-    spacing: [pixelSpacing[1]!, pixelSpacing[0]!, step],
+    spacing: [pixelSpacing[1]!, pixelSpacing[0]!, spacing],
     origin: positions[order[0]!]!,
     direction: [orientation.row, orientation.column, orientation.normal],
     studyInstanceUID: str(ds0, "StudyInstanceUID"),
@@ -192,7 +195,7 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
 
   // irregular: planes at the smallest step that is not an odd close pair (under half the median), so a missing
   // slice's neighbours stay planes of their own and alternating steps lose nothing
-  const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : step;
+  const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : spacing;
   const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep, irregular);
   const [mx, my, mz] = r.grid.dims;
   const onto = `resampled onto a rectilinear grid of ${mx}×${my}×${mz}, planes ${planeStep.toFixed(3)} mm apart`;

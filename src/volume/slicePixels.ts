@@ -24,11 +24,13 @@ export function decodeSlice(
 ): void {
   const ds = inst.dataset;
   const sop = str(ds, "SOPInstanceUID");
-  const bad = (why: string) =>
-    new DelineateError("DLN_ERR_VOLUME_UNSUPPORTED", `series ${seriesInstanceUID}, instance ${sop}: ${why}`, {
-      seriesInstanceUID,
-      sopInstanceUID: sop,
-    });
+  const bad = (why: string, cause?: unknown) =>
+    new DelineateError(
+      "DLN_ERR_VOLUME_UNSUPPORTED",
+      `series ${seriesInstanceUID}, instance ${sop}: ${why}`,
+      { seriesInstanceUID, sopInstanceUID: sop },
+      cause === undefined ? undefined : { cause },
+    );
   if ((num(ds, "SamplesPerPixel") ?? 1) !== 1) throw bad("not a greyscale image (SamplesPerPixel ≠ 1)");
   const bitsAllocated = num(ds, "BitsAllocated");
   const bitsStored = num(ds, "BitsStored") ?? bitsAllocated;
@@ -94,7 +96,7 @@ function storedValues(
   inst: ParsedDicom,
   layout: FrameLayout,
   n: number,
-  bad: (why: string) => DelineateError,
+  bad: (why: string, cause?: unknown) => DelineateError,
   decoders: PixelDecoders | undefined,
 ): StoredFrame {
   const ts = inst.transferSyntaxUID;
@@ -102,18 +104,19 @@ function storedValues(
   try {
     pixelData = pixelDataOf(inst);
   } catch (e) {
-    throw bad(`its pixel data cannot be read: ${(e as Error).message}`);
+    throw bad(`its pixel data cannot be read: ${messageOf(e)}`, e);
   }
   if (isEncapsulated(ts)) {
     if (!decoders) throw bad(`transfer syntax ${ts} is not decoded here (ask the PACS for Explicit VR Little Endian)`);
-    let decoded: StoredFrame;
+    let frame: Uint8Array | undefined;
+    let decoded: StoredFrame | undefined;
     try {
-      const [frame] = encapsulatedFrames(pixelData, 1);
-      if (!frame) throw new Error("no pixel data");
-      decoded = decoders.decode(ts, frame, layout);
+      [frame] = encapsulatedFrames(pixelData, 1);
+      if (frame) decoded = decoders.decode(ts, frame, layout);
     } catch (e) {
-      throw bad(`transfer syntax ${ts}: ${(e as Error).message}`);
+      throw bad(`transfer syntax ${ts}: ${messageOf(e)}`, e);
     }
+    if (!frame || !decoded) throw bad(`transfer syntax ${ts}: no pixel data`);
     if (decoded.length < n)
       throw bad(`transfer syntax ${ts}: the decoded frame holds ${decoded.length} of ${n} pixels`);
     return decoded;
@@ -133,6 +136,8 @@ function storedValues(
   }
   return raw;
 }
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Where one slice of a Siemens mosaic lies in the mosaic image. */
 interface MosaicTile {
@@ -261,7 +266,14 @@ export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
   if (frames <= 1 || !Array.isArray(perFrame) || perFrame.length !== frames) return [inst];
   const shared = item(ds.SharedFunctionalGroupsSequence) ?? {};
   const group = (f: NaturalDataset, name: string) => item(f[name]) ?? item(shared[name]);
-  const frameData = framePixelData(inst, frames);
+  // pixel data that cannot be cut into frames: each frame is refused when decoded, with the reason as its cause
+  let frameData: (ArrayBuffer | undefined)[] = [];
+  let unreadable: { error: unknown } | undefined;
+  try {
+    frameData = framePixelData(inst, frames);
+  } catch (error) {
+    unreadable = { error };
+  }
   const { PerFrameFunctionalGroupsSequence: _p, SharedFunctionalGroupsSequence: _s, PixelData: _d, ...common } = ds;
   const { readPixelData: _r, ...source } = inst; // each frame holds its own pixels, not the reader of them all
   return perFrame.map((f, i) => {
@@ -289,21 +301,26 @@ export function expandFrames(inst: ParsedDicom): ParsedDicom[] {
         ...(echo?.EffectiveEchoTime !== undefined ? { EchoTime: echo.EffectiveEchoTime } : {}),
         PixelData: frameData[i] ? [frameData[i]] : undefined,
       },
+      ...(unreadable
+        ? {
+            readPixelData: () => {
+              throw unreadable.error;
+            },
+          }
+        : {}),
     };
   });
 }
 
-/** Each frame's pixel data: native bytes cut per frame, or each encoded frame; [] when the fragments make no sense. */
+/**
+ * Each frame's pixel data: native bytes cut per frame, or each encoded frame.
+ * @throws DelineateError DLN_ERR_DICOM_PARSE when the pixel data cannot be read from its file, DLN_ERR_DICOM_DECODE
+ * when its fragments do not make `frames` frames.
+ */
 export function framePixelData(inst: ParsedDicom, frames: number): (ArrayBuffer | undefined)[] {
   const ds = inst.dataset;
-  let pixelData: unknown;
-  try {
-    pixelData = pixelDataOf(inst);
-    if (isEncapsulated(inst.transferSyntaxUID))
-      return encapsulatedFrames(pixelData, frames).map((f) => f.slice().buffer);
-  } catch {
-    return []; // each frame is then refused as having no pixel data, naming the instance
-  }
+  const pixelData = pixelDataOf(inst);
+  if (isEncapsulated(inst.transferSyntaxUID)) return encapsulatedFrames(pixelData, frames).map((f) => f.slice().buffer);
   const frameBytes = (num(ds, "Rows") ?? 0) * (num(ds, "Columns") ?? 0) * ((num(ds, "BitsAllocated") ?? 16) >> 3);
   const buf = Array.isArray(pixelData) ? pixelData[0] : pixelData;
   return Array.from({ length: frames }, (_, i) =>

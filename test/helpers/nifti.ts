@@ -135,3 +135,15 @@ print(json.dumps(out))`,
     [nifti, ...files],
   );
 }
+
+/** Where a NIfTI file's sform puts the centres of its 8 corner voxels, in RAS mm (the first 3 dimensions). */
+export function cornerPositions(file: string): Promise<[number, number, number][]> {
+  return python(
+    `
+${LOAD}
+data, A = load(sys.argv[1])
+n = data.shape
+print(json.dumps([(A @ [i, j, k, 1]).tolist() for i in (0, n[0] - 1) for j in (0, n[1] - 1) for k in (0, n[2] - 1)]))`,
+    [file],
+  );
+}

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import { cli } from "../helpers/convert.js";
-import { compareNifti } from "../helpers/nifti.js";
+import { compareNifti, cornerPositions } from "../helpers/nifti.js";
 import { makeSeries } from "../helpers/series.js";
 import { exec, sharedData } from "../helpers/tools.js";
 
@@ -76,6 +76,56 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
       assert.ok(c.maxAffineDifferenceMm < 1e-3, `affine differs by ${c.maxAffineDifferenceMm} mm`);
     });
   }
+
+  it("generated 256-slice sagittal series, positions written to 4 decimals: the far slice on the last image", {
+    timeout: 120_000,
+  }, async () => {
+    // a 1.0000149 mm step written to 4 decimals: steps of 1.0000 or 1.0001 mm, whose median (1.0000) put the far
+    // slice 255 × 1.49e-5 mm = 3.8 µm short of the last image before the spacing came from the stack's extent
+    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const dir = path.join(work, "dicom");
+    mkdirSync(dir);
+    const [rows, cols, nz, step] = [6, 5, 256, 1.0000149];
+    const x = (k: number) => Number((40.1234 - k * step).toFixed(4));
+    const series = makeSeries(
+      Array.from({ length: nz }, (_, k) => ({
+        position: [x(k), -20.5, 35.25] as [number, number, number],
+        iop: [0, 1, 0, 0, 0, -1],
+        pixels: Array.from({ length: rows * cols }, (_, i) => (i * 37 + k * 101) % 997),
+        extra: { Modality: "MR", SeriesNumber: 4, PatientName: "Convert^Test", PatientID: "CONV-2" },
+      })),
+      { rows, cols },
+    );
+    series.forEach((s, k) => writeFileSync(path.join(dir, `${k}.dcm`), writePart10(s.dataset)));
+    const ours = await run(["convert", dir, "--out", path.join(work, "ours.nii.gz")]);
+    assert.equal(ours.code, 0, ours.stderr);
+    await exec("dcm2niix", ["-z", "y", "-f", "ref", "-o", work, dir]);
+    const ref = path.join(work, "ref.nii.gz");
+    const c = await compareNifti(ours.stdout.trim(), ref);
+    assert.deepEqual(c.shapes[0], c.shapes[1]);
+    assert.equal(c.differing, 0);
+
+    // the corner pixels' centres of the first and last images, from their ImagePositionPatient (LPS → RAS); row
+    // direction +y, column direction −z, PixelSpacing 0.5 (rows) \ 0.75 (columns)
+    const imageCorners = (k: number) =>
+      [0, cols - 1].flatMap((i) => [0, rows - 1].map((j) => [-x(k), -(-20.5 + 0.75 * i), 35.25 - 0.5 * j]));
+    const within = async (file: string, k: number) => {
+      const corners = await cornerPositions(file);
+      return Math.max(
+        ...imageCorners(k).map((t) => Math.min(...corners.map((p) => Math.hypot(...p.map((v, a) => v - t[a]!))))),
+      );
+    };
+    const [oursFirst, oursLast] = [await within(ours.stdout.trim(), 0), await within(ours.stdout.trim(), nz - 1)];
+    const [refFirst, refLast] = [await within(ref, 0), await within(ref, nz - 1)];
+    const um = (mm: number) => `${(mm * 1000).toFixed(4)} µm`;
+    console.log(
+      `# 256-slice sagittal, 4-decimal positions: first image's corners within ${um(oursFirst)}, last image's within ${um(oursLast)} (dcm2niix: ${um(refFirst)}, ${um(refLast)})`,
+    );
+    assert.ok(oursFirst < 1e-4, `the first slice lies ${um(oursFirst)} from the first image`);
+    // float32 sform entries round a 215 mm position to 0.015 µm: 0.1 µm is a hundredth of what the median step gave
+    assert.ok(oursLast < 1e-4, `the far slice lies ${um(oursLast)} from the last image`);
+    assert.ok(refFirst < 1e-4, `dcm2niix's first slice lies ${um(refFirst)} from the first image`);
+  });
 
   const decubitus = sharedData("dcmqa-decubitus-mr/dicom");
   for (const series of ["HFS_3_t1_fl2d_sag", "HFDR_2_t1_fl2d_sag"]) {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { before, describe, it } from "node:test";
 import { type ParsedDicom, parsePart10 } from "../../src/dicom/dataset.js";
 import { loadPixelDecoders, type PixelDecoders } from "../../src/dicom/pixelDecoders.js";
+import { DelineateError } from "../../src/errors.js";
 import { decodeSlice, framePixelData } from "../../src/volume/slicePixels.js";
 import { exec, sharedData } from "../helpers/tools.js";
 
@@ -141,7 +142,30 @@ describe("local pixel decoders (convert and segment on a folder; instances pushe
     const cut = { ...frame!, dataset: { ...frame!.dataset, PixelData: [bytes.slice(0, bytes.length >> 1).buffer] } };
     assert.throws(
       () => pixels(cut, decoders),
-      (e: Error) => /^series test, instance [0-9.]+: transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90: ./.test(e.message),
+      (e: Error) =>
+        /^series test, instance [0-9.]+: transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90: ./.test(e.message) &&
+        e instanceof DelineateError &&
+        e.code === "DLN_ERR_VOLUME_UNSUPPORTED" &&
+        e.cause instanceof DelineateError &&
+        e.cause.code === "DLN_ERR_DICOM_DECODE",
     );
+  });
+
+  it("a codestream a codec throws on: DLN_ERR_DICOM_DECODE, what the codec threw kept as the cause", () => {
+    const layout = { rows: 8, columns: 8, bitsAllocated: 8, bitsStored: 8, samplesPerPixel: 1 };
+    const garbage = new Uint8Array(64).fill(7);
+    // jpeg-lossless-decoder-js throws an Error; the Emscripten builds (CharLS, libjpeg-turbo) throw a bare number
+    for (const [ts, message, cause] of [
+      ["1.2.840.10008.1.2.4.70", /Not a JPEG file/, (c: unknown) => c instanceof Error],
+      ["1.2.840.10008.1.2.4.80", /the decoder failed \(\d+\): corrupt or truncated codestream/, Number.isInteger],
+      ["1.2.840.10008.1.2.4.50", /the decoder failed \(\d+\): corrupt or truncated codestream/, Number.isInteger],
+    ] as const) {
+      assert.throws(
+        () => decoders.decode(ts, garbage, layout),
+        (e: unknown) =>
+          e instanceof DelineateError && e.code === "DLN_ERR_DICOM_DECODE" && message.test(e.message) && cause(e.cause),
+        ts,
+      );
+    }
   });
 });

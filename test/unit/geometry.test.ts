@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
-import { orientationFromIOP, sortAlongNormal, stepAngle, type Vec3 } from "../../src/volume/geometry.js";
+import {
+  median,
+  orientationFromIOP,
+  sortAlongNormal,
+  stackSpacing,
+  stepAngle,
+  type Vec3,
+} from "../../src/volume/geometry.js";
 import {
   DEFAULT_VOLUME_OPTIONS,
   labelsOnStack,
@@ -59,6 +66,37 @@ describe("slice sorting", () => {
     const tilt = (18.5 * Math.PI) / 180;
     const angle = stepAngle([0, 0, 0], [0, Math.sin(tilt) * 5, Math.cos(tilt) * 5], [0, 0, 1]);
     assert.ok(Math.abs(angle - tilt) < 1e-12);
+  });
+});
+
+describe("slice spacing", () => {
+  it("is the stack's extent over n − 1, not a typical step", () => {
+    // steps rounded to 4 decimals: 1.0000 three times, 1.0001 once; the median is 1.0000, the extent 4.0001
+    const d = [0, 1, 2.0001, 3.0001, 4.0001];
+    assert.ok(Math.abs(stackSpacing(d) - 1.000025) < 1e-12);
+    assert.equal(median(d.slice(1).map((v, i) => v - d[i]!)), 1);
+    assert.equal(stackSpacing([3, 5.5]), 2.5);
+    assert.equal(stackSpacing([7]), 0);
+  });
+  it("puts a regular stack's far slice on its last image, whatever the rounding of its steps", () => {
+    // 256 sagittal slices 1.0000149 mm apart, written to 4 decimals: their median step (1.0000) would leave the far
+    // slice 3.8 µm short
+    const iop = [0, 1, 0, 0, 0, -1];
+    const x = (k: number) => Number((40.1234 - k * 1.0000149).toFixed(4));
+    const plan = planVolume(
+      makeSeries(Array.from({ length: 256 }, (_, k) => ({ position: [x(k), -20.5, 35.25] as Vec3, iop }))),
+    );
+    const { origin, spacing, direction } = plan.grid;
+    const far = origin.map((o, a) => o + direction[2][a]! * spacing[2] * 255);
+    assert.ok(Math.abs(far[0]! - x(255)) < 1e-9, `the far slice at x = ${far[0]}, the last image at ${x(255)}`);
+    assert.equal(plan.resampled, undefined, "steps 1.0000 and 1.0001 mm are regular");
+  });
+  it("keeps the median step for an irregular stack, whose extent spans a gap", () => {
+    const plan = planVolume(
+      makeSeries([0, 1, 2, 4].map((k) => ({ position: [0, 0, k * 2.5] as [number, number, number] }))),
+    );
+    assert.equal(plan.resampled?.stack.grid.spacing[2], 2.5);
+    assert.equal(plan.grid.spacing[2], 2.5);
   });
 });
 
