@@ -7,8 +7,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
-import { writePhantomSeries } from "../src/volume/phantom.js";
 import { startNodeProcess } from "../test/helpers/nodeProcess.js";
 import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
 import { ROOT, storescu } from "../test/helpers/tools.js";

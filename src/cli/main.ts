@@ -181,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "phantom": {
       if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");
-      const { writePhantomSeries } = await import("../volume/phantom.js");
+      const { writePhantomSeries } = await import("../fixtures/phantom.js");
       const r = writePhantomSeries(values.out, {
         size: Number(values.size ?? 256),
         slices: Number(values.slices ?? 48),

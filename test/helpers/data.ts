@@ -1,8 +1,8 @@
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { newUid } from "../../src/outputs/uid.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { exec } from "./tools.js";
 
 export interface PreparedStudy {
