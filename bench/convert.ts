@@ -11,10 +11,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { ROOT, SHARED_DATA } from "../harness/tools.js";
 import { type NaturalDataset, parsePart10, writePart10 } from "../src/dicom/dataset.js";
 import { encapsulatedFrames, loadPixelDecoders } from "../src/dicom/pixelDecoders.js";
 import { SopClass } from "../src/dicom/uids.js";
-import { ROOT, SHARED_DATA } from "../test/helpers/tools.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
 const run = promisify(execFile);

@@ -9,13 +9,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { prepareAbdomenStudy } from "../harness/data.js";
+import { startNodeProcess } from "../harness/nodeProcess.js";
+import { startOrthanc, waitFor } from "../harness/orthanc.js";
+import { exec, ROOT, sharedData, storescu } from "../harness/tools.js";
 import { str } from "../src/dicom/dataset.js";
+import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import { DicomWebClient } from "../src/pacs/dicomweb.js";
-import { writePhantomSeries } from "../src/volume/phantom.js";
-import { prepareAbdomenStudy } from "../test/helpers/data.js";
-import { startNodeProcess } from "../test/helpers/nodeProcess.js";
-import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
-import { exec, ROOT, sharedData, storescu } from "../test/helpers/tools.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
 interface CaseResult {

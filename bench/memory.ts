@@ -12,10 +12,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
+import { exec, ROOT } from "../harness/tools.js";
 import { SCT } from "../src/dicom/codes.js";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../src/models/manifest.js";
-import { exec, ROOT } from "../test/helpers/tools.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const DIMS: [number, number, number] = [512, 512, 300];

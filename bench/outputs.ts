@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import dcmjs from "dcmjs";
+import { ROOT } from "../harness/tools.js";
 import { type NaturalDataset, writePart10 } from "../src/dicom/dataset.js";
 import { SopClass, TransferSyntax } from "../src/dicom/uids.js";
 import type { ModelLabel } from "../src/models/manifest.js";
@@ -18,7 +19,6 @@ import { buildSegmentation } from "../src/outputs/segmentation.js";
 import { buildStructureSet } from "../src/outputs/structureSet.js";
 import { newUid } from "../src/outputs/uid.js";
 import type { Volume } from "../src/volume/volume.js";
-import { ROOT } from "../test/helpers/tools.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const [NX, NY, NZ] = [512, 512, 300];

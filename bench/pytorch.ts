@@ -9,13 +9,13 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { exec, ROOT } from "../harness/tools.js";
 import { SCT } from "../src/dicom/codes.js";
 import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
 import { createSession } from "../src/inference/session.js";
 import { tileStarts } from "../src/inference/slidingWindow.js";
 import { createLogger } from "../src/log.js";
 import { ManifestSchema } from "../src/models/manifest.js";
-import { exec, ROOT } from "../test/helpers/tools.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const DIMS: [number, number, number] = [384, 384, 200];

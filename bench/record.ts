@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT } from "../test/helpers/tools.js";
+import { ROOT } from "../harness/tools.js";
 
 /** The machine and software a benchmark ran on; `software` adds versions (Orthanc, dcmjs, onnxruntime…). */
 export function machineFacts<T extends Record<string, string>>(software: T = {} as T) {

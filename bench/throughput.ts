@@ -7,11 +7,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { startNodeProcess } from "../harness/nodeProcess.js";
+import { startOrthanc, waitFor } from "../harness/orthanc.js";
+import { ROOT, storescu } from "../harness/tools.js";
+import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
-import { writePhantomSeries } from "../src/volume/phantom.js";
-import { startNodeProcess } from "../test/helpers/nodeProcess.js";
-import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
-import { ROOT, storescu } from "../test/helpers/tools.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
 const STUDIES = Number(process.env.BENCH_STUDIES ?? 20);

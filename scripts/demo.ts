@@ -6,13 +6,13 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { prepareAbdomenStudy } from "../harness/data.js";
+import { startOrthanc, waitFor } from "../harness/orthanc.js";
+import { dciodvfy, ROOT, sharedData, storescu } from "../harness/tools.js";
 import { str } from "../src/dicom/dataset.js";
+import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
 import { DicomWebClient } from "../src/pacs/dicomweb.js";
-import { writePhantomSeries } from "../src/volume/phantom.js";
-import { prepareAbdomenStudy } from "../test/helpers/data.js";
-import { startOrthanc, waitFor } from "../test/helpers/orthanc.js";
-import { dciodvfy, ROOT, sharedData, storescu } from "../test/helpers/tools.js";
 
 const DEMO = path.join(ROOT, "var", "demo");
 const HTTP_PORT = Number(process.env.DEMO_ORTHANC_HTTP_PORT ?? 8142);

@@ -27,6 +27,11 @@ commands:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // asking for help is a success: `delineate --help` and `-h` print the usage and exit 0
+  if (argv[0] === "--help" || argv[0] === "-h") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const [command, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
@@ -37,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
       size: { type: "string" },
       model: { type: "string" },
       format: { type: "string" },
-      help: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
     allowPositionals: command === "segment" || command === "convert",
   });
@@ -176,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "phantom": {
       if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");
-      const { writePhantomSeries } = await import("../volume/phantom.js");
+      const { writePhantomSeries } = await import("../fixtures/phantom.js");
       const r = writePhantomSeries(values.out, {
         size: Number(values.size ?? 256),
         slices: Number(values.slices ?? 48),

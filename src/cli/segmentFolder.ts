@@ -2,11 +2,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { asDelineateError } from "../errors.js";
 import type { InferenceWorker } from "../inference/inferenceWorker.js";
+import { segmentSeries } from "../jobs/segmentSeries.js";
 import type { ModelPackage } from "../models/loadModel.js";
-import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
+import type { OutputSettings } from "../outputs/encodeOutputs.js";
 import type { OutputKind, RoutingRule } from "../route/rules.js";
 import { instanceUnsuitable, selectSeries } from "../route/selectSeries.js";
-import { type VolumeOptions, volumeForModel } from "../volume/seriesToVolume.js";
+import type { VolumeOptions } from "../volume/seriesToVolume.js";
 import { scanFolder } from "./scanFolder.js";
 
 export interface SegmentFolderOptions {
@@ -41,8 +42,8 @@ export interface SegmentFolderReport {
 
 /**
  * `delineate segment`: every series of a folder (searched recursively) that the model's rule takes is segmented
- * and its outputs written under `out/<StudyInstanceUID>/<SeriesInstanceUID>/<kind>.dcm`, through the same
- * volume, inference and outputs stages as the node. A file that is not DICOM, or a series that is not a volume,
+ * and its outputs written under `out/<StudyInstanceUID>/<SeriesInstanceUID>/<kind>.dcm`, through the node's own
+ * series path (segmentSeries: volume, inference, outputs). A file that is not DICOM, or a series that is not a volume,
  * is reported and the rest of the folder goes on.
  */
 export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFolderReport> {
@@ -75,23 +76,24 @@ export async function segmentFolder(o: SegmentFolderOptions): Promise<SegmentFol
     const s = series.get(uid)!;
     try {
       const instances = s.instances.filter((_, i) => !instanceUnsuitable(s.headers[i]!, o.rule.match.sopClassUIDs));
-      const { volume, warnings, outputs: onSource } = volumeForModel(instances, o.volume);
-      report.warnings.push(...warnings);
-      const labels = await o.inference.segment(volume);
-      const outputs = encodeOutputs({
-        // a corrected (tilted) volume's labels are written on the source slices
-        volume: onSource?.volume ?? volume,
-        source: instances[0]!.dataset,
-        labels: onSource ? onSource.labels(labels) : labels,
-        manifest: o.model.manifest,
-        kinds: o.formats,
-        uids: {},
-        settings: o.settings,
-        softwareVersion: o.softwareVersion,
-        deviceObserverUID: o.deviceObserverUID,
-        newUid: o.newUid,
-        now: new Date(),
-      });
+      const { files: outputs } = await segmentSeries(
+        {
+          instances,
+          volume: o.volume,
+          infer: (volume) => o.inference.segment(volume),
+          outputs: {
+            manifest: o.model.manifest,
+            kinds: o.formats,
+            uids: {},
+            settings: o.settings,
+            softwareVersion: o.softwareVersion,
+            deviceObserverUID: o.deviceObserverUID,
+            newUid: o.newUid,
+          },
+        },
+        // kept as soon as the volume is built, so a series whose inference fails still reports them
+        { volumeReady: (_, warnings) => report.warnings.push(...warnings) },
+      );
       const dir = path.join(o.out, s.study, uid);
       mkdirSync(dir, { recursive: true });
       const files = outputs.map((f) => {

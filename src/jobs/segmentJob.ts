@@ -2,13 +2,14 @@ import { type ParsedDicom, parsePart10, withSopClass } from "../dicom/dataset.js
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
-import { encodeOutputs, type OutputSettings } from "../outputs/encodeOutputs.js";
+import type { OutputSettings } from "../outputs/encodeOutputs.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
-import { type VolumeOptions, volumeForModel } from "../volume/seriesToVolume.js";
+import type { VolumeOptions } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
 import type { Job, JobResult, StageTimings } from "./job.js";
+import { segmentSeries } from "./segmentSeries.js";
 
 /** Everything one segment job needs, passed in: nothing here reads configuration or global state. */
 export interface SegmentContext {
@@ -35,9 +36,10 @@ export interface SegmentContext {
 }
 
 /**
- * The path of one series through one model: fetch → volume → inference → encode → store. The only function that
- * calls more than one of those stages. The outputs' UIDs come from the job, and the destination is asked before
- * storing, so a job retried after a crash never stores a result twice.
+ * The path of one series through one model: fetch → volume → inference → encode → store; the middle three through
+ * segmentSeries, which the offline CLI shares (the two are the only callers of more than one stage). The outputs'
+ * UIDs come from the job, and the destination is asked before storing, so a job retried after a crash never stores
+ * a result twice.
  * @throws DelineateError from whichever stage failed.
  */
 export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extract<JobResult, { kind: "segment" }>> {
@@ -114,26 +116,28 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     return parsed;
   });
 
-  const { volume, warnings, outputs } = await timed("volume", () => volumeForModel(instances, ctx.volume));
-  for (const warning of warnings) ctx.log.warn(warning, { jobId: job.id });
-  ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
-  const labels = await timed("inference", () => ctx.infer(volume));
-
-  const files = await timed("encode", () =>
-    encodeOutputs({
-      // a corrected (tilted) volume's labels are written on the source slices
-      volume: outputs?.volume ?? volume,
-      source: instances[0]!.dataset,
-      labels: outputs ? outputs.labels(labels) : labels,
-      manifest,
-      kinds: target.outputs,
-      uids: target.uids,
-      settings: ctx.outputs,
-      softwareVersion: ctx.softwareVersion,
-      deviceObserverUID: ctx.deviceObserverUID,
-      newUid: ctx.newUid,
-      now: new Date(),
-    }),
+  const { files, warnings } = await segmentSeries(
+    {
+      instances,
+      volume: ctx.volume,
+      infer: ctx.infer,
+      outputs: {
+        manifest,
+        kinds: target.outputs,
+        uids: target.uids,
+        settings: ctx.outputs,
+        softwareVersion: ctx.softwareVersion,
+        deviceObserverUID: ctx.deviceObserverUID,
+        newUid: ctx.newUid,
+      },
+    },
+    {
+      stage: timed,
+      volumeReady: (volume, warnings) => {
+        for (const warning of warnings) ctx.log.warn(warning, { jobId: job.id });
+        ctx.log.info("inference started", { jobId: job.id, seriesInstanceUID: seriesUID, dims: volume.dims });
+      },
+    },
   );
   const toStore = files.filter((f) => !present.has(f.sopInstanceUID));
   // One STOW-RS request for all of them: a PACS takes or refuses each, and a retry stores only what is missing.

@@ -226,15 +226,29 @@ export function seriesToVolumes(
   });
 }
 
-/** What a model runs on, and, when that volume was resampled (tilt), what its outputs are written on. */
+/** Where one source slice lies on a resampled grid: its pixel (0, 0) at voxel (di, dj) of plane `plane`. */
+export interface SlicePlacement {
+  di: number;
+  dj: number;
+  plane: number;
+}
+
+/**
+ * The way back from a corrected (resampled) volume to the series' own images: the stack as the series holds it (each
+ * slice at its own position, what SEG frames and RTSTRUCT contours must lie on) and where each of its slices lies on
+ * the corrected grid. labelsOnStack(labels, volume.dims, placement) carries labels back with it.
+ */
+export interface SourceStack {
+  volume: Volume;
+  placement: SlicePlacement[];
+}
+
+/** What a model runs on, and, when that volume was resampled (tilt), the record that leads back to the source. */
 export interface ModelVolume {
   volume: Volume;
   warnings: string[];
-  /**
-   * For a corrected (resampled) volume: the source stack as the series holds it, and the model's labels carried
-   * back onto its slices, so SEG frames and RTSTRUCT contours lie on the source images.
-   */
-  outputs?: { volume: Volume; labels(onModelVolume: LabelMap): LabelMap };
+  /** set only when `volume` was resampled; without it the volume's planes are the source images */
+  source?: SourceStack;
 }
 
 /**
@@ -266,12 +280,7 @@ function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, 
   const all = [...warnings, ...plan.warnings];
   if (!plan.resampled) return { volume, warnings: all };
   const { stack, placement } = plan.resampled;
-  const source = readVolume(stack.grid, stack.readSlice);
-  return {
-    volume,
-    warnings: all,
-    outputs: { volume: source, labels: (l) => labelsOnStack(l, source.dims, placement) },
-  };
+  return { volume, warnings: all, source: { volume: readVolume(stack.grid, stack.readSlice), placement } };
 }
 
 /**
@@ -282,7 +291,7 @@ function modelVolume(instances: readonly ParsedDicom[], options: VolumeOptions, 
 export function labelsOnStack(
   labels: LabelMap,
   dims: [number, number, number],
-  placement: { di: number; dj: number; plane: number }[],
+  placement: readonly SlicePlacement[],
 ): LabelMap {
   const [nx, ny, nz] = dims;
   const [mx, my] = labels.dims;

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePart10, str } from "../../src/dicom/dataset.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { planVolume, seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { classicalBodyMask, dice } from "../helpers/bodyMask.js";
 import { type PreparedStudy, prepareAbdomenStudy, truncatedPhantomStudy } from "../helpers/data.js";
@@ -247,6 +247,9 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     );
     const seriesUID = uidOf(path.join(tiltedData.path, "S2010"), "SeriesInstanceUID");
     assert.equal(job.segment?.seriesInstanceUID, seriesUID);
+    // each stage is still timed on the job (segmentSeries runs the middle three under the job's hook): /metrics reads them
+    for (const stage of ["fetch", "volume", "inference", "encode", "store"] as const)
+      assert.equal(typeof job.timings?.[stage], "number", `${stage} in ${JSON.stringify(job.timings)}`);
 
     // The model ran on the corrected grid; its SEG lies on the sheared source images: each frame at the position of
     // the image it references, and the mask, put back on those images, overlaps the classical outline of the head.

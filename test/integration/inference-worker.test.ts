@@ -5,12 +5,12 @@ import path from "node:path";
 import { it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
 import { DelineateError } from "../../src/errors.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { InferenceWorker } from "../../src/inference/inferenceWorker.js";
 import { segmentVolume } from "../../src/inference/segmentVolume.js";
 import { createSession } from "../../src/inference/session.js";
 import { createLogger } from "../../src/log.js";
 import { loadModelPackage } from "../../src/models/loadModel.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { ROOT } from "../helpers/tools.js";
 

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 

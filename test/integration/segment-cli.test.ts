@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { truncatedPhantomStudy } from "../helpers/data.js";
 import { dciodvfy, pixelmedSRValidator, python, ROOT } from "../helpers/tools.js";
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { it } from "node:test";
 import { parsePart10, pixelDataOf, readPart10Lazily } from "../../src/dicom/dataset.js";
 import { checkDeclaredLengths, inspectPart10 } from "../../src/dicom/declaredLengths.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { sharedData } from "../helpers/tools.js";
 
 /** A private OB element after the pixel data that declares 2 GiB and holds 4 bytes. */

@@ -8,7 +8,7 @@ import { parsePart10, pixelDataOf, readPart10Lazily } from "../../src/dicom/data
 import { decodeRle, encapsulatedFrames, type PixelDecoders } from "../../src/dicom/pixelDecoders.js";
 import { DelineateError, type ErrorCode } from "../../src/errors.js";
 import { readAt } from "../../src/fileRange.js";
-import { writePhantomSeries } from "../../src/volume/phantom.js";
+import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { decodeSlice, expandFrames } from "../../src/volume/slicePixels.js";
 
 /** The error `fn` throws, checked to be a DelineateError with this code and a message matching `pattern`. */
