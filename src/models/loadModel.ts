@@ -22,9 +22,12 @@ export function loadModelPackage(modelsDir: string, id: string): ModelPackage {
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    throw new DelineateError("DLN_ERR_MODEL_INVALID", `model ${id}: cannot read ${file}: ${(err as Error).message}`, {
-      model: id,
-    });
+    throw new DelineateError(
+      "DLN_ERR_MODEL_INVALID",
+      `model ${id}: cannot read ${file}: ${(err as Error).message}`,
+      { model: id },
+      { cause: err },
+    );
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
