@@ -11,7 +11,7 @@ import { BodyTooLargeError, boundaryOf, readMultipartStream } from "../pacs/mult
  */
 export function stowRouter(deps: {
   pushed: PushedStudies;
-  received: (studyUID: string) => void;
+  received: (studyUID: string) => Promise<void>;
   maxBodyBytes: number;
   log: Logger;
 }): express.Router {
@@ -57,7 +57,7 @@ export function stowRouter(deps: {
           : { status: 400, error: `malformed multipart body: ${(err as Error).message}` };
     }
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
-    for (const s of studies) deps.received(s);
+    for (const s of studies) await deps.received(s);
     if (bodyError) {
       deps.log.warn("STOW-RS request cut short", {
         stored: stored.length,
