@@ -151,8 +151,9 @@ async function main(): Promise<void> {
         `  ${"".padEnd(16)} a copy: ${r.copy}  (dciodvfy: ${r.verdict.errors.length} errors, ${r.verdict.warnings.length} warnings)`,
       );
     }
+    const segment = job.kind === "segment" ? job.segment : undefined;
     say(
-      `  job              ${JSON.stringify({ id: job.id, state: job.state, series: job.segment?.seriesInstanceUID, model: job.segment?.modelId, executionProvider: job.segment?.executionProvider, secondsPerStage: job.timings })}`,
+      `  job              ${JSON.stringify({ id: job.id, state: job.state, series: segment?.seriesInstanceUID, model: segment?.modelId, executionProvider: segment?.executionProvider, secondsPerStage: job.timings })}`,
     );
     say(`  node log         ${logFile}`);
     say(

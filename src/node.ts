@@ -10,9 +10,10 @@ import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
 import type { Job, JobResult } from "./jobs/job.js";
+import type { JobStore } from "./jobs/jobStore.js";
 import { runRouteJob } from "./jobs/routeJob.js";
 import { runSegmentJob } from "./jobs/segmentJob.js";
-import { JobStore } from "./jobs/store.js";
+import { SqliteJobStore } from "./jobs/sqliteStore.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
@@ -70,8 +71,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const decoders = await loadPixelDecoders();
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
-  const store = new JobStore(config.dataDir, uid);
-  const recovered = store.recoverInterrupted();
+  const store: JobStore = new SqliteJobStore(config.dataDir, uid);
+  const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const metrics = new NodeMetrics((kind) => store.counts(kind));
@@ -90,7 +91,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         modelVersion: (id) => installed(id).pkg.manifest.version,
         log,
       });
-    const target = job.segment!;
+    const target = job.segment;
     const rule = rules.find((r) => r.name === target.rule);
     const destination = destinations.get(target.destination);
     if (!rule || !destination) {
@@ -130,8 +131,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     log,
   );
 
-  const announce = (uid: string) => {
-    const n = store.enqueue([uid]);
+  const announce = async (uid: string) => {
+    const n = await store.enqueue([uid]);
     if (n) worker.wake();
     return n;
   };
@@ -163,7 +164,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
           }),
         }
       : {}),
-    health: () => ({
+    health: async () => ({
       version: VERSION,
       models: [...models.entries()].map(([id, m]) => ({
         id,
@@ -171,7 +172,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         executionProvider: m.inference.provider,
       })),
       rules: rules.map((r) => r.name),
-      ingestCursor: store.cursor(CHANGE_FEED_CURSOR) ?? 0,
+      ingestCursor: (await store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
     }),
   });
   const server: Server = await new Promise((resolve, reject) => {
@@ -187,7 +188,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     ? repeatEvery(
         1000,
         async () => {
-          const queued = store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
+          const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
           if (queued.length) {
             log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
             worker.wake();
@@ -213,7 +214,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...models.values()].map((m) => m.inference.close()));
-      store.close();
+      await store.close();
       log.info("node stopped");
     },
   };

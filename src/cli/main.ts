@@ -113,7 +113,8 @@ async function main(argv: string[]): Promise<number> {
       const log = createLogger({ level: "warn" });
       const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
       const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
-      const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule!.outputs];
+      if (!rule) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `model ${model.manifest.id} gives no routing rule`);
+      const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule.outputs];
       const unknown = formats.filter((f) => !["seg", "sr", "rtstruct", "sc"].includes(f));
       if (unknown.length || !formats.length)
         throw new DelineateError(
@@ -136,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
           folder,
           out: values.out,
           model,
-          rule: rule!,
+          rule,
           formats: formats as OutputKind[],
           inference,
           settings: config.outputs,

@@ -6,8 +6,8 @@ export const CHANGE_FEED_CURSOR = "orthanc-changes";
 
 /** Where the feed records what it has seen: the job store, in one transaction with the new jobs. */
 export interface FeedSink {
-  cursor(name: string): number | undefined;
-  enqueue(studyUIDs: readonly string[], cursor: { name: string; value: number }): number;
+  cursor(name: string): Promise<number | undefined>;
+  enqueue(studyUIDs: readonly string[], cursor: { name: string; value: number }): Promise<number>;
 }
 
 /**
@@ -31,7 +31,7 @@ export class OrthancChangeFeed {
   async pollOnce(): Promise<number> {
     let added = 0;
     for (;;) {
-      const since = this.sink.cursor(CHANGE_FEED_CURSOR) ?? 0;
+      const since = (await this.sink.cursor(CHANGE_FEED_CURSOR)) ?? 0;
       const page = await this.orthanc.changes(since);
       const studies: string[] = [];
       for (const change of page.changes) {
@@ -44,7 +44,7 @@ export class OrthancChangeFeed {
             seq: change.seq,
           });
       }
-      const n = this.sink.enqueue(studies, { name: CHANGE_FEED_CURSOR, value: page.last });
+      const n = await this.sink.enqueue(studies, { name: CHANGE_FEED_CURSOR, value: page.last });
       if (studies.length)
         this.log.info("studies announced by the change feed", {
           studyInstanceUIDs: studies,

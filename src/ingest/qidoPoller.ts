@@ -1,5 +1,5 @@
 import { num, str } from "../dicom/dataset.js";
-import type { JobStore } from "../jobs/store.js";
+import type { JobStore } from "../jobs/jobStore.js";
 import type { Logger } from "../log.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import { repeatEvery } from "./repeat.js";
@@ -38,7 +38,8 @@ export class QidoPoller {
       const uid = str(s, "StudyInstanceUID");
       const instances = num(s, "NumberOfStudyRelatedInstances");
       if (!uid || instances === undefined) continue;
-      if (this.store.observeStudy(uid, instances, now.getTime(), this.options.quietSeconds * 1000)) queued.push(uid);
+      if (await this.store.observeStudy(uid, instances, now.getTime(), this.options.quietSeconds * 1000))
+        queued.push(uid);
     }
     if (queued.length) {
       this.log.info("studies announced by QIDO-RS polling", { studyInstanceUIDs: queued, routeJobs: queued.length });

@@ -25,9 +25,9 @@ export const JOB_KINDS: readonly JobKind[] = ["route", "segment"];
 /** Seconds spent in each stage of the path, as recorded on a finished job. */
 export type StageTimings = Partial<Record<"route" | "fetch" | "volume" | "inference" | "encode" | "store", number>>;
 
-export interface Job {
+/** What every job has, whatever its kind. */
+export interface JobBase {
   id: string;
-  kind: JobKind;
   studyInstanceUID: string;
   /** where the study's images are read from */
   source: SourceKind;
@@ -40,16 +40,28 @@ export interface Job {
   /** why the job failed, was skipped, or is waiting to be retried */
   error?: { code: ErrorCode; stage: Stage; message: string };
   timings?: StageTimings;
-  /** segment jobs: what was done to the input that a reader of the result should know (e.g. which acquisition was used) */
-  warnings?: string[];
   /** epoch ms the job was made (for a route job: when the study was announced) */
   createdAt: number;
   updatedAt: number;
-  /** segment jobs: the series, the model, where the results go; each output's UIDs fixed at creation, so a retried store is recognised */
-  segment?: SegmentTarget & { uids: Partial<Record<OutputKind, OutputUids>>; executionProvider?: string };
-  /** route jobs: what each rule made of the study */
+}
+
+/** A route job: one per announced study. */
+export interface RouteJob extends JobBase {
+  kind: "route";
+  /** what each rule made of the study, once routed */
   routing?: RuleDecision[];
 }
+
+/** A segment job: one series, one model, one destination. */
+export interface SegmentJob extends JobBase {
+  kind: "segment";
+  /** the series, the model, where the results go; each output's UIDs fixed at creation, so a retried store is recognised */
+  segment: SegmentTarget & { uids: Partial<Record<OutputKind, OutputUids>>; executionProvider?: string };
+  /** what was done to the input that a reader of the result should know (e.g. which acquisition was used) */
+  warnings?: string[];
+}
+
+export type Job = RouteJob | SegmentJob;
 
 export interface OutputUids {
   seriesInstanceUID: string;

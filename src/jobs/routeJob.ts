@@ -3,7 +3,7 @@ import type { Logger } from "../log.js";
 import type { StudySource } from "../pacs/source.js";
 import { routeStudy } from "../route/routeStudy.js";
 import type { RoutingRule } from "../route/rules.js";
-import type { Job, JobResult, SegmentTarget } from "./job.js";
+import type { JobResult, RouteJob, SegmentTarget } from "./job.js";
 
 export interface RouteContext {
   source: StudySource;
@@ -18,14 +18,14 @@ export interface RouteContext {
  * The store makes those jobs in the transaction that ends this one.
  * @throws DelineateError DLN_ERR_NO_SERIES (the job is skipped) when no rule takes any series, with each rule's reason.
  */
-export async function runRouteJob(job: Job, ctx: RouteContext): Promise<Extract<JobResult, { kind: "route" }>> {
+export async function runRouteJob(job: RouteJob, ctx: RouteContext): Promise<Extract<JobResult, { kind: "route" }>> {
   const t0 = performance.now();
   const study = job.studyInstanceUID;
   const decisions = await routeStudy(ctx.source, study, ctx.rules);
   const route = Math.round(performance.now() - t0) / 1000;
   const jobs: SegmentTarget[] = [];
   for (const d of decisions) {
-    const rule = ctx.rules.find((r) => r.name === d.rule)!;
+    const rule = ctx.rules.find((r) => r.name === d.rule);
     ctx.log.info("routing rule applied", {
       jobId: job.id,
       studyInstanceUID: study,
@@ -33,7 +33,7 @@ export async function runRouteJob(job: Job, ctx: RouteContext): Promise<Extract<
       seriesInstanceUID: d.seriesInstanceUID,
       skipped: d.skipped,
     });
-    if (!d.seriesInstanceUID) continue;
+    if (!d.seriesInstanceUID || !rule) continue;
     for (const modelId of rule.models) {
       jobs.push({
         seriesInstanceUID: d.seriesInstanceUID,

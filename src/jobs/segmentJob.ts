@@ -8,7 +8,7 @@ import type { StudySource } from "../pacs/source.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
 import type { VolumeOptions } from "../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
-import type { Job, JobResult, StageTimings } from "./job.js";
+import type { JobResult, SegmentJob, StageTimings } from "./job.js";
 import { segmentSeries } from "./segmentSeries.js";
 
 /** Everything one segment job needs, passed in: nothing here reads configuration or global state. */
@@ -31,8 +31,8 @@ export interface SegmentContext {
   deviceObserverUID: string;
   softwareVersion: string;
   log: Logger;
-  /** true once a cancel was asked for through the API; checked before each stage */
-  cancelRequested: () => boolean;
+  /** true once a cancel was asked for through the API; checked before each stage (it may also throw: a lost lease) */
+  cancelRequested: () => Promise<boolean>;
 }
 
 /**
@@ -42,10 +42,13 @@ export interface SegmentContext {
  * a result twice.
  * @throws DelineateError from whichever stage failed.
  */
-export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extract<JobResult, { kind: "segment" }>> {
+export async function runSegmentJob(
+  job: SegmentJob,
+  ctx: SegmentContext,
+): Promise<Extract<JobResult, { kind: "segment" }>> {
   const timings: StageTimings = {};
   const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
-    if (ctx.cancelRequested()) {
+    if (await ctx.cancelRequested()) {
       throw new DelineateError(
         "DLN_ERR_CANCELLED",
         `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`,
@@ -62,7 +65,7 @@ export async function runSegmentJob(job: Job, ctx: SegmentContext): Promise<Extr
     }
   };
   const study = job.studyInstanceUID;
-  const target = job.segment!;
+  const target = job.segment;
   const { manifest } = ctx.model;
   if (manifest.version !== target.modelVersion) {
     throw new DelineateError(

@@ -1,7 +1,7 @@
 import { asDelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Job, JobKind, JobResult, JobState, StageTimings } from "./job.js";
-import type { JobStore } from "./store.js";
+import type { JobStore } from "./jobStore.js";
 
 export interface WorkerOptions {
   /** jobs run at once; more studies wait in the store (the back-pressure) */
@@ -51,7 +51,7 @@ export class JobWorker {
 
   private async work(): Promise<void> {
     while (this.running) {
-      const job = this.store.claimNext();
+      const job = await this.claim();
       if (!job) {
         let timer: NodeJS.Timeout | undefined;
         let wakeUp: (() => void) | undefined;
@@ -64,7 +64,22 @@ export class JobWorker {
         this.sleepers.delete(wakeUp!);
         continue;
       }
-      await this.runOne(job);
+      try {
+        await this.runOne(job);
+      } catch (thrown) {
+        // the store could not record the outcome; the job is found again (at start-up, or when its lease expires)
+        this.log.error("could not record a job's outcome", { jobId: job.id, error: asDelineateError(thrown).message });
+      }
+    }
+  }
+
+  /** The next due job, or undefined when there is none or the store cannot be reached (tried again later). */
+  private async claim(): Promise<Job | undefined> {
+    try {
+      return await this.store.claimNext();
+    } catch (thrown) {
+      this.log.warn("could not claim a job; will try again", { error: asDelineateError(thrown).message });
+      return undefined;
     }
   }
 
@@ -73,37 +88,38 @@ export class JobWorker {
       jobId: job.id,
       kind: job.kind,
       studyInstanceUID: job.studyInstanceUID,
-      seriesInstanceUID: job.segment?.seriesInstanceUID,
-      model: job.segment?.modelId,
+      ...(job.kind === "segment"
+        ? { seriesInstanceUID: job.segment.seriesInstanceUID, model: job.segment.modelId }
+        : {}),
       attempt: job.attempts,
     };
     this.log.info("job started", ctx);
     try {
       const result = await this.run(job);
-      const newJobs = this.store.complete(job.id, result);
+      const newJobs = await this.store.complete(job, result);
       this.onFinished(job.kind, "done", result.timings);
       this.log.info("job done", { ...ctx, timings: result.timings, ...(result.kind === "route" ? { newJobs } : {}) });
     } catch (thrown) {
       const err = asDelineateError(thrown);
       const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
       if (err.code === "DLN_ERR_NO_SERIES") {
-        this.store.finishWithError(job.id, "skipped", err);
+        await this.store.finishWithError(job, "skipped", err);
         this.onFinished(job.kind, "skipped");
         this.log.info("job skipped", fields);
       } else if (err.code === "DLN_ERR_CANCELLED") {
-        this.store.finishWithError(job.id, "cancelled", err);
+        await this.store.finishWithError(job, "cancelled", err);
         this.onFinished(job.kind, "cancelled");
         this.log.info("job cancelled", fields);
       } else if (err.retryable && job.attempts < this.options.maxAttempts) {
         const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
-        this.store.finishWithError(job.id, "queued", err, Date.now() + delay);
+        await this.store.finishWithError(job, "queued", err, Date.now() + delay);
         this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
       } else if (err.retryable) {
-        this.store.finishWithError(job.id, "dead", err);
+        await this.store.finishWithError(job, "dead", err);
         this.onFinished(job.kind, "dead");
         this.log.error("job gave up after its last attempt (dead letter)", fields);
       } else {
-        this.store.finishWithError(job.id, "failed", err);
+        await this.store.finishWithError(job, "failed", err);
         this.onFinished(job.kind, "failed");
         this.log.error("job failed", fields);
       }

@@ -4,7 +4,7 @@ import type { Registry } from "prom-client";
 import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
-import type { JobStore } from "../jobs/store.js";
+import type { JobStore } from "../jobs/jobStore.js";
 import type { RuleDecision } from "../route/routeStudy.js";
 
 export interface AppDeps {
@@ -21,7 +21,7 @@ export interface AppDeps {
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
   /** facts for /healthz: never PHI */
-  health: () => Record<string, unknown>;
+  health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -50,8 +50,8 @@ const KINDS = new Set<JobKind>(JOB_KINDS);
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", jobs: deps.store.counts(), ...deps.health() });
+  app.get("/healthz", async (_req, res) => {
+    res.json({ status: "ok", jobs: await deps.store.counts(), ...(await deps.health()) });
   });
   if (deps.metrics) {
     const registry = deps.metrics;
@@ -61,7 +61,7 @@ export function createApp(deps: AppDeps): express.Express {
   }
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
-  api.get("/jobs", (req, res) => {
+  api.get("/jobs", async (req, res) => {
     const state = typeof req.query.state === "string" ? req.query.state : undefined;
     if (state !== undefined && !STATES.has(state as JobState)) {
       res.status(400).json({ error: `unknown state "${state}"` });
@@ -74,15 +74,15 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const study = typeof req.query.study === "string" ? req.query.study : undefined;
     res.json(
-      deps.store.list({
+      await deps.store.list({
         ...(state ? { state: state as JobState } : {}),
         ...(kind ? { kind: kind as JobKind } : {}),
         ...(study ? { studyInstanceUID: study } : {}),
       }),
     );
   });
-  api.get("/jobs/:id", (req, res) => {
-    const job = deps.store.get(req.params.id);
+  api.get("/jobs/:id", async (req, res) => {
+    const job = await deps.store.get(req.params.id);
     if (job) res.json(job);
     else res.status(404).json({ error: "no such job" });
   });
@@ -99,24 +99,24 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(502).json({ error: err.message, code: err.code });
     }
   });
-  api.post("/jobs/:id/retry", (req, res) => {
-    const ok = deps.store.retry(req.params.id);
+  api.post("/jobs/:id/retry", async (req, res) => {
+    const ok = await deps.store.retry(req.params.id);
     if (ok === undefined) res.status(404).json({ error: "no such job" });
     else if (!ok)
       res.status(409).json({
-        error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${deps.store.get(req.params.id)?.state}`,
+        error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${(await deps.store.get(req.params.id))?.state}`,
       });
     else {
       deps.onRetry?.();
-      res.json(deps.store.get(req.params.id));
+      res.json(await deps.store.get(req.params.id));
     }
   });
-  api.post("/jobs/:id/cancel", (req, res) => {
-    const outcome = deps.store.cancel(req.params.id);
+  api.post("/jobs/:id/cancel", async (req, res) => {
+    const outcome = await deps.store.cancel(req.params.id);
     if (outcome === undefined) res.status(404).json({ error: "no such job" });
     else if (outcome === "final")
-      res.status(409).json({ error: `the job is already ${deps.store.get(req.params.id)?.state}` });
-    else res.status(outcome === "cancelled" ? 200 : 202).json(deps.store.get(req.params.id));
+      res.status(409).json({ error: `the job is already ${(await deps.store.get(req.params.id))?.state}` });
+    else res.status(outcome === "cancelled" ? 200 : 202).json(await deps.store.get(req.params.id));
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);

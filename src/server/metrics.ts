@@ -10,7 +10,7 @@ export class NodeMetrics {
   private readonly finished: Counter<"kind" | "state">;
   private readonly stageSeconds: Histogram<"stage">;
 
-  constructor(counts: (kind: JobKind) => Record<JobState, number>) {
+  constructor(counts: (kind: JobKind) => Promise<Record<JobState, number>>) {
     collectDefaultMetrics({ register: this.registry, prefix: "delineate_process_" });
     this.finished = new Counter({
       name: "delineate_jobs_finished_total",
@@ -30,9 +30,9 @@ export class NodeMetrics {
       help: "Jobs in the store, by kind (route, segment) and state",
       labelNames: ["kind", "state"],
       registers: [this.registry],
-      collect() {
+      async collect() {
         for (const kind of JOB_KINDS) {
-          const c = counts(kind);
+          const c = await counts(kind);
           for (const s of JOB_STATES) this.set({ kind, state: s }, c[s]);
         }
       },

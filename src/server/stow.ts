@@ -48,7 +48,7 @@ function bodyFailure(err: unknown): { status: number; error: DelineateError } {
  */
 export function stowRouter(deps: {
   pushed: PushedStudies;
-  received: (studyUID: string) => void;
+  received: (studyUID: string) => Promise<void>;
   maxBodyBytes: number;
   log: Logger;
 }): express.Router {
@@ -85,7 +85,7 @@ export function stowRouter(deps: {
       bodyError = bodyFailure(err);
     }
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
-    for (const s of studies) deps.received(s);
+    for (const s of studies) await deps.received(s);
     if (bodyError) {
       deps.log.warn("STOW-RS request cut short", {
         stored: stored.length,

@@ -7,15 +7,18 @@ import type { Logger } from "../log.js";
  * it from orthanc/delineate-webhook.lua). Announcing a study again, or by feed and webhook both, routes it again at
  * most, and never makes a second segment job. Mounted behind the API token; bodies over 16 KiB are refused.
  */
-export function webhookRouter(deps: { announce: (studyInstanceUID: string) => number; log: Logger }): express.Router {
+export function webhookRouter(deps: {
+  announce: (studyInstanceUID: string) => Promise<number>;
+  log: Logger;
+}): express.Router {
   const router = express.Router();
-  router.post("/stable-study", express.json({ limit: "16kb" }), (req, res) => {
+  router.post("/stable-study", express.json({ limit: "16kb" }), async (req, res) => {
     const uid = (req.body as { StudyInstanceUID?: unknown } | undefined)?.StudyInstanceUID;
     if (!isDicomUid(uid)) {
       res.status(400).json({ error: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
       return;
     }
-    const queued = deps.announce(uid) > 0;
+    const queued = (await deps.announce(uid)) > 0;
     deps.log.info("study announced by webhook", { studyInstanceUID: uid, queued });
     res.status(queued ? 201 : 200).json({ studyInstanceUID: uid, queued });
   });

@@ -118,6 +118,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   }, async () => {
     const [job] = await jobOf(abdomen.studyInstanceUID);
     assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
+    assert.ok(job.kind === "segment");
     assert.equal(job.segment?.seriesInstanceUID, abdomen.seriesInstanceUID);
     assert.equal(job.segment?.executionProvider, "cpu");
 
@@ -241,6 +242,7 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
   }, async () => {
     const [job] = await jobOf(tiltedStudy());
     assert.equal(job?.state, "done", `job: ${JSON.stringify(job)}`);
+    assert.ok(job.kind === "segment");
     assert.match(
       (job.warnings ?? []).join("\n"),
       /gantry tilt of -18\.50° corrected: resampled onto a rectilinear grid of 512×600×54/,

@@ -130,9 +130,10 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
       JSON.stringify(jobs.map((j) => j.error)),
     );
     const made = jobs
-      .map(
-        (j) =>
-          `${j.segment!.rule}:${j.segment!.seriesInstanceUID === series.thorax ? "thorax" : "abdomen"}:${j.segment!.modelId}:${j.segment!.destination}`,
+      .map((j) =>
+        j.kind === "segment"
+          ? `${j.segment.rule}:${j.segment.seriesInstanceUID === series.thorax ? "thorax" : "abdomen"}:${j.segment.modelId}:${j.segment.destination}`
+          : j.kind,
       )
       .sort();
     assert.deepEqual(made, [
@@ -170,7 +171,8 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     );
 
     const [route] = await node.jobs(study, "route");
-    const never = route!.routing!.find((d) => d.rule === "never")!;
+    assert.ok(route?.kind === "route" && route.routing);
+    const never = route.routing.find((d) => d.rule === "never")!;
     assert.equal(never.seriesInstanceUID, null);
     assert.match(never.reason!, /manufacturer "Delineate phantom" does not match \/\^no such maker\$\/i/);
   });

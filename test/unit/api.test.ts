@@ -1,21 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { it } from "node:test";
 import request from "supertest";
 import { DelineateError } from "../../src/errors.js";
-import { JobStore } from "../../src/jobs/store.js";
-import { newUid } from "../../src/outputs/uid.js";
 import { createApp } from "../../src/server/app.js";
+import { testStore } from "../helpers/store.js";
 
 it("lists, cancels and retries jobs behind the token", async () => {
-  const store = new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-api-")), () => newUid("2.25"));
-  store.enqueue(["1.1", "1.2"]);
+  const t = await testStore();
+  const store = t.store;
+  await store.enqueue(["1.1", "1.2"]);
   let woken = 0;
   const app = createApp({ store, apiToken: "t0ken", health: () => ({}), onRetry: () => void woken++ });
   const auth = { Authorization: "Bearer t0ken" };
-  const [b, a] = store.list();
+  const [b, a] = await store.list();
 
   assert.equal((await request(app).get("/healthz")).status, 200, "health needs no token");
   assert.equal((await request(app).get("/api/jobs")).status, 401);
@@ -29,11 +26,11 @@ it("lists, cancels and retries jobs behind the token", async () => {
   assert.deepEqual([cancelled.status, cancelled.body.state], [200, "cancelled"]);
   assert.equal((await request(app).post(`/api/jobs/${a!.id}/cancel`).set(auth)).status, 409, "already cancelled");
 
-  const claimed = store.claimNext()!;
+  const claimed = (await store.claimNext())!;
   assert.equal(claimed.id, b!.id);
   const asked = await request(app).post(`/api/jobs/${b!.id}/cancel`).set(auth);
   assert.deepEqual([asked.status, asked.body.cancelRequested], [202, true]);
-  store.finishWithError(b!.id, "cancelled", new DelineateError("DLN_ERR_CANCELLED", "stopped"));
+  await store.finishWithError(claimed, "cancelled", new DelineateError("DLN_ERR_CANCELLED", "stopped"));
 
   const retried = await request(app).post(`/api/jobs/${a!.id}/retry`).set(auth);
   assert.deepEqual([retried.status, retried.body.state, retried.body.attempts], [200, "queued", 0]);
@@ -48,4 +45,5 @@ it("lists, cancels and retries jobs behind the token", async () => {
     (await request(app).get("/api/jobs?state=cancelled").set(auth)).body.map((j: { id: string }) => j.id),
     [b!.id],
   );
+  await t.dispose();
 });

@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import request from "supertest";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import { DICOM_UID_MAX_LENGTH, isDicomUid, SopClass, TransferSyntax } from "../../src/dicom/uids.js";
 import { PushedStudies } from "../../src/ingest/pushedStudies.js";
-import { JobStore } from "../../src/jobs/store.js";
 import { createLogger } from "../../src/log.js";
 import { newUid, uidFromName } from "../../src/outputs/uid.js";
 import { createApp } from "../../src/server/app.js";
 import { webhookRouter } from "../../src/server/webhook.js";
+import { testStore } from "../helpers/store.js";
 import { ROOT } from "../helpers/tools.js";
 
 describe("the DICOM UID grammar (PS3.5 §9.1)", () => {
@@ -85,21 +85,22 @@ it("src names DICOM UIDs only in src/dicom/uids.ts: nowhere else a 1.2.840.10008
 
 describe("every UID the node is given is checked against the one grammar", () => {
   const bad = ["1..2", "01.2", "1.2/3", `1.${"2".repeat(63)}`, "../1.2"];
-  const store = new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-uids-")), () => newUid("2.25"));
   const log = createLogger({ level: "error", silent: true });
 
   it("the webhook and the dry-run route refuse a malformed StudyInstanceUID with 400", async () => {
     const announced: string[] = [];
     const asked: string[] = [];
+    const t = await testStore();
+    after(() => t.dispose());
     const app = createApp({
-      store,
+      store: t.store,
       apiToken: "t",
       health: () => ({}),
       dryRun: async (study) => {
         asked.push(study);
         return [];
       },
-      apiRouters: { "/webhook": webhookRouter({ announce: (uid) => announced.push(uid), log }) },
+      apiRouters: { "/webhook": webhookRouter({ announce: async (uid) => announced.push(uid), log }) },
     });
     const auth = { Authorization: "Bearer t" };
     for (const uid of bad) {

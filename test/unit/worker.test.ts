@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
 import type { Job, JobResult } from "../../src/jobs/job.js";
-import { JobStore } from "../../src/jobs/store.js";
 import { JobWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
-import { newUid } from "../../src/outputs/uid.js";
+import { type TestStore, testStore } from "../helpers/store.js";
 
 const log = createLogger({ level: "error", silent: true });
 const result: JobResult = {
@@ -18,16 +14,24 @@ const result: JobResult = {
   alreadyStored: false,
   warnings: [],
 };
-const store = () => new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-worker-")), () => newUid("2.25"));
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(cond(), "condition not reached");
+const opened: TestStore[] = [];
+const store = async () => {
+  const t = await testStore();
+  opened.push(t);
+  return t.store;
+};
+afterEach(async () => {
+  for (const t of opened.splice(0)) await t.dispose();
+});
+const until = async (cond: () => Promise<boolean>) => {
+  for (let i = 0; i < 2000 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(await cond(), "condition not reached");
 };
 
 describe("job worker", () => {
   it("runs at most `concurrency` jobs at once and finishes them all", async () => {
-    const s = store();
-    s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"]);
+    const s = await store();
+    await s.enqueue(["1.1", "1.2", "1.3", "1.4", "1.5"]);
     let running = 0,
       most = 0;
     const w = new JobWorker(
@@ -42,13 +46,13 @@ describe("job worker", () => {
       log,
     );
     w.start();
-    await until(() => s.counts().done === 5);
+    await until(async () => (await s.counts()).done === 5);
     await w.stop();
     assert.equal(most, 2);
   });
   it("retries a transient error with backoff, then gives the job to the dead letter with its reason", async () => {
-    const s = store();
-    s.enqueue(["1.1"]);
+    const s = await store();
+    await s.enqueue(["1.1"]);
     const attempts: number[] = [];
     const w = new JobWorker(
       s,
@@ -60,15 +64,15 @@ describe("job worker", () => {
       log,
     );
     w.start();
-    await until(() => s.counts().dead === 1);
+    await until(async () => (await s.counts()).dead === 1);
     await w.stop();
     assert.deepEqual(attempts, [1, 2, 3]);
-    const [job] = s.list();
+    const [job] = await s.list();
     assert.deepEqual(job?.error, { code: "DLN_ERR_PACS_UNAVAILABLE", stage: "pacs", message: "PACS answered 503" });
   });
   it("fails bad input at once, skips a study without a series, ends a cancelled job cancelled", async () => {
-    const s = store();
-    s.enqueue(["1.1", "1.2", "1.3"]);
+    const s = await store();
+    await s.enqueue(["1.1", "1.2", "1.3"]);
     const errors: Record<string, DelineateError> = {
       "1.1": new DelineateError("DLN_ERR_VOLUME_TILT", "tilted"),
       "1.2": new DelineateError("DLN_ERR_NO_SERIES", "no CT"),
@@ -83,9 +87,12 @@ describe("job worker", () => {
       log,
     );
     w.start();
-    await until(() => s.counts().queued === 0 && s.counts().running === 0);
+    await until(async () => {
+      const c = await s.counts();
+      return c.queued === 0 && c.running === 0;
+    });
     await w.stop();
-    const state = Object.fromEntries(s.list().map((j) => [j.studyInstanceUID, [j.state, j.attempts]]));
+    const state = Object.fromEntries((await s.list()).map((j) => [j.studyInstanceUID, [j.state, j.attempts]]));
     assert.deepEqual(state, { "1.1": ["failed", 1], "1.2": ["skipped", 1], "1.3": ["cancelled", 1] });
   });
 });

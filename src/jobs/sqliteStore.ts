@@ -5,68 +5,8 @@ import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
-
-interface Row {
-  id: string;
-  kind: JobKind;
-  study_uid: string;
-  series_uid: string;
-  source: SourceKind;
-  model_id: string;
-  model_version: string;
-  rule: string | null;
-  destination: string;
-  outputs: string | null;
-  state: JobState;
-  attempts: number;
-  not_before: number;
-  cancel_requested: number;
-  output_uids: string | null;
-  execution_provider: string | null;
-  error_code: string | null;
-  error_stage: string | null;
-  error_message: string | null;
-  timings: string | null;
-  routing: string | null;
-  warnings: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-function toJob(r: Row): Job {
-  return {
-    id: r.id,
-    kind: r.kind,
-    studyInstanceUID: r.study_uid,
-    source: r.source,
-    state: r.state,
-    attempts: r.attempts,
-    notBefore: r.not_before,
-    cancelRequested: r.cancel_requested === 1,
-    ...(r.error_code
-      ? { error: { code: r.error_code, stage: r.error_stage, message: r.error_message ?? "" } as Job["error"] }
-      : {}),
-    ...(r.timings ? { timings: JSON.parse(r.timings) } : {}),
-    ...(r.warnings ? { warnings: JSON.parse(r.warnings) } : {}),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    ...(r.kind === "segment"
-      ? {
-          segment: {
-            seriesInstanceUID: r.series_uid,
-            modelId: r.model_id,
-            modelVersion: r.model_version,
-            rule: r.rule ?? "",
-            destination: r.destination,
-            outputs: JSON.parse(r.outputs ?? '["seg"]'),
-            uids: JSON.parse(r.output_uids ?? "{}"),
-            ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
-          },
-        }
-      : {}),
-    ...(r.routing ? { routing: JSON.parse(r.routing) } : {}),
-  };
-}
+import { jobFromRow } from "./jobRow.js";
+import type { ErrorState, JobStore } from "./jobStore.js";
 
 const SCHEMA_VERSION = 3;
 
@@ -107,7 +47,7 @@ const JOBS_TABLE = `
  * One route job per study and one segment job per (study, series, model, model version, destination): announcing
  * a study again routes it again, and routing it again makes no job twice.
  */
-export class JobStore {
+export class SqliteJobStore implements JobStore {
   private readonly db: Database.Database;
 
   constructor(
@@ -173,11 +113,11 @@ export class JobStore {
     })();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
-  cursor(name: string): number | undefined {
+  async cursor(name: string): Promise<number | undefined> {
     const row = this.db.prepare("SELECT value FROM cursors WHERE name = ?").get(name) as { value: number } | undefined;
     return row?.value;
   }
@@ -188,7 +128,20 @@ export class JobStore {
    * skipped is routed again (a series may have arrived since); one queued, running, or ended in error is left as it
    * is. Returns the number of route jobs made or queued again.
    */
-  enqueue(studyUIDs: readonly string[], cursor?: { name: string; value: number }, source: SourceKind = "pacs"): number {
+  async enqueue(
+    studyUIDs: readonly string[],
+    cursor?: { name: string; value: number },
+    source: SourceKind = "pacs",
+  ): Promise<number> {
+    return this.enqueueNow(studyUIDs, cursor, source);
+  }
+
+  /** enqueue, inside a transaction of the caller's */
+  private enqueueNow(
+    studyUIDs: readonly string[],
+    cursor?: { name: string; value: number },
+    source: SourceKind = "pacs",
+  ): number {
     const upsert = this.db.prepare(
       `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES (?, 'route', ?, ?, 'queued', ?, ?)
        ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
@@ -213,7 +166,7 @@ export class JobStore {
    * changed for `quietMs`; a count that changes later (new series) announces it again once quiet. Returns whether
    * the study was announced. The counts persist, so a restart keeps the quiet period it had measured.
    */
-  observeStudy(studyUID: string, instances: number, now: number, quietMs: number): boolean {
+  async observeStudy(studyUID: string, instances: number, now: number, quietMs: number): Promise<boolean> {
     return this.db.transaction(() => {
       const row = this.db
         .prepare("SELECT instances, changed_at, queued FROM polled_studies WHERE study_uid = ?")
@@ -229,12 +182,12 @@ export class JobStore {
       }
       if (row.queued || now - row.changed_at < quietMs) return false;
       this.db.prepare("UPDATE polled_studies SET queued = 1 WHERE study_uid = ?").run(studyUID);
-      return this.enqueue([studyUID]) > 0;
+      return this.enqueueNow([studyUID]) > 0;
     })();
   }
 
   /** STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will be announced again). */
-  notePushed(studyUID: string, now: number): void {
+  async notePushed(studyUID: string, now: number): Promise<void> {
     this.db
       .prepare(
         "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
@@ -243,7 +196,7 @@ export class JobStore {
   }
 
   /** STOW-RS: announces every pushed study that has received nothing for `quietMs` since its last announcement; returns their UIDs. */
-  queueQuietPushed(now: number, quietMs: number): string[] {
+  async queueQuietPushed(now: number, quietMs: number): Promise<string[]> {
     return this.db.transaction(() => {
       const due = (
         this.db
@@ -251,13 +204,13 @@ export class JobStore {
           .all(now - quietMs) as { study_uid: string }[]
       ).map((r) => r.study_uid);
       for (const uid of due) this.db.prepare("UPDATE pushed_studies SET queued = 1 WHERE study_uid = ?").run(uid);
-      if (due.length) this.enqueue(due, undefined, "pushed");
+      if (due.length) this.enqueueNow(due, undefined, "pushed");
       return due;
     })();
   }
 
   /** Puts back jobs a crash left running; returns how many. Called once at start-up. */
-  recoverInterrupted(): number {
+  async recoverInterrupted(): Promise<number> {
     const now = Date.now();
     // a job whose cancel was asked for before the crash ends cancelled rather than running again
     this.db
@@ -269,16 +222,16 @@ export class JobStore {
   }
 
   /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
-  claimNext(now = Date.now()): Job | undefined {
+  async claimNext(now = Date.now()): Promise<Job | undefined> {
     return this.db.transaction(() => {
       const row = this.db
         .prepare("SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY created_at, rowid LIMIT 1")
-        .get(now) as Row | undefined;
+        .get(now) as Record<string, unknown> | undefined;
       if (!row) return undefined;
       this.db
         .prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?")
         .run(now, row.id);
-      return toJob({ ...row, state: "running", attempts: row.attempts + 1, updated_at: now });
+      return jobFromRow({ ...row, state: "running", attempts: Number(row.attempts) + 1, updated_at: now });
     })();
   }
 
@@ -286,7 +239,8 @@ export class JobStore {
    * Ends a job done. For a route job, in the same transaction, makes the segment jobs it found (each once, with
    * its output UIDs fixed now); returns how many were new.
    */
-  complete(id: string, result: JobResult): number {
+  async complete(job: Job, result: JobResult): Promise<number> {
+    const id = job.id;
     return this.db.transaction(() => {
       const now = Date.now();
       if (result.kind === "segment") {
@@ -303,7 +257,6 @@ export class JobStore {
           );
         return 0;
       }
-      const route = this.get(id);
       this.db
         .prepare(
           "UPDATE jobs SET state = 'done', timings = ?, routing = ?, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ? WHERE id = ?",
@@ -320,9 +273,9 @@ export class JobStore {
         );
         added += insert.run(
           randomUUID(),
-          route!.studyInstanceUID,
+          job.studyInstanceUID,
           t.seriesInstanceUID,
-          route!.source,
+          job.source,
           t.modelId,
           t.modelVersion,
           t.rule,
@@ -338,26 +291,21 @@ export class JobStore {
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
-  finishWithError(
-    id: string,
-    state: "failed" | "dead" | "skipped" | "cancelled" | "queued",
-    err: DelineateError,
-    retryAt = 0,
-  ): void {
+  async finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt = 0): Promise<void> {
     this.db
       .prepare(
         "UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE id = ?",
       )
-      .run(state, err.code, err.stage, err.message, retryAt, Date.now(), id);
+      .run(state, err.code, err.stage, err.message, retryAt, Date.now(), job.id);
   }
 
   /**
    * Cancels a queued job at once; asks a running one to stop at its next stage boundary.
    * Returns what happened, or undefined when there is no such job.
    */
-  cancel(id: string): "cancelled" | "requested" | "final" | undefined {
+  async cancel(id: string): Promise<"cancelled" | "requested" | "final" | undefined> {
     return this.db.transaction(() => {
-      const job = this.get(id);
+      const job = this.getNow(id);
       if (!job) return undefined;
       const now = Date.now();
       if (job.state === "queued") {
@@ -376,8 +324,7 @@ export class JobStore {
     })();
   }
 
-  /** Whether a cancel was asked for while the job ran. */
-  cancelRequested(id: string): boolean {
+  async cancelRequested(id: string): Promise<boolean> {
     const row = this.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?").get(id) as
       | { cancel_requested: number }
       | undefined;
@@ -388,8 +335,8 @@ export class JobStore {
    * Queues a failed, dead, skipped or cancelled job again, with fresh attempts; its output UIDs stay, so a
    * result that did reach the PACS is still recognised. Returns false when the job is not in such a state.
    */
-  retry(id: string): boolean | undefined {
-    const job = this.get(id);
+  async retry(id: string): Promise<boolean | undefined> {
+    const job = this.getNow(id);
     if (!job) return undefined;
     return (
       this.db
@@ -401,12 +348,19 @@ export class JobStore {
     );
   }
 
-  get(id: string): Job | undefined {
-    const row = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
-    return row && toJob(row);
+  async get(id: string): Promise<Job | undefined> {
+    return this.getNow(id);
   }
 
-  list(filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string } = {}, limit = 100): Job[] {
+  private getNow(id: string): Job | undefined {
+    const row = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id);
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  async list(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string } = {},
+    limit = 100,
+  ): Promise<Job[]> {
     const rows = this.db
       .prepare(
         "SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind) AND (@study IS NULL OR study_uid = @study) ORDER BY created_at DESC, rowid DESC LIMIT @limit",
@@ -416,12 +370,11 @@ export class JobStore {
         kind: filter.kind ?? null,
         study: filter.studyInstanceUID ?? null,
         limit,
-      }) as Row[];
-    return rows.map(toJob);
+      });
+    return rows.map(jobFromRow);
   }
 
-  /** Jobs per state, of one kind or all. */
-  counts(kind?: JobKind): Record<JobState, number> {
+  async counts(kind?: JobKind): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const rows = this.db
       .prepare("SELECT state, COUNT(*) AS n FROM jobs WHERE @kind IS NULL OR kind = @kind GROUP BY state")

@@ -1,0 +1,75 @@
+import type { DelineateError } from "../errors.js";
+import type { SourceKind } from "../pacs/source.js";
+import type { Job, JobKind, JobResult, JobState } from "./job.js";
+
+/** The states a job can be ended in (or put back to) with an error recorded. */
+export type ErrorState = "failed" | "dead" | "skipped" | "cancelled" | "queued";
+
+/**
+ * Where jobs, the ingest cursors and the ingest modes' bookkeeping live. The worker, the API, the ingest modes and
+ * the node depend on this, never on an engine: the embedded SQLite store and a shared one implement it. Every method
+ * is asynchronous because a shared store is across a network; every state change is one transaction.
+ *
+ * The promises it keeps: one route job per study and one segment job per (study, series, model, model version,
+ * destination), however often a study is announced; the ingest cursor advances in the transaction that records the
+ * jobs it produced; a claimed job is handed to one worker at a time.
+ */
+export interface JobStore {
+  cursor(name: string): Promise<number | undefined>;
+
+  /**
+   * Records announced studies as route jobs and advances the ingest cursor in one transaction. A study announced
+   * again whose route job is done or skipped is routed again; one queued, running, or ended in error is left as it
+   * is. Returns the number of route jobs made or queued again.
+   */
+  enqueue(studyUIDs: readonly string[], cursor?: { name: string; value: number }, source?: SourceKind): Promise<number>;
+
+  /**
+   * QIDO polling: records a study's instance count as seen at `now`, and announces the study when the count has
+   * not changed for `quietMs`. Returns whether the study was announced.
+   */
+  observeStudy(studyUID: string, instances: number, now: number, quietMs: number): Promise<boolean>;
+
+  /** STOW-RS: notes that instances of a study were just received (its quiet period starts again). */
+  notePushed(studyUID: string, now: number): Promise<void>;
+
+  /** STOW-RS: announces every pushed study quiet for `quietMs` since its last announcement; returns their UIDs. */
+  queueQuietPushed(now: number, quietMs: number): Promise<string[]>;
+
+  /** Puts back jobs a crash of this node left running; returns how many. Called once at start-up. */
+  recoverInterrupted(): Promise<number>;
+
+  /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
+  claimNext(now?: number): Promise<Job | undefined>;
+
+  /**
+   * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
+   * with its output UIDs fixed now); returns how many were new.
+   */
+  complete(job: Job, result: JobResult): Promise<number>;
+
+  /** Ends a claimed job as failed, dead, skipped or cancelled, or queues it again until `retryAt`, with the error. */
+  finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt?: number): Promise<void>;
+
+  /** Cancels a queued job at once; asks a running one to stop at its next stage. Undefined: no such job. */
+  cancel(id: string): Promise<"cancelled" | "requested" | "final" | undefined>;
+
+  /** Whether a cancel was asked for while the job ran. */
+  cancelRequested(id: string): Promise<boolean>;
+
+  /**
+   * Queues a failed, dead, skipped or cancelled job again, with fresh attempts and its output UIDs kept. False
+   * when the job is in another state, undefined when there is no such job.
+   */
+  retry(id: string): Promise<boolean | undefined>;
+
+  get(id: string): Promise<Job | undefined>;
+
+  /** Newest first. */
+  list(filter?: { state?: JobState; kind?: JobKind; studyInstanceUID?: string }, limit?: number): Promise<Job[]>;
+
+  /** Jobs per state, of one kind or all. */
+  counts(kind?: JobKind): Promise<Record<JobState, number>>;
+
+  close(): Promise<void>;
+}
