@@ -46,24 +46,7 @@ export async function runSegmentJob(
   job: SegmentJob,
   ctx: SegmentContext,
 ): Promise<Extract<JobResult, { kind: "segment" }>> {
-  const timings: StageTimings = {};
-  const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
-    if (await ctx.cancelRequested()) {
-      throw new DelineateError(
-        "DLN_ERR_CANCELLED",
-        `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`,
-        {
-          studyInstanceUID: job.studyInstanceUID,
-        },
-      );
-    }
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[stage] = Math.round(performance.now() - t0) / 1000;
-    }
-  };
+  const { timed, timings } = stageTimer(job, ctx);
   const study = job.studyInstanceUID;
   const target = job.segment;
   const { manifest } = ctx.model;
@@ -74,51 +57,18 @@ export async function runSegmentJob(
       { modelId: target.modelId },
     );
   }
-
-  // Outputs already in the destination (a retry after a crash while storing) are not stored again.
-  const present = new Set<string>();
-  for (const kind of target.outputs) {
-    const sop = target.uids[kind]?.sopInstanceUID;
-    if (sop && (await ctx.destination.instanceExists(study, sop))) present.add(sop);
-  }
+  const present = await outputsAlreadyStored(job, ctx);
   if (present.size === target.outputs.length) {
     ctx.log.info("results already in the destination; nothing to do", {
       jobId: job.id,
       studyInstanceUID: study,
       sopInstanceUIDs: [...present],
     });
-    return {
-      kind: "segment",
-      executionProvider: target.executionProvider ?? ctx.executionProvider,
-      timings,
-      alreadyStored: true,
-      warnings: [],
-    };
+    const executionProvider = target.executionProvider ?? ctx.executionProvider;
+    return { kind: "segment", executionProvider, timings, alreadyStored: true, warnings: [] };
   }
   const seriesUID = target.seriesInstanceUID;
-
-  const instances = await timed("fetch", async () => {
-    const files = await ctx.source.retrieveSeries(study, seriesUID);
-    const parsed: ParsedDicom[] = [];
-    for (const [i, bytes] of files.entries()) {
-      let p: ParsedDicom;
-      try {
-        p = parsePart10(bytes);
-      } catch (err) {
-        throw new DelineateError(
-          "DLN_ERR_DICOM_PARSE",
-          `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`,
-          {
-            seriesInstanceUID: seriesUID,
-          },
-        );
-      }
-      const why = instanceUnsuitable(withSopClass(p), ctx.sopClassUIDs);
-      if (!why) parsed.push(p);
-    }
-    return parsed;
-  });
-
+  const instances = await timed("fetch", () => fetchInstances(ctx, study, seriesUID));
   const { files, warnings } = await segmentSeries(
     {
       instances,
@@ -159,4 +109,60 @@ export async function runSegmentJob(
     timings,
   });
   return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false, warnings };
+}
+
+/** Times each stage into `timings`, and stops before a stage once a cancel was asked for. */
+function stageTimer(job: SegmentJob, ctx: Pick<SegmentContext, "cancelRequested">) {
+  const timings: StageTimings = {};
+  const timed = async <T>(stage: keyof StageTimings, fn: () => Promise<T> | T): Promise<T> => {
+    if (await ctx.cancelRequested()) {
+      throw new DelineateError(
+        "DLN_ERR_CANCELLED",
+        `job ${job.id} was cancelled through the API before its ${stage} stage; nothing was stored`,
+        { studyInstanceUID: job.studyInstanceUID },
+      );
+    }
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[stage] = Math.round(performance.now() - t0) / 1000;
+    }
+  };
+  return { timed, timings };
+}
+
+/** The job's outputs already in the destination (a retry after a crash while storing): they are not stored again. */
+async function outputsAlreadyStored(job: SegmentJob, ctx: Pick<SegmentContext, "destination">): Promise<Set<string>> {
+  const present = new Set<string>();
+  for (const kind of job.segment.outputs) {
+    const sop = job.segment.uids[kind]?.sopInstanceUID;
+    if (sop && (await ctx.destination.instanceExists(job.studyInstanceUID, sop))) present.add(sop);
+  }
+  return present;
+}
+
+/** The series' instances, parsed, keeping those of the rule's SOP classes (a localizer in the series is left out). */
+async function fetchInstances(
+  ctx: Pick<SegmentContext, "source" | "sopClassUIDs">,
+  study: string,
+  seriesUID: string,
+): Promise<ParsedDicom[]> {
+  const files = await ctx.source.retrieveSeries(study, seriesUID);
+  const parsed: ParsedDicom[] = [];
+  for (const [i, bytes] of files.entries()) {
+    let p: ParsedDicom;
+    try {
+      p = parsePart10(bytes);
+    } catch (err) {
+      throw new DelineateError(
+        "DLN_ERR_DICOM_PARSE",
+        `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`,
+        { seriesInstanceUID: seriesUID },
+        { cause: err },
+      );
+    }
+    if (!instanceUnsuitable(withSopClass(p), ctx.sopClassUIDs)) parsed.push(p);
+  }
+  return parsed;
 }
