@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, writeFileSync } from "node:fs";
 import path from "node:path";
+import { Agent } from "undici";
 import { FINAL_STATES, type Job, type JobKind } from "../src/jobs/job.js";
 import type { TestOrthanc } from "./orthanc.js";
 import { freePort, waitFor } from "./orthanc.js";
@@ -69,14 +70,20 @@ export async function startNodeProcess(
   options.configure?.(config);
   writeFileSync(configFile, JSON.stringify(config));
   let proc: ChildProcess | undefined;
+  const oneShot = new Agent({ pipelining: 0 });
   const env = {
     ...process.env,
     DELINEATE_PACS_USERNAME: orthanc.username,
     DELINEATE_PACS_PASSWORD: orthanc.password,
     DELINEATE_API_TOKEN: token,
   };
+  // A new connection per call: a kept-alive socket that the node closes as its idle timer fires (late, when a busy
+  // stage held its event loop) would fail a test's call with "fetch failed" though the node is well.
   const api = (p: string, t: string | null = token) =>
-    fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+    fetch(`http://127.0.0.1:${port}${p}`, {
+      headers: t ? { Authorization: `Bearer ${t}` } : {},
+      dispatcher: oneShot,
+    } as RequestInit);
   const start = async () => {
     const log = createWriteStream(options.logFile, { flags: "a" });
     proc = spawn(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "serve", "--config", configFile], {
