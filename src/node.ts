@@ -22,6 +22,7 @@ import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
 import { resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
+import { createDashboard } from "./server/dashboard/index.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
@@ -146,8 +147,29 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     () => worker.wake(),
     log,
   );
+  const dashboard = createDashboard({
+    config,
+    store,
+    rules,
+    models: () =>
+      [...models.entries()].map(([id, m]) => ({
+        id,
+        version: m.pkg.manifest.version,
+        executionProvider: m.inference.provider,
+      })),
+    pacs,
+    source: sourceOf,
+    destination: (name) => destinations.get(name),
+    labels: (id) => models.get(id)?.pkg.manifest.labels,
+    volume: { ...config.volume, decoders },
+    dryRun: (study) => routeStudy(pacs, study, rules),
+    onRetry: () => worker.wake(),
+    log,
+  });
   const app = createApp({
     store,
+    audit: dashboard.audit,
+    dashboard: dashboard.router,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -214,6 +236,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...models.values()].map((m) => m.inference.close()));
       store.close();
+      dashboard.audit.close();
       log.info("node stopped");
     },
   };

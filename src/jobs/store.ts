@@ -420,6 +420,22 @@ export class JobStore {
     return rows.map(toJob);
   }
 
+  /** Jobs changed at or after `since` (epoch ms), newest change first: the dashboard's last-24-hours figures. */
+  updatedSince(since: number, limit = 10_000): Job[] {
+    const rows = this.db
+      .prepare("SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at DESC, rowid DESC LIMIT ?")
+      .all(since, limit) as Row[];
+    return rows.map(toJob);
+  }
+
+  /** When the newest route job of each source was made (a study first announced), epoch ms. */
+  lastAnnounced(): Partial<Record<SourceKind, number>> {
+    const rows = this.db
+      .prepare("SELECT source, MAX(created_at) AS at FROM jobs WHERE kind = 'route' GROUP BY source")
+      .all() as { source: SourceKind; at: number }[];
+    return Object.fromEntries(rows.map((r) => [r.source, r.at]));
+  }
+
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Record<JobState, number> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
