@@ -34,8 +34,10 @@ form.filters label { display: flex; flex-direction: column; font-size: .8rem; }
 button { cursor: pointer; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; background: #fff; padding: .6rem .9rem; border: 1px solid var(--line); }
 dt { color: var(--grey); } dd { margin: 0; }
-.preview { max-width: 100%; border: 1px solid var(--line); background: #000; }
+.preview { height: 320px; max-width: 100%; object-fit: contain; object-position: left; image-rendering: pixelated; border: 1px solid var(--line); background: #000; }
 progress { width: 140px; height: .7rem; }
+.card progress { width: 70px; }
+.card td { white-space: nowrap; }
 .muted { color: var(--grey); font-size: .85rem; }
 .login { max-width: 360px; margin: 4rem auto; background: #fff; padding: 1.5rem; border: 1px solid var(--line); border-radius: 6px; }
 .login input { width: 100%; box-sizing: border-box; padding: .4rem; margin: .4rem 0 1rem; }

@@ -18,7 +18,7 @@ const RETRYABLE = new Set(["failed", "dead", "skipped", "cancelled"]);
 export function jobRows(jobs: readonly Job[], now: number, actions?: { csrf: string; back: string }): Html {
   if (!jobs.length) return html`<tr><td colspan="10" class="muted">no jobs</td></tr>`;
   return html`${jobs.map(
-    (j) => html`<tr data-job="${j.id}" data-study="${j.studyInstanceUID}" data-state="${j.state}">
+    (j) => html`<tr data-job="${j.id}" data-kind="${j.kind}" data-study="${j.studyInstanceUID}" data-state="${j.state}">
 <td><a href="/jobs/${encodeURIComponent(j.id)}">${j.id.slice(0, 8)}</a></td>
 <td>${j.kind}</td><td>${state(j.state)}${j.cancelRequested ? " (cancel asked)" : ""}</td>
 <td class="uid" title="${j.studyInstanceUID}">${short(j.studyInstanceUID)}</td>
