@@ -120,8 +120,31 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       cancelRequested: () => store.cancelRequested(job.id),
     });
   };
-  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) =>
-    metrics.jobFinished(kind, state, timings),
+  const dashboard = createDashboard({
+    config,
+    store,
+    rules,
+    models: () =>
+      [...models.entries()].map(([id, m]) => ({
+        id,
+        version: m.pkg.manifest.version,
+        executionProvider: m.inference.provider,
+      })),
+    pacs,
+    source: sourceOf,
+    destination: (name) => destinations.get(name),
+    labels: (id) => models.get(id)?.pkg.manifest.labels,
+    volume: { ...config.volume, decoders },
+    dryRun: (study) => routeStudy(pacs, study, rules),
+    onRetry: () => worker.wake(),
+    log,
+  });
+  const worker = new JobWorker(
+    store,
+    dashboard.audited(run),
+    { ...config.jobs, idlePollMs: 1000 },
+    log,
+    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
   );
   const feed = new OrthancChangeFeed(
     new OrthancRest(config.pacs),
@@ -147,25 +170,6 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     () => worker.wake(),
     log,
   );
-  const dashboard = createDashboard({
-    config,
-    store,
-    rules,
-    models: () =>
-      [...models.entries()].map(([id, m]) => ({
-        id,
-        version: m.pkg.manifest.version,
-        executionProvider: m.inference.provider,
-      })),
-    pacs,
-    source: sourceOf,
-    destination: (name) => destinations.get(name),
-    labels: (id) => models.get(id)?.pkg.manifest.labels,
-    volume: { ...config.volume, decoders },
-    dryRun: (study) => routeStudy(pacs, study, rules),
-    onRetry: () => worker.wake(),
-    log,
-  });
   const app = createApp({
     store,
     audit: dashboard.audit,

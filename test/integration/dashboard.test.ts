@@ -130,6 +130,9 @@ describe("dashboard in a browser", {
     await page.waitForURL(`${base}/jobs/${job.id}`);
     for (const stage of ["fetch", "volume", "inference", "encode", "store"])
       assert.ok(await page.isVisible(`[data-timeline] tr[data-stage="${stage}"]`), `timeline row ${stage}`);
+    const attempt = (await page.textContent('[data-timeline] tr[data-attempt="1"]')) ?? "";
+    assert.match(attempt, /attempt 1: stored seg, sr, rtstruct/);
+    assert.match(attempt, /worker /);
     const outputs = (await page.textContent("[data-outputs]")) ?? "";
     for (const u of Object.values(job.segment!.uids)) assert.ok(outputs.includes(u!.sopInstanceUID));
     assert.ok((await page.getAttribute("[data-viewer]", "href"))?.includes(good.study));
@@ -206,6 +209,8 @@ describe("dashboard in a browser", {
     await page.goto(`${base}/jobs/${after.id}`);
     const audit = (await page.textContent("[data-audit]")) ?? "";
     assert.match(audit, /retried\s*dashboard/);
+    // both attempts, each with its error code, the retry between them
+    assert.match(audit, /attempt 1 ended: DLN_ERR_\w+[\s\S]*retried\s*dashboard[\s\S]*attempt 1 ended: DLN_ERR_\w+/);
     assert.ok(await page.isVisible("[data-error]"));
     await remember(page);
   });

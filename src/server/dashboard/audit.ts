@@ -1,6 +1,8 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { DelineateError } from "../../errors.js";
+import type { Job, JobResult } from "../../jobs/job.js";
 
 /** One thing done to a job from outside the worker: a retry or a cancel, and through which door. */
 export interface AuditEvent {
@@ -54,4 +56,33 @@ export class AuditLog {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * A job runner that writes each attempt to the audit trail: when it started, on which worker, and how it ended
+ * (what was stored, or the error code). The store keeps only the attempt count; this keeps every attempt.
+ */
+export function auditedRun<R extends JobResult>(
+  audit: AuditLog,
+  worker: string,
+  run: (job: Job) => Promise<R>,
+): (job: Job) => Promise<R> {
+  return async (job) => {
+    audit.record(job.id, `attempt ${job.attempts} started`, worker);
+    try {
+      const result = await run(job);
+      const outcome =
+        result.kind === "route"
+          ? `routed: ${result.jobs.length} series × model`
+          : result.alreadyStored
+            ? "results already in the destination"
+            : `stored ${job.segment?.outputs.join(", ") ?? "results"}`;
+      audit.record(job.id, `attempt ${job.attempts} ended: ${outcome}`, worker);
+      return result;
+    } catch (err) {
+      const code = err instanceof DelineateError ? err.code : "DLN_ERR_INTERNAL";
+      audit.record(job.id, `attempt ${job.attempts} ended: ${code}`, worker);
+      throw err;
+    }
+  };
 }

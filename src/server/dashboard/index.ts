@@ -1,7 +1,8 @@
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Config } from "../../config/schema.js";
 import { str } from "../../dicom/dataset.js";
-import type { Job } from "../../jobs/job.js";
+import type { Job, JobResult } from "../../jobs/job.js";
 import type { JobStore } from "../../jobs/store.js";
 import type { Logger } from "../../log.js";
 import type { ModelLabel } from "../../models/manifest.js";
@@ -10,7 +11,7 @@ import type { StudySource } from "../../pacs/source.js";
 import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
 import type { VolumeOptions } from "../../volume/seriesToVolume.js";
-import { AuditLog } from "./audit.js";
+import { AuditLog, auditedRun } from "./audit.js";
 import { type IngestInfo, type ModelInfo, OverviewSource } from "./overview.js";
 import { Previewer } from "./preview.js";
 import { dashboardRouter } from "./router.js";
@@ -45,7 +46,12 @@ function ingestInfo(ingest: Config["ingest"]): IngestInfo[] {
 }
 
 /** The dashboard's parts, wired from the node's: the router to mount at /, the audit trail the API writes to. */
-export function createDashboard(w: DashboardWiring): { router: ReturnType<typeof dashboardRouter>; audit: AuditLog } {
+export function createDashboard(w: DashboardWiring): {
+  router: ReturnType<typeof dashboardRouter>;
+  audit: AuditLog;
+  /** wraps the node's job runner so every attempt lands in the audit trail */
+  audited: <R extends JobResult>(run: (job: Job) => Promise<R>) => (job: Job) => Promise<R>;
+} {
   const { config } = w;
   const audit = new AuditLog(config.dataDir);
   const overview = new OverviewSource({
@@ -84,5 +90,6 @@ export function createDashboard(w: DashboardWiring): { router: ReturnType<typeof
     ui: config.ui,
     log: w.log,
   });
-  return { router, audit };
+  const worker = `worker ${hostname()}/${process.pid}`;
+  return { router, audit, audited: (run) => auditedRun(audit, worker, run) };
 }

@@ -114,6 +114,8 @@ export function jobBody(d: JobPageData): Html {
   const rows = timeline(job);
   const total = rows.reduce((a, r) => a + r.seconds, 0) || 1;
   const back = `/jobs/${encodeURIComponent(job.id)}`;
+  const attempts = attemptsOf(d.audit.events.filter((e) => e.jobId === job.id));
+  const lastWorker = attempts.at(-1)?.worker ?? "—";
   return html`
 <p>${state(job.state)} ${when(RETRYABLE.has(job.state), () => actionButton(job, "retry", d.csrf, back))}${when(
     job.state === "queued" || job.state === "running",
@@ -133,10 +135,11 @@ ${when(job.cancelRequested, () => html`<dt>cancel</dt><dd>asked for; the job sto
 <h2>Timeline</h2>
 <table data-timeline><thead><tr><th>stage</th><th>start</th><th>duration</th><th>attempt</th><th>worker</th><th></th></tr></thead><tbody>
 <tr><td>created</td><td>${time(job.createdAt)}</td><td></td><td></td><td></td><td></td></tr>
-${rows.map((r) => html`<tr data-stage="${r.stage}"><td>${r.stage}</td><td>${time(r.start)}</td><td>${seconds(r.seconds)}</td><td>${job.attempts}</td><td>this node</td><td><progress max="${total}" value="${r.seconds}"></progress></td></tr>`)}
+${attempts.map((a) => html`<tr data-attempt="${a.n}"><td>attempt ${a.n}${a.outcome ? `: ${a.outcome}` : " (running)"}</td><td>${time(a.start)}</td><td>${a.end ? seconds((a.end - a.start) / 1000) : ""}</td><td>${a.n}</td><td>${a.worker}</td><td></td></tr>`)}
+${rows.map((r) => html`<tr data-stage="${r.stage}"><td>${r.stage}</td><td>${time(r.start)}</td><td>${seconds(r.seconds)}</td><td>${job.attempts}</td><td>${lastWorker}</td><td><progress max="${total}" value="${r.seconds}"></progress></td></tr>`)}
 <tr><td>${FINAL_STATES.includes(job.state) ? `ended ${job.state}` : job.state}</td><td>${time(job.updatedAt)}</td><td></td><td>${job.attempts}</td><td></td><td></td></tr>
 </tbody></table>
-<p class="muted">Stage starts are counted back from the job's last change (the store keeps each stage's duration).</p>
+<p class="muted">Attempts as the worker recorded them; stage starts of the attempt that finished are counted back from the job's last change (the store keeps each stage's duration).</p>
 ${when(
   seg && Object.keys(seg.uids).length,
   () => html`<h2>Outputs</h2><table data-outputs><thead><tr><th>output</th><th>series UID</th><th>SOP instance UID</th></tr></thead><tbody>
@@ -149,26 +152,46 @@ ${when(d.related.length, () => html`<h2>${job.kind === "route" ? "Segment jobs i
 ${when(seg, () => auditTable(d.audit))}`;
 }
 
+/** Each attempt's start, end, outcome and worker, from the audit trail's "attempt N started/ended" entries. */
+function attemptsOf(events: readonly AuditEvent[]) {
+  const out: { n: number; start: number; end?: number; outcome?: string; worker: string }[] = [];
+  for (const e of events) {
+    const m = /^attempt (\d+) (started|ended: (.*))$/.exec(e.action);
+    if (!m) continue;
+    const n = Number(m[1]);
+    if (m[2] === "started") out.push({ n, start: e.at, worker: e.actor });
+    else {
+      const a = [...out].reverse().find((x) => x.n === n && x.end === undefined);
+      if (a) Object.assign(a, { end: e.at, outcome: m[3] });
+    }
+  }
+  return out;
+}
+
+const who = (actor: string) => (actor === "api" ? "API (token)" : actor);
+
 function auditTable(a: JobPageData["audit"]): Html {
-  type Entry = { at: number; job: Job; what: string; who: string };
+  // at equal times the job's current state comes after the event that led to it
+  type Entry = { at: number; job: Job; what: string; who: string; last?: true };
   const entries: Entry[] = [];
   for (const j of a.jobs) {
     entries.push({ at: j.createdAt, job: j, what: "job made by routing", who: "node" });
     entries.push({
       at: j.updatedAt,
       job: j,
-      what: `${j.state} after ${j.attempts} attempt${j.attempts === 1 ? "" : "s"}${j.state === "done" ? `; stored ${Object.keys(j.segment?.uids ?? {}).join(", ")}` : ""}${j.error ? ` (${j.error.code})` : ""}`,
+      what: `now ${j.state} after ${j.attempts} attempt${j.attempts === 1 ? "" : "s"}${j.state === "done" ? `; stored ${Object.keys(j.segment?.uids ?? {}).join(", ")}` : ""}${j.error ? ` (${j.error.code})` : ""}`,
       who: "node",
+      last: true,
     });
   }
   for (const e of a.events) {
     const job = a.jobs.find((j) => j.id === e.jobId);
-    if (job) entries.push({ at: e.at, job, what: e.action, who: e.actor === "api" ? "API (token)" : "dashboard" });
+    if (job) entries.push({ at: e.at, job, what: e.action, who: who(e.actor) });
   }
-  entries.sort((x, y) => x.at - y.at);
+  entries.sort((x, y) => x.at - y.at || Number(x.last ?? 0) - Number(y.last ?? 0));
   return html`<h2>Audit trail of this series and model</h2><table data-audit><thead><tr><th>when</th><th>job</th><th>version → destination</th><th>what</th><th>who</th></tr></thead><tbody>
 ${entries.map((e) => html`<tr><td>${time(e.at)}</td><td><a href="/jobs/${encodeURIComponent(e.job.id)}">${e.job.id.slice(0, 8)}</a></td><td>${e.job.segment?.modelVersion} → ${e.job.segment?.destination}</td><td>${e.what}</td><td>${e.who}</td></tr>`)}
-</tbody></table><p class="muted">The node's own entries show each job's creation and its latest state; retries and cancels are recorded as they happen.</p>`;
+</tbody></table><p class="muted">Every attempt (its worker, what it stored or its error code), and every retry and cancel through the API or this dashboard, as they happened.</p>`;
 }
 
 export function routingTable(decisions: readonly RuleDecision[]): Html {

@@ -277,7 +277,10 @@ ${liveTable("/ui/rows?view=failed", jobRows(failedJobs(), now(), { csrf: session
         job,
         csrf: (res.locals.session as Session).csrf,
         related,
-        audit: { jobs: sameSeriesModel, events: deps.audit.events(sameSeriesModel.map((j) => j.id)) },
+        audit: {
+          jobs: sameSeriesModel,
+          events: deps.audit.events([...new Set([job.id, ...sameSeriesModel.map((j) => j.id)])]),
+        },
         ...(viewerUrl ? { viewerUrl } : {}),
         ...(patient ? { patient } : {}),
         now: now(),
