@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -228,12 +228,13 @@ describe("dashboard in a browser", {
           wrongHeader: await post({ headers: { "X-CSRF-Token": `${csrf}x` } }),
           wrongField: await post({ body: new URLSearchParams({ _csrf: "nope" }) }),
           none: await post({ body: new URLSearchParams({}) }),
+          files: await fetch("/rules/files", { method: "POST", body: new FormData() }).then((r) => r.status),
           right: await post({ headers: { "X-CSRF-Token": csrf } }),
         };
       },
       { id: job.id, csrf },
     );
-    assert.deepEqual(statuses, { wrongHeader: 403, wrongField: 403, none: 403, right: 200 });
+    assert.deepEqual(statuses, { wrongHeader: 403, wrongField: 403, none: 403, files: 403, right: 200 });
     // without the session (no cookie at all): nothing answers
     const bare = (p: string, init: RequestInit = {}) => fetch(`${base}${p}`, { redirect: "manual", ...init });
     for (const p of ["/", "/jobs", "/failed", "/rules", `/jobs/${job.id}`]) {
@@ -260,12 +261,27 @@ describe("dashboard in a browser", {
     );
   });
 
-  it("tests the rules against the study: the dry run in the rules page", async () => {
+  it("tests the rules against the study in the PACS, and against dropped files", async () => {
     await page.goto(`${base}/rules`);
     await page.fill("input[name=study]", good.study);
     await Promise.all([page.waitForURL(/\/rules\?study=/), page.click("form.filters button")]);
     const routing = (await page.textContent('[data-routing] tr[data-rule="default"]')) ?? "";
     assert.ok(routing.includes(good.series), routing);
+    await remember(page);
+    // the same from files dropped on the page (here chosen with the file input), one of them not DICOM
+    const dir = path.join(work, "good");
+    const notes = path.join(work, "notes.txt");
+    writeFileSync(notes, "not a DICOM file");
+    await page.setInputFiles("form[data-files] input[type=file]", [
+      ...readdirSync(dir).map((f) => path.join(dir, f)),
+      notes,
+    ]);
+    await page.click("form[data-files] button");
+    await page.waitForSelector("[data-files-summary]");
+    assert.match((await page.textContent("[data-files-summary]")) ?? "", /25 files, of which 1 not DICOM/);
+    const fromFiles = (await page.textContent('[data-files-result] tr[data-rule="default"]')) ?? "";
+    assert.ok(fromFiles.includes(good.series), fromFiles);
+    assert.match(fromFiles, /24 images/);
     await remember(page);
   });
 

@@ -39,6 +39,8 @@ progress { width: 140px; height: .7rem; }
 .card progress { width: 70px; }
 .card td { white-space: nowrap; }
 .muted { color: var(--grey); font-size: .85rem; }
+form.drop { border: 2px dashed var(--line); background: #fff; padding: .4rem 1rem; }
+form.drop.over { border-color: #1a73e8; background: #e8f0fe; }
 .login { max-width: 360px; margin: 4rem auto; background: #fff; padding: 1.5rem; border: 1px solid var(--line); border-radius: 6px; }
 .login input { width: 100%; box-sizing: border-box; padding: .4rem; margin: .4rem 0 1rem; }
 `;
@@ -58,5 +60,21 @@ for (const body of document.querySelectorAll("tbody[data-live]")) {
     } catch (e) { /* the node restarting: try again next time */ }
   };
   setInterval(refresh, 2000);
+}
+// The rule tester for files: dropped or chosen files go to /rules/files with the session's CSRF token.
+for (const form of document.querySelectorAll("form[data-files]")) {
+  const out = document.querySelector("[data-files-result]");
+  const send = async (files) => {
+    const data = new FormData();
+    for (const f of files) data.append("files", f, f.name);
+    out.textContent = "reading " + files.length + " files…";
+    const res = await fetch(form.action, { method: "POST", body: data, headers: { "X-CSRF-Token": form.dataset.csrf } });
+    if (res.ok) out.innerHTML = await res.text();
+    else out.textContent = "refused (" + res.status + "): " + (await res.text());
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); send([...form.querySelector("input[type=file]").files]); });
+  form.addEventListener("dragover", (e) => { e.preventDefault(); form.classList.add("over"); });
+  form.addEventListener("dragleave", () => form.classList.remove("over"));
+  form.addEventListener("drop", (e) => { e.preventDefault(); form.classList.remove("over"); send([...e.dataTransfer.files]); });
 }
 `;

@@ -4,6 +4,7 @@ import type { RoutingRule } from "../../route/rules.js";
 import type { AuditEvent } from "./audit.js";
 import { ago, bytes, esc, type Html, html, seconds, time, when } from "./html.js";
 import type { Overview } from "./overview.js";
+import type { FilesVerdict } from "./ruleFiles.js";
 
 const state = (s: string) => html`<span class="state state-${s}">${s}</span>`;
 const short = (uid: string | undefined) => (uid && uid.length > 28 ? `…${uid.slice(-24)}` : (uid ?? "—"));
@@ -207,6 +208,7 @@ ${decisions.map(
 export function rulesBody(
   rules: readonly RoutingRule[],
   study: string,
+  csrf: string,
   tested?: RuleDecision[] | { error: string },
 ): Html {
   return html`<table data-rules><thead><tr><th>rule</th><th>match</th><th>models</th><th>outputs</th><th>destination</th></tr></thead><tbody>
@@ -216,7 +218,19 @@ ${rules.map((r) => html`<tr><td>${r.name}</td><td><pre>${JSON.stringify(r.match,
 <p class="muted">Which series each rule would take from a study in the PACS, and why it passes over the others (the dry run of <code>GET /api/route</code>; no job is made).</p>
 <form class="filters" method="get" action="/rules"><label>StudyInstanceUID<input name="study" size="64" value="${study}" pattern="[0-9.]{1,64}" required></label><button>Test</button></form>
 ${when(tested && "error" in tested, () => html`<div class="error">${(tested as { error: string }).error}</div>`)}
-${when(Array.isArray(tested), () => routingTable(tested as RuleDecision[]))}`;
+${when(Array.isArray(tested), () => routingTable(tested as RuleDecision[]))}
+<h3>Or drop the DICOM files of a study here</h3>
+<form class="drop" data-files data-csrf="${csrf}" method="post" action="/rules/files" enctype="multipart/form-data">
+<p>Drop files here, or <input type="file" name="files" multiple> <button>Test the files</button></p>
+<p class="muted">Only the headers are read; nothing is stored and no job is made.</p>
+</form>
+<div data-files-result></div>`;
+}
+
+/** What the rules make of dropped files (the fragment the rules page's script shows). */
+export function filesVerdictBody(v: FilesVerdict): Html {
+  return html`<p data-files-summary>${v.files} file${v.files === 1 ? "" : "s"}${v.notDicom ? `, of which ${v.notDicom} not DICOM instances (left out)` : ""}.</p>
+${v.studies.map((s) => html`<h4>Study <span class="uid">${s.studyInstanceUID}</span></h4>${routingTable(s.decisions)}`)}`;
 }
 
 export function loginBody(message: string | undefined, loginCsrf: string, disabled: boolean): Html {

@@ -4,6 +4,7 @@ import { asDelineateError } from "../../errors.js";
 import { JOB_KINDS, JOB_STATES, type Job, type JobKind, type JobState } from "../../jobs/job.js";
 import type { JobStore } from "../../jobs/store.js";
 import type { Logger } from "../../log.js";
+import { BodyTooLargeError, boundaryOf } from "../../pacs/multipart.js";
 import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
 import { type Actor, cancelJob, retryJob } from "../jobActions.js";
@@ -11,8 +12,9 @@ import { CSS, JS } from "./assets.js";
 import type { AuditLog } from "./audit.js";
 import { html, page } from "./html.js";
 import type { OverviewSource } from "./overview.js";
-import { JOB_TABLE_HEAD, jobBody, jobRows, loginBody, overviewBody, rulesBody } from "./pages.js";
+import { filesVerdictBody, JOB_TABLE_HEAD, jobBody, jobRows, loginBody, overviewBody, rulesBody } from "./pages.js";
 import type { Previewer } from "./preview.js";
+import { rulesForFiles } from "./ruleFiles.js";
 import { parseCookies, type Session, SessionStore, sameSecret } from "./sessions.js";
 
 /** The `ui` section of the configuration. */
@@ -40,6 +42,8 @@ export interface DashboardDeps {
 }
 
 const SESSION_COOKIE = "delineate_session";
+/** files dropped on the rule tester: one series' worth, read a part at a time */
+const RULE_FILES_MAX_BYTES = 2 * 2 ** 30;
 const LOGIN_COOKIE = "delineate_login";
 const STATES = new Set<string>(JOB_STATES);
 const KINDS = new Set<string>(JOB_KINDS);
@@ -326,7 +330,34 @@ ${liveTable("/ui/rows?view=failed", jobRows(failedJobs(), now(), { csrf: session
           return { error: `${e.code}: ${e.message}` };
         });
     }
-    send(res, 200, "Rules", rulesBody(deps.rules, study, tested), { nav: "rules" });
+    send(res, 200, "Rules", rulesBody(deps.rules, study, (res.locals.session as Session).csrf, tested), {
+      nav: "rules",
+    });
+  });
+
+  // The rule tester for files: the script posts the dropped files (multipart/form-data) with the CSRF header.
+  router.post("/rules/files", requireSession("data"), checkCsrf, async (req, res) => {
+    let boundary: string;
+    try {
+      if (!/^multipart\/form-data\b/i.test(req.get("content-type") ?? "")) throw new Error("not multipart/form-data");
+      boundary = boundaryOf(req.get("content-type") ?? "");
+    } catch (err) {
+      res
+        .status(400)
+        .type("text/plain")
+        .send(`expected the files as multipart/form-data: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      const verdict = await rulesForFiles(req, boundary, deps.rules, RULE_FILES_MAX_BYTES);
+      res.type("html").send(filesVerdictBody(verdict).text);
+    } catch (err) {
+      const status = err instanceof BodyTooLargeError ? 413 : 400;
+      res
+        .status(status)
+        .type("text/plain")
+        .send((err as Error).message);
+    }
   });
 
   // The preview, for the dashboard (session) and for anything else (the API token), e.g. a report or a chat bot.
