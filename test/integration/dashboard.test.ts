@@ -300,6 +300,18 @@ describe("dashboard in a browser", {
     assert.match(page.url(), /\/login$/, "the session is gone");
   });
 
+  it("turns the overview red when the PACS stops answering (screenshot in docs/)", { timeout: 120_000 }, async () => {
+    await orthanc.stop();
+    await page.goto(`${base}/login`);
+    await page.fill("#token", node.token);
+    await Promise.all([page.waitForURL(`${base}/`), page.click("button")]);
+    // the PACS check is cached for 15 s; the page reloads itself every 10 s
+    await page.waitForSelector('[data-status="alarm"]', { timeout: 60_000 });
+    assert.match((await page.textContent("[data-status]")) ?? "", /the PACS does not answer/);
+    await remember(page);
+    await page.screenshot({ path: path.join(ROOT, "docs/dashboard-alarm.png"), fullPage: true });
+  });
+
   it("showed no test patient's name or ID on any page, and logged none", () => {
     assert.ok(seen.length >= 8, `${seen.length} pages`);
     for (const html of seen) assert.doesNotMatch(html, PHI);

@@ -38,6 +38,8 @@ dt { color: var(--grey); } dd { margin: 0; }
 progress { width: 140px; height: .7rem; }
 .card progress { width: 70px; }
 .card td { white-space: nowrap; }
+.card td.wrap { white-space: normal; word-break: break-word; }
+.card th { white-space: nowrap; }
 .muted { color: var(--grey); font-size: .85rem; }
 form.drop { border: 2px dashed var(--line); background: #fff; padding: .4rem 1rem; }
 form.drop.over { border-color: #1a73e8; background: #e8f0fe; }

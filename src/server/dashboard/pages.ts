@@ -52,20 +52,20 @@ ${o.ingest.map((i) => html`<tr><td>${i.source === "pushed" ? "pushed to the node
 <section class="card"><h2>Queue</h2><table><thead><tr><th>model</th><th>queued</th><th>running</th></tr></thead><tbody>
 ${o.queue.map((q) => html`<tr><td>${q.model}</td><td>${q.queued}</td><td>${q.running}</td></tr>`)}
 </tbody></table></section>
-<section class="card"><h2>Last 24 hours</h2><table><tbody>
+<section class="card"><h2>Jobs in the last 24 hours</h2><table><tbody>
 <tr><th>done</th><td data-count="done">${o.last24h.done}</td></tr><tr><th>failed</th><td>${o.last24h.failed}</td></tr>
 <tr><th>dead</th><td>${o.last24h.dead}</td></tr><tr><th>skipped</th><td>${o.last24h.skipped}</td></tr>
 <tr><th>cancelled</th><td>${o.last24h.cancelled}</td></tr></tbody></table></section>
-<section class="card"><h2>Time per stage (done jobs, 24 h)</h2><table><thead><tr><th>stage</th><th>jobs</th><th>median</th><th>95th pct</th><th></th></tr></thead><tbody>
+<section class="card"><h2>Time per stage (done jobs, 24 h)</h2><table><thead><tr><th>stage</th><th>jobs</th><th>median</th><th>p95</th><th></th></tr></thead><tbody>
 ${o.stages.length ? o.stages.map((s) => html`<tr><td>${s.stage}</td><td>${s.count}</td><td>${seconds(s.median)}</td><td>${seconds(s.p95)}</td><td><progress max="${maxP95}" value="${s.p95}"></progress></td></tr>`) : html`<tr><td colspan="5" class="muted">no finished job yet</td></tr>`}
 </tbody></table></section>
 <section class="card"><h2>Models</h2><table><thead><tr><th>model</th><th>version</th><th>execution provider</th></tr></thead><tbody>
 ${o.models.map((m) => html`<tr><td>${m.id}</td><td>${m.version}</td><td>${m.executionProvider}</td></tr>`)}
 </tbody></table></section>
 <section class="card"><h2>Node</h2><table><tbody>
-<tr><th>PACS</th><td>${o.pacs.reachable ? "answers" : html`<strong>does not answer</strong>: ${o.pacs.error}`} <span class="muted">(checked ${ago(o.pacs.checkedAt, now)})</span></td></tr>
-<tr><th>data folder</th><td>${o.disk ? `${bytes(o.disk.freeBytes)} free of ${bytes(o.disk.totalBytes)}` : "unknown"}</td></tr>
-<tr><th>jobs in the store</th><td>${
+<tr><th>PACS</th><td class="wrap">${o.pacs.reachable ? "answers" : html`<strong>does not answer</strong>: ${o.pacs.error}`} <span class="muted">(checked ${ago(o.pacs.checkedAt, now)})</span></td></tr>
+<tr><th>data folder</th><td class="wrap">${o.disk ? `${bytes(o.disk.freeBytes)} free of ${bytes(o.disk.totalBytes)}` : "unknown"}</td></tr>
+<tr><th>jobs in the store</th><td class="wrap">${
     Object.entries(o.counts)
       .filter(([, n]) => n)
       .map(([s, n]) => `${s} ${n}`)
