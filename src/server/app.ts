@@ -107,12 +107,12 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
   // the dashboard's buttons go through the same two functions (jobActions.ts)
-  api.post("/jobs/:id/retry", (req, res) => {
-    const { status, body } = retryJob(deps, req.params.id, "api");
+  api.post("/jobs/:id/retry", async (req, res) => {
+    const { status, body } = await retryJob(deps, req.params.id, "api");
     res.status(status).json(body);
   });
-  api.post("/jobs/:id/cancel", (req, res) => {
-    const { status, body } = cancelJob(deps, req.params.id, "api");
+  api.post("/jobs/:id/cancel", async (req, res) => {
+    const { status, body } = await cancelJob(deps, req.params.id, "api");
     res.status(status).json(body);
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);

@@ -3,6 +3,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { DelineateError } from "../../errors.js";
 import type { Job, JobResult } from "../../jobs/job.js";
+import { segmentOf } from "./jobReader.js";
 
 /** One thing done to a job from outside the worker: a retry or a cancel, and through which door. */
 export interface AuditEvent {
@@ -76,7 +77,7 @@ export function auditedRun<R extends JobResult>(
           ? `routed: ${result.jobs.length} series × model`
           : result.alreadyStored
             ? "results already in the destination"
-            : `stored ${job.segment?.outputs.join(", ") ?? "results"}`;
+            : `stored ${segmentOf(job)?.outputs.join(", ") ?? "results"}`;
       audit.record(job.id, `attempt ${job.attempts} ended: ${outcome}`, worker);
       return result;
     } catch (err) {

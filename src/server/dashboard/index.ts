@@ -3,7 +3,6 @@ import path from "node:path";
 import type { Config } from "../../config/schema.js";
 import { str } from "../../dicom/dataset.js";
 import type { Job, JobResult } from "../../jobs/job.js";
-import type { JobStore } from "../../jobs/store.js";
 import type { Logger } from "../../log.js";
 import type { ModelLabel } from "../../models/manifest.js";
 import type { DicomWebClient } from "../../pacs/dicomweb.js";
@@ -12,13 +11,14 @@ import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
 import type { VolumeOptions } from "../../volume/seriesToVolume.js";
 import { AuditLog, auditedRun } from "./audit.js";
+import type { DashboardStore } from "./jobReader.js";
 import { type IngestInfo, type ModelInfo, OverviewSource } from "./overview.js";
 import { Previewer } from "./preview.js";
 import { dashboardRouter } from "./router.js";
 
 export interface DashboardWiring {
   config: Readonly<Config>;
-  store: JobStore;
+  store: DashboardStore;
   rules: readonly RoutingRule[];
   models: () => ModelInfo[];
   /** the source PACS: its reachability on the overview, patient identifiers when the configuration allows */

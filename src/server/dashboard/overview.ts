@@ -1,7 +1,7 @@
 import { statfs } from "node:fs/promises";
 import type { JobState, StageTimings } from "../../jobs/job.js";
-import type { JobStore } from "../../jobs/store.js";
 import type { SourceKind } from "../../pacs/source.js";
+import { type DashboardStore, segmentOf } from "./jobReader.js";
 
 export const DAY_MS = 24 * 3600 * 1000;
 const PACS_CHECK_MS = 5000;
@@ -20,7 +20,7 @@ export interface IngestInfo {
 }
 
 export interface OverviewDeps {
-  store: JobStore;
+  store: DashboardStore;
   models: () => ModelInfo[];
   ingest: IngestInfo[];
   dataDir: string;
@@ -76,8 +76,8 @@ export class OverviewSource {
   async get(): Promise<Overview> {
     const now = (this.deps.now ?? Date.now)();
     const { store } = this.deps;
-    const counts = store.counts();
-    const recent = store.updatedSince(now - DAY_MS);
+    const counts = await store.counts();
+    const recent = await store.updatedSince(now - DAY_MS);
     const last24h = { done: 0, failed: 0, dead: 0, skipped: 0, cancelled: 0 };
     const perStage = new Map<string, number[]>();
     for (const j of recent) {
@@ -94,8 +94,8 @@ export class OverviewSource {
 
     const queue = new Map<string, { model: string; queued: number; running: number }>();
     for (const state of ["queued", "running"] as const) {
-      for (const j of store.list({ state }, 100_000)) {
-        const model = j.segment?.modelId ?? "(routing)";
+      for (const j of await store.list({ state }, 100_000)) {
+        const model = segmentOf(j)?.modelId ?? "(routing)";
         const q = queue.get(model) ?? { model, queued: 0, running: 0 };
         q[state]++;
         queue.set(model, q);
@@ -104,7 +104,7 @@ export class OverviewSource {
     const models = this.deps.models();
     for (const m of models) if (!queue.has(m.id)) queue.set(m.id, { model: m.id, queued: 0, running: 0 });
 
-    const last = store.lastAnnounced();
+    const last = await store.lastAnnounced();
     const ingest = this.deps.ingest.map((i) => ({
       ...i,
       ...(last[i.source] !== undefined ? { lastStudyAt: last[i.source] } : {}),

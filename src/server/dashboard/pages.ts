@@ -3,6 +3,7 @@ import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
 import type { AuditEvent } from "./audit.js";
 import { ago, bytes, esc, type Html, html, seconds, time, when } from "./html.js";
+import { segmentOf } from "./jobReader.js";
 import type { Overview } from "./overview.js";
 import type { FilesVerdict } from "./ruleFiles.js";
 
@@ -18,13 +19,14 @@ const RETRYABLE = new Set(["failed", "dead", "skipped", "cancelled"]);
 /** Rows of the jobs table (the live fragment and the first render share this). */
 export function jobRows(jobs: readonly Job[], now: number, actions?: { csrf: string; back: string }): Html {
   if (!jobs.length) return html`<tr><td colspan="10" class="muted">no jobs</td></tr>`;
-  return html`${jobs.map(
-    (j) => html`<tr data-job="${j.id}" data-kind="${j.kind}" data-study="${j.studyInstanceUID}" data-state="${j.state}">
+  return html`${jobs.map((j) => {
+    const seg = segmentOf(j);
+    return html`<tr data-job="${j.id}" data-kind="${j.kind}" data-study="${j.studyInstanceUID}" data-state="${j.state}">
 <td><a href="/jobs/${encodeURIComponent(j.id)}">${j.id.slice(0, 8)}</a></td>
 <td>${j.kind}</td><td>${state(j.state)}${j.cancelRequested ? " (cancel asked)" : ""}</td>
 <td class="uid" title="${j.studyInstanceUID}">${short(j.studyInstanceUID)}</td>
-<td class="uid" title="${j.segment?.seriesInstanceUID ?? ""}">${short(j.segment?.seriesInstanceUID)}</td>
-<td>${j.segment ? `${j.segment.modelId} ${j.segment.modelVersion}` : "—"}</td><td>${j.segment?.rule ?? "—"}</td>
+<td class="uid" title="${seg?.seriesInstanceUID ?? ""}">${short(seg?.seriesInstanceUID)}</td>
+<td>${seg ? `${seg.modelId} ${seg.modelVersion}` : "—"}</td><td>${seg?.rule ?? "—"}</td>
 <td>${j.attempts}</td><td title="${time(j.updatedAt)}">${ago(j.updatedAt, now)}</td>
 <td>${j.error ? html`<span class="uid">${j.error.code}</span>` : ""}${when(
       actions,
@@ -33,8 +35,8 @@ export function jobRows(jobs: readonly Job[], now: number, actions?: { csrf: str
           j.state === "queued" || j.state === "running",
           () => actionButton(j, "cancel", actions!.csrf, actions!.back),
         )}`,
-    )}</td></tr>`,
-  )}`;
+    )}</td></tr>`;
+  })}`;
 }
 
 export const JOB_TABLE_HEAD = html`<thead><tr><th>job</th><th>kind</th><th>state</th><th>study</th><th>series</th><th>model</th><th>rule</th><th>attempts</th><th>updated</th><th>error / actions</th></tr></thead>`;
@@ -111,7 +113,9 @@ export interface JobPageData {
 
 export function jobBody(d: JobPageData): Html {
   const { job } = d;
-  const seg = job.segment;
+  const seg = segmentOf(job);
+  const warnings = job.kind === "segment" ? job.warnings : undefined;
+  const routing = job.kind === "route" ? job.routing : undefined;
   const rows = timeline(job);
   const total = rows.reduce((a, r) => a + r.seconds, 0) || 1;
   const back = `/jobs/${encodeURIComponent(job.id)}`;
@@ -123,7 +127,7 @@ export function jobBody(d: JobPageData): Html {
     () => actionButton(job, "cancel", d.csrf, back),
   )} ${when(d.viewerUrl, () => html`<a href="${d.viewerUrl}" target="_blank" rel="noopener noreferrer" data-viewer>Open the study in the viewer</a>`)}</p>
 ${when(job.error, () => html`<div class="error" data-error><strong class="uid">${job.error!.code}</strong> at stage <em>${job.error!.stage}</em>: ${job.error!.message}${job.state === "queued" ? html` <span class="muted">(to be tried again after ${time(job.notBefore)})</span>` : ""}</div>`)}
-${when(job.warnings?.length, () => html`<h2>Warnings</h2>${job.warnings!.map((w) => html`<div class="warning">${w}</div>`)}`)}
+${when(warnings?.length, () => html`<h2>Warnings</h2>${warnings!.map((w) => html`<div class="warning">${w}</div>`)}`)}
 <h2>Job</h2>
 <dl>
 <dt>id</dt><dd class="uid">${job.id}</dd><dt>kind</dt><dd>${job.kind}</dd>
@@ -148,7 +152,7 @@ ${Object.entries(seg!.uids).map(([kind, u]) => html`<tr><td>${kind}</td><td clas
 </tbody></table><p class="muted">UIDs are fixed when the job is made; ${job.state === "done" ? "they are stored in the destination" : "they are stored when the job completes"}.</p>`,
 )}
 ${when(seg?.uids.seg && job.state === "done", () => html`<h2>Preview</h2><img class="preview" data-preview alt="key slices with the result's outlines" src="/api/jobs/${encodeURIComponent(job.id)}/preview.png">`)}
-${when(job.routing, () => routingTable(job.routing!))}
+${when(routing, () => routingTable(routing!))}
 ${when(d.related.length, () => html`<h2>${job.kind === "route" ? "Segment jobs it made" : "Other jobs of the study"}</h2><table>${JOB_TABLE_HEAD}<tbody>${jobRows(d.related, d.now)}</tbody></table>`)}
 ${when(seg, () => auditTable(d.audit))}`;
 }
@@ -180,7 +184,7 @@ function auditTable(a: JobPageData["audit"]): Html {
     entries.push({
       at: j.updatedAt,
       job: j,
-      what: `now ${j.state} after ${j.attempts} attempt${j.attempts === 1 ? "" : "s"}${j.state === "done" ? `; stored ${Object.keys(j.segment?.uids ?? {}).join(", ")}` : ""}${j.error ? ` (${j.error.code})` : ""}`,
+      what: `now ${j.state} after ${j.attempts} attempt${j.attempts === 1 ? "" : "s"}${j.state === "done" ? `; stored ${Object.keys(segmentOf(j)?.uids ?? {}).join(", ")}` : ""}${j.error ? ` (${j.error.code})` : ""}`,
       who: "node",
       last: true,
     });
@@ -191,7 +195,7 @@ function auditTable(a: JobPageData["audit"]): Html {
   }
   entries.sort((x, y) => x.at - y.at || Number(x.last ?? 0) - Number(y.last ?? 0));
   return html`<h2>Audit trail of this series and model</h2><table data-audit><thead><tr><th>when</th><th>job</th><th>version → destination</th><th>what</th><th>who</th></tr></thead><tbody>
-${entries.map((e) => html`<tr><td>${time(e.at)}</td><td><a href="/jobs/${encodeURIComponent(e.job.id)}">${e.job.id.slice(0, 8)}</a></td><td>${e.job.segment?.modelVersion} → ${e.job.segment?.destination}</td><td>${e.what}</td><td>${e.who}</td></tr>`)}
+${entries.map((e) => html`<tr><td>${time(e.at)}</td><td><a href="/jobs/${encodeURIComponent(e.job.id)}">${e.job.id.slice(0, 8)}</a></td><td>${segmentOf(e.job)?.modelVersion} → ${segmentOf(e.job)?.destination}</td><td>${e.what}</td><td>${e.who}</td></tr>`)}
 </tbody></table><p class="muted">Every attempt (its worker, what it stored or its error code), and every retry and cancel through the API or this dashboard, as they happened.</p>`;
 }
 

@@ -10,6 +10,7 @@ import type { StudySource } from "../../pacs/source.js";
 import { instanceUnsuitable } from "../../route/selectSeries.js";
 import { type VolumeOptions, volumeForModel } from "../../volume/seriesToVolume.js";
 import type { LabelMap, Volume } from "../../volume/volume.js";
+import { segmentOf } from "./jobReader.js";
 import { encodePng } from "./png.js";
 
 /** Everything a preview needs, passed in by the node. */
@@ -54,9 +55,8 @@ export class Previewer {
 
   /** @throws DelineateError DLN_ERR_OUTPUT_INVALID when the job has no stored SEG to show; PACS errors as they come. */
   async png(job: Job): Promise<Buffer> {
-    const seg = job.segment?.uids.seg;
-    if (job.kind !== "segment" || job.state !== "done" || !seg)
-      throw unavailable(job, "it is not a finished job with a SEG");
+    const seg = segmentOf(job)?.uids.seg;
+    if (job.state !== "done" || !seg) throw unavailable(job, "it is not a finished job with a SEG");
     const file = path.join(this.deps.cacheDir, `${job.id}-${seg.sopInstanceUID}.png`);
     try {
       return readFileSync(file);
@@ -80,7 +80,7 @@ export class Previewer {
   }
 
   private async render(job: Job, segSeries: string, segSop: string): Promise<Buffer> {
-    const target = job.segment!;
+    const target = segmentOf(job)!;
     const study = job.studyInstanceUID;
     const destination = this.deps.destination(target.destination);
     if (!destination) throw unavailable(job, `destination "${target.destination}" is no longer configured`);

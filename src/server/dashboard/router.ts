@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { asDelineateError } from "../../errors.js";
 import { JOB_KINDS, JOB_STATES, type Job, type JobKind, type JobState } from "../../jobs/job.js";
-import type { JobStore } from "../../jobs/store.js";
 import type { Logger } from "../../log.js";
 import { BodyTooLargeError, boundaryOf } from "../../pacs/multipart.js";
 import type { RuleDecision } from "../../route/routeStudy.js";
@@ -11,6 +10,7 @@ import { type Actor, cancelJob, retryJob } from "../jobActions.js";
 import { CSS, JS } from "./assets.js";
 import type { AuditLog } from "./audit.js";
 import { html, page } from "./html.js";
+import { type DashboardStore, segmentOf } from "./jobReader.js";
 import type { OverviewSource } from "./overview.js";
 import { filesVerdictBody, JOB_TABLE_HEAD, jobBody, jobRows, loginBody, overviewBody, rulesBody } from "./pages.js";
 import type { Previewer } from "./preview.js";
@@ -26,7 +26,7 @@ export interface UiSettings {
 }
 
 export interface DashboardDeps {
-  store: JobStore;
+  store: DashboardStore;
   apiToken: string;
   audit: AuditLog;
   onRetry?: () => void;
@@ -172,23 +172,23 @@ export function dashboardRouter(deps: DashboardDeps): express.Router {
   });
 
   /** the jobs list's filters, from the query; unknown states and kinds are ignored rather than refused */
-  const listJobs = (req: Request): Job[] => {
+  const listJobs = async (req: Request): Promise<Job[]> => {
     const state = STATES.has(q(req, "state")) ? (q(req, "state") as JobState) : undefined;
     const kind = KINDS.has(q(req, "kind")) ? (q(req, "kind") as JobKind) : undefined;
     const from = Date.parse(q(req, "from"));
     const to = Date.parse(q(req, "to"));
     const model = q(req, "model");
     const rule = q(req, "rule");
-    const candidates = Number.isFinite(from)
+    const candidates = await (Number.isFinite(from)
       ? deps.store.updatedSince(from, 5000) // a job made after `from` has changed since then too
-      : deps.store.list({ ...(state ? { state } : {}), ...(kind ? { kind } : {}) }, 1000);
+      : deps.store.list({ ...(state ? { state } : {}), ...(kind ? { kind } : {}) }, 1000));
     return candidates
       .filter(
         (j) =>
           (!state || j.state === state) &&
           (!kind || j.kind === kind) &&
-          (!model || j.segment?.modelId === model) &&
-          (!rule || j.segment?.rule === rule) &&
+          (!model || segmentOf(j)?.modelId === model) &&
+          (!rule || segmentOf(j)?.rule === rule) &&
           (!Number.isFinite(from) || j.createdAt >= from) &&
           (!Number.isFinite(to) || j.createdAt < to + 24 * 3600 * 1000),
       )
@@ -196,16 +196,18 @@ export function dashboardRouter(deps: DashboardDeps): express.Router {
       .slice(0, 200);
   };
   /** what needs a hand: failed, dead and cancelled jobs, and queued ones waiting to be tried again after an error */
-  const failedJobs = (): Job[] =>
-    [
-      ...(["failed", "dead", "cancelled"] as const).flatMap((state) => deps.store.list({ state }, 500)),
-      ...deps.store.list({ state: "queued" }, 1000).filter((j) => j.error),
-    ].sort((a, b) => b.updatedAt - a.updatedAt);
+  const failedJobs = async (): Promise<Job[]> => {
+    const ended = await Promise.all(
+      (["failed", "dead", "cancelled"] as const).map((state) => deps.store.list({ state }, 500)),
+    );
+    const waiting = (await deps.store.list({ state: "queued" }, 1000)).filter((j) => j.error);
+    return [...ended.flat(), ...waiting].sort((a, b) => b.updatedAt - a.updatedAt);
+  };
 
   const liveTable = (src: string, rows: ReturnType<typeof jobRows>) =>
     html`<p class="muted" data-live-stamp>live</p><table data-jobs>${JOB_TABLE_HEAD}<tbody data-live="${src}">${rows}</tbody></table>`;
 
-  router.get("/jobs", requireSession("page"), (req, res) => {
+  router.get("/jobs", requireSession("page"), async (req, res) => {
     const query = new URLSearchParams(
       Object.entries(req.query).filter((e): e is [string, string] => typeof e[1] === "string"),
     ).toString();
@@ -225,49 +227,51 @@ export function dashboardRouter(deps: DashboardDeps): express.Router {
         deps.rules.map((r) => r.name),
       )}
 <label>made from<input type="date" name="from" value="${q(req, "from")}"></label><label>to<input type="date" name="to" value="${q(req, "to")}"></label><button>Filter</button></form>
-${liveTable(`/ui/rows?view=jobs&${query}`, jobRows(listJobs(req), now(), { csrf: session.csrf, back }))}`,
+${liveTable(`/ui/rows?view=jobs&${query}`, jobRows(await listJobs(req), now(), { csrf: session.csrf, back }))}`,
       { nav: "jobs" },
     );
   });
-  router.get("/failed", requireSession("page"), (_req, res) => {
+  router.get("/failed", requireSession("page"), async (_req, res) => {
     const session = res.locals.session as Session;
     send(
       res,
       200,
       "Failed jobs",
       html`<p class="muted">Failed, dead and cancelled jobs, and jobs waiting to be tried again after an error. Retry and cancel do what <code>POST /api/jobs/:id/retry</code> and <code>/cancel</code> do.</p>
-${liveTable("/ui/rows?view=failed", jobRows(failedJobs(), now(), { csrf: session.csrf, back: "/failed" }))}`,
+${liveTable("/ui/rows?view=failed", jobRows(await failedJobs(), now(), { csrf: session.csrf, back: "/failed" }))}`,
       { nav: "failed" },
     );
   });
-  router.get("/ui/rows", requireSession("data"), (req, res) => {
+  router.get("/ui/rows", requireSession("data"), async (req, res) => {
     const session = res.locals.session as Session;
     const failed = q(req, "view") === "failed";
     const params = new URLSearchParams(
       Object.entries(req.query).filter((e): e is [string, string] => typeof e[1] === "string" && e[0] !== "view"),
     ).toString();
     const back = failed ? "/failed" : `/jobs${params ? `?${params}` : ""}`;
-    res.type("html").send(jobRows(failed ? failedJobs() : listJobs(req), now(), { csrf: session.csrf, back }).text);
+    res
+      .type("html")
+      .send(jobRows(await (failed ? failedJobs() : listJobs(req)), now(), { csrf: session.csrf, back }).text);
   });
 
   router.get("/jobs/:id", requireSession("page"), async (req, res) => {
-    const job = deps.store.get(req.params.id as string);
+    const job = await deps.store.get(req.params.id as string);
     if (!job) {
       send(res, 404, "No such job", html`<p>There is no job ${req.params.id}.</p>`);
       return;
     }
-    const studyJobs = deps.store.list({ studyInstanceUID: job.studyInstanceUID }, 1000);
+    const studyJobs = await deps.store.list({ studyInstanceUID: job.studyInstanceUID }, 1000);
     const related = studyJobs.filter((j) => j.id !== job.id && (job.kind === "route" || j.kind === "route"));
-    const sameSeriesModel = job.segment
+    const target = segmentOf(job);
+    const sameSeriesModel = target
       ? studyJobs.filter(
           (j) =>
-            j.segment?.seriesInstanceUID === job.segment!.seriesInstanceUID &&
-            j.segment?.modelId === job.segment!.modelId,
+            segmentOf(j)?.seriesInstanceUID === target.seriesInstanceUID && segmentOf(j)?.modelId === target.modelId,
         )
       : [];
     const viewerUrl = deps.ui.viewerUrl
       ?.replaceAll("{study}", encodeURIComponent(job.studyInstanceUID))
-      .replaceAll("{series}", encodeURIComponent(job.segment?.seriesInstanceUID ?? ""));
+      .replaceAll("{series}", encodeURIComponent(target?.seriesInstanceUID ?? ""));
     let patient: { name: string; id: string } | undefined;
     if (deps.ui.showPatientIdentifiers && deps.patient) {
       patient = await deps.patient(job).catch(() => undefined);
@@ -293,13 +297,13 @@ ${liveTable("/ui/rows?view=failed", jobRows(failedJobs(), now(), { csrf: session
     );
   });
 
-  const action = (act: (id: string, actor: Actor) => { status: number; body: unknown }) =>
+  const action = (act: (id: string, actor: Actor) => Promise<{ status: number; body: unknown }>) =>
     [
       requireSession("data"),
       form,
       checkCsrf,
-      (req: Request, res: Response) => {
-        const { status, body } = act(req.params.id as string, "dashboard");
+      async (req: Request, res: Response) => {
+        const { status, body } = await act(req.params.id as string, "dashboard");
         if (req.get("x-csrf-token")) {
           res.status(status).json(body);
           return;
@@ -368,7 +372,7 @@ ${liveTable("/ui/rows?view=failed", jobRows(failedJobs(), now(), { csrf: session
       res.status(401).json({ error: "missing or wrong bearer token (or dashboard session)" });
       return;
     }
-    const job = deps.store.get(req.params.id);
+    const job = await deps.store.get(req.params.id);
     if (!job) {
       res.status(404).json({ error: "no such job" });
       return;
