@@ -300,6 +300,28 @@ describe("dashboard in a browser", {
     assert.match(page.url(), /\/login$/, "the session is gone");
   });
 
+  it("shows the patient's name and ID on a job page only when ui.showPatientIdentifiers is on", {
+    timeout: 120_000,
+  }, async () => {
+    // the same node, restarted with the setting on (sessions are in memory: the restart logs the browser out)
+    const configFile = path.join(work, `config-${node.port}.json`);
+    const config = JSON.parse(readFileSync(configFile, "utf8"));
+    config.ui.showPatientIdentifiers = true;
+    writeFileSync(configFile, JSON.stringify(config));
+    await node.stop();
+    await node.start();
+    const job = (await segmentJob(good.study))!;
+    await page.goto(`${base}/jobs/${job.id}`);
+    assert.match(page.url(), /\/login$/, "the restart ended the session");
+    await page.fill("#token", node.token);
+    await Promise.all([page.waitForURL(`${base}/`), page.click("button")]);
+    await page.goto(`${base}/jobs/${job.id}`);
+    const text = (await page.textContent("dl")) ?? "";
+    assert.ok(text.includes(PATIENTS[0]!.name) && text.includes(PATIENTS[0]!.id), text);
+    // (this page is not among those checked for identifiers below: it is the one allowed to show them)
+    await Promise.all([page.waitForURL(`${base}/login`), page.click("form.logout button")]);
+  });
+
   it("turns the overview red when the PACS stops answering (screenshot in docs/)", { timeout: 120_000 }, async () => {
     await orthanc.stop();
     await page.goto(`${base}/login`);
