@@ -246,3 +246,17 @@ it("reads our own SEG (BINARY and LABELMAP, through Part 10) back to the label m
     );
   }
 });
+
+it("store: jobs changed since a time, and the newest announcement per source", () => {
+  const store = new JobStore(mkdtempSync(path.join(tmpdir(), "delineate-dash-store-")), () => newUid("2.25"));
+  assert.deepEqual(store.lastAnnounced(), {});
+  const t0 = Date.now();
+  store.enqueue(["1.1"]);
+  store.enqueue(["2.2"], undefined, "pushed");
+  const last = store.lastAnnounced();
+  assert.ok(last.pacs! >= t0 && last.pushed! >= last.pacs!);
+  assert.equal(store.updatedSince(t0).length, 2);
+  assert.equal(store.updatedSince(Date.now() + 1000).length, 0);
+  assert.equal(store.updatedSince(t0, 1).length, 1, "the limit holds");
+  store.close();
+});
