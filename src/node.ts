@@ -23,6 +23,7 @@ import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
 import { resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
+import { createDashboard } from "./server/dashboard/index.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
@@ -120,8 +121,31 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       cancelRequested: () => store.cancelRequested(job.id),
     });
   };
-  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) =>
-    metrics.jobFinished(kind, state, timings),
+  const dashboard = createDashboard({
+    config,
+    store,
+    rules,
+    models: () =>
+      [...models.entries()].map(([id, m]) => ({
+        id,
+        version: m.pkg.manifest.version,
+        executionProvider: m.inference.provider,
+      })),
+    pacs,
+    source: sourceOf,
+    destination: (name) => destinations.get(name),
+    labels: (id) => models.get(id)?.pkg.manifest.labels,
+    volume: { ...config.volume, decoders },
+    dryRun: (study) => routeStudy(pacs, study, rules),
+    onRetry: () => worker.wake(),
+    log,
+  });
+  const worker = new JobWorker(
+    store,
+    dashboard.audited(run),
+    { ...config.jobs, idlePollMs: 1000 },
+    log,
+    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
   );
   const feed = new OrthancChangeFeed(
     new OrthancRest(config.pacs),
@@ -149,6 +173,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   );
   const app = createApp({
     store,
+    audit: dashboard.audit,
+    dashboard: dashboard.router,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -215,6 +241,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...models.values()].map((m) => m.inference.close()));
       await store.close();
+      dashboard.audit.close();
       log.info("node stopped");
     },
   };

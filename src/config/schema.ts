@@ -214,6 +214,23 @@ export const ConfigSchema = z
         retryBaseSeconds: z.number().positive().default(5),
       })
       .strict(),
+    /** the operators' dashboard at / (src/server/dashboard) */
+    ui: z
+      .object({
+        /** show PatientName and PatientID on job pages (off: UIDs only) */
+        showPatientIdentifiers: z.boolean().default(false),
+        /** a link to open a job's study in a viewer; {study} and {series} are replaced by the UIDs */
+        viewerUrl: z
+          .string()
+          .regex(/^https?:\/\//, "an http(s) URL")
+          .optional(),
+        /** the overview turns red when no study has arrived for this long (0: never) */
+        noStudyAlertMinutes: z.number().min(0).default(1440),
+        /** a dashboard session ends after this long unused */
+        sessionHours: z.number().positive().max(168).default(12),
+      })
+      .strict()
+      .default({ showPatientIdentifiers: false, noStudyAlertMinutes: 1440, sessionHours: 12 }),
     log: z
       .object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() })
       .strict(),

@@ -71,5 +71,11 @@ export interface JobStore {
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;
 
+  /** Jobs changed at or after `since` (epoch ms), newest change first (the dashboard's last-24-hours figures). */
+  updatedSince(since: number, limit?: number): Promise<Job[]>;
+
+  /** When the newest route job of each source was made (a study first announced), epoch ms. */
+  lastAnnounced(): Promise<Partial<Record<SourceKind, number>>>;
+
   close(): Promise<void>;
 }

@@ -374,6 +374,22 @@ export class SqliteJobStore implements JobStore {
     return rows.map(jobFromRow);
   }
 
+  /** Jobs changed at or after `since` (epoch ms), newest change first: the dashboard's last-24-hours figures. */
+  async updatedSince(since: number, limit = 10_000): Promise<Job[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at DESC, rowid DESC LIMIT ?")
+      .all(since, limit);
+    return rows.map(jobFromRow);
+  }
+
+  /** When the newest route job of each source was made (a study first announced), epoch ms. */
+  async lastAnnounced(): Promise<Partial<Record<SourceKind, number>>> {
+    const rows = this.db
+      .prepare("SELECT source, MAX(created_at) AS at FROM jobs WHERE kind = 'route' GROUP BY source")
+      .all() as { source: SourceKind; at: number }[];
+    return Object.fromEntries(rows.map((r) => [r.source, r.at]));
+  }
+
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const rows = this.db

@@ -6,6 +6,8 @@ import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/jobStore.js";
 import type { RuleDecision } from "../route/routeStudy.js";
+import type { AuditLog } from "./dashboard/audit.js";
+import { cancelJob, retryJob } from "./jobActions.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -20,6 +22,10 @@ export interface AppDeps {
   dicomWeb?: express.Router;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
+  /** API and dashboard retries and cancels are recorded here */
+  audit?: AuditLog;
+  /** the operators' dashboard (src/server/dashboard), mounted at / */
+  dashboard?: express.Router;
   /** facts for /healthz: never PHI */
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -59,6 +65,8 @@ export function createApp(deps: AppDeps): express.Express {
       res.type(registry.contentType).send(await registry.metrics());
     });
   }
+  // the dashboard (/, its pages, and GET /api/jobs/:id/preview.png with the token or a session), before the token gate
+  if (deps.dashboard) app.use(deps.dashboard);
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
   api.get("/jobs", async (req, res) => {
@@ -99,24 +107,14 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(502).json({ error: err.message, code: err.code });
     }
   });
+  // the dashboard's buttons go through the same two functions (jobActions.ts)
   api.post("/jobs/:id/retry", async (req, res) => {
-    const ok = await deps.store.retry(req.params.id);
-    if (ok === undefined) res.status(404).json({ error: "no such job" });
-    else if (!ok)
-      res.status(409).json({
-        error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${(await deps.store.get(req.params.id))?.state}`,
-      });
-    else {
-      deps.onRetry?.();
-      res.json(await deps.store.get(req.params.id));
-    }
+    const { status, body } = await retryJob(deps, req.params.id, "api");
+    res.status(status).json(body);
   });
   api.post("/jobs/:id/cancel", async (req, res) => {
-    const outcome = await deps.store.cancel(req.params.id);
-    if (outcome === undefined) res.status(404).json({ error: "no such job" });
-    else if (outcome === "final")
-      res.status(409).json({ error: `the job is already ${(await deps.store.get(req.params.id))?.state}` });
-    else res.status(outcome === "cancelled" ? 200 : 202).json(await deps.store.get(req.params.id));
+    const { status, body } = await cancelJob(deps, req.params.id, "api");
+    res.status(status).json(body);
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);
