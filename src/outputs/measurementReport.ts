@@ -55,22 +55,23 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
     VerificationFlag: "UNVERIFIED",
     PerformedProcedureCodeSequence: [],
     CurrentRequestedProcedureEvidenceSequence: currentRequestedProcedureEvidence(volume, segmentation.dataset),
-    ValueType: "CONTAINER",
-    ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurementReport)],
-    ContinuityOfContent: "SEPARATE",
-    ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1500" }],
-    ContentSequence: [
+    ...container(DCM.ImagingMeasurementReport, "1500", [
       codeContent("HAS CONCEPT MOD", DCM.LanguageOfContentItemAndDescendants, RFC5646.EnglishUnitedStates),
       ...deviceObserverContext(input),
       codeContent("HAS CONCEPT MOD", DCM.ProcedureReported, procedure),
-      {
-        RelationshipType: "CONTAINS",
-        ValueType: "CONTAINER",
-        ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurements)],
-        ContinuityOfContent: "SEPARATE",
-        ContentSequence: groups,
-      },
-    ],
+      { RelationshipType: "CONTAINS", ...container(DCM.ImagingMeasurements, undefined, groups) },
+    ]),
+  };
+}
+
+/** A CONTAINER content item (its relationship, where it has one, is the caller's), of template `template` if given. */
+function container(concept: CodedConcept, template: string | undefined, content: NaturalDataset[]): NaturalDataset {
+  return {
+    ValueType: "CONTAINER",
+    ConceptNameCodeSequence: [codeItem(concept)],
+    ContinuityOfContent: "SEPARATE",
+    ...(template ? { ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: template }] } : {}),
+    ContentSequence: content,
   };
 }
 
@@ -133,11 +134,7 @@ function measurementGroup(
   const seg = input.segmentation.dataset;
   return {
     RelationshipType: "CONTAINS",
-    ValueType: "CONTAINER",
-    ConceptNameCodeSequence: [codeItem(DCM.MeasurementGroup)],
-    ContinuityOfContent: "SEPARATE",
-    ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1411" }],
-    ContentSequence: [
+    ...container(DCM.MeasurementGroup, "1411", [
       textContent("HAS OBS CONTEXT", DCM.TrackingIdentifier, label.name),
       uidContent("HAS OBS CONTEXT", DCM.TrackingUniqueIdentifier, input.uids.trackingUID(segmentNumber)),
       codeContent("CONTAINS", DCM.Finding, label.type),
@@ -156,7 +153,7 @@ function measurementGroup(
           { MeasurementUnitsCodeSequence: [codeItem(UCUM.Milliliter)], NumericValue: ds(volumeMl) },
         ],
       }),
-    ],
+    ]),
   };
 }
 
