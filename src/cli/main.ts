@@ -3,8 +3,10 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import type { Config } from "../config/schema.js";
 import { DelineateError } from "../errors.js";
 import type { OutputKind } from "../route/rules.js";
+import type { SegmentFolderReport } from "./segmentFolder.js";
 
 // each command imports what it needs when it runs: the node's server, inference and output modules take a few
 // hundred milliseconds to load, which `convert` of one series should not pay
@@ -25,6 +27,20 @@ commands:
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
 `;
+
+/** The command line's options, as parseArgs gives them. */
+interface Options {
+  config?: string;
+  out?: string;
+  slices?: string;
+  size?: string;
+  model?: string;
+  format?: string;
+  help?: boolean;
+}
+
+/** One command: its options and positionals, and the configuration file it reads (read only when it needs it). */
+type Command = (values: Options, positionals: string[], config: () => Readonly<Config>) => Promise<number>;
 
 async function main(argv: string[]): Promise<number> {
   // asking for help is a success: `delineate --help` and `-h` print the usage and exit 0
@@ -52,153 +68,175 @@ async function main(argv: string[]): Promise<number> {
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
   const { loadConfig } = await import("../config/load.js");
-  switch (command) {
-    case "serve": {
-      const [{ createLogger }, { startNode }] = await Promise.all([import("../log.js"), import("../node.js")]);
-      const config = loadConfig(configFile);
-      const log = createLogger({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
-      const node = await startNode(config, log);
-      const stop = async (signal: string) => {
-        log.info("stopping", { signal });
-        await node.stop();
-        process.exit(0);
-      };
-      process.once("SIGINT", () => void stop("SIGINT"));
-      process.once("SIGTERM", () => void stop("SIGTERM"));
-      return new Promise<number>(() => {});
-    }
-    case "models": {
-      const { loadModelPackage } = await import("../models/loadModel.js");
-      const config = loadConfig(configFile);
-      let bad = 0;
-      for (const id of readdirSync(config.model.dir, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name)) {
-        try {
-          const pkg = loadModelPackage(config.model.dir, id);
-          process.stdout.write(
-            `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`,
-          );
-        } catch (err) {
-          bad++;
-          process.stdout.write(`${id}\t-\tinvalid\t${(err as Error).message}\n`);
-        }
-      }
-      return bad ? 1 : 0;
-    }
-    case "segment": {
-      const [folder] = positionals;
-      if (!folder || !values.out || positionals.length > 1)
-        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
-      const [
-        { createLogger },
-        { loadModelPackage },
-        { resolveRules },
-        { InferenceWorker },
-        { segmentFolder },
-        { loadPixelDecoders },
-        { deviceObserverUid, newUid },
-        { VERSION },
-      ] = await Promise.all([
-        import("../log.js"),
-        import("../models/loadModel.js"),
-        import("../route/rules.js"),
-        import("../inference/inferenceWorker.js"),
-        import("./segmentFolder.js"),
-        import("../dicom/pixelDecoders.js"),
-        import("../outputs/uid.js"),
-        import("../version.js"),
-      ]);
-      const config = loadConfig(configFile);
-      const log = createLogger({ level: "warn" });
-      const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
-      const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
-      if (!rule) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `model ${model.manifest.id} gives no routing rule`);
-      const formats = values.format ? values.format.split(",").map((f) => f.trim()) : [...rule.outputs];
-      const unknown = formats.filter((f) => !["seg", "sr", "rtstruct", "sc"].includes(f));
-      if (unknown.length || !formats.length)
-        throw new DelineateError(
-          "DLN_ERR_CONFIG_INVALID",
-          `--format takes seg, sr, rtstruct and sc, not "${unknown.join(",")}"`,
-        );
-      if (formats.includes("sr") && !formats.includes("seg"))
-        throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
-      const inference = await InferenceWorker.start(model, config.inference, log);
-      const bar = process.stderr.isTTY
-        ? (done: number, total: number) => {
-            const width = 30,
-              filled = Math.round((done / total) * width);
-            process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} series`);
-            if (done === total) process.stderr.write("\n");
-          }
-        : undefined;
-      try {
-        const report = await segmentFolder({
-          folder,
-          out: values.out,
-          model,
-          rule,
-          formats: formats as OutputKind[],
-          inference,
-          settings: config.outputs,
-          volume: { ...config.volume, decoders: await loadPixelDecoders() },
-          softwareVersion: VERSION,
-          deviceObserverUID: deviceObserverUid(config.outputs),
-          newUid: () => newUid(config.outputs.uidRoot),
-          ...(bar ? { progress: bar } : {}),
-        });
-        for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
-        for (const s of report.skipped)
-          process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
-        for (const f of report.failed)
-          process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
-        for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
-        for (const w of report.written) for (const f of w.files) process.stdout.write(`${f}\n`);
-        if (!report.written.length && !report.failed.length)
-          process.stderr.write(`delineate: no series in ${folder} is one ${model.manifest.id} takes\n`);
-        return report.failed.length || !report.written.length ? 1 : 0;
-      } finally {
-        await inference.close();
-      }
-    }
-    case "convert": {
-      const [folder] = positionals;
-      if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
-        throw new DelineateError(
-          "DLN_ERR_CONFIG_INVALID",
-          "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz",
-        );
-      }
-      const { convertFolder } = await import("./convertFolder.js");
-      const report = await convertFolder(folder, values.out, loadConfig(configFile).volume);
-      for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
-      for (const s of report.skipped)
-        process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
-      for (const f of report.failed)
-        process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
-      for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
-      for (const w of report.written) process.stdout.write(`${w.file}\n`);
-      return report.failed.length || !report.written.length ? 1 : 0;
-    }
-    case "phantom": {
-      if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");
-      const { writePhantomSeries } = await import("../fixtures/phantom.js");
-      const r = writePhantomSeries(values.out, {
-        size: Number(values.size ?? 256),
-        slices: Number(values.slices ?? 48),
-        pixelSpacing: 1.5,
-        sliceSpacing: 3,
-        patientName: "Phantom^Delineate",
-        patientID: "PHANTOM-0001",
-      });
-      process.stdout.write(`${r.files.length} slices in ${values.out}\nStudyInstanceUID ${r.studyInstanceUID}\n`);
-      return 0;
-    }
-    default:
-      process.stderr.write(`unknown command "${command}"\n${USAGE}`);
-      return 2;
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    process.stderr.write(`unknown command "${command}"\n${USAGE}`);
+    return 2;
   }
+  return run(values, positionals, () => loadConfig(configFile));
 }
+
+/** `serve`: runs the node until SIGINT or SIGTERM. */
+const serve: Command = async (_values, _positionals, readConfig) => {
+  const [{ createLogger }, { startNode }] = await Promise.all([import("../log.js"), import("../node.js")]);
+  const config = readConfig();
+  const log = createLogger({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
+  const node = await startNode(config, log);
+  const stop = async (signal: string) => {
+    log.info("stopping", { signal });
+    await node.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  return new Promise<number>(() => {});
+};
+
+/** `models`: each installed model package, its version and whether it loads. */
+const models: Command = async (_values, _positionals, readConfig) => {
+  const { loadModelPackage } = await import("../models/loadModel.js");
+  const config = readConfig();
+  let bad = 0;
+  for (const id of readdirSync(config.model.dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)) {
+    try {
+      const pkg = loadModelPackage(config.model.dir, id);
+      process.stdout.write(
+        `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`,
+      );
+    } catch (err) {
+      bad++;
+      process.stdout.write(`${id}\t-\tinvalid\t${(err as Error).message}\n`);
+    }
+  }
+  return bad ? 1 : 0;
+};
+
+/** `segment`: every series of a folder the model takes, segmented offline, its outputs written under --out. */
+const segment: Command = async (values, positionals, readConfig) => {
+  const [folder] = positionals;
+  if (!folder || !values.out || positionals.length > 1)
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+  const [
+    { createLogger },
+    { loadModelPackage },
+    { resolveRules },
+    { InferenceWorker },
+    { segmentFolder },
+    { loadPixelDecoders },
+    { deviceObserverUid, newUid },
+    { VERSION },
+  ] = await Promise.all([
+    import("../log.js"),
+    import("../models/loadModel.js"),
+    import("../route/rules.js"),
+    import("../inference/inferenceWorker.js"),
+    import("./segmentFolder.js"),
+    import("../dicom/pixelDecoders.js"),
+    import("../outputs/uid.js"),
+    import("../version.js"),
+  ]);
+  const config = readConfig();
+  const log = createLogger({ level: "warn" });
+  const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
+  const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
+  if (!rule) throw new DelineateError("DLN_ERR_CONFIG_INVALID", `model ${model.manifest.id} gives no routing rule`);
+  const formats = outputFormats(values.format, rule.outputs);
+  const inference = await InferenceWorker.start(model, config.inference, log);
+  const bar = process.stderr.isTTY ? progressBar : undefined;
+  try {
+    const report = await segmentFolder({
+      folder,
+      out: values.out,
+      model,
+      rule,
+      formats,
+      inference,
+      settings: config.outputs,
+      volume: { ...config.volume, decoders: await loadPixelDecoders() },
+      softwareVersion: VERSION,
+      deviceObserverUID: deviceObserverUid(config.outputs),
+      newUid: () => newUid(config.outputs.uidRoot),
+      ...(bar ? { progress: bar } : {}),
+    });
+    return reportSegmentFolder(report, folder, model.manifest.id);
+  } finally {
+    await inference.close();
+  }
+};
+
+/** The outputs --format asks for (default: the rule's), refused when unknown or an SR without its SEG. */
+function outputFormats(format: string | undefined, ruleOutputs: readonly OutputKind[]): OutputKind[] {
+  const formats = format ? format.split(",").map((f) => f.trim()) : [...ruleOutputs];
+  const unknown = formats.filter((f) => !["seg", "sr", "rtstruct", "sc"].includes(f));
+  if (unknown.length || !formats.length)
+    throw new DelineateError(
+      "DLN_ERR_CONFIG_INVALID",
+      `--format takes seg, sr, rtstruct and sc, not "${unknown.join(",")}"`,
+    );
+  if (formats.includes("sr") && !formats.includes("seg"))
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", "--format sr needs seg too: the SR references the SEG");
+  return formats as OutputKind[];
+}
+
+/** A progress bar on stderr, redrawn in place: series done of the total. */
+function progressBar(done: number, total: number): void {
+  const width = 30,
+    filled = Math.round((done / total) * width);
+  process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} series`);
+  if (done === total) process.stderr.write("\n");
+}
+
+/** What `segment` did: files written on stdout, the rest on stderr; the exit status (1 if any failed or none written). */
+function reportSegmentFolder(report: SegmentFolderReport, folder: string, modelId: string): number {
+  for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
+  for (const s of report.skipped)
+    process.stderr.write(`delineate: series ${s.seriesInstanceUID} not taken: ${s.reason}\n`);
+  for (const f of report.failed)
+    process.stderr.write(`delineate: series ${f.seriesInstanceUID} failed: ${f.code}: ${f.message}\n`);
+  for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
+  for (const w of report.written) for (const f of w.files) process.stdout.write(`${f}\n`);
+  if (!report.written.length && !report.failed.length)
+    process.stderr.write(`delineate: no series in ${folder} is one ${modelId} takes\n`);
+  return report.failed.length || !report.written.length ? 1 : 0;
+}
+
+/** `convert`: every series of a folder as NIfTI. */
+const convert: Command = async (values, positionals, readConfig) => {
+  const [folder] = positionals;
+  if (!folder || !values.out || positionals.length > 1 || !/\.nii(\.gz)?$/.test(values.out)) {
+    throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
+  }
+  const { convertFolder } = await import("./convertFolder.js");
+  const report = await convertFolder(folder, values.out, readConfig().volume);
+  for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
+  for (const s of report.skipped)
+    process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);
+  for (const f of report.failed)
+    process.stderr.write(`delineate: series ${f.seriesInstanceUID} not converted: ${f.code}: ${f.message}\n`);
+  for (const w of report.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
+  for (const w of report.written) process.stdout.write(`${w.file}\n`);
+  return report.failed.length || !report.written.length ? 1 : 0;
+};
+
+/** `phantom`: a synthetic thorax CT series written to --out. */
+const phantom: Command = async (values) => {
+  if (!values.out) throw new DelineateError("DLN_ERR_CONFIG_INVALID", "phantom needs --out DIR");
+  const { writePhantomSeries } = await import("../fixtures/phantom.js");
+  const r = writePhantomSeries(values.out, {
+    size: Number(values.size ?? 256),
+    slices: Number(values.slices ?? 48),
+    pixelSpacing: 1.5,
+    sliceSpacing: 3,
+    patientName: "Phantom^Delineate",
+    patientID: "PHANTOM-0001",
+  });
+  process.stdout.write(`${r.files.length} slices in ${values.out}\nStudyInstanceUID ${r.studyInstanceUID}\n`);
+  return 0;
+};
+
+const COMMANDS: Readonly<Record<string, Command>> = { serve, models, segment, convert, phantom };
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

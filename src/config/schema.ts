@@ -11,6 +11,16 @@ const Regex = z.string().refine((s) => {
   }
 }, "not a valid regular expression");
 
+/** An output's series: its Series Number (IS, 1 to 2^31 − 1) and Series Description (LO, 64 characters at most). */
+const OutputSeries = {
+  seriesNumber: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1),
+  seriesDescription: z.string().min(1).max(64),
+};
+
 /** A DICOMweb server: the PACS that studies come from, or another destination for results. */
 const Pacs = z
   .object({
@@ -133,47 +143,23 @@ export const ConfigSchema = z
     outputs: z
       .object({
         uidRoot: z.string().regex(DICOM_UID_PATTERN, "a dotted numeric UID root").max(40).default("2.25"),
-        seriesNumber: z
-          .number()
-          .int()
-          .min(1)
-          .max(2 ** 31 - 1),
-        seriesDescription: z.string().min(1).max(64),
+        ...OutputSeries,
         /** BINARY, or LABELMAP (Supplement 243, 2024: one 8-bit frame per slice; few viewers read it yet) */
         segType: z.enum(["BINARY", "LABELMAP"]).default("BINARY"),
         /** the SR measurement report's series */
         sr: z
-          .object({
-            seriesNumber: z
-              .number()
-              .int()
-              .min(1)
-              .max(2 ** 31 - 1),
-            seriesDescription: z.string().min(1).max(64),
-          })
+          .object(OutputSeries)
           .strict()
           .default({ seriesNumber: 9002, seriesDescription: "Delineate measurements" }),
         /** the RTSTRUCT's series */
         rtstruct: z
-          .object({
-            seriesNumber: z
-              .number()
-              .int()
-              .min(1)
-              .max(2 ** 31 - 1),
-            seriesDescription: z.string().min(1).max(64),
-          })
+          .object(OutputSeries)
           .strict()
           .default({ seriesNumber: 9003, seriesDescription: "Delineate contours" }),
         /** the overlay's series, and how many key slices it shows */
         sc: z
           .object({
-            seriesNumber: z
-              .number()
-              .int()
-              .min(1)
-              .max(2 ** 31 - 1),
-            seriesDescription: z.string().min(1).max(64),
+            ...OutputSeries,
             keySlices: z.number().int().min(1).max(32),
           })
           .strict()

@@ -36,10 +36,32 @@ export function checkDeclaredLengths(bytes: Uint8Array): string | undefined {
  */
 export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part10Layout {
   const prefix = bytes.length < fileSize;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== "DICM")
     return { transferSyntaxUID: "" }; // not ours to judge
-  // File meta: explicit VR little endian; it names the transfer syntax of the rest.
+  const meta = readFileMeta(bytes, prefix);
+  if ("stop" in meta) return meta.stop;
+  const layout: Part10Layout = { transferSyntaxUID: meta.syntax };
+  if (meta.syntax === TransferSyntax.DeflatedExplicitVRLittleEndian) return layout; // deflated: the bytes are compressed
+  try {
+    new DatasetWalker(bytes, meta.syntax, layout, prefix ? fileSize : undefined).walk(
+      meta.end,
+      bytes.length,
+      false,
+      true,
+    );
+    return prefix ? { ...layout, incomplete: true } : layout;
+  } catch (thrown) {
+    if (thrown === PIXELS_FOUND) return layout;
+    return prefix ? { ...layout, incomplete: true } : { ...layout, problem: String((thrown as Error).message) };
+  }
+}
+
+/**
+ * The File Meta Information group (explicit VR little endian): where it ends and the transfer syntax it names for
+ * the rest, or (`stop`) the answer when an element runs past the bytes.
+ */
+function readFileMeta(bytes: Uint8Array, prefix: boolean): { end: number; syntax: string } | { stop: Part10Layout } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = 132;
   let syntax = "";
   while (offset + 8 <= bytes.length && view.getUint16(offset, true) === 0x0002) {
@@ -49,31 +71,44 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
     const length = long ? view.getUint32(offset + 8, true) : view.getUint16(offset + 6, true);
     const start = offset + (long ? 12 : 8);
     if (start + length > bytes.length) {
-      if (prefix) return { transferSyntaxUID: syntax, incomplete: true };
-      return {
-        transferSyntaxUID: syntax,
-        problem: `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file`,
-      };
+      if (prefix) return { stop: { transferSyntaxUID: syntax, incomplete: true } };
+      const problem = `file meta element (0002,${hex(element)}) declares ${length} bytes, past the end of the file`;
+      return { stop: { transferSyntaxUID: syntax, problem } };
     }
     if (element === 0x0010)
       syntax = new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/[\0 ]+$/, "");
     offset = start + length;
   }
-  const layout: Part10Layout = { transferSyntaxUID: syntax };
-  if (syntax === TransferSyntax.DeflatedExplicitVRLittleEndian) return layout; // deflated: the bytes are compressed
-  const explicit = syntax !== TransferSyntax.ImplicitVRLittleEndian;
-  const little = syntax !== TransferSyntax.ExplicitVRBigEndian;
-  const PIXELS_FOUND = Symbol("pixel data found");
-  try {
-    walk(offset, bytes.length, false, true);
-    return prefix ? { ...layout, incomplete: true } : layout;
-  } catch (thrown) {
-    if (thrown === PIXELS_FOUND) return layout;
-    return prefix ? { ...layout, incomplete: true } : { ...layout, problem: String((thrown as Error).message) };
+  return { end: offset, syntax };
+}
+
+/** Thrown by a prefix walk when it reaches the top-level Pixel Data: the header is all there. */
+const PIXELS_FOUND = Symbol("pixel data found");
+
+/**
+ * Walks the data set after the file meta in the file's transfer syntax, into sequences and items, throwing at the
+ * first declared length that does not fit. Notes the top-level Pixel Data in `layout`; given the `fileSize` of a
+ * prefix, stops there (throwing PIXELS_FOUND).
+ */
+class DatasetWalker {
+  private readonly view: DataView;
+  private readonly explicit: boolean;
+  private readonly little: boolean;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    syntax: string,
+    private readonly layout: Part10Layout,
+    private readonly prefixOf?: number,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.explicit = syntax !== TransferSyntax.ImplicitVRLittleEndian;
+    this.little = syntax !== TransferSyntax.ExplicitVRBigEndian;
   }
 
-  /** Walks elements in [offset, end); inside an undefined-length item it stops after the item delimiter. */
-  function walk(from: number, end: number, inUndefinedItem: boolean, top = false): number {
+  /** Walks elements in [from, end); inside an undefined-length item it stops after the item delimiter. */
+  walk(from: number, end: number, inUndefinedItem: boolean, top = false): number {
+    const { view, little } = this;
     let o = from;
     while (o < end) {
       if (o + 8 > end) throw unreadable(`an element header at byte ${o} runs past the end of the file`);
@@ -85,35 +120,10 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
         if (element === 0xe0dd) return o + 8; // sequence delimiter (closes the caller's sequence)
         throw unreadable(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o} (length ${length})`);
       }
-      let vr = "";
-      let length: number;
-      let start: number;
-      if (explicit) {
-        vr = String.fromCharCode(bytes[o + 4]!, bytes[o + 5]!);
-        if (LONG_VRS.has(vr)) {
-          if (o + 12 > end)
-            throw unreadable(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
-          length = view.getUint32(o + 8, little);
-          start = o + 12;
-        } else {
-          length = view.getUint16(o + 6, little);
-          start = o + 8;
-        }
-      } else {
-        length = view.getUint32(o + 4, little);
-        start = o + 8;
-      }
-      const pixels = top && group === 0x7fe0 && element === 0x0010;
-      if (pixels) {
-        layout.pixelData = { tagOffset: o, valueOffset: start, ...(length === UNDEFINED ? {} : { length }) };
-        if (prefix) {
-          if (length !== UNDEFINED && start + length > fileSize)
-            throw unreadable("pixel data past the end of the file");
-          throw PIXELS_FOUND; // the rest is pixels (and rarely padding): not needed for a header
-        }
-      }
+      const { vr, length, start } = this.elementHeader(o, end, group, element);
+      if (top && group === 0x7fe0 && element === 0x0010) this.pixelData(o, start, length);
       if (length === UNDEFINED) {
-        o = items(start, end, true); // a sequence, or encapsulated pixel data: items up to the sequence delimiter
+        o = this.items(start, end, true); // a sequence, or encapsulated pixel data: items up to the sequence delimiter
         continue;
       }
       if (start + length > end) {
@@ -121,15 +131,40 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
           `element (${hex(group)},${hex(element)}) declares ${length} bytes at byte ${start}, but only ${end - start} remain`,
         );
       }
-      if (vr === "SQ") items(start, start + length, false);
+      if (vr === "SQ") this.items(start, start + length, false);
       o = start + length;
     }
     if (inUndefinedItem) throw unreadable("an item without its delimiter runs to the end of the file");
     return o;
   }
 
+  /** An element's VR (explicit syntaxes only), declared length and where its value starts. */
+  private elementHeader(
+    o: number,
+    end: number,
+    group: number,
+    element: number,
+  ): { vr: string; length: number; start: number } {
+    const { view, little } = this;
+    if (!this.explicit) return { vr: "", length: view.getUint32(o + 4, little), start: o + 8 };
+    const vr = String.fromCharCode(this.bytes[o + 4]!, this.bytes[o + 5]!);
+    if (!LONG_VRS.has(vr)) return { vr, length: view.getUint16(o + 6, little), start: o + 8 };
+    if (o + 12 > end) throw unreadable(`the header of (${hex(group)},${hex(element)}) runs past the end of the file`);
+    return { vr, length: view.getUint32(o + 8, little), start: o + 12 };
+  }
+
+  /** Notes the top-level Pixel Data; a prefix walk checks its length against the file's size and stops here. */
+  private pixelData(tagOffset: number, valueOffset: number, length: number): void {
+    this.layout.pixelData = { tagOffset, valueOffset, ...(length === UNDEFINED ? {} : { length }) };
+    if (this.prefixOf === undefined) return;
+    if (length !== UNDEFINED && valueOffset + length > this.prefixOf)
+      throw unreadable("pixel data past the end of the file");
+    throw PIXELS_FOUND; // the rest is pixels (and rarely padding): not needed for a header
+  }
+
   /** Walks the items of a sequence in [from, end), or up to its delimiter when `delimited`; returns where it ends. */
-  function items(from: number, end: number, delimited: boolean): number {
+  private items(from: number, end: number, delimited: boolean): number {
+    const { view, little } = this;
     let o = from;
     while (o < end) {
       if (o + 8 > end) throw unreadable(`an item header at byte ${o} runs past the end of the file`);
@@ -140,7 +175,7 @@ export function inspectPart10(bytes: Uint8Array, fileSize = bytes.length): Part1
       if (element === 0xe0dd) return o + 8;
       if (element !== 0xe000) throw unreadable(`an unexpected item tag (FFFE,${hex(element)}) at byte ${o}`);
       if (length === UNDEFINED) {
-        o = walk(o + 8, end, true);
+        o = this.walk(o + 8, end, true);
         continue;
       }
       if (o + 8 + length > end)

@@ -23,12 +23,11 @@ export function axisWeights(src: number, dst: number): AxisWeights {
   return { i0, i1, w1 };
 }
 
+/** A grid's size [nx, ny, nz], x fastest. */
+type Dims3 = readonly [number, number, number];
+
 /** Trilinear resampling of a [nx, ny, nz] grid (x fastest) to new dimensions, separably (x, then y, then z). */
-export function resampleLinear(
-  src: Float32Array,
-  from: readonly [number, number, number],
-  to: readonly [number, number, number],
-): Float32Array {
+export function resampleLinear(src: Float32Array, from: Dims3, to: Dims3): Float32Array {
   const [sx, sy, sz] = from;
   const [dx, dy, dz] = to;
   const wx = axisWeights(sx, dx),
@@ -63,11 +62,7 @@ export function resampleLinear(
 }
 
 /** Pads a [nx, ny, nz] grid at the high end of each axis to `to`, replicating the edge voxels. */
-export function padEdge(
-  src: Float32Array,
-  from: readonly [number, number, number],
-  to: readonly [number, number, number],
-): Float32Array {
+export function padEdge(src: Float32Array, from: Dims3, to: Dims3): Float32Array {
   const [sx, sy, sz] = from;
   const [dx, dy, dz] = to;
   const out = new Float32Array(dx * dy * dz);

@@ -103,6 +103,27 @@ export interface DerivedObjectInput {
   now: Date;
 }
 
+/** The refusal an output builder throws: DLN_ERR_OUTPUT_INVALID naming the object (`what`) and the series. */
+export function outputInvalid(
+  what: string,
+  volume: Pick<Volume, "seriesInstanceUID">,
+): (why: string) => DelineateError {
+  return (why) =>
+    new DelineateError("DLN_ERR_OUTPUT_INVALID", `${what} for series ${volume.seriesInstanceUID}: ${why}`, {
+      seriesInstanceUID: volume.seriesInstanceUID,
+    });
+}
+
+/** One Referenced SOP Class / Instance UID pair per source slice, in slice order: how every output cites its source. */
+export function sourceImageReferences(
+  volume: Pick<Volume, "slices">,
+): { ReferencedSOPClassUID: string; ReferencedSOPInstanceUID: string }[] {
+  return volume.slices.map((s) => ({
+    ReferencedSOPClassUID: s.sopClassUID,
+    ReferencedSOPInstanceUID: s.sopInstanceUID,
+  }));
+}
+
 /**
  * The refusal an output builder throws, naming the object and the series, after the checks every grid-based output
  * needs: the label map on the volume's grid, one source reference per slice.
@@ -113,10 +134,7 @@ export function checkedGrid(
   what: string,
 ): (why: string) => DelineateError {
   const { volume, labels } = input;
-  const invalid = (why: string) =>
-    new DelineateError("DLN_ERR_OUTPUT_INVALID", `${what} for series ${volume.seriesInstanceUID}: ${why}`, {
-      seriesInstanceUID: volume.seriesInstanceUID,
-    });
+  const invalid = outputInvalid(what, volume);
   const [nx, ny, nz] = volume.dims;
   if (labels.dims.some((d, i) => d !== volume.dims[i]) || labels.data.length !== nx * ny * nz)
     throw invalid("label map and volume grids differ");

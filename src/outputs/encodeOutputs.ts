@@ -2,6 +2,7 @@ import { type NaturalDataset, writePart10 } from "../dicom/dataset.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { OutputKind } from "../route/rules.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
+import type { Equipment } from "./attributes.js";
 import { buildMeasurementReport } from "./measurementReport.js";
 import { buildOverlay } from "./overlay.js";
 import { buildSegmentation } from "./segmentation.js";
@@ -50,81 +51,65 @@ export interface EncodeInput {
  */
 export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   const { manifest, settings } = input;
-  const equipment = {
-    manufacturer: "Delineate",
-    modelName: "Delineate",
-    deviceSerialNumber: settings.deviceSerialNumber,
-    softwareVersion: input.softwareVersion,
-    ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
-  };
+  const { disclaimer } = settings;
   // what every builder takes
   const common = {
     volume: input.volume,
     source: input.source,
     labels: input.labels,
     segmentLabels: manifest.labels,
-    equipment,
+    equipment: delineateEquipment(settings, input.softwareVersion),
     now: input.now,
   };
   const algorithm = { name: manifest.id, version: manifest.version };
-  const seriesOf = (s: { seriesNumber: number; seriesDescription: string }) => ({
-    number: s.seriesNumber,
-    description: s.seriesDescription,
-  });
   const uidsOf = (kind: OutputKind) =>
     input.uids[kind] ?? { seriesInstanceUID: input.newUid(), sopInstanceUID: input.newUid() };
   const out: EncodedOutput[] = [];
-  const add = (kind: OutputKind, uids: { sopInstanceUID: string }, dataset: NaturalDataset) =>
-    out.push({ kind, sopInstanceUID: uids.sopInstanceUID, bytes: writePart10(dataset) });
   if (input.kinds.includes("seg")) {
     const uids = uidsOf("seg");
-    const seg = buildSegmentation({
-      ...common,
-      algorithm,
-      uids: { ...uids, dimensionOrganizationUID: input.newUid() },
-      series: seriesOf(settings),
-      disclaimer: settings.disclaimer,
-      type: settings.segType,
-    });
-    add("seg", uids, seg.dataset);
+    const segUids = { ...uids, dimensionOrganizationUID: input.newUid() };
+    const series = seriesOf(settings);
+    const seg = buildSegmentation({ ...common, algorithm, uids: segUids, series, disclaimer, type: settings.segType });
+    out.push(encoded("seg", uids, seg.dataset));
     if (input.kinds.includes("sr")) {
-      const srUids = uidsOf("sr");
-      const sr = buildMeasurementReport({
-        ...common,
-        segmentation: seg,
-        uids: { ...srUids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() },
-        series: seriesOf(settings.sr),
-      });
-      add("sr", srUids, sr);
+      const uids = uidsOf("sr");
+      const srUids = { ...uids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() };
+      const sr = buildMeasurementReport({ ...common, segmentation: seg, uids: srUids, series: seriesOf(settings.sr) });
+      out.push(encoded("sr", uids, sr));
     }
   }
   if (input.kinds.includes("rtstruct")) {
     const uids = uidsOf("rtstruct");
-    add(
-      "rtstruct",
-      uids,
-      buildStructureSet({
-        ...common,
-        algorithm,
-        uids,
-        series: seriesOf(settings.rtstruct),
-        disclaimer: settings.disclaimer,
-      }),
-    );
+    const series = seriesOf(settings.rtstruct);
+    out.push(encoded("rtstruct", uids, buildStructureSet({ ...common, algorithm, uids, series, disclaimer })));
   }
   if (input.kinds.includes("sc")) {
     const uids = uidsOf("sc");
-    add(
-      "sc",
-      uids,
-      buildOverlay({
-        ...common,
-        uids,
-        series: seriesOf(settings.sc),
-        disclaimer: settings.disclaimer,
-        keySlices: settings.sc.keySlices,
-      }),
+    const { keySlices } = settings.sc;
+    out.push(
+      encoded("sc", uids, buildOverlay({ ...common, uids, series: seriesOf(settings.sc), disclaimer, keySlices })),
     );
   }
   return out;
+}
+
+/** Delineate as the equipment that wrote the outputs, with the site's serial number and institution. */
+function delineateEquipment(settings: OutputSettings, softwareVersion: string): Equipment {
+  return {
+    manufacturer: "Delineate",
+    modelName: "Delineate",
+    deviceSerialNumber: settings.deviceSerialNumber,
+    softwareVersion,
+    ...(settings.institutionName ? { institutionName: settings.institutionName } : {}),
+  };
+}
+
+/** A configured series (number and description) as the builders take it. */
+function seriesOf(s: { seriesNumber: number; seriesDescription: string }): { number: number; description: string } {
+  return { number: s.seriesNumber, description: s.seriesDescription };
+}
+
+/** One output written as a Part 10 file. */
+function encoded(kind: OutputKind, uids: { sopInstanceUID: string }, dataset: NaturalDataset): EncodedOutput {
+  return { kind, sopInstanceUID: uids.sopInstanceUID, bytes: writePart10(dataset) };
 }

@@ -1,9 +1,16 @@
 import { type CodedConcept, codeItem, DCM, LOINC, RFC5646, SCT, UCUM } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
-import { DelineateError } from "../errors.js";
-import { labelVoxelCounts } from "../volume/volume.js";
-import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
+import type { ModelLabel } from "../models/manifest.js";
+import { labelVoxelCounts, type Volume } from "../volume/volume.js";
+import {
+  type DerivedObjectInput,
+  derivedObjectHeader,
+  dicomDateTime,
+  ds,
+  outputInvalid,
+  sourceImageReferences,
+} from "./attributes.js";
 import type { Segmentation } from "./segmentation.js";
 
 /** Procedure reported (CID 100 Quantitative Diagnostic Imaging Procedures), by the source modality. */
@@ -31,87 +38,14 @@ export interface MeasurementReportInput extends DerivedObjectInput {
  */
 export function buildMeasurementReport(input: MeasurementReportInput): NaturalDataset {
   const { volume, segmentation } = input;
-  const seg = segmentation.dataset;
+  const invalid = outputInvalid("SR", volume);
   const modality = String(input.source.Modality ?? "");
   const procedure = PROCEDURE[modality];
-  if (!procedure)
-    throw new DelineateError(
-      "DLN_ERR_OUTPUT_INVALID",
-      `SR for series ${volume.seriesInstanceUID}: no procedure code for modality ${modality}`,
-      { seriesInstanceUID: volume.seriesInstanceUID },
-    );
-  const counts = labelVoxelCounts(input.labels);
-  const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
+  if (!procedure) throw invalid(`no procedure code for modality ${modality}`);
+  const groups = measurementGroups(input);
+  if (!groups.length) throw invalid("the SEG has no segment");
+
   const { date, time } = dicomDateTime(input.now);
-
-  const groups = input.segmentLabels
-    .filter((l) => segmentation.segmentNumbers.has(l.value))
-    .map((label) => {
-      const number = segmentation.segmentNumbers.get(label.value)!;
-      return {
-        RelationshipType: "CONTAINS",
-        ValueType: "CONTAINER",
-        ConceptNameCodeSequence: [codeItem(DCM.MeasurementGroup)],
-        ContinuityOfContent: "SEPARATE",
-        ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1411" }],
-        ContentSequence: [
-          {
-            RelationshipType: "HAS OBS CONTEXT",
-            ValueType: "TEXT",
-            ConceptNameCodeSequence: [codeItem(DCM.TrackingIdentifier)],
-            TextValue: label.name,
-          },
-          {
-            RelationshipType: "HAS OBS CONTEXT",
-            ValueType: "UIDREF",
-            ConceptNameCodeSequence: [codeItem(DCM.TrackingUniqueIdentifier)],
-            UID: input.uids.trackingUID(number),
-          },
-          {
-            RelationshipType: "CONTAINS",
-            ValueType: "CODE",
-            ConceptNameCodeSequence: [codeItem(DCM.Finding)],
-            ConceptCodeSequence: [codeItem(label.type)],
-          },
-          {
-            RelationshipType: "CONTAINS",
-            ValueType: "IMAGE",
-            ConceptNameCodeSequence: [codeItem(DCM.ReferencedSegment)],
-            ReferencedSOPSequence: [
-              {
-                ReferencedSOPClassUID: seg.SOPClassUID,
-                ReferencedSOPInstanceUID: seg.SOPInstanceUID,
-                ReferencedSegmentNumber: number,
-              },
-            ],
-          },
-          {
-            RelationshipType: "CONTAINS",
-            ValueType: "UIDREF",
-            ConceptNameCodeSequence: [codeItem(DCM.SourceSeriesForSegmentation)],
-            UID: volume.seriesInstanceUID,
-          },
-          {
-            RelationshipType: "CONTAINS",
-            ValueType: "NUM",
-            ConceptNameCodeSequence: [codeItem(SCT.Volume)],
-            MeasuredValueSequence: [
-              {
-                MeasurementUnitsCodeSequence: [codeItem(UCUM.Milliliter)],
-                NumericValue: ds(counts[label.value]! * voxelMl),
-              },
-            ],
-          },
-        ],
-      };
-    });
-  if (!groups.length)
-    throw new DelineateError(
-      "DLN_ERR_OUTPUT_INVALID",
-      `SR for series ${volume.seriesInstanceUID}: the SEG has no segment`,
-      { seriesInstanceUID: volume.seriesInstanceUID },
-    );
-
   return {
     ...derivedObjectHeader({ ...input, sopClassUID: SopClass.EnhancedSRStorage, modality: "SR" }),
     ReferencedPerformedProcedureStepSequence: [],
@@ -120,86 +54,123 @@ export function buildMeasurementReport(input: MeasurementReportInput): NaturalDa
     CompletionFlag: "COMPLETE",
     VerificationFlag: "UNVERIFIED",
     PerformedProcedureCodeSequence: [],
-    CurrentRequestedProcedureEvidenceSequence: [
-      {
-        StudyInstanceUID: volume.studyInstanceUID,
-        ReferencedSeriesSequence: [
+    CurrentRequestedProcedureEvidenceSequence: currentRequestedProcedureEvidence(volume, segmentation.dataset),
+    ...container(DCM.ImagingMeasurementReport, "1500", [
+      codeContent("HAS CONCEPT MOD", DCM.LanguageOfContentItemAndDescendants, RFC5646.EnglishUnitedStates),
+      ...deviceObserverContext(input),
+      codeContent("HAS CONCEPT MOD", DCM.ProcedureReported, procedure),
+      { RelationshipType: "CONTAINS", ...container(DCM.ImagingMeasurements, undefined, groups) },
+    ]),
+  };
+}
+
+/** A CONTAINER content item (its relationship, where it has one, is the caller's), of template `template` if given. */
+function container(concept: CodedConcept, template: string | undefined, content: NaturalDataset[]): NaturalDataset {
+  return {
+    ValueType: "CONTAINER",
+    ConceptNameCodeSequence: [codeItem(concept)],
+    ContinuityOfContent: "SEPARATE",
+    ...(template ? { ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: template }] } : {}),
+    ContentSequence: content,
+  };
+}
+
+type Relationship = "CONTAINS" | "HAS OBS CONTEXT" | "HAS CONCEPT MOD";
+
+/** A content item of the SR tree: its relationship to its parent, value type, concept name and value attributes. */
+function contentItem(
+  relationship: Relationship,
+  valueType: string,
+  concept: CodedConcept,
+  value: NaturalDataset,
+): NaturalDataset {
+  return {
+    RelationshipType: relationship,
+    ValueType: valueType,
+    ConceptNameCodeSequence: [codeItem(concept)],
+    ...value,
+  };
+}
+
+const codeContent = (relationship: Relationship, concept: CodedConcept, code: CodedConcept) =>
+  contentItem(relationship, "CODE", concept, { ConceptCodeSequence: [codeItem(code)] });
+const textContent = (relationship: Relationship, concept: CodedConcept, text: string) =>
+  contentItem(relationship, "TEXT", concept, { TextValue: text });
+const uidContent = (relationship: Relationship, concept: CodedConcept, uid: string) =>
+  contentItem(relationship, "UIDREF", concept, { UID: uid });
+
+/** TID 1500's observation context: Delineate as the device observer (TID 1004). */
+function deviceObserverContext(input: MeasurementReportInput): NaturalDataset[] {
+  return [
+    codeContent("HAS OBS CONTEXT", DCM.ObserverType, DCM.Device),
+    uidContent("HAS OBS CONTEXT", DCM.DeviceObserverUID, input.uids.deviceObserverUID),
+    textContent("HAS OBS CONTEXT", DCM.DeviceObserverName, "Delineate"),
+    textContent("HAS OBS CONTEXT", DCM.DeviceObserverManufacturer, input.equipment.manufacturer),
+    textContent("HAS OBS CONTEXT", DCM.DeviceObserverModelName, input.equipment.modelName),
+    textContent("HAS OBS CONTEXT", DCM.DeviceObserverSerialNumber, input.equipment.deviceSerialNumber),
+  ];
+}
+
+/** One measurement group (TID 1411) per SEG segment, in the model's label order, each with its volume in mL. */
+function measurementGroups(input: MeasurementReportInput): NaturalDataset[] {
+  const { volume, segmentation } = input;
+  const counts = labelVoxelCounts(input.labels);
+  const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
+  return input.segmentLabels
+    .filter((l) => segmentation.segmentNumbers.has(l.value))
+    .map((label) => {
+      const number = segmentation.segmentNumbers.get(label.value)!;
+      return measurementGroup(input, label, number, counts[label.value]! * voxelMl);
+    });
+}
+
+/** A TID 1411 volumetric ROI measurement group: tracking identifiers, finding, the SEG segment, source series, volume. */
+function measurementGroup(
+  input: MeasurementReportInput,
+  label: ModelLabel,
+  segmentNumber: number,
+  volumeMl: number,
+): NaturalDataset {
+  const seg = input.segmentation.dataset;
+  return {
+    RelationshipType: "CONTAINS",
+    ...container(DCM.MeasurementGroup, "1411", [
+      textContent("HAS OBS CONTEXT", DCM.TrackingIdentifier, label.name),
+      uidContent("HAS OBS CONTEXT", DCM.TrackingUniqueIdentifier, input.uids.trackingUID(segmentNumber)),
+      codeContent("CONTAINS", DCM.Finding, label.type),
+      contentItem("CONTAINS", "IMAGE", DCM.ReferencedSegment, {
+        ReferencedSOPSequence: [
           {
-            SeriesInstanceUID: seg.SeriesInstanceUID,
-            ReferencedSOPSequence: [
-              { ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID },
-            ],
-          },
-          {
-            SeriesInstanceUID: volume.seriesInstanceUID,
-            ReferencedSOPSequence: volume.slices.map((s) => ({
-              ReferencedSOPClassUID: s.sopClassUID,
-              ReferencedSOPInstanceUID: s.sopInstanceUID,
-            })),
+            ReferencedSOPClassUID: seg.SOPClassUID,
+            ReferencedSOPInstanceUID: seg.SOPInstanceUID,
+            ReferencedSegmentNumber: segmentNumber,
           },
         ],
-      },
-    ],
-    ValueType: "CONTAINER",
-    ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurementReport)],
-    ContinuityOfContent: "SEPARATE",
-    ContentTemplateSequence: [{ MappingResource: "DCMR", TemplateIdentifier: "1500" }],
-    ContentSequence: [
-      {
-        RelationshipType: "HAS CONCEPT MOD",
-        ValueType: "CODE",
-        ConceptNameCodeSequence: [codeItem(DCM.LanguageOfContentItemAndDescendants)],
-        ConceptCodeSequence: [codeItem(RFC5646.EnglishUnitedStates)],
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "CODE",
-        ConceptNameCodeSequence: [codeItem(DCM.ObserverType)],
-        ConceptCodeSequence: [codeItem(DCM.Device)],
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "UIDREF",
-        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverUID)],
-        UID: input.uids.deviceObserverUID,
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "TEXT",
-        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverName)],
-        TextValue: "Delineate",
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "TEXT",
-        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverManufacturer)],
-        TextValue: input.equipment.manufacturer,
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "TEXT",
-        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverModelName)],
-        TextValue: input.equipment.modelName,
-      },
-      {
-        RelationshipType: "HAS OBS CONTEXT",
-        ValueType: "TEXT",
-        ConceptNameCodeSequence: [codeItem(DCM.DeviceObserverSerialNumber)],
-        TextValue: input.equipment.deviceSerialNumber,
-      },
-      {
-        RelationshipType: "HAS CONCEPT MOD",
-        ValueType: "CODE",
-        ConceptNameCodeSequence: [codeItem(DCM.ProcedureReported)],
-        ConceptCodeSequence: [codeItem(procedure)],
-      },
-      {
-        RelationshipType: "CONTAINS",
-        ValueType: "CONTAINER",
-        ConceptNameCodeSequence: [codeItem(DCM.ImagingMeasurements)],
-        ContinuityOfContent: "SEPARATE",
-        ContentSequence: groups,
-      },
-    ],
+      }),
+      uidContent("CONTAINS", DCM.SourceSeriesForSegmentation, input.volume.seriesInstanceUID),
+      contentItem("CONTAINS", "NUM", SCT.Volume, {
+        MeasuredValueSequence: [
+          { MeasurementUnitsCodeSequence: [codeItem(UCUM.Milliliter)], NumericValue: ds(volumeMl) },
+        ],
+      }),
+    ]),
   };
+}
+
+/** The Current Requested Procedure Evidence: the SEG and every source image the report rests on. */
+function currentRequestedProcedureEvidence(volume: Volume, seg: NaturalDataset): NaturalDataset[] {
+  return [
+    {
+      StudyInstanceUID: volume.studyInstanceUID,
+      ReferencedSeriesSequence: [
+        {
+          SeriesInstanceUID: seg.SeriesInstanceUID,
+          ReferencedSOPSequence: [
+            { ReferencedSOPClassUID: seg.SOPClassUID, ReferencedSOPInstanceUID: seg.SOPInstanceUID },
+          ],
+        },
+        { SeriesInstanceUID: volume.seriesInstanceUID, ReferencedSOPSequence: sourceImageReferences(volume) },
+      ],
+    },
+  ];
 }

@@ -1,8 +1,8 @@
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
-import { DelineateError } from "../errors.js";
+import type { ModelLabel } from "../models/manifest.js";
 import { type LabelMap, labelVoxelCounts } from "../volume/volume.js";
-import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime } from "./attributes.js";
+import { type DerivedObjectInput, derivedObjectHeader, dicomDateTime, outputInvalid } from "./attributes.js";
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from "./font5x7.js";
 
 /** The volume's intensities must be in place: the overlay draws them. */
@@ -72,12 +72,7 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
   const [nx, ny] = volume.dims;
   const plane = nx * ny;
   const slices = keySlices(labels, input.keySlices);
-  if (!slices.length)
-    throw new DelineateError(
-      "DLN_ERR_OUTPUT_INVALID",
-      `overlay for series ${volume.seriesInstanceUID}: no label has any voxel`,
-      { seriesInstanceUID: volume.seriesInstanceUID },
-    );
+  if (!slices.length) throw outputInvalid("overlay", volume)("no label has any voxel");
   const colour = new Map(input.segmentLabels.map((l) => [l.value, l.color as Rgb]));
   const counts = labelVoxelCounts(labels); // one pass, not one scan of the volume per label
   const present = input.segmentLabels.filter((l) => counts[l.value]! > 0);
@@ -88,56 +83,87 @@ export function buildOverlay(input: OverlayInput): NaturalDataset {
   slices.forEach((k, f) => {
     const canvas = new Canvas(nx, ny, frames, f * plane * 3);
     const img = volume.data.subarray(k * plane, (k + 1) * plane);
-    const lab = labels.data.subarray(k * plane, (k + 1) * plane);
-    let [lo, hi] = [-160, 240]; // CT: level 40, width 400
-    if (!isCT) {
-      const sorted = Float32Array.from(img).sort();
-      [lo, hi] = [sorted[Math.floor(0.01 * (sorted.length - 1))]!, sorted[Math.floor(0.99 * (sorted.length - 1))]!];
-      if (hi <= lo) hi = lo + 1;
-    }
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        const p = j * nx + i;
-        const g = Math.max(0, Math.min(255, Math.round(((img[p]! - lo) / (hi - lo)) * 255)));
-        const v = lab[p]!;
-        const c = v ? colour.get(v) : undefined;
-        // a pixel of a label with a 4-neighbour of another value (or the image's edge) is on the outline
-        const edge =
-          c &&
-          (i === 0 ||
-            j === 0 ||
-            i === nx - 1 ||
-            j === ny - 1 ||
-            lab[p - 1] !== v ||
-            lab[p + 1] !== v ||
-            lab[p - nx] !== v ||
-            lab[p + nx] !== v);
-        canvas.set(i, j, edge ? c : [g, g, g]);
-      }
-    }
-    const line = (GLYPH_HEIGHT + 3) * scale;
-    const legendWidth = Math.min(
-      nx,
-      (Math.max(...present.map((l) => l.name.length)) * (GLYPH_WIDTH + 1) + GLYPH_HEIGHT + 6) * scale,
+    drawImageWithOutlines(
+      canvas,
+      img,
+      labels.data.subarray(k * plane, (k + 1) * plane),
+      colour,
+      displayWindow(img, isCT),
     );
-    canvas.box(0, 0, legendWidth, present.length * line + 2 * scale, [0, 0, 0]);
-    present.forEach((l, n) => {
-      canvas.box(
-        2 * scale,
-        (2 + n * (GLYPH_HEIGHT + 3)) * scale,
-        GLYPH_HEIGHT * scale,
-        GLYPH_HEIGHT * scale,
-        l.color as Rgb,
-      );
-      canvas.text((GLYPH_HEIGHT + 4) * scale, (2 + n * (GLYPH_HEIGHT + 3)) * scale, l.name, scale, [255, 255, 255]);
-    });
-    if (input.disclaimer) {
-      const text = input.disclaimer.slice(0, Math.floor(nx / ((GLYPH_WIDTH + 1) * scale)) - 1);
-      canvas.box(0, ny - line, nx, line, [0, 0, 0]);
-      canvas.text(scale, ny - line + 2 * scale, text, scale, [255, 255, 0]);
-    }
+    drawLegend(canvas, present, scale);
+    if (input.disclaimer) drawDisclaimer(canvas, input.disclaimer, scale);
   });
+  return secondaryCapture(input, slices, frames);
+}
 
+/** The grey window [lo, hi]: CT at a soft-tissue window (level 40, width 400), otherwise the 1st–99th percentile. */
+function displayWindow(img: Float32Array, isCT: boolean): [number, number] {
+  if (isCT) return [-160, 240];
+  const sorted = Float32Array.from(img).sort();
+  const lo = sorted[Math.floor(0.01 * (sorted.length - 1))]!,
+    hi = sorted[Math.floor(0.99 * (sorted.length - 1))]!;
+  return [lo, hi <= lo ? lo + 1 : hi];
+}
+
+/** The slice in grey through `[lo, hi]`, each label's outline in its colour over it. */
+function drawImageWithOutlines(
+  canvas: Canvas,
+  img: Float32Array,
+  lab: Uint8Array,
+  colour: ReadonlyMap<number, Rgb>,
+  [lo, hi]: readonly [number, number],
+): void {
+  const { width: nx, height: ny } = canvas;
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const p = j * nx + i;
+      const g = Math.max(0, Math.min(255, Math.round(((img[p]! - lo) / (hi - lo)) * 255)));
+      const v = lab[p]!;
+      const c = v ? colour.get(v) : undefined;
+      // a pixel of a label with a 4-neighbour of another value (or the image's edge) is on the outline
+      const edge =
+        c &&
+        (i === 0 ||
+          j === 0 ||
+          i === nx - 1 ||
+          j === ny - 1 ||
+          lab[p - 1] !== v ||
+          lab[p + 1] !== v ||
+          lab[p - nx] !== v ||
+          lab[p + nx] !== v);
+      canvas.set(i, j, edge ? c : [g, g, g]);
+    }
+  }
+}
+
+/** The legend at the top left: a swatch of each label's colour and its name, white on black. */
+function drawLegend(canvas: Canvas, present: readonly ModelLabel[], scale: number): void {
+  const line = (GLYPH_HEIGHT + 3) * scale;
+  const legendWidth = Math.min(
+    canvas.width,
+    (Math.max(...present.map((l) => l.name.length)) * (GLYPH_WIDTH + 1) + GLYPH_HEIGHT + 6) * scale,
+  );
+  canvas.box(0, 0, legendWidth, present.length * line + 2 * scale, [0, 0, 0]);
+  present.forEach((l, n) => {
+    const y = (2 + n * (GLYPH_HEIGHT + 3)) * scale;
+    canvas.box(2 * scale, y, GLYPH_HEIGHT * scale, GLYPH_HEIGHT * scale, l.color as Rgb);
+    canvas.text((GLYPH_HEIGHT + 4) * scale, y, l.name, scale, [255, 255, 255]);
+  });
+}
+
+/** The disclaimer along the bottom, yellow on black, cut to the width. */
+function drawDisclaimer(canvas: Canvas, disclaimer: string, scale: number): void {
+  const { width: nx, height: ny } = canvas;
+  const line = (GLYPH_HEIGHT + 3) * scale;
+  const text = disclaimer.slice(0, Math.floor(nx / ((GLYPH_WIDTH + 1) * scale)) - 1);
+  canvas.box(0, ny - line, nx, line, [0, 0, 0]);
+  canvas.text(scale, ny - line + 2 * scale, text, scale, [255, 255, 0]);
+}
+
+/** The Multi-frame True Color Secondary Capture around the drawn frames, each referencing its source image. */
+function secondaryCapture(input: OverlayInput, slices: readonly number[], frames: Uint8Array): NaturalDataset {
+  const { volume } = input;
+  const [nx, ny] = volume.dims;
   const { date, time } = dicomDateTime(input.now);
   const dataset: NaturalDataset = {
     ...derivedObjectHeader({

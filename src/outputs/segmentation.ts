@@ -1,6 +1,8 @@
 import { codeItem, DCM, SCT } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
+import type { ModelLabel } from "../models/manifest.js";
+import type { SliceSource, Volume } from "../volume/volume.js";
 import {
   checkedGrid,
   type DerivedObjectInput,
@@ -8,6 +10,7 @@ import {
   dicomDateTime,
   ds,
   rgbToDicomLab,
+  sourceImageReferences,
 } from "./attributes.js";
 import { packBinaryFrames } from "./bitpack.js";
 
@@ -26,6 +29,16 @@ export interface Segmentation {
   frameCount: number;
 }
 
+/** One frame of the SEG: the source slice it lies on, and (BINARY) the label value and segment number it shows. */
+interface SegmentFrame {
+  slice: number;
+  value: number;
+  segment: number;
+}
+
+/** A label's extent: its first and last slice holding any voxel. */
+type Extent = { first: number; last: number };
+
 /**
  * Builds a DICOM Segmentation on the source grid: one segment per label present, numbered 1..N. BINARY: frames for
  * every source slice inside a segment's extent (empty ones too, so readers can rebuild the grid). LABELMAP: one
@@ -35,17 +48,44 @@ export interface Segmentation {
  */
 export function buildSegmentation(input: SegmentationInput): Segmentation {
   const { volume, labels } = input;
-  const [nx, ny, nz] = volume.dims;
   const invalid = checkedGrid(input, "SEG");
   if (volume.slices.some((s) => !s.sopClassUID || !s.sopInstanceUID))
     throw invalid("a source slice has no SOP Class or Instance UID");
   const values = input.segmentLabels.map((l) => l.value);
   if (new Set(values).size !== values.length) throw invalid("duplicate label values");
 
+  const extent = labelExtents(labels.data, volume.dims);
+  const present = input.segmentLabels.filter((l) => extent.has(l.value));
+  if (present.length === 0) throw invalid("no label has any voxel");
+
+  const labelmap = input.type === "LABELMAP";
+  const segmentNumbers = new Map<number, number>();
+  for (const [i, label] of present.entries()) segmentNumbers.set(label.value, i + 1);
+  const frames = labelmap ? labelmapFrameSlices(present, extent) : binaryFrameSlices(present, extent, segmentNumbers);
+
+  const dataset: NaturalDataset = {
+    ...segmentationImage(input, labelmap),
+    NumberOfFrames: frames.length,
+    SegmentSequence: segmentSequence(input.algorithm, present, labelmap),
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],
+    DimensionIndexSequence: dimensionIndexSequence(input.uids.dimensionOrganizationUID, labelmap),
+    SharedFunctionalGroupsSequence: sharedFunctionalGroups(volume),
+    PerFrameFunctionalGroupsSequence: frames.map((f) => perFrameFunctionalGroups(volume.slices[f.slice]!, f, labelmap)),
+    ReferencedSeriesSequence: [
+      { SeriesInstanceUID: volume.seriesInstanceUID, ReferencedInstanceSequence: sourceImageReferences(volume) },
+    ],
+    PixelData: [segmentationPixelData(labels.data, volume.dims, frames, segmentNumbers, labelmap).buffer],
+  };
+  dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
+  return { dataset, segmentNumbers, frameCount: frames.length };
+}
+
+/** Each label value's extent along the slices, in one pass over the label map (values absent have none). */
+function labelExtents(data: Uint8Array, [nx, ny, nz]: readonly [number, number, number]): Map<number, Extent> {
   const plane = nx * ny;
-  const extent = new Map<number, { first: number; last: number }>();
+  const extent = new Map<number, Extent>();
   for (let k = 0; k < nz; k++) {
-    const slice = labels.data.subarray(k * plane, (k + 1) * plane);
+    const slice = data.subarray(k * plane, (k + 1) * plane);
     const seen = new Set<number>();
     for (let p = 0; p < plane; p++) if (slice[p]) seen.add(slice[p]!);
     for (const v of seen) {
@@ -54,28 +94,39 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
       else extent.set(v, { first: k, last: k });
     }
   }
-  const present = input.segmentLabels.filter((l) => extent.has(l.value));
-  if (present.length === 0) throw invalid("no label has any voxel");
+  return extent;
+}
 
-  const labelmap = input.type === "LABELMAP";
-  const segmentNumbers = new Map<number, number>();
-  const frames: { slice: number; value: number; segment: number }[] = [];
-  for (const [i, label] of present.entries()) segmentNumbers.set(label.value, i + 1);
-  if (labelmap) {
-    const first = Math.min(...present.map((l) => extent.get(l.value)!.first)),
-      last = Math.max(...present.map((l) => extent.get(l.value)!.last));
-    for (let k = first; k <= last; k++) frames.push({ slice: k, value: 0, segment: 0 });
-  } else {
-    for (const label of present) {
-      const e = extent.get(label.value)!;
-      for (let k = e.first; k <= e.last; k++)
-        frames.push({ slice: k, value: label.value, segment: segmentNumbers.get(label.value)! });
-    }
+/** BINARY frames: for each segment in turn, every slice of its extent. */
+function binaryFrameSlices(
+  present: readonly ModelLabel[],
+  extent: Map<number, Extent>,
+  segmentNumbers: Map<number, number>,
+): SegmentFrame[] {
+  const frames: SegmentFrame[] = [];
+  for (const label of present) {
+    const e = extent.get(label.value)!;
+    for (let k = e.first; k <= e.last; k++)
+      frames.push({ slice: k, value: label.value, segment: segmentNumbers.get(label.value)! });
   }
+  return frames;
+}
 
+/** LABELMAP frames: every slice from the first to the last that holds any segment. */
+function labelmapFrameSlices(present: readonly ModelLabel[], extent: Map<number, Extent>): SegmentFrame[] {
+  const first = Math.min(...present.map((l) => extent.get(l.value)!.first)),
+    last = Math.max(...present.map((l) => extent.get(l.value)!.last));
+  const frames: SegmentFrame[] = [];
+  for (let k = first; k <= last; k++) frames.push({ slice: k, value: 0, segment: 0 });
+  return frames;
+}
+
+/** The header, content and image pixel attributes of the Segmentation (BINARY: 1 bit; LABELMAP: 8 bits). */
+function segmentationImage(input: SegmentationInput, labelmap: boolean): NaturalDataset {
+  const { volume } = input;
+  const [nx, ny] = volume.dims;
   const { date, time } = dicomDateTime(input.now);
-  const [row, column] = volume.direction;
-  const dataset: NaturalDataset = {
+  return {
     ...derivedObjectHeader({
       ...input,
       sopClassUID: labelmap ? SopClass.LabelMapSegmentationStorage : SopClass.SegmentationStorage,
@@ -102,113 +153,118 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
     SegmentationType: labelmap ? "LABELMAP" : "BINARY",
     SegmentsOverlap: "NO",
     ...(labelmap ? { PixelPaddingValue: 0 } : {}),
-    NumberOfFrames: frames.length,
-    SegmentSequence: [
-      // LABELMAP: pixels outside every segment are segment 0, described as background (as dcmqi and highdicom write it)
-      ...(labelmap
-        ? [
-            {
-              SegmentNumber: 0,
-              SegmentLabel: "Background",
-              SegmentAlgorithmType: "AUTOMATIC",
-              SegmentAlgorithmName: input.algorithm.name,
-              SegmentedPropertyCategoryCodeSequence: [codeItem(SCT.Tissue)],
-              SegmentedPropertyTypeCodeSequence: [codeItem(DCM.Background)],
-            },
-          ]
-        : []),
-      ...present.map((label, i) => ({
-        SegmentNumber: i + 1,
-        SegmentLabel: label.name,
-        SegmentAlgorithmType: "AUTOMATIC",
-        SegmentAlgorithmName: input.algorithm.name,
-        SegmentationAlgorithmIdentificationSequence: [
-          {
-            AlgorithmFamilyCodeSequence: [codeItem(DCM.ArtificialIntelligence)],
-            AlgorithmName: input.algorithm.name,
-            AlgorithmVersion: input.algorithm.version,
-          },
-        ],
-        SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
-        SegmentedPropertyTypeCodeSequence: [
-          {
-            ...codeItem(label.type),
-            ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}),
-          },
-        ],
-        RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
-      })),
-    ],
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: input.uids.dimensionOrganizationUID }],
-    DimensionIndexSequence: [
-      ...(labelmap
-        ? []
-        : [
-            {
-              DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
-              DimensionIndexPointer: 0x0062000b,
-              FunctionalGroupPointer: 0x0062000a,
-              DimensionDescriptionLabel: "ReferencedSegmentNumber",
-            },
-          ]),
-      {
-        DimensionOrganizationUID: input.uids.dimensionOrganizationUID,
-        DimensionIndexPointer: 0x00200032,
-        FunctionalGroupPointer: 0x00209113,
-        DimensionDescriptionLabel: "ImagePositionPatient",
-      },
-    ],
-    SharedFunctionalGroupsSequence: [
-      {
-        PixelMeasuresSequence: [
-          {
-            PixelSpacing: [ds(volume.spacing[1]), ds(volume.spacing[0])],
-            SliceThickness: ds(volume.spacing[2]),
-            SpacingBetweenSlices: ds(volume.spacing[2]),
-          },
-        ],
-        PlaneOrientationSequence: [{ ImageOrientationPatient: [...row, ...column].map(ds) }],
-      },
-    ],
-    PerFrameFunctionalGroupsSequence: frames.map((f) => {
-      const src = volume.slices[f.slice]!;
-      return {
-        FrameContentSequence: [{ DimensionIndexValues: labelmap ? [f.slice + 1] : [f.segment, f.slice + 1] }],
-        PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
-        DerivationImageSequence: [
-          {
-            DerivationCodeSequence: [codeItem(DCM.Segmentation)],
-            SourceImageSequence: [
-              {
-                ReferencedSOPClassUID: src.sopClassUID,
-                ReferencedSOPInstanceUID: src.sopInstanceUID,
-                PurposeOfReferenceCodeSequence: [codeItem(DCM.SourceImageForImageProcessingOperation)],
-                SpatialLocationsPreserved: "YES",
-              },
-            ],
-          },
-        ],
-        ...(labelmap ? {} : { SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }] }),
-      };
-    }),
-    ReferencedSeriesSequence: [
-      {
-        SeriesInstanceUID: volume.seriesInstanceUID,
-        ReferencedInstanceSequence: volume.slices.map((s) => ({
-          ReferencedSOPClassUID: s.sopClassUID,
-          ReferencedSOPInstanceUID: s.sopInstanceUID,
-        })),
-      },
-    ],
-    PixelData: [
-      (labelmap
-        ? labelmapFrames(labels.data, plane, frames, segmentNumbers)
-        : packBinaryFrames(labels.data, plane, frames)
-      ).buffer,
-    ],
   };
-  dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
-  return { dataset, segmentNumbers, frameCount: frames.length };
+}
+
+/** The Segment Sequence: one item per label present, numbered from 1; a LABELMAP's background segment 0 first. */
+function segmentSequence(
+  algorithm: SegmentationInput["algorithm"],
+  present: readonly ModelLabel[],
+  labelmap: boolean,
+): NaturalDataset[] {
+  // LABELMAP: pixels outside every segment are segment 0, described as background (as dcmqi and highdicom write it)
+  const background = {
+    SegmentNumber: 0,
+    SegmentLabel: "Background",
+    SegmentAlgorithmType: "AUTOMATIC",
+    SegmentAlgorithmName: algorithm.name,
+    SegmentedPropertyCategoryCodeSequence: [codeItem(SCT.Tissue)],
+    SegmentedPropertyTypeCodeSequence: [codeItem(DCM.Background)],
+  };
+  return [
+    ...(labelmap ? [background] : []),
+    ...present.map((label, i) => ({
+      SegmentNumber: i + 1,
+      SegmentLabel: label.name,
+      SegmentAlgorithmType: "AUTOMATIC",
+      SegmentAlgorithmName: algorithm.name,
+      SegmentationAlgorithmIdentificationSequence: [
+        {
+          AlgorithmFamilyCodeSequence: [codeItem(DCM.ArtificialIntelligence)],
+          AlgorithmName: algorithm.name,
+          AlgorithmVersion: algorithm.version,
+        },
+      ],
+      SegmentedPropertyCategoryCodeSequence: [codeItem(label.category)],
+      SegmentedPropertyTypeCodeSequence: [
+        {
+          ...codeItem(label.type),
+          ...(label.laterality ? { SegmentedPropertyTypeModifierCodeSequence: [codeItem(label.laterality)] } : {}),
+        },
+      ],
+      RecommendedDisplayCIELabValue: rgbToDicomLab(label.color),
+    })),
+  ];
+}
+
+/** The Dimension Index Sequence: (BINARY only) the referenced segment number, then the image position. */
+function dimensionIndexSequence(dimensionOrganizationUID: string, labelmap: boolean): NaturalDataset[] {
+  const segmentIndex = {
+    DimensionOrganizationUID: dimensionOrganizationUID,
+    DimensionIndexPointer: 0x0062000b,
+    FunctionalGroupPointer: 0x0062000a,
+    DimensionDescriptionLabel: "ReferencedSegmentNumber",
+  };
+  return [
+    ...(labelmap ? [] : [segmentIndex]),
+    {
+      DimensionOrganizationUID: dimensionOrganizationUID,
+      DimensionIndexPointer: 0x00200032,
+      FunctionalGroupPointer: 0x00209113,
+      DimensionDescriptionLabel: "ImagePositionPatient",
+    },
+  ];
+}
+
+/** The Shared Functional Groups: the source grid's pixel measures and plane orientation, the same for every frame. */
+function sharedFunctionalGroups(volume: Volume): NaturalDataset[] {
+  const [row, column] = volume.direction;
+  return [
+    {
+      PixelMeasuresSequence: [
+        {
+          PixelSpacing: [ds(volume.spacing[1]), ds(volume.spacing[0])],
+          SliceThickness: ds(volume.spacing[2]),
+          SpacingBetweenSlices: ds(volume.spacing[2]),
+        },
+      ],
+      PlaneOrientationSequence: [{ ImageOrientationPatient: [...row, ...column].map(ds) }],
+    },
+  ];
+}
+
+/** One frame's Per-Frame Functional Groups: its dimension index values, position, source image and (BINARY) segment. */
+function perFrameFunctionalGroups(src: SliceSource, f: SegmentFrame, labelmap: boolean): NaturalDataset {
+  return {
+    FrameContentSequence: [{ DimensionIndexValues: labelmap ? [f.slice + 1] : [f.segment, f.slice + 1] }],
+    PlanePositionSequence: [{ ImagePositionPatient: src.position.map(ds) }],
+    DerivationImageSequence: [
+      {
+        DerivationCodeSequence: [codeItem(DCM.Segmentation)],
+        SourceImageSequence: [
+          {
+            ReferencedSOPClassUID: src.sopClassUID,
+            ReferencedSOPInstanceUID: src.sopInstanceUID,
+            PurposeOfReferenceCodeSequence: [codeItem(DCM.SourceImageForImageProcessingOperation)],
+            SpatialLocationsPreserved: "YES",
+          },
+        ],
+      },
+    ],
+    ...(labelmap ? {} : { SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }] }),
+  };
+}
+
+/** The Pixel Data: BINARY frames bit-packed, LABELMAP frames one byte a pixel. */
+function segmentationPixelData(
+  labels: Uint8Array,
+  [nx, ny]: readonly [number, number, number],
+  frames: readonly SegmentFrame[],
+  segmentNumbers: Map<number, number>,
+  labelmap: boolean,
+): Uint8Array {
+  const plane = nx * ny;
+  return labelmap ? labelmapFrames(labels, plane, frames, segmentNumbers) : packBinaryFrames(labels, plane, frames);
 }
 
 /** LABELMAP pixel data: frame f is slice `frames[f].slice` with each label value replaced by its segment number (0 elsewhere). */

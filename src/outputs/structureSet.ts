@@ -2,7 +2,15 @@ import { codeItem } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
 import type { ModelLabel } from "../models/manifest.js";
-import { checkedGrid, type DerivedObjectInput, derivedObjectHeader, dicomDateTime, ds } from "./attributes.js";
+import type { Volume } from "../volume/volume.js";
+import {
+  checkedGrid,
+  type DerivedObjectInput,
+  derivedObjectHeader,
+  dicomDateTime,
+  ds,
+  sourceImageReferences,
+} from "./attributes.js";
 import { traceMask } from "./contours.js";
 
 export interface StructureSetInput extends DerivedObjectInput {
@@ -19,103 +27,31 @@ export interface StructureSetInput extends DerivedObjectInput {
  * @throws DelineateError DLN_ERR_OUTPUT_INVALID when the inputs disagree or nothing was segmented.
  */
 export function buildStructureSet(input: StructureSetInput): NaturalDataset {
-  const { volume, labels } = input;
-  const [nx, ny, nz] = volume.dims;
+  const { volume } = input;
   const invalid = checkedGrid(input, "RTSTRUCT");
-
-  const [row, column] = volume.direction;
-  const [sx, sy] = volume.spacing;
-  const plane = nx * ny;
-  const rois: { label: ModelLabel; contours: NaturalDataset[] }[] = input.segmentLabels.map((label) => ({
-    label,
-    contours: [],
-  }));
-  const byValue = new Map(rois.map((r) => [r.label.value, r]));
-  for (let k = 0; k < nz; k++) {
-    const slice = labels.data.subarray(k * plane, (k + 1) * plane);
-    // bounding box of each label on this slice
-    const box = new Map<number, [number, number, number, number]>();
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        const v = slice[j * nx + i]!;
-        if (!v || !byValue.has(v)) continue;
-        const b = box.get(v);
-        if (!b) box.set(v, [i, j, i, j]);
-        else {
-          if (i < b[0]) b[0] = i;
-          if (i > b[2]) b[2] = i;
-          if (j > b[3]) b[3] = j;
-        }
-      }
-    }
-    const src = volume.slices[k]!;
-    for (const [value, [i0, j0, i1, j1]] of box) {
-      // one pixel of margin so outlines close inside the crop
-      const w = i1 - i0 + 3,
-        h = j1 - j0 + 3;
-      const mask = new Uint8Array(w * h);
-      for (let j = j0; j <= j1; j++)
-        for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
-      for (const ring of traceMask(mask, w, h)) {
-        const data: string[] = [];
-        for (const [x, y] of ring) {
-          // pixel-edge coordinates → patient mm: pixel (i, j) has its centre at x = i + 0.5
-          const u = (x - 1 + i0 - 0.5) * sx,
-            v = (y - 1 + j0 - 0.5) * sy;
-          for (let a = 0; a < 3; a++) data.push(ds(src.position[a]! + u * row[a]! + v * column[a]!));
-        }
-        byValue.get(value)!.contours.push({
-          ContourImageSequence: [
-            { ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID },
-          ],
-          ContourGeometricType: "CLOSED_PLANAR",
-          NumberOfContourPoints: ring.length,
-          ContourData: data,
-        });
-      }
-    }
-  }
-  const present = rois.filter((r) => r.contours.length > 0);
+  const present = roiContours(input).filter((r) => r.contours.length > 0);
   if (!present.length) throw invalid("no label has any voxel");
 
   const { date, time } = dicomDateTime(input.now);
   const frame = volume.frameOfReferenceUID;
+  const description = `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64);
   return {
     ...derivedObjectHeader({ ...input, sopClassUID: SopClass.RTStructureSetStorage, modality: "RTSTRUCT" }),
     OperatorsName: "",
     FrameOfReferenceUID: frame,
     PositionReferenceIndicator: input.source.PositionReferenceIndicator ?? "",
     StructureSetLabel: input.algorithm.name.slice(0, 16),
-    StructureSetName: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+    StructureSetName: description,
     ...(input.disclaimer ? { StructureSetDescription: input.disclaimer.slice(0, 1024) } : {}),
     StructureSetDate: date,
     StructureSetTime: time,
-    ReferencedFrameOfReferenceSequence: [
-      {
-        FrameOfReferenceUID: frame,
-        RTReferencedStudySequence: [
-          {
-            ReferencedSOPClassUID: SopClass.DetachedStudyManagement,
-            ReferencedSOPInstanceUID: volume.studyInstanceUID,
-            RTReferencedSeriesSequence: [
-              {
-                SeriesInstanceUID: volume.seriesInstanceUID,
-                ContourImageSequence: volume.slices.map((s) => ({
-                  ReferencedSOPClassUID: s.sopClassUID,
-                  ReferencedSOPInstanceUID: s.sopInstanceUID,
-                })),
-              },
-            ],
-          },
-        ],
-      },
-    ],
+    ReferencedFrameOfReferenceSequence: referencedFrameOfReference(volume),
     StructureSetROISequence: present.map((r, n) => ({
       ROINumber: n + 1,
       ReferencedFrameOfReferenceUID: frame,
       ROIName: r.label.name,
       ROIGenerationAlgorithm: "AUTOMATIC",
-      ROIGenerationDescription: `${input.algorithm.name} ${input.algorithm.version}`.slice(0, 64),
+      ROIGenerationDescription: description,
     })),
     ROIContourSequence: present.map((r, n) => ({
       ReferencedROINumber: n + 1,
@@ -130,4 +66,102 @@ export function buildStructureSet(input: StructureSetInput): NaturalDataset {
       RTROIIdentificationCodeSequence: [codeItem(r.label.type)],
     })),
   };
+}
+
+/** A ROI's label and its Contour Sequence items, slice by slice. */
+interface RoiContours {
+  label: ModelLabel;
+  contours: NaturalDataset[];
+}
+
+/** Each model label's contours, traced slice by slice within the label's bounding box on that slice. */
+function roiContours(input: StructureSetInput): RoiContours[] {
+  const { volume, labels } = input;
+  const [nx, ny, nz] = volume.dims;
+  const plane = nx * ny;
+  const rois: RoiContours[] = input.segmentLabels.map((label) => ({ label, contours: [] }));
+  const byValue = new Map(rois.map((r) => [r.label.value, r]));
+  for (let k = 0; k < nz; k++) {
+    const slice = labels.data.subarray(k * plane, (k + 1) * plane);
+    for (const [value, box] of labelBoxes(slice, nx, ny, byValue))
+      byValue.get(value)!.contours.push(...contourSequence(slice, value, box, volume, k));
+  }
+  return rois;
+}
+
+/** The bounding box [i0, j0, i1, j1] of each label (of those in `wanted`) on one slice. */
+function labelBoxes(
+  slice: Uint8Array,
+  nx: number,
+  ny: number,
+  wanted: ReadonlyMap<number, unknown>,
+): Map<number, [number, number, number, number]> {
+  const box = new Map<number, [number, number, number, number]>();
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const v = slice[j * nx + i]!;
+      if (!v || !wanted.has(v)) continue;
+      const b = box.get(v);
+      if (!b) box.set(v, [i, j, i, j]);
+      else {
+        if (i < b[0]) b[0] = i;
+        if (i > b[2]) b[2] = i;
+        if (j > b[3]) b[3] = j;
+      }
+    }
+  }
+  return box;
+}
+
+/** One label's CLOSED_PLANAR contours on slice k (one per island), traced in its bounding box, in patient mm. */
+function contourSequence(
+  slice: Uint8Array,
+  value: number,
+  [i0, j0, i1, j1]: readonly [number, number, number, number],
+  volume: Volume,
+  k: number,
+): NaturalDataset[] {
+  const nx = volume.dims[0];
+  const [row, column] = volume.direction;
+  const [sx, sy] = volume.spacing;
+  const src = volume.slices[k]!;
+  // one pixel of margin so outlines close inside the crop
+  const w = i1 - i0 + 3,
+    h = j1 - j0 + 3;
+  const mask = new Uint8Array(w * h);
+  for (let j = j0; j <= j1; j++)
+    for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
+  return traceMask(mask, w, h).map((ring) => {
+    const data: string[] = [];
+    for (const [x, y] of ring) {
+      // pixel-edge coordinates → patient mm: pixel (i, j) has its centre at x = i + 0.5
+      const u = (x - 1 + i0 - 0.5) * sx,
+        v = (y - 1 + j0 - 0.5) * sy;
+      for (let a = 0; a < 3; a++) data.push(ds(src.position[a]! + u * row[a]! + v * column[a]!));
+    }
+    return {
+      ContourImageSequence: [{ ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID }],
+      ContourGeometricType: "CLOSED_PLANAR",
+      NumberOfContourPoints: ring.length,
+      ContourData: data,
+    };
+  });
+}
+
+/** The Referenced Frame of Reference Sequence: frame of reference → study → series → every source image. */
+function referencedFrameOfReference(volume: Volume): NaturalDataset[] {
+  return [
+    {
+      FrameOfReferenceUID: volume.frameOfReferenceUID,
+      RTReferencedStudySequence: [
+        {
+          ReferencedSOPClassUID: SopClass.DetachedStudyManagement,
+          ReferencedSOPInstanceUID: volume.studyInstanceUID,
+          RTReferencedSeriesSequence: [
+            { SeriesInstanceUID: volume.seriesInstanceUID, ContourImageSequence: sourceImageReferences(volume) },
+          ],
+        },
+      ],
+    },
+  ];
 }

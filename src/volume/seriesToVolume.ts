@@ -68,6 +68,22 @@ function readVolume(grid: VolumeGrid, readSlice: (k: number, out: Float32Array) 
   return { ...grid, data };
 }
 
+type Refusal =
+  | "DLN_ERR_VOLUME_UNSUPPORTED"
+  | "DLN_ERR_VOLUME_TILT"
+  | "DLN_ERR_VOLUME_SPACING"
+  | "DLN_ERR_VOLUME_TOO_FEW_SLICES";
+type Refuse = (code: Refusal, why: string) => DelineateError;
+
+/** What every slice of a plain stack shares, from the first instance's header. */
+interface StackHeader {
+  rows: number;
+  cols: number;
+  iop: number[];
+  pixelSpacing: number[];
+  orientation: { row: Vec3; column: Vec3; normal: Vec3 };
+}
+
 /**
  * The checks and geometry of seriesToVolume, from headers only: pixels are read when a slice is asked for, so a
  * writer can stream the volume slice by slice (convert) instead of holding it whole.
@@ -78,16 +94,8 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const instances = input.flatMap(expandFrames);
   const first = instances[0];
   const seriesInstanceUID = first ? str(first.dataset, "SeriesInstanceUID") : "";
-  const ctx = { seriesInstanceUID };
-  const refuse = (
-    code:
-      | "DLN_ERR_VOLUME_UNSUPPORTED"
-      | "DLN_ERR_VOLUME_TILT"
-      | "DLN_ERR_VOLUME_SPACING"
-      | "DLN_ERR_VOLUME_TOO_FEW_SLICES",
-    why: string,
-  ) => new DelineateError(code, `series ${seriesInstanceUID || "(unknown)"}: ${why}`, ctx);
-
+  const refuse: Refuse = (code, why) =>
+    new DelineateError(code, `series ${seriesInstanceUID || "(unknown)"}: ${why}`, { seriesInstanceUID });
   if (!first || instances.length < options.minSlices) {
     throw refuse(
       "DLN_ERR_VOLUME_TOO_FEW_SLICES",
@@ -95,6 +103,40 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
     );
   }
   const ds0 = first.dataset;
+  const header = stackHeader(ds0, refuse);
+  const positions = slicePositions(instances, header, refuse);
+  const { order, distances } = sortAlongNormal(positions, header.orientation.normal);
+  const steps = distances.slice(1).map((d, i) => d - distances[i]!);
+  refuseSharedPositions(instances, steps, refuse);
+  const tilt = stackTilt(
+    positions,
+    order,
+    header.orientation.normal,
+    num(ds0, "GantryDetectorTilt") ?? 0,
+    options,
+    refuse,
+  );
+  const spacing = sliceSpacing(steps, distances, options, refuse);
+
+  const grid: VolumeGrid = {
+    dims: [header.cols, header.rows, order.length],
+    spacing: [header.pixelSpacing[1]!, header.pixelSpacing[0]!, spacing.spacing],
+    origin: positions[order[0]!]!,
+    direction: [header.orientation.row, header.orientation.column, header.orientation.normal],
+    studyInstanceUID: str(ds0, "StudyInstanceUID"),
+    seriesInstanceUID,
+    frameOfReferenceUID: str(ds0, "FrameOfReferenceUID"),
+    slices: sliceSources(instances, order, positions),
+  };
+  const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
+  const readSlice = (k: number, out: Float32Array) =>
+    decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+  if (!tilt.sheared && !spacing.irregular) return { grid, readSlice, warnings: [] };
+  return resampledPlan({ grid, positions: order.map((i) => positions[i]!), readSlice }, tilt, spacing, steps);
+}
+
+/** Rows, Columns, orientation and pixel spacing from the first instance, refused when missing or not orthonormal. */
+function stackHeader(ds0: ParsedDicom["dataset"], refuse: Refuse): StackHeader {
   const rows = num(ds0, "Rows");
   const cols = num(ds0, "Columns");
   const iop = nums(ds0, "ImageOrientationPatient");
@@ -104,7 +146,12 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   }
   const orientation = orientationFromIOP(iop);
   if (typeof orientation === "string") throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", orientation);
+  return { rows, cols, iop, pixelSpacing, orientation };
+}
 
+/** Each instance's Image Position (Patient), after checking it is single-frame and shares the stack's header. */
+function slicePositions(instances: readonly ParsedDicom[], header: StackHeader, refuse: Refuse): Vec3[] {
+  const { rows, cols, iop, pixelSpacing } = header;
   const positions: Vec3[] = [];
   for (const [n, inst] of instances.entries()) {
     const ds = inst.dataset;
@@ -127,34 +174,52 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
       throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `instance ${sop} (#${n + 1}) has no ImagePositionPatient`);
     positions.push([ipp[0]!, ipp[1]!, ipp[2]!]);
   }
+  return positions;
+}
 
-  const tilt = num(ds0, "GantryDetectorTilt") ?? 0;
-  const { order, distances } = sortAlongNormal(positions, orientation.normal);
-  const steps = distances.slice(1).map((d, i) => d - distances[i]!);
+/** Refuses two slices at one position: several volumes in one series, named when splitVolumes can tell them apart. */
+function refuseSharedPositions(instances: readonly ParsedDicom[], steps: readonly number[], refuse: Refuse): void {
   const samePosition = 1e-3 * positionUnit(instances[0]);
-  if (steps.some((s) => s < samePosition)) {
-    const parts = splitVolumes(instances);
-    const what =
-      parts.length > 1
-        ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)`
-        : " (several acquisitions, echoes or time points)";
-    throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
-  }
+  if (!steps.some((s) => s < samePosition)) return;
+  const parts = splitVolumes(instances);
+  const what =
+    parts.length > 1
+      ? `: it holds ${parts.length} volumes told apart by ${parts[0]!.dimension} (convert writes each; a model takes one)`
+      : " (several acquisitions, echoes or time points)";
+  throw refuse("DLN_ERR_VOLUME_UNSUPPORTED", `two or more slices share a position${what}`);
+}
+
+/** Whether the stack is sheared (gantry tilt), and by how many degrees; refused when the options say so. */
+function stackTilt(
+  positions: readonly Vec3[],
+  order: readonly number[],
+  normal: Vec3,
+  headerTilt: number,
+  options: VolumeOptions,
+  refuse: Refuse,
+): { sheared: boolean; tiltDegrees: number } {
   const maxAngle =
-    (Math.max(
-      ...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, orientation.normal)),
-    ) *
-      180) /
+    (Math.max(...order.slice(1).map((idx, i) => stepAngle(positions[order[i]!]!, positions[idx]!, normal))) * 180) /
     Math.PI;
   // the shear is what matters: a header tilt over slices already stacked along the normal leaves nothing to correct
   const sheared = maxAngle > options.maxTiltDegrees;
-  const tiltDegrees = Math.abs(tilt) > 0 ? tilt : maxAngle;
-  if ((sheared || Math.abs(tilt) > options.maxTiltDegrees) && options.tilt === "refuse") {
+  const tiltDegrees = Math.abs(headerTilt) > 0 ? headerTilt : maxAngle;
+  if ((sheared || Math.abs(headerTilt) > options.maxTiltDegrees) && options.tilt === "refuse") {
     throw refuse(
       "DLN_ERR_VOLUME_TILT",
       `gantry tilt of ${tiltDegrees.toFixed(2)}°: slices are sheared, not a rectilinear volume (tilt correction is off: volume.tilt is "refuse")`,
     );
   }
+  return { sheared, tiltDegrees };
+}
+
+/** The slice spacing, and whether the steps are irregular (missing slices, uneven steps); refused when the options say so. */
+function sliceSpacing(
+  steps: readonly number[],
+  distances: readonly number[],
+  options: VolumeOptions,
+  refuse: Refuse,
+): { spacing: number; step: number; irregular: boolean; stepsText: string } {
   const step = median(steps);
   const irregular = Math.max(...steps.map((s) => Math.abs(s - step))) > options.spacingTolerance * step;
   // a regular stack's spacing from its extent, so its far slice lies on the last image; an irregular one's extent
@@ -167,8 +232,16 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
       `slice spacing is not regular (${stepsText}): missing slices or irregular spacing`,
     );
   }
+  return { spacing, step, irregular, stepsText };
+}
 
-  const slices: SliceSource[] = order.map((idx) => {
+/** The slices in stack order: each one's SOP Instance and Class UIDs, position, and frame (from an Enhanced instance). */
+function sliceSources(
+  instances: readonly ParsedDicom[],
+  order: readonly number[],
+  positions: readonly Vec3[],
+): SliceSource[] {
+  return order.map((idx) => {
     const inst = instances[idx]!;
     const frame = num(inst.dataset, "ReferencedFrameNumber");
     return {
@@ -178,32 +251,29 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
       ...(frame ? { frameNumber: frame } : {}),
     };
   });
-  const grid: VolumeGrid = {
-    dims: [cols, rows, order.length],
-    spacing: [pixelSpacing[1]!, pixelSpacing[0]!, spacing],
-    origin: positions[order[0]!]!,
-    direction: [orientation.row, orientation.column, orientation.normal],
-    studyInstanceUID: str(ds0, "StudyInstanceUID"),
-    seriesInstanceUID,
-    frameOfReferenceUID: str(ds0, "FrameOfReferenceUID"),
-    slices,
-  };
-  const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
-  const readSlice = (k: number, out: Float32Array) =>
-    decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
-  if (!sheared && !irregular) return { grid, readSlice, warnings: [] };
+}
 
+/** A sheared or irregular stack's plan: resampled onto a rectilinear grid, with the warning that says so. */
+function resampledPlan(
+  stack: { grid: VolumeGrid; positions: Vec3[]; readSlice(k: number, out: Float32Array): void },
+  tilt: { sheared: boolean; tiltDegrees: number },
+  spacing: { spacing: number; step: number; irregular: boolean; stepsText: string },
+  steps: readonly number[],
+): VolumePlan {
+  const { grid, readSlice } = stack;
+  const { sheared, tiltDegrees } = tilt;
+  const { irregular, step } = spacing;
   // irregular: planes at the smallest step that is not an odd close pair (under half the median), so a missing
   // slice's neighbours stay planes of their own and alternating steps lose nothing
-  const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : spacing;
-  const r = resampleStack({ grid, positions: order.map((i) => positions[i]!), readSlice }, planeStep, irregular);
+  const planeStep = irregular ? Math.min(...steps.filter((s) => s >= step / 2)) : spacing.spacing;
+  const r = resampleStack(stack, planeStep, irregular);
   const [mx, my, mz] = r.grid.dims;
   const onto = `resampled onto a rectilinear grid of ${mx}×${my}×${mz}, planes ${planeStep.toFixed(3)} mm apart`;
   const what = [
     sheared ? `gantry tilt of ${tiltDegrees.toFixed(2)}° corrected` : "",
-    irregular ? `slice spacing is not regular (${stepsText})` : "",
+    irregular ? `slice spacing is not regular (${spacing.stepsText})` : "",
   ];
-  const warnings = [`series ${seriesInstanceUID}: ${what.filter(Boolean).join(" and ")}: ${onto}`];
+  const warnings = [`series ${grid.seriesInstanceUID}: ${what.filter(Boolean).join(" and ")}: ${onto}`];
   return {
     grid: r.grid,
     readSlice: r.readSlice,
