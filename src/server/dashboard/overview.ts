@@ -141,6 +141,7 @@ export class OverviewSource {
       const s = await statfs(this.deps.dataDir);
       return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
     } catch {
+      // a data folder that cannot be measured shows as "unknown" on the overview; the node runs on regardless
       return undefined;
     }
   }

@@ -31,6 +31,7 @@ export async function rulesForFiles(
     try {
       ds = withSopClass(parsePart10(part, { headersOnly: true }));
     } catch {
+      // the tester reports how many dropped files were not DICOM; why each one is not is no help there
       notDicom++;
       continue;
     }
