@@ -1,0 +1,36 @@
+/**
+ * IEEE half-precision rounding, for emulating nnU-Net's float16 accumulators on CPU
+ * (nnunetv2/inference/predict_from_raw_data.py:620-653: `predicted_logits` and `n_predictions` are torch.half).
+ * torch adds a float32 tile into a half tensor by computing in float32 and rounding the sum to half, so callers
+ * round to float32 first (Math.fround) and then here: the same double rounding.
+ */
+export function f16round(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return x > 0 ? Infinity : -Infinity; // half's largest is 65504; from halfway to the next step on, inf
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  if (e < -14) e = -14; // subnormals: a fixed quantum of 2^-24
+  const quantum = 2 ** (e - 10);
+  const v = a / quantum;
+  const f = Math.floor(v);
+  const d = v - f;
+  const r = d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+  return (x < 0 ? -r : r) * quantum;
+}
+
+/** Rounds every element of a float32 array to half precision in place. */
+export function f16roundArray(a: Float32Array): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = f16round(a[i]!);
+  return a;
+}
+
+/** Python's round() and numpy's np.round: halves go to the even neighbour. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
