@@ -235,3 +235,29 @@ export async function importNnunet(o: ImportOptions): Promise<{ dir: string; war
     rmSync(temp, { recursive: true, force: true });
   }
 }
+
+/** The CLI's `import nnunet FOLDER --id ID --out MODELS_DIR [--configuration C] [--folds 0,1] [--checkpoint F]`. */
+export async function importCommand(
+  positionals: readonly string[],
+  values: { id?: string; out?: string; configuration?: string; folds?: string; checkpoint?: string },
+  root: string,
+): Promise<number> {
+  const [kind, folder] = positionals;
+  if (kind !== "nnunet" || !folder || !values.id || !values.out || positionals.length > 2)
+    throw new DelineateError(
+      "DLN_ERR_CONFIG_INVALID",
+      "import nnunet needs a model FOLDER, --id ID and --out MODELS_DIR",
+    );
+  const r = await importNnunet({
+    folder,
+    id: values.id,
+    outDir: values.out,
+    ...(values.configuration ? { configuration: values.configuration } : {}),
+    ...(values.folds ? { folds: values.folds.split(",").map((f) => f.trim()) } : {}),
+    ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
+    root,
+  });
+  for (const w of r.warnings) process.stderr.write(`delineate: warning: ${w}\n`);
+  process.stdout.write(`${r.dir}\n`);
+  return 0;
+}

@@ -20,6 +20,11 @@ commands:
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
+  segment FILE.nii[.gz] --out DIR --model ID [--probabilities]
+                                one NIfTI image through an imported nnU-Net model; writes DIR/<name>.nii.gz
+                                (and DIR/<name>_probabilities.npy, [C, k, j, i] as nnU-Net's npz holds them)
+  import nnunet FOLDER --id ID --out MODELS_DIR [--configuration 3d_fullres] [--folds 0,1] [--checkpoint FILE]
+                                turn a trained nnU-Net v2 model folder into a model package (needs python3-torch)
   convert FOLDER --out FILE.nii.gz [--config FILE]
                                 every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
   phantom --out DIR [--slices N] [--size N]
@@ -38,8 +43,13 @@ async function main(argv: string[]): Promise<number> {
       model: { type: "string" },
       format: { type: "string" },
       help: { type: "boolean" },
+      id: { type: "string" },
+      configuration: { type: "string" },
+      folds: { type: "string" },
+      checkpoint: { type: "string" },
+      probabilities: { type: "boolean" },
     },
-    allowPositionals: command === "segment" || command === "convert",
+    allowPositionals: command === "segment" || command === "convert" || command === "import",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -71,8 +81,9 @@ async function main(argv: string[]): Promise<number> {
         .map((d) => d.name)) {
         try {
           const pkg = loadModelPackage(config.model.dir, id);
+          const uncoded = pkg.manifest.labels.filter((l) => l.type.scheme === "99DLN").length;
           process.stdout.write(
-            `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`,
+            `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}${uncoded ? `\t(${uncoded} label(s) without SNOMED CT codes: fill them in model.json)` : ""}\n`,
           );
         } catch (err) {
           bad++;
@@ -81,10 +92,20 @@ async function main(argv: string[]): Promise<number> {
       }
       return bad ? 1 : 0;
     }
+    case "import":
+      return (await import("./importNnunet.js")).importCommand(positionals, values, ROOT);
     case "segment": {
       const [folder] = positionals;
       if (!folder || !values.out || positionals.length > 1)
         throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+      if (/\.nii(\.gz)?$/i.test(folder))
+        return (await import("./segmentNifti.js")).segmentNiftiCommand(
+          folder,
+          values.out,
+          values.model,
+          values.probabilities ?? false,
+          loadConfig(configFile),
+        );
       const [
         { createLogger },
         { loadModelPackage },
