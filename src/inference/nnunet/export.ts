@@ -47,7 +47,7 @@ export function exportNnunet(
       r.forceSeparateZ,
     );
     const dst = back.subarray(c * cropVol, (c + 1) * cropVol);
-    for (let v = 0; v < cropVol; v++) dst[v] = half ? f16round(Math.fround(res[v]!)) : res[v]!;
+    for (let v = 0; v < cropVol; v++) dst[v] = half ? f16round(res[v]!) : res[v]!; // numpy casts float64 to float16 directly (one rounding)
   }
   // softmax (label_handling.py:128-141) and argmax (:178) inside the crop box
   const cropLabels = new Uint8Array(cropVol);

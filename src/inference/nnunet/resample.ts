@@ -155,8 +155,76 @@ function zoomAxis(src: Float64Array, shape: Shape3, axis: number, m: number, ord
   return out;
 }
 
+/**
+ * Linear zoom with scipy's own arithmetic (ni_interpolation.c NI_ZoomShift, ni_splines.c
+ * get_spline_interpolation_weights), to the last bit: per axis cc = ((k + 0.5) * zoom) - 0.5 with zoom = n / m, not
+ * clamped ('nearest' maps the taps, not the coordinate), weights w0 = 1 - x and w1 = 1 - w0; per voxel the 8 taps
+ * (last axis fastest), each value times w_axis0, w_axis1, w_axis2 in turn, summed from 0. nnU-Net rounds the result
+ * to float16, where a last-bit difference can move a value across a rounding boundary; exactness matters here.
+ */
+function zoomLinearExact(src: Float64Array, shape: Shape3, newShape: Shape3): Float64Array {
+  const axes = [0, 1, 2].map((a) => {
+    const n = shape[a]!,
+      m = newShape[a]!;
+    const zoom = n / m;
+    const lo = new Int32Array(m),
+      hi = new Int32Array(m),
+      w0 = new Float64Array(m),
+      w1 = new Float64Array(m);
+    for (let k = 0; k < m; k++) {
+      let cc = k;
+      cc += 0.5;
+      cc *= zoom;
+      cc -= 0.5;
+      const start = Math.floor(cc);
+      const x = cc - start;
+      w0[k] = 1.0 - x;
+      w1[k] = 1.0 - w0[k]!;
+      lo[k] = Math.min(Math.max(start, 0), n - 1);
+      hi[k] = Math.min(Math.max(start + 1, 0), n - 1);
+    }
+    return { lo, hi, w0, w1 };
+  });
+  const [A0, A1, A2] = axes as [(typeof axes)[0], (typeof axes)[0], (typeof axes)[0]];
+  const [m0, m1, m2] = newShape;
+  const s0 = shape[1] * shape[2],
+    s1 = shape[2];
+  const out = new Float64Array(m0 * m1 * m2);
+  let o = 0;
+  for (let i = 0; i < m0; i++) {
+    const i0 = A0.lo[i]! * s0,
+      i1 = A0.hi[i]! * s0,
+      a0 = A0.w0[i]!,
+      a1 = A0.w1[i]!;
+    for (let j = 0; j < m1; j++) {
+      const j0 = A1.lo[j]! * s1,
+        j1 = A1.hi[j]! * s1,
+        b0 = A1.w0[j]!,
+        b1 = A1.w1[j]!;
+      for (let k = 0; k < m2; k++, o++) {
+        const k0 = A2.lo[k]!,
+          k1 = A2.hi[k]!,
+          c0 = A2.w0[k]!,
+          c1 = A2.w1[k]!;
+        let t = 0.0;
+        t += src[i0 + j0 + k0]! * a0 * b0 * c0;
+        t += src[i0 + j0 + k1]! * a0 * b0 * c1;
+        t += src[i0 + j1 + k0]! * a0 * b1 * c0;
+        t += src[i0 + j1 + k1]! * a0 * b1 * c1;
+        t += src[i1 + j0 + k0]! * a1 * b0 * c0;
+        t += src[i1 + j0 + k1]! * a1 * b0 * c1;
+        t += src[i1 + j1 + k0]! * a1 * b1 * c0;
+        t += src[i1 + j1 + k1]! * a1 * b1 * c1;
+        out[o] = t;
+      }
+    }
+  }
+  return out;
+}
+
 /** skimage.transform.resize(order, mode='edge', anti_aliasing=False) of a [d0, d1, d2] array (d0 may be 1 for 2D). */
 export function resizeLikeSkimage(src: Float64Array, shape: Shape3, newShape: Shape3, order: 1 | 3): Float64Array {
+  if (order === 1) return clipToRange(zoomLinearExact(src, shape, newShape), src);
   let cur = src,
     curShape = [...shape] as Shape3;
   for (let a = 0; a < 3; a++) {
@@ -166,7 +234,11 @@ export function resizeLikeSkimage(src: Float64Array, shape: Shape3, newShape: Sh
     cur = zoomAxis(cur, curShape, a, m, order);
     curShape[a] = m;
   }
-  // skimage's _clip_warp_output: an interpolating spline overshoots; the result is clipped to the input's range
+  return clipToRange(cur === src ? Float64Array.from(src) : cur, src);
+}
+
+/** skimage's _clip_warp_output: an interpolating spline overshoots; the result is clipped to the input's range. */
+function clipToRange(cur: Float64Array, src: Float64Array): Float64Array {
   let min = Infinity,
     max = -Infinity;
   for (let i = 0; i < src.length; i++) {
@@ -174,7 +246,6 @@ export function resizeLikeSkimage(src: Float64Array, shape: Shape3, newShape: Sh
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  if (cur === src) cur = Float64Array.from(src);
   for (let i = 0; i < cur.length; i++) cur[i] = Math.min(Math.max(cur[i]!, min), max);
   return cur;
 }
