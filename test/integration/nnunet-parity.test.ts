@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -115,6 +115,47 @@ describe("nnU-Net parity (import + segment against nnUNetPredictor's output)", {
       assert.ok(maxDiff <= 0.05, `max probability difference ${maxDiff}`);
     });
   }
+
+  it("the pre-2.3 plans layout (UNet_class_name, pool_op_kernel_sizes, ...) imports to the same network", async () => {
+    // ct-plain-3d's plans rewritten as nnU-Net <= 2.2 wrote them (plans_handler.py:36-97 converts them back)
+    const src = path.join(fixtures.path, "ct-plain-3d", "model");
+    const folder = path.join(work, "old-plans");
+    const plans = JSON.parse(readFileSync(path.join(src, "plans.json"), "utf8"));
+    for (const conf of Object.values(plans.configurations) as Record<string, unknown>[]) {
+      const arch = conf.architecture as
+        | { network_class_name: string; arch_kwargs: Record<string, unknown> }
+        | undefined;
+      if (!arch) continue;
+      const k = arch.arch_kwargs as {
+        features_per_stage: number[];
+        strides: number[][];
+        kernel_sizes: number[][];
+        n_conv_per_stage: number[];
+        n_conv_per_stage_decoder: number[];
+      };
+      delete conf.architecture;
+      Object.assign(conf, {
+        UNet_class_name: "PlainConvUNet",
+        UNet_base_num_features: k.features_per_stage[0],
+        n_conv_per_stage_encoder: k.n_conv_per_stage,
+        n_conv_per_stage_decoder: k.n_conv_per_stage_decoder,
+        num_pool_per_axis: k.strides[0]!.map((_, a) => k.strides.filter((s) => s[a]! > 1).length),
+        pool_op_kernel_sizes: k.strides,
+        conv_kernel_sizes: k.kernel_sizes,
+        unet_max_num_features: Math.max(...k.features_per_stage),
+      });
+    }
+    mkdirSync(path.join(folder, "fold_0"), { recursive: true });
+    writeFileSync(path.join(folder, "plans.json"), JSON.stringify(plans, null, 2));
+    for (const f of ["dataset.json", "dataset_fingerprint.json", "fold_0/checkpoint_final.pth"])
+      copyFileSync(path.join(src, f), path.join(folder, f));
+    await run(["import", "nnunet", folder, "--id", "old-plans", "--out", path.join(work, "models")]);
+    const onnx = (id: string) => readFileSync(path.join(work, "models", id, "fold_0.onnx"));
+    assert.ok(onnx("old-plans").equals(onnx("ct-plain-3d")), "the same ONNX graph and weights");
+    const a = JSON.parse(readFileSync(path.join(work, "models", "old-plans", "model.json"), "utf8"));
+    const b = JSON.parse(readFileSync(path.join(work, "models", "ct-plain-3d", "model.json"), "utf8"));
+    assert.deepEqual(a.nnunet, b.nnunet);
+  });
 
   it("delineate models lists imported packages and says their labels still need SNOMED CT codes", async () => {
     const r = await run(["models", "--config", config]).catch((e: { stdout: string }) => e);
