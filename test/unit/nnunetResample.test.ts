@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { f16round, roundHalfEven } from "../../src/inference/nnunet/half.js";
+import { f16round, f16roundFromFloat32, roundHalfEven } from "../../src/inference/nnunet/half.js";
 import {
   computeNewShape,
   resampleToShape,
@@ -93,5 +93,27 @@ out = ndi.map_coordinates(mid, coords, order=0, mode='nearest')`);
       values.map((v) => f16round(Math.fround(v))),
       Array.from(expected),
     );
+  });
+
+  it("rounds doubles to half as numpy's float64 -> float16 cast does (one rounding)", async () => {
+    let seed = 3;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const values = Array.from({ length: 4000 }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 44 - 28));
+    // exact ties and near-ties of the half grid
+    values.push(1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -11 + 2 ** -40, 2 + 2 ** -10, 65519.99, 65520, -3.0009765625);
+    const out = await scipy(`out = np.array(${JSON.stringify(values)}, dtype=np.float64).astype(np.float16)`);
+    for (const [i, v] of values.entries()) assert.equal(f16round(v), out[i], `${v}`);
+  });
+
+  it("rounds float32 values to half on their bits exactly as the general rounding does", () => {
+    let seed = 1;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let n = 0; n < 200000; n++) {
+      const x = Math.fround((rand() - 0.5) * 2 ** Math.floor(rand() * 44 - 28));
+      assert.equal(f16roundFromFloat32(x), f16round(x), `${x}`);
+    }
+    // ties go to even; the largest values round to infinity as torch.half does
+    for (const x of [1 + 2 ** -11, 1 + 3 * 2 ** -11, 65519, 65520, 2 ** -14 * (1 + 2 ** -11), -(1 + 2 ** -11)])
+      assert.equal(f16roundFromFloat32(Math.fround(x)), f16round(Math.fround(x)), `${x}`);
   });
 });

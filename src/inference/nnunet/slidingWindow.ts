@@ -4,7 +4,7 @@
  * test-time mirroring, fold averaging. Arrays are C-order [d0, d1, d2]; a 2D configuration runs every slice along d0.
  */
 
-import { f16round, roundHalfEven } from "./half.js";
+import { f16round, f16roundFromFloat32, roundHalfEven } from "./half.js";
 import type { Shape3 } from "./resample.js";
 
 /** The network on `n` tiles ([n, 1, ...tile]); returns their logits [n, C, ...tile]. */
@@ -148,7 +148,7 @@ export async function nnunetSlidingWindow(
   shape: Shape3,
   o: NnunetWindowOptions,
 ): Promise<Float32Array> {
-  const r = o.float16 ? (v: number) => f16round(Math.fround(v)) : Math.fround;
+  const r = o.float16 ? (v: number) => f16roundFromFloat32(Math.fround(v)) : Math.fround;
   const padded = padToPatch(data, shape, o.patch);
   const [P0, P1, P2] = padded.shape;
   const [p0, p1, p2] = o.patch;
