@@ -199,8 +199,12 @@ class Encoder(nn.Module):
         n = kw["n_stages"]
         cin = kw.get("input_channels", 1)
         if residual:
-            self.stem = StackedConvBlocks(ops, 1, cin, feats[0], kernels[0], 1)
-            cin = feats[0]
+            block = str(kw.get("block", "BasicBlockD")).split(".")[-1].strip("'>")
+            if block != "BasicBlockD":
+                raise SystemExit(f"ResidualEncoderUNet with {block} blocks is not supported (BasicBlockD is)")
+            stem = kw.get("stem_channels") or feats[0]
+            self.stem = StackedConvBlocks(ops, 1, cin, stem, kernels[0], 1)
+            cin = stem
             blocks = as_list(kw["n_blocks_per_stage"], n)
             self.stages = nn.Sequential(*[StackedResidualBlocks(ops, blocks[s], cin if s == 0 else feats[s - 1],
                                                                 feats[s], kernels[s], strides[s]) for s in range(n)])
@@ -284,7 +288,9 @@ def main():
     dataset = json.loads((folder / "dataset.json").read_text())
     conf = resolve_configuration(plans, args.configuration)
     cls, kw = architecture(conf, plans)
-    labels = dataset["labels"]
+    # an "ignore" label is not a network output (nnU-Net's LabelManager: it is the highest value, left out of the
+    # segmentation heads)
+    labels = {k: v for k, v in dataset["labels"].items() if k != "ignore"}
     if any(isinstance(v, (list, tuple)) for v in labels.values()):
         raise SystemExit("region-based models (labels with lists of values) are not supported")
     num_classes = len(labels)
@@ -331,6 +337,7 @@ def main():
         "normalization": conf["normalization_schemes"][0],
         "useMaskForNorm": bool(conf["use_mask_for_norm"][0]),
         "intensityProperties": props,
+        "resamplingFunctions": [conf.get("resampling_fn_data"), conf.get("resampling_fn_probabilities")],
         "resamplingData": conf.get("resampling_fn_data_kwargs"),
         "resamplingProbabilities": conf.get("resampling_fn_probabilities_kwargs"),
         "mirrorAxes": mirror_axes or [],

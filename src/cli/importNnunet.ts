@@ -28,6 +28,7 @@ interface ExportInfo {
   normalization: string;
   useMaskForNorm: boolean;
   intensityProperties?: { mean: number; std: number; percentile_00_5: number; percentile_99_5: number };
+  resamplingFunctions?: (string | null | undefined)[];
   resamplingData?: { order: number; order_z: number; force_separate_z: boolean | null };
   resamplingProbabilities?: { order: number; order_z: number; force_separate_z: boolean | null };
   mirrorAxes: number[];
@@ -83,6 +84,12 @@ export function nnunetManifest(
       `dataset.json labels must be 0, 1, 2, ... in order; got ${entries.map(([n, v]) => `${n}=${v}`).join(", ")}`,
     );
   if (entries.length > 256) throw new DelineateError("DLN_ERR_MODEL_INVALID", "more than 255 labels");
+  const other = (info.resamplingFunctions ?? []).filter((f) => f && f !== "resample_data_or_seg_to_shape");
+  if (other.length)
+    throw new DelineateError(
+      "DLN_ERR_MODEL_INVALID",
+      `plans.json resamples with ${other.join(", ")}; only nnU-Net's default resample_data_or_seg_to_shape is reproduced`,
+    );
   const props = info.intensityProperties;
   const isCt = info.normalization === "CTNormalization";
   if (isCt && !props)
