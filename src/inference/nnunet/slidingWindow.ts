@@ -165,6 +165,7 @@ export async function nnunetSlidingWindow(
   const C = o.classes;
   const tiles = new Float32Array(nVariants * tileVol);
   const pred = new Float32Array(C * tileVol);
+  const flipped = new Float32Array(C * tileVol);
   let total: Float32Array | undefined;
   for (const network of o.folds) {
     const logits = new Float32Array(C * padVol);
@@ -182,7 +183,6 @@ export async function nnunetSlidingWindow(
           const out = await network(tiles, nVariants, o.patch);
           // prediction = net(x); prediction += flip(net(flip(x))) for each combination; prediction /= count (float32)
           pred.set(out.subarray(0, C * tileVol));
-          const flipped = new Float32Array(C * tileVol);
           for (const [v, axes] of combos.entries()) {
             flipCopy(out, (v + 1) * C * tileVol, flipped, 0, o.patch, C, axes);
             for (let x = 0; x < pred.length; x++) pred[x] = pred[x]! + flipped[x]!;
