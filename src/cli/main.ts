@@ -22,6 +22,11 @@ commands:
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
+  segment FILE.nii[.gz] --out DIR --model ID [--probabilities]
+                                one NIfTI image through an imported nnU-Net model; writes DIR/<name>.nii.gz
+                                (and DIR/<name>_probabilities.npy, [C, k, j, i] as nnU-Net's npz holds them)
+  import nnunet FOLDER --id ID --out MODELS_DIR [--configuration 3d_fullres] [--folds 0,1] [--checkpoint FILE]
+                                turn a trained nnU-Net v2 model folder into a model package (needs python3-torch)
   convert FOLDER --out FILE.nii.gz [--config FILE]
                                 every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
   phantom --out DIR [--slices N] [--size N]
@@ -37,6 +42,11 @@ interface Options {
   model?: string;
   format?: string;
   help?: boolean;
+  id?: string;
+  configuration?: string;
+  folds?: string;
+  checkpoint?: string;
+  probabilities?: boolean;
 }
 
 /** One command: its options and positionals, and the configuration file it reads (read only when it needs it). */
@@ -59,8 +69,13 @@ async function main(argv: string[]): Promise<number> {
       model: { type: "string" },
       format: { type: "string" },
       help: { type: "boolean", short: "h" },
+      id: { type: "string" },
+      configuration: { type: "string" },
+      folds: { type: "string" },
+      checkpoint: { type: "string" },
+      probabilities: { type: "boolean" },
     },
-    allowPositionals: command === "segment" || command === "convert",
+    allowPositionals: command === "segment" || command === "convert" || command === "import",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -102,8 +117,11 @@ const models: Command = async (_values, _positionals, readConfig) => {
     .map((d) => d.name)) {
     try {
       const pkg = loadModelPackage(config.model.dir, id);
+      // an imported nnU-Net model's labels carry placeholder codes until the site fills in SNOMED CT
+      const uncoded = pkg.manifest.labels.filter((l) => l.type.scheme === "99DLN").length;
+      const note = uncoded ? `\t(${uncoded} label(s) without SNOMED CT codes: fill them in model.json)` : "";
       process.stdout.write(
-        `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}\n`,
+        `${id}\t${pkg.manifest.version}\tok\t${pkg.manifest.name}${id === config.model.id ? " (default)" : ""}${note}\n`,
       );
     } catch (err) {
       bad++;
@@ -118,6 +136,10 @@ const segment: Command = async (values, positionals, readConfig) => {
   const [folder] = positionals;
   if (!folder || !values.out || positionals.length > 1)
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
+  if (/\.nii(\.gz)?$/i.test(folder)) {
+    const { segmentNiftiCommand } = await import("./segmentNifti.js");
+    return segmentNiftiCommand(folder, values.out, values.model, values.probabilities ?? false, readConfig());
+  }
   const [
     { createLogger },
     { loadModelPackage },
@@ -236,7 +258,11 @@ const phantom: Command = async (values) => {
   return 0;
 };
 
-const COMMANDS: Readonly<Record<string, Command>> = { serve, models, segment, convert, phantom };
+/** `import nnunet`: a trained nnU-Net v2 model folder as a model package. */
+const importModel: Command = async (values, positionals) =>
+  (await import("./importNnunet.js")).importCommand(positionals, values, ROOT);
+
+const COMMANDS: Readonly<Record<string, Command>> = { serve, models, segment, import: importModel, convert, phantom };
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -2,6 +2,7 @@ import ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
+import { segmentVolumeNnunet } from "./nnunet/segmentVolume.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postprocess.js";
 import { axisMapping, invertMapping, isIdentity, orientationCode, permuteAxes } from "./reorient.js";
 import { type AxisWeights, axisWeights, padEdge, resampleLinear } from "./resample.js";
@@ -299,6 +300,16 @@ export async function segmentVolume(
   manifest: ModelManifest,
   sessions: readonly ort.InferenceSession[],
 ): Promise<LabelMap> {
+  if (manifest.preprocessing === "nnunet") {
+    const labels = await segmentVolumeNnunet(volume, manifest, sessions);
+    postprocess(
+      labels,
+      manifest.postprocessing,
+      manifest.labels.map((l) => l.value),
+      volume.spacing,
+    );
+    return labels;
+  }
   const target = manifest.input.orientation;
   const mapping = target ? axisMapping(orientationCode(volume.direction), target) : undefined;
   const reoriented = mapping && !isIdentity(mapping);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { CodedConcept } from "../dicom/codes.js";
+import { NnunetConfigSchema } from "./nnunetConfig.js";
 
 /** A label's code as the manifest writes it: the one CodedConcept type (src/dicom/codes.ts), checked. */
 const Code = z
@@ -136,6 +137,9 @@ export const ManifestSchema = z
     /** what the model's results are good for; routing rules choose what a site writes */
     outputs: z.array(z.enum(["seg", "sr", "rtstruct", "sc"])).min(1),
     training: z.string().optional(),
+    /** "nnunet": nnU-Net v2's own preprocessing and sliding window (src/inference/nnunet/), from the `nnunet` block */
+    preprocessing: z.enum(["delineate", "nnunet"]).default("delineate"),
+    nnunet: NnunetConfigSchema.optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -147,6 +151,13 @@ export const ManifestSchema = z
         code: "custom",
         path: ["input", "layout"],
         message: `a ${m.dimensions}D model takes ${m.dimensions === 2 ? "NCYX" : "NCZYX"} tensors`,
+      });
+    }
+    if ((m.preprocessing === "nnunet") !== (m.nnunet !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["nnunet"],
+        message: 'an "nnunet" block goes with "preprocessing": "nnunet"',
       });
     }
     if (m.dimensions === 2 && m.inference.patchSize && m.inference.patchSize[2] !== 1) {
