@@ -84,15 +84,17 @@ export class SliceDistance {
   squared(w: Uint8Array, bit: number, set: boolean): Float64Array {
     const { nx, ny, out, line, v, z, d } = this;
     const want = set ? bit : 0;
+    // along y, distances in whole pixels to the nearest target in the column: two sweeps over contiguous rows
+    for (let x = 0; x < nx; x++) out[x] = (w[x]! & bit) === want ? 0 : Infinity;
+    for (let p = nx; p < nx * ny; p++) out[p] = (w[p]! & bit) === want ? 0 : out[p - nx]! + 1;
+    for (let p = nx * (ny - 1) - 1; p >= 0; p--) if (out[p + nx]! + 1 < out[p]!) out[p] = out[p + nx]! + 1;
+    // along x, the exact envelope over each row of squared column distances in mm
+    const sy2 = this.sy * this.sy;
     for (let y = 0; y < ny; y++) {
-      for (let x = 0; x < nx; x++) line[x] = (w[y * nx + x]! & bit) === want ? 0 : Infinity;
+      const row = y * nx;
+      for (let x = 0; x < nx; x++) line[x] = out[row + x]! * out[row + x]! * sy2;
       distanceLine(line, nx, this.sx, v, z, d);
-      out.set(line.subarray(0, nx), y * nx);
-    }
-    for (let x = 0; x < nx; x++) {
-      for (let y = 0; y < ny; y++) line[y] = out[y * nx + x]!;
-      distanceLine(line, ny, this.sy, v, z, d);
-      for (let y = 0; y < ny; y++) out[y * nx + x] = line[y]!;
+      out.set(line.subarray(0, nx), row);
     }
     return out;
   }
