@@ -2,6 +2,7 @@ import ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
+import { applyExternal } from "./external.js";
 import { segmentVolumeNnunet } from "./nnunet/segmentVolume.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postprocess.js";
 import { axisMapping, invertMapping, isIdentity, orientationCode, permuteAxes } from "./reorient.js";
@@ -307,6 +308,7 @@ export async function segmentVolume(
       manifest.postprocessing,
       manifest.labels.map((l) => l.value),
       volume.spacing,
+      volume.data,
     );
     return labels;
   }
@@ -325,22 +327,34 @@ export async function segmentVolume(
   await modelGridSlices(input, manifest, sessions, (k, p) => labeller.add(k, p));
   let labels = labeller.labels;
   if (reoriented) labels = permuteAxes(labels.data, labels.dims, invertMapping(mapping));
-  postprocess(labels, manifest.postprocessing, values, volume.spacing);
+  postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);
   return labels;
 }
 
-/** The manifest's post-processing on the source grid: small components dropped, holes filled, then the largest component kept. */
+/**
+ * The manifest's post-processing on the source grid: small components dropped, holes filled, then the largest
+ * component kept; last, the External label from the CT's HU (`hu`, on the same grid), which supersedes the others
+ * for that label.
+ */
 export function postprocess(
   labels: LabelMap,
   p: ModelManifest["postprocessing"],
   values: readonly number[],
   spacing: readonly number[],
+  hu?: Float32Array,
 ): void {
   const applies = (setting: boolean | number[], v: number) => (Array.isArray(setting) ? setting.includes(v) : setting);
   const minVoxels = Math.ceil((p.minComponentMl * 1000) / (spacing[0]! * spacing[1]! * spacing[2]!));
   for (const v of values) {
+    if (v === p.external?.label) continue;
     if (minVoxels > 1) removeSmallComponents(labels, v, minVoxels);
     if (applies(p.fillHoles, v)) fillHoles(labels, v);
     if (applies(p.keepLargestComponent, v)) keepLargestComponent(labels, v);
   }
+  if (!p.external) return;
+  if (hu?.length !== labels.data.length)
+    throw new DelineateError("DLN_ERR_INFERENCE", "the External step needs the CT's HU on the label map's grid", {
+      step: "postprocessing.external",
+    });
+  applyExternal(labels, hu, spacing, p.external);
 }

@@ -131,6 +131,21 @@ export const ManifestSchema = z
         fillHoles: z.union([z.boolean(), z.array(z.number().int())]).default(false),
         /** drop components smaller than this many mL (0: keep all) */
         minComponentMl: z.number().min(0).default(0),
+        /**
+         * CT only: the label that is the body outline (External) is made by a classical step on the HU
+         * (src/inference/external.ts) instead of, or within, the network's output: threshold after smoothing,
+         * in-plane opening against the table and immobilisation shells, largest 3D component, holes filled per slice.
+         */
+        external: z
+          .object({
+            label: z.number().int().min(1).max(255),
+            thresholdHu: z.number().default(-500),
+            smoothMm: z.number().min(0).max(10).default(1),
+            openingMm: z.number().min(0).max(30).default(5),
+            combine: z.enum(["replace", "intersect"]).default("replace"),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ keepLargestComponent: false, fillHoles: false, minComponentMl: 0 }),
@@ -153,6 +168,19 @@ export const ManifestSchema = z
         message: `a ${m.dimensions}D model takes ${m.dimensions === 2 ? "NCYX" : "NCZYX"} tensors`,
       });
     }
+    const external = m.postprocessing.external;
+    if (external && !values.includes(external.label))
+      ctx.addIssue({
+        code: "custom",
+        path: ["postprocessing", "external", "label"],
+        message: `label ${external.label} is not one of the model's labels`,
+      });
+    if (external && m.modality !== "CT")
+      ctx.addIssue({
+        code: "custom",
+        path: ["postprocessing", "external"],
+        message: "the External step reads HU: CT only",
+      });
     if ((m.preprocessing === "nnunet") !== (m.nnunet !== undefined)) {
       ctx.addIssue({
         code: "custom",

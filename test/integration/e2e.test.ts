@@ -164,9 +164,9 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
       mask.set(raw.subarray(i * plane, (i + 1) * plane), sliceOf.get(f.sop)! * plane),
     );
     const d = dice(mask, classicalBodyMask(volume.data, volume.dims));
-    // 0.87 on this series at 4 mm when trained (training/reports/ct-body.json); the gap is mostly the arms, which the
-    // classical rule (largest component only) leaves out and the network keeps. Random weights score far below.
-    assert.ok(d > 0.8, `Dice with the classical body outline is ${d.toFixed(3)}`);
+    // ct-body's External is the classical step (postprocessing.external): 0.9999 measured; the network's own Body
+    // scored 0.916 here, taking in air before the body and leaving bowel-gas holes
+    assert.ok(d > 0.99, `Dice with the classical body outline is ${d.toFixed(3)}`);
     console.log(`# abdomen SEG vs classical body outline: Dice ${d.toFixed(4)}`);
 
     // The SR beside it: valid for dciodvfy and PixelMed, and its volume is the SEG's voxel count × voxel volume.
@@ -280,7 +280,7 @@ print(json.dumps({"ml": float(items["118565006"].MeasuredValueSequence[0].Numeri
     );
     const d = dice(mask, classicalBodyMask(data, stack.grid.dims));
     // (left on the corrected grid's rows instead of carried back, the last slice's mask would be 88 rows off)
-    assert.ok(d > 0.8, `Dice with the classical outline on the source images is ${d.toFixed(3)}`);
+    assert.ok(d > 0.99, `Dice with the classical outline on the source images is ${d.toFixed(3)}`);
     console.log(`# tilted head CT: SEG on the source images vs classical outline: Dice ${d.toFixed(4)}`);
 
     const log = readFileSync(node.logFile, "utf8");

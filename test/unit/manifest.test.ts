@@ -38,3 +38,27 @@ it("loads the shipped manifest with inference defaults, and refuses a patch that
   writeFileSync(file, JSON.stringify({ ...m, input: { ...m.input, orientation: "RAS" } }));
   assert.equal(loadModelPackage(dir, "ct-body").manifest.input.orientation, "RAS");
 });
+
+it("takes an External step naming one of the model's labels, with its defaults, and refuses one naming another or on MR", () => {
+  const ct = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  assert.deepEqual(ct.manifest.postprocessing.external, {
+    label: 1,
+    thresholdHu: -500,
+    smoothMm: 1,
+    openingMm: 5,
+    combine: "replace",
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), "delineate-manifest-"));
+  cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
+  const file = path.join(dir, "ct-body", "model.json");
+  const m = JSON.parse(readFileSync(file, "utf8"));
+  writeFileSync(file, JSON.stringify({ ...m, postprocessing: { external: { label: 2 } } }));
+  assert.throws(() => loadModelPackage(dir, "ct-body"), /postprocessing\.external\.label: label 2 is not one of/);
+  writeFileSync(file, JSON.stringify({ ...m, modality: "MR" }));
+  assert.throws(
+    () => loadModelPackage(dir, "ct-body"),
+    /postprocessing\.external: the External step reads HU: CT only/,
+  );
+  writeFileSync(file, JSON.stringify({ ...m, postprocessing: { external: { label: 1, combine: "union" } } }));
+  assert.throws(() => loadModelPackage(dir, "ct-body"), /postprocessing\.external\.combine/);
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { SliceDistance } from "../../src/inference/external.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "../../src/inference/postprocess.js";
 import { normalize, postprocess } from "../../src/inference/segmentVolume.js";
 import type { LabelMap } from "../../src/volume/volume.js";
@@ -80,4 +81,86 @@ it("normalises as the manifest says: CT with fixed statistics, per-image z-score
   assert.equal(p[0], p[10]);
   assert.equal(p[100], p[90]);
   assert.ok(Math.abs(p[50]!) < 1e-6, "the median of a symmetric clip is the mean");
+});
+
+it("measures exact in-plane distances in mm with anisotropic pixels (the opening's and the restore's yardstick)", () => {
+  const [nx, ny, sx, sy] = [13, 9, 0.7, 1.9];
+  const w = new Uint8Array(nx * ny);
+  for (const p of [0, 17, 60, 61, 100]) w[p] = 4;
+  const got = new SliceDistance(nx, ny, sx, sy).squared(w, 4, true);
+  for (let p = 0; p < nx * ny; p++) {
+    let best = Infinity;
+    for (let q = 0; q < nx * ny; q++)
+      if (w[q])
+        best = Math.min(
+          best,
+          (((p % nx) - (q % nx)) * sx) ** 2 + ((Math.floor(p / nx) - Math.floor(q / nx)) * sy) ** 2,
+        );
+    assert.ok(Math.abs(got[p]! - best) < 1e-9, `pixel ${p}: ${got[p]} against brute force ${best}`);
+  }
+});
+
+/** A synthetic CT slice stack: a body (soft tissue) with two lungs and a gas bubble, a table shell under it, a speck in air. */
+function phantomCt(): {
+  hu: Float32Array;
+  dims: [number, number, number];
+  at: (x: number, y: number, z: number) => number;
+} {
+  const dims: [number, number, number] = [64, 64, 6];
+  const at = (x: number, y: number, z: number) => (z * 64 + y) * 64 + x;
+  const hu = new Float32Array(64 * 64 * 6).fill(-1000);
+  for (let z = 0; z < 6; z++)
+    for (let y = 0; y < 64; y++)
+      for (let x = 0; x < 64; x++) {
+        const [u, v] = [(x - 32) / 22, (y - 28) / 16];
+        if (u * u + v * v <= 1) hu[at(x, y, z)] = 40;
+        for (const cx of [22, 42]) if (((x - cx) / 6) ** 2 + ((y - 26) / 8) ** 2 <= 1) hu[at(x, y, z)] = -850; // lungs
+        if ((x - 32) ** 2 + (y - 36) ** 2 <= 4) hu[at(x, y, z)] = -990; // bowel gas
+        if (y === 50 && x > 4 && x < 60) hu[at(x, y, z)] = 300; // table top, 1 mm thick, 6 mm below the body
+        if ((y === 47 || y === 48 || y === 49) && (x === 5 || x === 59)) hu[at(x, y, z)] = 300; // its rails
+      }
+  hu[at(60, 5, 3)] = 200; // a speck in air
+  return { hu, dims, at };
+}
+
+it("makes the External one closed body per slice: holes filled, table and specks out, other labels kept", () => {
+  const { hu, dims, at } = phantomCt();
+  const labels: LabelMap = { dims, data: new Uint8Array(hu.length) };
+  labels.data[at(32, 28, 2)] = 2; // an organ inside the body stays
+  labels.data[at(2, 60, 2)] = 1; // the network's External in the air goes
+  const manifest = { keepLargestComponent: false, fillHoles: false, minComponentMl: 0 } as const;
+  // no smoothing here: a 3×3 mean would also take off the ellipse's four one-pixel tips, which the last check counts
+  const external = { label: 1, thresholdHu: -500, smoothMm: 0, openingMm: 3, combine: "replace" } as const;
+  postprocess(labels, { ...manifest, external }, [1, 2], [1, 1, 2], hu);
+  assert.equal(labels.data[at(32, 28, 2)], 2);
+  for (let z = 0; z < 6; z++) {
+    assert.equal(labels.data[at(22, 26, z)], 1, "a lung is inside the body");
+    assert.equal(labels.data[at(32, 36, z)], 1, "bowel gas is inside the body");
+    assert.equal(labels.data[at(32, 50, z)], 0, "the table is not");
+    assert.equal(labels.data[at(5, 48, z)], 0, "nor its rails");
+  }
+  assert.equal(labels.data[at(60, 5, 3)], 0, "nor a speck in the air");
+  assert.equal(labels.data[at(2, 60, 2)], 0);
+  const inside = (x: number, y: number) => ((x - 32) / 22) ** 2 + ((y - 28) / 16) ** 2 <= 1;
+  let wrong = 0;
+  for (let y = 0; y < 64; y++)
+    for (let x = 0; x < 64; x++) if ((labels.data[at(x, y, 4)] !== 0) !== inside(x, y)) wrong++;
+  assert.equal(wrong, 0, "the outline is the body's own, not eroded or grown by the opening");
+});
+
+it("intersects with the network's External when asked, filling the holes that leaves, and needs the HU", () => {
+  const { hu, dims, at } = phantomCt();
+  const labels: LabelMap = { dims, data: new Uint8Array(hu.length) };
+  // the network: the left half of the body, with the lung carved out, and the table
+  for (let z = 0; z < 6; z++)
+    for (let y = 0; y < 64; y++) for (let x = 0; x < 32; x++) if (hu[at(x, y, z)]! > -500) labels.data[at(x, y, z)] = 1;
+  const p = { keepLargestComponent: false, fillHoles: false, minComponentMl: 0 } as const;
+  const external = { label: 1, thresholdHu: -500, smoothMm: 1, openingMm: 3, combine: "intersect" } as const;
+  assert.throws(() => postprocess(labels, { ...p, external }, [1], [1, 1, 2]), /needs the CT's HU/);
+  postprocess(labels, { ...p, external }, [1], [1, 1, 2], hu);
+  for (let z = 0; z < 6; z++) {
+    assert.equal(labels.data[at(22, 26, z)], 1, "the lung the network left out is a hole, filled");
+    assert.equal(labels.data[at(42, 26, z)], 0, "the right half the network missed stays out");
+    assert.equal(labels.data[at(20, 50, z)], 0, "the table it marked goes");
+  }
 });
