@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { it } from "node:test";
+import { exec, ROOT } from "../helpers/tools.js";
+
+interface ClassCheck {
+  loss: number;
+  lossWithClassLogitsChanged: number;
+  maxAbsLogitGrad: number;
+  meanLogitGrad: number;
+  maxAbsHeadGrad: number;
+}
+interface Report {
+  partialLabels: { unknown: ClassCheck; contoured: ClassCheck };
+  suspect: {
+    weightPerSlice: number[];
+    trustedPerSlice: number[];
+    loss: number;
+    suspectScrambled: number;
+    otherScrambled: number;
+    untrustedBgExternalSwapped: number;
+    trustedBgExternalSwapped: number;
+  };
+  mirroring: { right: number; left: number; contouredRight: boolean; contouredLeft: boolean; meanX: number | null }[];
+  resume: { steps: number; stoppedAfter: number; losses: number[]; resumedLosses: number[]; sameWeights: boolean };
+}
+
+it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of the loss, mirroring swaps the parotids, and a resumed run repeats an uninterrupted one", {
+  timeout: 300_000,
+}, async () => {
+  const out = mkdtempSync(path.join(tmpdir(), "delineate-hn-oar-"));
+  await exec("/usr/bin/python3", [path.join(ROOT, "training", "test_hn_oar.py"), "--out", out], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const r = JSON.parse(readFileSync(path.join(out, "hn-oar-test.json"), "utf8")) as Report;
+
+  // (a) an organ absent from the target and not contoured: nothing pushes it to background
+  const { unknown, contoured } = r.partialLabels;
+  assert.equal(unknown.maxAbsLogitGrad, 0, "the unknown class's logits get no gradient");
+  assert.equal(unknown.maxAbsHeadGrad, 0, "the unknown class's head weights get no gradient");
+  assert.equal(unknown.lossWithClassLogitsChanged, unknown.loss, "changing the unknown class's logits leaves the loss");
+  // the same organ contoured (and absent) is taught to be absent
+  assert.ok(contoured.maxAbsHeadGrad > 1e-4, `contoured class: head gradient ${contoured.maxAbsHeadGrad}`);
+  assert.ok(contoured.meanLogitGrad > 0, "contoured and absent: gradient descent lowers its logits");
+  assert.ok(contoured.lossWithClassLogitsChanged > contoured.loss + 1e-3, "raising its logits raises the loss");
+
+  // (b) suspect slices 2 and 3 carry no weight; slices 12 and 13 have an untrusted body outline
+  const s = r.suspect;
+  assert.deepEqual(s.weightPerSlice, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  assert.deepEqual(s.trustedPerSlice, [1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1]);
+  assert.equal(s.suspectScrambled, s.loss, "scrambling the predictions on suspect slices leaves the loss");
+  assert.notEqual(s.otherScrambled, s.loss, "scrambling them on another slice changes it");
+  assert.ok(
+    Math.abs(s.untrustedBgExternalSwapped - s.loss) < 1e-6,
+    "background vs External is free where the outline is not trusted",
+  );
+  assert.notEqual(s.trustedBgExternalSwapped, s.loss, "and not where it is");
+
+  // (c) mirroring: the right parotid (the only one contoured) becomes a left one on the patient's left, flags too
+  const flipped = r.mirroring.filter((m) => m.contouredLeft);
+  assert.ok(flipped.length > 0 && flipped.length < r.mirroring.length, "some patches mirrored, some not");
+  for (const m of r.mirroring) {
+    assert.notEqual(m.contouredLeft, m.contouredRight, "exactly one parotid contoured");
+    if (m.contouredLeft) assert.ok(m.right === 0 && m.left > 0 && m.meanX! > 12, JSON.stringify(m));
+    else assert.ok(m.left === 0 && m.right > 0 && m.meanX! < 12, JSON.stringify(m));
+  }
+
+  // (d) resume through training/trainer.py with the recipe's batches and loss
+  assert.equal(r.resume.stoppedAfter, 3);
+  assert.deepEqual(r.resume.resumedLosses, r.resume.losses, "the resumed run's losses are the uninterrupted run's");
+  assert.ok(r.resume.sameWeights, "and so are its weights");
+  console.log(
+    `# unknown class: max |∂L/∂logit| ${unknown.maxAbsLogitGrad}; contoured: ${contoured.maxAbsHeadGrad.toExponential(2)} (head); losses ${r.resume.losses.map((l) => l.toFixed(3)).join(" → ")}`,
+  );
+});
