@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
-import { exec, ROOT } from "../helpers/tools.js";
+import { exec, ROOT, sharedData } from "../helpers/tools.js";
 
 interface ClassCheck {
   loss: number;
@@ -74,4 +74,34 @@ it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of
   console.log(
     `# unknown class: max |∂L/∂logit| ${unknown.maxAbsLogitGrad}; contoured: ${contoured.maxAbsHeadGrad.toExponential(2)} (head); losses ${r.resume.losses.map((l) => l.toFixed(3)).join(" → ")}`,
   );
+});
+
+it("openkbp_to_dicom: an OpenKBP patient as a CT series that dciodvfy passes and dcm2niix reads back to the same grid and voxels", {
+  timeout: 300_000,
+}, async (t) => {
+  const patient = sharedData("openkbp-hn-oar/validation/pt_201");
+  if (patient.skip) return t.skip(patient.skip);
+  const out = mkdtempSync(path.join(tmpdir(), "delineate-openkbp-"));
+  const { stdout } = await exec(
+    "/usr/bin/python3",
+    [path.join(ROOT, "training", "openkbp_to_dicom.py"), "--patient", patient.path, "--out", out, "--verify"],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const check = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+    shape: number[];
+    dcm2niixShape: number[];
+    affineMaxAbsDiffMm: number;
+    voxelsEqual: boolean;
+  };
+  assert.deepEqual(check.dcm2niixShape, [128, 128, 128]);
+  assert.ok(check.affineMaxAbsDiffMm < 1e-3, `dcm2niix's affine differs by ${check.affineMaxAbsDiffMm} mm`);
+  assert.ok(check.voxelsEqual, "dcm2niix's voxels are the NIfTI's HU");
+  const files = readdirSync(out).filter((f) => f.endsWith(".dcm"));
+  assert.equal(files.length, 128);
+  for (const f of [files[0]!, files[64]!, files[127]!]) {
+    const r = await exec("dciodvfy", [path.join(out, f)]).catch((e: { stdout: string; stderr: string }) => e);
+    const text = `${r.stdout}${r.stderr}`;
+    assert.ok(!/^Error/m.test(text), `dciodvfy ${f}: ${text}`);
+    assert.match(text, /CTImage/);
+  }
 });
