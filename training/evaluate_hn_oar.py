@@ -79,6 +79,35 @@ def predict(model, hu_ijk, spacing_ijk, patch_zyx=R.PATCH, overlap=0.5):
     return back.argmax(0).numpy().astype(np.uint8)
 
 
+def labels_from_seg(seg_path, folder):
+    """The label map [z, y, x] on the patient's grid from a Delineate SEG of the patient's series made by
+    training/openkbp_to_dicom.py (BINARY, one frame per segment and source slice; each frame placed by its
+    ImagePositionPatient along the NIfTI's slice axis). Segment numbers are mapped back to model classes by their
+    labels (the manifest's names), so the SEG path and the Python path score the same classes."""
+    import pydicom
+    from openkbp_to_dicom import nifti_affine
+
+    ds = pydicom.dcmread(seg_path)
+    ras = nifti_affine(os.path.join(folder, "ct.nii.gz"))
+    z0, dz = ras[2, 3], ras[2, 2]  # LPS z = RAS z: slice k lies at z0 + dz * k
+    number_to_class = {int(s.SegmentNumber): R.CLASSES.index(s.SegmentLabel) for s in ds.SegmentSequence}
+    frames = ds.pixel_array.reshape(-1, ds.Rows, ds.Columns)
+    ni, nj, nk = R.read_nifti(os.path.join(folder, "ct.nii.gz"))[0].shape
+    assert (ds.Rows, ds.Columns) == (nj, ni), "the SEG's frames are the source slices"
+    label = np.zeros((nk, nj, ni), np.uint8)
+    for f, frame in zip(ds.PerFrameFunctionalGroupsSequence, frames):
+        c = number_to_class[int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber)]
+        k = int(round((float(f.PlanePositionSequence[0].ImagePositionPatient[2]) - z0) / dz))
+        label[k][frame > 0] = c
+    return label
+
+
+def agreement_dice(a, b):
+    """Dice of two label masks; None when both are empty (nothing to disagree on)."""
+    total = int(a.sum() + b.sum())
+    return round(float(2 * (a & b).sum() / total), 5) if total else None
+
+
 def surface(mask):
     return mask & ~ndi.binary_erosion(mask, structure=ndi.generate_binary_structure(3, 1), border_value=0)
 
@@ -96,17 +125,18 @@ def scores(pred, ref, spacing_zyx):
     return {"dice": round(dice, 4), "hd95": round(hd95, 2), "msd": round(msd, 2), "voxels": int(ref.sum()), "predicted": int(pred.sum())}
 
 
-def evaluate_patient(model, folder, patch_zyx):
+def evaluate_patient(model, folder, patch_zyx, seg=None):
+    """Scores one patient: the model's prediction, or with `seg` the label map of a Delineate SEG (the DICOM path)."""
     info = json.load(open(os.path.join(folder, "contoured.json")))
     ct, spacing = R.read_nifti(os.path.join(folder, "ct.nii.gz"))
     oars, _ = R.read_nifti(os.path.join(folder, "oars.nii.gz"))
-    label = predict(model, ct, spacing, patch_zyx)  # [z, y, x] = [k, j, i]
+    label = labels_from_seg(seg, folder) if seg else predict(model, ct, spacing, patch_zyx)  # [z, y, x] = [k, j, i]
     ref = np.asarray(oars, dtype=np.uint8).transpose(2, 1, 0)
     hu = np.asarray(ct, dtype=np.float32).transpose(2, 1, 0)
     keep = np.ones(ref.shape[0], bool)
     keep[list(info["suspect_slices_k"])] = False
     spacing_zyx = (spacing[2], spacing[1], spacing[0])
-    out = {"patient": info["patient"], "suspectSlices": int((~keep).sum()), "organs": {}}
+    out = {"patient": info["patient"], "suspectSlices": int((~keep).sum()), "organs": {}, "source": seg or "python"}
     for c, name in ORGANS:
         if DATA_NAME[c] not in info["contoured"]:
             continue
@@ -150,6 +180,8 @@ def main():
     ap.add_argument("--patients", nargs="*", help="only these patients (e.g. pt_201)")
     ap.add_argument("--patch", type=int, nargs=3, default=list(R.PATCH), help="tile size z y x (default: the training patch)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seg", nargs="*", help="score these Delineate SEG files instead (one per patient, in --patients order)")
+    ap.add_argument("--agreement", action="store_true", help="with --seg: also predict in Python and count equal voxels")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -157,9 +189,18 @@ def main():
     root = os.path.join(a.data, a.split)
     names = a.patients or sorted(os.listdir(root), key=lambda n: int(n.split("_")[1]))
     t0, patients = time.time(), []
-    for n in names:
-        patients.append(evaluate_patient(model, os.path.join(root, n), tuple(a.patch)))
+    if a.seg and len(a.seg) != len(names):
+        raise SystemExit("--seg needs one SEG per patient named with --patients")
+    for i, n in enumerate(names):
+        folder = os.path.join(root, n)
+        patients.append(evaluate_patient(model, folder, tuple(a.patch), a.seg[i] if a.seg else None))
         p = patients[-1]
+        if a.seg and a.agreement:
+            ct, spacing = R.read_nifti(os.path.join(folder, "ct.nii.gz"))
+            mine, theirs = predict(model, ct, spacing, tuple(a.patch)), labels_from_seg(a.seg[i], folder)
+            p["agreement"] = {"voxels": int(mine.size), "equal": int((mine == theirs).sum()),
+                              "perClassDice": {R.CLASSES[c]: agreement_dice(mine == c, theirs == c) for c in range(1, R.NCLASS)}}
+            print(f"{n}: Python vs SEG {p['agreement']}", flush=True)
         print(f"{n}: " + ", ".join(f"{k} {v['dice']:.3f}" for k, v in p["organs"].items()) + f"; External {p['externalDice']:.3f}", flush=True)
     report = {"model": "hn-oar", "checkpoint": a.checkpoint, "checkpointState": meta, "split": a.split,
               "tile": a.patch, "seconds": round(time.time() - t0, 1), "machine": f"{platform.machine()}, {a.threads} thread(s), torch {torch.__version__}",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
@@ -104,4 +104,77 @@ it("openkbp_to_dicom: an OpenKBP patient as a CT series that dciodvfy passes and
     assert.ok(!/^Error/m.test(text), `dciodvfy ${f}: ${text}`);
     assert.match(text, /CTImage/);
   }
+});
+
+it("hn-oar through the DICOM path: delineate segment's SEG of a converted OpenKBP patient equals the Python evaluation's prediction", {
+  timeout: 900_000,
+}, async (t) => {
+  const patient = sharedData("openkbp-hn-oar/validation/pt_235");
+  if (patient.skip) return t.skip(patient.skip);
+  const checkpoint = path.join(ROOT, "training", "checkpoints", "hn-oar", "last.pt");
+  if (!existsSync(checkpoint)) return t.skip(`${checkpoint} is absent`);
+  const work = mkdtempSync(path.join(tmpdir(), "delineate-hn-oar-dicom-"));
+  const py = (script: string, args: string[]) =>
+    exec("/usr/bin/python3", [path.join(ROOT, "training", script), ...args], { maxBuffer: 64 * 1024 * 1024 });
+  // a frozen copy: the run in progress may replace last.pt between the export and the evaluation
+  const frozen = path.join(work, "frozen.pt");
+  cpSync(checkpoint, frozen);
+  // the package as shipped, less its post-processing (the Python side has none)
+  const models = path.join(work, "models");
+  mkdirSync(path.join(models, "hn-oar"), { recursive: true });
+  const manifest = JSON.parse(readFileSync(path.join(ROOT, "models", "hn-oar", "model.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  delete manifest.postprocessing;
+  writeFileSync(path.join(models, "hn-oar", "model.json"), JSON.stringify(manifest));
+  await py("export_hn_oar.py", ["--checkpoint", frozen, "--out", path.join(models, "hn-oar", "model.onnx")]);
+  const config = JSON.parse(readFileSync(path.join(ROOT, "config", "default.json"), "utf8")) as Record<string, unknown>;
+  config.model = { dir: models, id: "hn-oar" };
+  config.dataDir = path.join(work, "var");
+  writeFileSync(path.join(work, "config.json"), JSON.stringify(config));
+  await py("openkbp_to_dicom.py", ["--patient", patient.path, "--out", path.join(work, "dicom")]);
+  await exec(
+    process.execPath,
+    [
+      path.join(ROOT, "dist", "src", "cli", "main.js"),
+      "segment",
+      path.join(work, "dicom"),
+      "--out",
+      path.join(work, "out"),
+      "--model",
+      "hn-oar",
+      "--format",
+      "seg",
+      "--config",
+      path.join(work, "config.json"),
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const [study] = readdirSync(path.join(work, "out"));
+  const [series] = readdirSync(path.join(work, "out", study!));
+  const seg = path.join(work, "out", study!, series!, "seg.dcm");
+  const report = path.join(work, "report.json");
+  await py("evaluate_hn_oar.py", [
+    "--checkpoint",
+    frozen,
+    "--data",
+    path.dirname(path.dirname(patient.path)),
+    "--patients",
+    "pt_235",
+    "--seg",
+    seg,
+    "--agreement",
+    "--out",
+    report,
+  ]);
+  const r = JSON.parse(readFileSync(report, "utf8")) as {
+    patients: { agreement: { voxels: number; equal: number; perClassDice: Record<string, number | null> } }[];
+  };
+  const a = r.patients[0]!.agreement;
+  // the same network, grid, orientation (LPI) and tiling: only near-ties of the argmax may differ
+  assert.ok(a.equal / a.voxels >= 0.9999, `SEG and Python agree on ${a.equal} of ${a.voxels} voxels`);
+  for (const [name, dice] of Object.entries(a.perClassDice))
+    assert.ok(dice === null || dice >= 0.99, `${name}: SEG vs Python Dice ${dice}`);
+  console.log(`# pt_235: SEG vs Python ${a.equal}/${a.voxels} voxels equal; ${JSON.stringify(a.perClassDice)}`);
 });
