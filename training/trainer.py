@@ -12,12 +12,21 @@ import numpy as np
 import torch
 
 
-def train(model, make_batch, loss_fn, *, steps, seed, lr, checkpoint=None, every=100, log=print, stop_after=None):
+def _to(y, device):
+    """A target tensor, or a tuple of them (a recipe's label map with its loss masks), on `device`."""
+    return tuple(t.to(device) for t in y) if isinstance(y, (tuple, list)) else y.to(device)
+
+
+def train(model, make_batch, loss_fn, *, steps, seed, lr, checkpoint=None, every=100, log=print, stop_after=None,
+          every_seconds=None, log_every=50):
     """Trains `model` for `steps` steps of `make_batch(rng) -> (x, y)` under AdamW with a one-cycle schedule.
 
-    With `checkpoint` (a file path), the state is saved every `every` steps and at the end, and a run finding the
-    file resumes from it. Returns the losses of every step (resumed ones included) and the seconds spent training
-    (over every run it resumed). `stop_after` ends the run after that step, as an interruption would (for tests)."""
+    With `checkpoint` (a file path), the state is saved every `every` steps (or, with `every_seconds`, after the
+    first step that ends that many seconds after the last save) and at the end, and a run finding the file resumes
+    from it. When a checkpoint is written does not change the run: saving draws no random numbers. `y` may be a
+    tuple of tensors (a label map and its loss masks). Returns the losses of every step (resumed ones included) and
+    the seconds spent training (over every run it resumed). `stop_after` ends the run after that step, as an
+    interruption would (for tests)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     # a GPU when there is one; the model comes back to the CPU at the end, for export and evaluation
@@ -46,20 +55,26 @@ def train(model, make_batch, loss_fn, *, steps, seed, lr, checkpoint=None, every
         os.replace(tmp, checkpoint)  # a crash while saving leaves the previous checkpoint whole
 
     t0 = time.time()
+    last_save, last_log = t0, (t0, start)
     model.train()
     for step in range(start, steps):
         x, y = make_batch(rng)
-        loss = loss_fn(model(x.to(device)), y.to(device))
+        loss = loss_fn(model(x.to(device)), _to(y, device))
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         losses.append(float(loss))
         done = step + 1
-        if checkpoint and (done % every == 0 or done == steps):
+        now = time.time()
+        due = now - last_save >= every_seconds if every_seconds else done % every == 0
+        if checkpoint and (due or done == steps or done == stop_after):
             save(done)
-        if done % 50 == 0 or done == steps:
-            log(f"step {done}/{steps} loss {np.mean(losses[-50:]):.4f} ({time.time() - t0:.0f} s)")
+            last_save = now
+        if done % log_every == 0 or done == steps:
+            per_step = (now - last_log[0]) / max(1, done - last_log[1])
+            log(f"step {done}/{steps} loss {np.mean(losses[-log_every:]):.4f} ({now - t0:.0f} s, {per_step:.2f} s/step)")
+            last_log = (now, done)
         if done == stop_after:
             break
     model.eval().to("cpu")
