@@ -291,6 +291,7 @@ ${liveTable("/ui/rows?view=failed", jobRows(await failedJobs(), now(), { csrf: s
         },
         ...(viewerUrl ? { viewerUrl } : {}),
         ...(patient ? { patient } : {}),
+        notifications: await deps.store.notifications(job.id),
         now: now(),
       }),
       { nav: "jobs", ...(final ? {} : { refreshSeconds: 3 }) },
