@@ -45,6 +45,18 @@ const Notify = z
       })
       .strict()
       .optional(),
+    /** FHIR R4: a transaction Bundle (DiagnosticReport + one Observation per organ) POSTed to the base URL */
+    fhir: z
+      .object({
+        baseUrl: z.url(),
+        /** Authorization: Bearer; or username/password for Basic */
+        bearerToken: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        password: z.string().optional(),
+        timeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .optional(),
     /** Orthanc (the source PACS): the study marked with a label (HasLabels) or a user metadata entry */
     orthanc: z
       .object({

@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.js";
+import { fhirNotifier } from "./fhir.js";
 import { hl7Notifier, type Notifier, orthancNotifier, webhookNotifier } from "./notifiers.js";
 
 /** The notifiers the configuration turns on, by name; empty when `notify` configures none. */
@@ -17,6 +18,7 @@ export function configuredNotifiers(config: Readonly<Config>): Map<string, Notif
         n.hl7,
       ),
     );
+  if (n.fhir) out.push(fhirNotifier(n.fhir));
   if (n.orthanc?.enabled) out.push(orthancNotifier(config.pacs, n.orthanc));
   if (n.webhook) out.push(webhookNotifier(n.webhook));
   return new Map(out.map((x) => [x.name, x]));
