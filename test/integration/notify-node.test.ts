@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { webhookSignature } from "../../src/notify/notifiers.js";
 import type { Notification } from "../../src/notify/outbox.js";
+import { startFhirServer, type TestFhirServer } from "../helpers/fhirServer.js";
 import { type MllpPeer, startMllpPeer } from "../helpers/mllpPeer.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
@@ -24,6 +25,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
   let node: NodeProcess;
   let peer: MllpPeer;
   let webhook: Server;
+  let fhir: TestFhirServer;
   const hooks: { body: string; signature: string; delivery: string }[] = [];
   let work: string;
 
@@ -46,12 +48,14 @@ describe("notifications from a running node", { concurrency: false }, () => {
       });
     });
     await new Promise<void>((r) => webhook.listen(0, "127.0.0.1", () => r()));
+    fhir = await startFhirServer();
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
       configure: (c) => {
         c.notify = {
           hl7: { host: "127.0.0.1", port: peer.port, ackTimeoutMs: 120_000, receivingApplication: "RIS" },
           orthanc: { enabled: true },
+          fhir: { baseUrl: fhir.baseUrl },
           webhook: { url: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`, secret: SECRET },
           retryBaseSeconds: 0.5,
           maxRetrySeconds: 2,
@@ -64,6 +68,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
     await node?.stop();
     await peer?.stop();
     await new Promise((r) => webhook?.close(r));
+    await fhir?.stop();
     await orthanc?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -96,7 +101,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
     // the RIS has the message and holds back its ACK: the node is between its stored result and its notifications
     await waitFor("the RIS to receive the ORU", async () => peer.received().length === 1 || undefined, 30_000, 50);
     const before = await notificationsOf(job.id);
-    assert.deepEqual(before.map((n) => n.notifier).sort(), ["hl7", "orthanc", "webhook"]);
+    assert.deepEqual(before.map((n) => n.notifier).sort(), ["fhir", "hl7", "orthanc", "webhook"]);
     assert.ok(
       before.every((n) => n.state !== "sent"),
       JSON.stringify(before),
@@ -115,7 +120,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
       60_000,
       250,
     );
-    assert.equal(sent.length, 3);
+    assert.equal(sent.length, 4);
     await new Promise((r) => setTimeout(r, 3000)); // longer than any backoff: nothing more goes out
     const ris = peer.received();
     assert.deepEqual(
@@ -149,6 +154,19 @@ describe("notifications from a running node", { concurrency: false }, () => {
       headers: { Authorization: `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString("base64")}` },
     });
     assert.equal(await marker.text(), job.id, "the study marked in Orthanc with the job");
+
+    assert.equal(fhir.bundles.length, 1, "one FHIR transaction");
+    const reports = await fhir.get("/DiagnosticReport");
+    assert.equal(reports.entry?.length, 1);
+    assert.equal(reports.entry[0].resource.subject.identifier.value, "DLN-NOTIFY-0017");
+    assert.equal(reports.entry[0].resource.imagingStudy[0].identifier.value, `urn:oid:${p.studyInstanceUID}`);
+    const observations = await fhir.get("/Observation");
+    assert.equal(observations.entry?.length, reports.entry[0].resource.result.length);
+    assert.ok(
+      observations.entry.every(
+        (e: any) => e.resource.valueQuantity.code === "mL" && e.resource.valueQuantity.value > 0,
+      ),
+    );
 
     const log = readFileSync(node.logFile, "utf8");
     assert.ok(!log.includes("DLN-NOTIFY-0017") && !log.includes("Notify^Nora"), "no PHI in the log");
