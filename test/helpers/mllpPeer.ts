@@ -29,7 +29,10 @@ export interface MllpPeer {
  * Starts test/peers/mllp_peer.py: a RIS on python3-hl7's MLLP server (Debian python3-hl7, not Delineate's code),
  * answering each message with the next behaviour (AA, AE, AR, drop, silent), then AA.
  */
-export async function startMllpPeer(behaviours: readonly string[] = []): Promise<MllpPeer> {
+export async function startMllpPeer(
+  behaviours: readonly string[] = [],
+  tls?: { certFile: string; keyFile: string },
+): Promise<MllpPeer> {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-mllp-"));
   const record = path.join(dir, "received.jsonl");
   const child: ChildProcess = spawn(
@@ -37,6 +40,7 @@ export async function startMllpPeer(behaviours: readonly string[] = []): Promise
     [path.join(ROOT, "test/peers/mllp_peer.py"), record, ...behaviours],
     {
       stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...(tls ? { PEER_TLS_CERT: tls.certFile, PEER_TLS_KEY: tls.keyFile } : {}) },
     },
   );
   const port = await new Promise<number>((resolve, reject) => {

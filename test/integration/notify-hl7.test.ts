@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, afterEach, describe, it } from "node:test";
 import type { JobStore } from "../../src/jobs/jobStore.js";
 import { createLogger } from "../../src/log.js";
@@ -28,14 +32,31 @@ describe("HL7 v2 notifications over MLLP to a python3-hl7 peer", { concurrency: 
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  const setUp = async (behaviours: string[], ackTimeoutMs = 5000) => {
-    const peer: MllpPeer = await startMllpPeer(behaviours);
+  const setUp = async (
+    behaviours: string[],
+    ackTimeoutMs = 5000,
+    tls?: { certFile: string; keyFile: string; caFile: string },
+  ) => {
+    const peer: MllpPeer = await startMllpPeer(behaviours, tls);
     cleanup.push(() => peer.stop());
     const t: TestStore = await testStore();
     cleanup.push(() => t.dispose());
     const sender = new NotificationSender(
       t.store,
-      new Map([["hl7", hl7Notifier({ host: "127.0.0.1", port: peer.port, ackTimeoutMs }, identity)]]),
+      new Map([
+        [
+          "hl7",
+          hl7Notifier(
+            {
+              host: "127.0.0.1",
+              port: peer.port,
+              ackTimeoutMs,
+              ...(tls ? { tls: { caFile: tls.caFile, servername: "localhost" } } : {}),
+            },
+            identity,
+          ),
+        ],
+      ]),
       { maxAttempts: 5, retryBaseSeconds: 0.2, maxRetrySeconds: 1, idlePollMs: 50 },
       log,
     );
@@ -122,5 +143,39 @@ describe("HL7 v2 notifications over MLLP to a python3-hl7 peer", { concurrency: 
     const t0 = Date.now();
     await sender.stop();
     assert.ok(Date.now() - t0 < 2000, "stops within an ACK timeout");
+  });
+
+  it("speaks MLLP over TLS to a peer whose certificate the configured CA file vouches for", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-mllp-tls-"));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const certFile = path.join(dir, "peer.pem");
+    const keyFile = path.join(dir, "peer.key");
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+      ],
+      { stdio: "ignore" },
+    );
+    const { peer, store, sender } = await setUp(["AA"], 5000, { certFile, keyFile, caFile: certFile });
+    const job = await completedSegmentJob(store, "1.2.840.99.17.5", ["hl7"]);
+    sender.start();
+    const n = await settled(store, job.id, "sent");
+    assert.equal(n.attempts, 1);
+    assert.equal(peer.received()[0]?.pid[0]?.[3], "NOTIFY-17");
   });
 });

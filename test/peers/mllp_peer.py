@@ -4,10 +4,12 @@
 Usage: mllp_peer.py RECORD_FILE [BEHAVIOUR ...]
 Prints the port it listens on (127.0.0.1, a free port), then answers each message it receives with the next
 behaviour (AA, AE, AR; drop: closes the connection without answering; silent: never answers), AA once they are
-used up. Every message received is written to RECORD_FILE as one JSON line: its fields as hl7.parse reads them.
+used up. With PEER_TLS_CERT and PEER_TLS_KEY in the environment (PEM files) it speaks MLLP over TLS. Every message received is written to RECORD_FILE as one JSON line: its fields as hl7.parse reads them.
 """
 import asyncio
 import json
+import os
+import ssl
 import sys
 
 import hl7
@@ -60,7 +62,11 @@ async def serve(reader, writer):
 
 
 async def main():
-    server = await start_hl7_server(serve, "127.0.0.1", 0)
+    context = None
+    if os.environ.get("PEER_TLS_CERT"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(os.environ["PEER_TLS_CERT"], os.environ["PEER_TLS_KEY"])
+    server = await start_hl7_server(serve, "127.0.0.1", 0, ssl=context)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
