@@ -1,5 +1,5 @@
 import type { DelineateError } from "../errors.js";
-import type { Notification, NotificationOutcome } from "../notify/outbox.js";
+import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
 
@@ -84,8 +84,11 @@ export interface JobStore {
 
   // --- the notification outbox (src/notify) ---
 
-  /** Takes the oldest due pending notification and marks it sending (attempts + 1), atomically. */
-  claimNotification(now?: number): Promise<Notification | undefined>;
+  /**
+   * Takes the oldest due pending notification (of one notifier, when named) and marks it sending (attempts + 1),
+   * atomically.
+   */
+  claimNotification(now?: number, notifier?: NotifierName): Promise<Notification | undefined>;
 
   /** Records how sending a claimed notification ended: sent, pending again until retryAt, or failed. */
   finishNotification(id: string, outcome: NotificationOutcome): Promise<void>;

@@ -101,13 +101,13 @@ export class SqliteOutbox {
       .run(now).changes;
   }
 
-  claim(now: number): Notification | undefined {
+  claim(now: number, notifier?: NotifierName): Notification | undefined {
     return this.db.transaction(() => {
       const row = this.db
         .prepare(
-          "SELECT * FROM notifications WHERE state = 'pending' AND not_before <= ? ORDER BY created_at, rowid LIMIT 1",
+          "SELECT * FROM notifications WHERE state = 'pending' AND not_before <= @now AND (@notifier IS NULL OR notifier = @notifier) ORDER BY created_at, rowid LIMIT 1",
         )
-        .get(now) as Record<string, unknown> | undefined;
+        .get({ now, notifier: notifier ?? null }) as Record<string, unknown> | undefined;
       if (!row) return undefined;
       this.db
         .prepare("UPDATE notifications SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?")

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
-import type { Notification, NotificationOutcome } from "../notify/outbox.js";
+import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
@@ -399,8 +399,8 @@ export class SqliteJobStore implements JobStore {
     return Object.fromEntries(rows.map((r) => [r.source, r.at]));
   }
 
-  async claimNotification(now = Date.now()): Promise<Notification | undefined> {
-    return this.outbox.claim(now);
+  async claimNotification(now = Date.now(), notifier?: NotifierName): Promise<Notification | undefined> {
+    return this.outbox.claim(now, notifier);
   }
 
   async finishNotification(id: string, outcome: NotificationOutcome): Promise<void> {

@@ -14,13 +14,13 @@ export interface SenderOptions {
 /**
  * Sends the outbox: takes the oldest due notification, hands it to its notifier, records the outcome. A peer that
  * is down or says "not now" gets it again with exponential backoff and jitter (capped at maxRetrySeconds); after
- * maxAttempts, or when the peer refuses it, it is recorded failed with the error. One at a time, in order: a
- * notifier that hangs holds up the others only until its own timeout.
+ * maxAttempts, or when the peer refuses it, it is recorded failed with the error. One loop per notifier, each
+ * sending one at a time in order: a RIS that never answers holds up its own messages, not the webhook's.
  */
 export class NotificationSender {
   private running = false;
-  private loop: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | undefined;
+  private loops: Promise<void>[] = [];
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly store: JobStore,
@@ -32,39 +32,41 @@ export class NotificationSender {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.work();
+    this.loops = [...this.notifiers.values()].map((n) => this.work(n));
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
   wake(): void {
-    this.wakeUp?.();
+    for (const wakeUp of this.sleepers) wakeUp();
   }
 
-  private async work(): Promise<void> {
+  private async work(notifier: Notifier): Promise<void> {
     while (this.running) {
       let n: Notification | undefined;
       try {
-        n = await this.store.claimNotification();
+        n = await this.store.claimNotification(Date.now(), notifier.name);
       } catch (thrown) {
         this.log.warn("could not claim a notification; will try again", { error: asDelineateError(thrown).message });
       }
       if (!n) {
+        let wakeUp: (() => void) | undefined;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.options.idlePollMs);
-          this.wakeUp = () => {
+          wakeUp = () => {
             clearTimeout(timer);
             resolve();
           };
+          this.sleepers.add(wakeUp);
         });
-        this.wakeUp = undefined;
+        this.sleepers.delete(wakeUp!);
         continue;
       }
-      const outcome = await this.sendOne(n);
+      const outcome = await this.sendOne(n, notifier);
       try {
         await this.store.finishNotification(n.id, outcome);
       } catch (thrown) {
@@ -77,17 +79,9 @@ export class NotificationSender {
     }
   }
 
-  private async sendOne(n: Notification): Promise<NotificationOutcome> {
+  private async sendOne(n: Notification, notifier: Notifier): Promise<NotificationOutcome> {
     // ids and codes only: the payload carries the patient's identifiers, which never go to the log
     const ctx = { notificationId: n.id, jobId: n.jobId, notifier: n.notifier, attempt: n.attempts };
-    const notifier = this.notifiers.get(n.notifier);
-    if (!notifier) {
-      this.log.warn("notification for a notifier no longer configured; recorded failed", ctx);
-      return {
-        state: "failed",
-        error: { code: "DLN_ERR_CONFIG_INVALID", message: `notifier ${n.notifier} is not configured` },
-      };
-    }
     try {
       await notifier.send(n);
       this.log.info("notification sent", ctx);

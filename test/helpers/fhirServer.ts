@@ -26,8 +26,10 @@ export interface TestFhirServer {
 /**
  * A FHIR R4 server for the tests: Medplum's FhirRouter over its in-memory repository (@medplum/fhir-router), behind
  * a plain HTTP server. It processes transaction bundles, conditional creates and searches as Medplum does.
+ * holdFirstPosts: that many POSTs to the base are recorded and never answered.
  */
-export async function startFhirServer(): Promise<TestFhirServer> {
+export async function startFhirServer(options: { holdFirstPosts?: number } = {}): Promise<TestFhirServer> {
+  let toHold = options.holdFirstPosts ?? 0;
   indexDefinitions();
   const repo = new MemoryRepository();
   const router = new FhirRouter();
@@ -39,7 +41,14 @@ export async function startFhirServer(): Promise<TestFhirServer> {
       const url = (req.url ?? "/").replace(/^\/fhir/, "") || "/";
       const text = Buffer.concat(chunks).toString("utf8");
       const body = text ? JSON.parse(text) : undefined;
-      if (req.method === "POST" && (url === "/" || url === "")) bundles.push(body);
+      if (req.method === "POST" && (url === "/" || url === "")) {
+        bundles.push(body);
+        // a server that takes the request and never answers (nor stores it): as if it hung
+        if (toHold > 0) {
+          toHold--;
+          return;
+        }
+      }
       const [outcome, resource] = await router.handleRequest(makeSimpleRequest(req.method as "GET", url, body), repo);
       const status = Number(outcome.id === "created" ? 201 : outcome.issue?.[0]?.severity === "error" ? 400 : 200);
       res.writeHead(status, { "content-type": "application/fhir+json" });
@@ -52,6 +61,10 @@ export async function startFhirServer(): Promise<TestFhirServer> {
     baseUrl,
     bundles,
     get: async (p) => (await fetch(`${baseUrl}${p}`)).json(),
-    stop: () => new Promise((r) => server.close(() => r())),
+    stop: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -26,7 +26,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
   let peer: MllpPeer;
   let webhook: Server;
   let fhir: TestFhirServer;
-  const hooks: { body: string; signature: string; delivery: string }[] = [];
+  const hooks: { body: string; signature: string; delivery: string; answered: boolean }[] = [];
   let work: string;
 
   before(async () => {
@@ -39,16 +39,19 @@ describe("notifications from a running node", { concurrency: false }, () => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
+        // the first delivery is taken and never answered, like the RIS's first message
+        const answered = hooks.length > 0;
         hooks.push({
           body: Buffer.concat(chunks).toString("utf8"),
           signature: String(req.headers["x-delineate-signature"]),
           delivery: String(req.headers["x-delineate-delivery"]),
+          answered,
         });
-        res.writeHead(204).end();
+        if (answered) res.writeHead(204).end();
       });
     });
     await new Promise<void>((r) => webhook.listen(0, "127.0.0.1", () => r()));
-    fhir = await startFhirServer();
+    fhir = await startFhirServer({ holdFirstPosts: 1 });
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
       configure: (c) => {
@@ -67,6 +70,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
   after(async () => {
     await node?.stop();
     await peer?.stop();
+    webhook?.closeAllConnections();
     await new Promise((r) => webhook?.close(r));
     await fhir?.stop();
     await orthanc?.stop();
@@ -98,16 +102,21 @@ describe("notifications from a running node", { concurrency: false }, () => {
       250,
     );
     assert.equal(job.state, "done", JSON.stringify(job.error));
-    // the RIS has the message and holds back its ACK: the node is between its stored result and its notifications
-    await waitFor("the RIS to receive the ORU", async () => peer.received().length === 1 || undefined, 30_000, 50);
+    // the RIS, the webhook and the FHIR server have their message and hold back their answer: the node is between
+    // its stored result and its notifications (each notifier has its own loop, so they are all in flight at once)
+    await waitFor(
+      "the RIS, the webhook and the FHIR server to receive their message",
+      async () => (peer.received().length === 1 && hooks.length === 1 && fhir.bundles.length === 1) || undefined,
+      30_000,
+      50,
+    );
     const before = await notificationsOf(job.id);
     assert.deepEqual(before.map((n) => n.notifier).sort(), ["fhir", "hl7", "orthanc", "webhook"]);
     assert.ok(
-      before.every((n) => n.state !== "sent"),
+      before.every((n) => n.notifier === "orthanc" || n.state === "sending"),
       JSON.stringify(before),
     );
     assert.ok(!("payload" in (before[0] ?? {})), "the API shows no payload (it carries the patient's identifiers)");
-    assert.equal(hooks.length, 0);
     await node.stop("SIGKILL");
 
     await node.start();
@@ -135,8 +144,13 @@ describe("notifications from a running node", { concurrency: false }, () => {
       "an organ volume",
     );
 
-    assert.equal(hooks.length, 1, "the webhook once");
-    const hook = hooks[0]!;
+    assert.deepEqual(
+      hooks.map((h) => h.answered),
+      [false, true],
+      "the webhook again after the restart, and once answered",
+    );
+    assert.equal(hooks[0]?.delivery, hooks[1]?.delivery, "the same delivery id both times");
+    const hook = hooks[1]!;
     assert.equal(hook.signature, webhookSignature(SECRET, hook.body));
     const body = JSON.parse(hook.body);
     assert.equal(body.jobId, job.id);
@@ -155,7 +169,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
     });
     assert.equal(await marker.text(), job.id, "the study marked in Orthanc with the job");
 
-    assert.equal(fhir.bundles.length, 1, "one FHIR transaction");
+    assert.equal(fhir.bundles.length, 2, "the FHIR transaction again after the restart (the first never answered)");
     const reports = await fhir.get("/DiagnosticReport");
     assert.equal(reports.entry?.length, 1);
     assert.equal(reports.entry[0].resource.subject.identifier.value, "DLN-NOTIFY-0017");
