@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.js";
 import { fhirNotifier } from "./fhir.js";
+import { readPeerCa } from "./mllp.js";
 import { hl7Notifier, type Notifier, orthancNotifier, webhookNotifier } from "./notifiers.js";
 
 /** The notifiers the configuration turns on, by name; empty when `notify` configures none. */
@@ -13,7 +14,14 @@ export function configuredNotifiers(config: Readonly<Config>): Map<string, Notif
           host: n.hl7.host,
           port: n.hl7.port,
           ackTimeoutMs: n.hl7.ackTimeoutMs,
-          ...(n.hl7.tls ? { tls: n.hl7.tls } : {}),
+          ...(n.hl7.tls
+            ? {
+                tls: {
+                  ...(n.hl7.tls.caFile ? { ca: readPeerCa(n.hl7.tls.caFile) } : {}),
+                  ...(n.hl7.tls.servername ? { servername: n.hl7.tls.servername } : {}),
+                },
+              }
+            : {}),
         },
         n.hl7,
       ),

@@ -13,6 +13,23 @@ const VT = 0x0b;
 const FS = 0x1c;
 const CR = 0x0d;
 
+/**
+ * The peer's CA file, read once when the node starts, so a wrong path stops the node instead of failing every
+ * notification. @throws DelineateError DLN_ERR_CONFIG_INVALID when it cannot be read.
+ */
+export function readPeerCa(caFile: string): string {
+  try {
+    return readFileSync(caFile, "utf8");
+  } catch (err) {
+    throw new DelineateError(
+      "DLN_ERR_CONFIG_INVALID",
+      `cannot read notify.hl7.tls.caFile ${caFile}: ${(err as Error).message}`,
+      { file: caFile },
+      { cause: err },
+    );
+  }
+}
+
 export function mllpFrame(message: string): Buffer {
   return Buffer.concat([Buffer.from([VT]), Buffer.from(message, "utf8"), Buffer.from([FS, CR])]);
 }
@@ -44,8 +61,8 @@ export class MllpReader {
 export interface MllpPeer {
   host: string;
   port: number;
-  /** TLS to the peer; ca: a PEM file of the CA(s) to trust besides the system's */
-  tls?: { caFile?: string; servername?: string };
+  /** TLS to the peer; ca: PEM of the CA(s) to trust besides the system's (read by readPeerCa at start-up) */
+  tls?: { ca?: string; servername?: string };
   /** how long to wait for the connection and then for the ACK */
   ackTimeoutMs: number;
 }
@@ -63,7 +80,7 @@ export function mllpExchange(peer: MllpPeer, message: string): Promise<string> {
           host: peer.host,
           port: peer.port,
           servername: peer.tls.servername ?? peer.host,
-          ...(peer.tls.caFile ? { ca: readFileSync(peer.tls.caFile, "utf8") } : {}),
+          ...(peer.tls.ca ? { ca: peer.tls.ca } : {}),
         })
       : net.connect({ host: peer.host, port: peer.port });
     const reader = new MllpReader();

@@ -7,6 +7,7 @@ import { after, afterEach, describe, it } from "node:test";
 import type { JobStore } from "../../src/jobs/jobStore.js";
 import { createLogger } from "../../src/log.js";
 import { controlId } from "../../src/notify/hl7.js";
+import { readPeerCa } from "../../src/notify/mllp.js";
 import { hl7Notifier } from "../../src/notify/notifiers.js";
 import { NotificationSender } from "../../src/notify/sender.js";
 import { type MllpPeer, startMllpPeer } from "../helpers/mllpPeer.js";
@@ -51,7 +52,7 @@ describe("HL7 v2 notifications over MLLP to a python3-hl7 peer", { concurrency: 
               host: "127.0.0.1",
               port: peer.port,
               ackTimeoutMs,
-              ...(tls ? { tls: { caFile: tls.caFile, servername: "localhost" } } : {}),
+              ...(tls ? { tls: { ca: readPeerCa(tls.caFile), servername: "localhost" } } : {}),
             },
             identity,
           ),
