@@ -61,6 +61,8 @@ export interface OrthancOptions {
   /** Lua scripts to load (absolute paths) and environment for Orthanc's process (what they read) */
   luaScripts?: string[];
   env?: Record<string, string>;
+  /** more of Orthanc's configuration (e.g. UserMetadata, which Delineate's Orthanc notifier writes on 1.10) */
+  extraConfig?: Record<string, unknown>;
 }
 
 /** A throw-away Orthanc with DICOMweb and auth on, on free loopback ports, storing into a temp folder. */
@@ -85,6 +87,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOr
     StableAge: 2,
     DicomWeb: { Enable: true, Root: "/dicom-web/" },
     ...(options.luaScripts ? { LuaScripts: options.luaScripts } : {}),
+    ...options.extraConfig,
   };
   const configFile = path.join(dir, "orthanc.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));

@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   DLN_ERR_OUTPUT_INVALID: { stage: "outputs", retryable: false },
   DLN_ERR_CANCELLED: { stage: "jobs", retryable: false },
   DLN_ERR_INTERNAL: { stage: "jobs", retryable: false },
+  DLN_ERR_NOTIFY_UNAVAILABLE: { stage: "notify", retryable: true },
+  DLN_ERR_NOTIFY_REJECTED: { stage: "notify", retryable: false },
+  DLN_ERR_NOTIFY_INVALID: { stage: "notify", retryable: false },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -17,6 +17,9 @@ import { SqliteJobStore } from "./jobs/sqliteStore.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
+import { outboxEntries } from "./notify/facts.js";
+import { configuredNotifiers } from "./notify/index.js";
+import { NotificationSender } from "./notify/sender.js";
 import { deviceObserverUid, newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
@@ -83,6 +86,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     ["pacs", pacs],
     ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const),
   ]);
+  // the notifiers turned on; a done segment job writes one outbox row for each, sent by the sender below
+  const notifiers = configuredNotifiers(config);
   const sourceOf = (job: Job) => (job.source === "pushed" ? pushed : pacs);
   const run = (job: Job): Promise<JobResult> => {
     if (job.kind === "route")
@@ -105,7 +110,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       );
     }
     const { pkg, inference } = installed(target.modelId);
-    return runSegmentJob(job, {
+    const segment = runSegmentJob(job, {
       source: sourceOf(job),
       destination,
       model: pkg,
@@ -119,7 +124,19 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       softwareVersion: VERSION,
       log,
       cancelRequested: () => store.cancelRequested(job.id),
+      ...(notifiers.size ? { notify: { disclaimer: config.outputs.disclaimer } } : {}),
     });
+    return segment.then((r) =>
+      r.facts
+        ? {
+            ...r,
+            notifications: outboxEntries(
+              r.facts,
+              [...notifiers.values()].map((n) => n.name),
+            ),
+          }
+        : r,
+    );
   };
   const dashboard = createDashboard({
     config,
@@ -145,8 +162,12 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     dashboard.audited(run),
     { ...config.jobs, idlePollMs: 1000 },
     log,
-    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
+    (kind, state, timings) => {
+      metrics.jobFinished(kind, state, timings);
+      if (state === "done" && kind === "segment") sender.wake();
+    },
   );
+  const sender = new NotificationSender(store, notifiers, { ...config.notify, idlePollMs: 1000 }, log);
   const feed = new OrthancChangeFeed(
     new OrthancRest(config.pacs),
     store,
@@ -207,6 +228,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   });
   const httpPort = (server.address() as AddressInfo).port;
   worker.start();
+  if (notifiers.size) sender.start();
   if (config.ingest.changeFeed) feed.start();
   if (config.ingest.qido.enabled) qido.start();
   // pushed studies are queued once quiet; the check is cheap (one indexed query)
@@ -238,6 +260,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await feed.stop();
       await qido.stop();
       await worker.stop();
+      await sender.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...models.values()].map((m) => m.inference.close()));
       await store.close();

@@ -34,6 +34,67 @@ const Pacs = z
   })
   .strict();
 
+/** Notifiers (src/notify): each off unless its section is given; results are told through an outbox with retries. */
+const Notify = z
+  .object({
+    /** HL7 v2 ORU^R01 over MLLP to a RIS */
+    hl7: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535),
+        /** TLS to the peer; caFile: PEM of the CA(s) to trust besides the system's */
+        tls: z
+          .object({ caFile: z.string().min(1).optional(), servername: z.string().min(1).optional() })
+          .strict()
+          .optional(),
+        ackTimeoutMs: z.number().int().positive().default(30_000),
+        sendingApplication: z.string().min(1).default("DELINEATE"),
+        sendingFacility: z.string().default(""),
+        receivingApplication: z.string().default(""),
+        receivingFacility: z.string().default(""),
+      })
+      .strict()
+      .optional(),
+    /** FHIR R4: a transaction Bundle (DiagnosticReport + one Observation per organ) POSTed to the base URL */
+    fhir: z
+      .object({
+        baseUrl: z.url(),
+        /** Authorization: Bearer; or username/password for Basic */
+        bearerToken: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        password: z.string().optional(),
+        timeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .optional(),
+    /** Orthanc (the source PACS): the study marked with a label (HasLabels) or a user metadata entry */
+    orthanc: z
+      .object({
+        enabled: z.boolean(),
+        label: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default("delineate"),
+        /** on Orthanc without labels; must be declared in its UserMetadata */
+        metadata: z.string().min(1).default("Delineate"),
+      })
+      .strict()
+      .optional(),
+    /** a JSON POST signed with HMAC-SHA256 of the body (X-Delineate-Signature: sha256=<hex>) */
+    webhook: z
+      .object({
+        url: z.url(),
+        secret: z.string().min(16, "at least 16 characters"),
+        timeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .optional(),
+    maxAttempts: z.number().int().min(1).default(20),
+    retryBaseSeconds: z.number().positive().default(5),
+    maxRetrySeconds: z.number().positive().default(3600),
+  })
+  .strict();
+
 /** Which series a rule takes; every field left out matches anything. */
 const Match = z
   .object({
@@ -217,6 +278,7 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ showPatientIdentifiers: false, noStudyAlertMinutes: 1440, sessionHours: 12 }),
+    notify: Notify.default({ maxAttempts: 20, retryBaseSeconds: 5, maxRetrySeconds: 3600 }),
     log: z
       .object({ level: z.enum(["error", "warn", "info", "debug"]).default("info"), file: z.string().optional() })
       .strict(),
@@ -247,3 +309,4 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 export type RuleConfig = z.infer<typeof Rule>;
 export type PacsConfig = z.infer<typeof Pacs>;
+export type NotifyConfig = z.infer<typeof Notify>;

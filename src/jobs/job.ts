@@ -1,4 +1,5 @@
 import type { ErrorCode, Stage } from "../errors.js";
+import type { OutboxEntry, ResultFacts } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { RuleDecision } from "../route/routeStudy.js";
 import type { OutputKind } from "../route/rules.js";
@@ -87,5 +88,9 @@ export type JobResult =
       /** true when the result was already in the destination (a retry after a crash during storing) */
       alreadyStored: boolean;
       warnings: string[];
+      /** what the notifiers say of the result (src/notify): the study's identifiers, the outputs, the organ volumes */
+      facts?: ResultFacts;
+      /** the outbox rows the store writes in the transaction that marks the job done (one per configured notifier) */
+      notifications?: OutboxEntry[];
     }
   | { kind: "route"; timings: StageTimings; decisions: RuleDecision[]; jobs: SegmentTarget[] };

@@ -1,4 +1,5 @@
 import type { DelineateError } from "../errors.js";
+import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
 
@@ -36,7 +37,10 @@ export interface JobStore {
   /** STOW-RS: announces every pushed study quiet for `quietMs` since its last announcement; returns their UIDs. */
   queueQuietPushed(now: number, quietMs: number): Promise<string[]>;
 
-  /** Puts back jobs a crash of this node left running; returns how many. Called once at start-up. */
+  /**
+   * Puts back jobs a crash of this node left running, and notifications it left sending (as pending, due now);
+   * returns how many jobs. Called once at start-up.
+   */
   recoverInterrupted(): Promise<number>;
 
   /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
@@ -44,7 +48,8 @@ export interface JobStore {
 
   /**
    * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
-   * with its output UIDs fixed now); returns how many were new.
+   * with its output UIDs fixed now); returns how many were new. For a segment job, in the same transaction, writes
+   * the result's outbox rows (result.notifications), each at most once per (job, notifier, resultKey).
    */
   complete(job: Job, result: JobResult): Promise<number>;
 
@@ -76,6 +81,20 @@ export interface JobStore {
 
   /** When the newest route job of each source was made (a study first announced), epoch ms. */
   lastAnnounced(): Promise<Partial<Record<SourceKind, number>>>;
+
+  // --- the notification outbox (src/notify) ---
+
+  /**
+   * Takes the oldest due pending notification (of one notifier, when named) and marks it sending (attempts + 1),
+   * atomically.
+   */
+  claimNotification(now?: number, notifier?: NotifierName): Promise<Notification | undefined>;
+
+  /** Records how sending a claimed notification ended: sent, pending again until retryAt, or failed. */
+  finishNotification(id: string, outcome: NotificationOutcome): Promise<void>;
+
+  /** A job's notifications, oldest first. */
+  notifications(jobId: string): Promise<Notification[]>;
 
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { type ParsedDicom, parsePart10, withSopClass } from "../dicom/dataset.js
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
+import { resultFacts } from "../notify/facts.js";
 import type { OutputSettings } from "../outputs/encodeOutputs.js";
 import type { DicomWebClient } from "../pacs/dicomweb.js";
 import type { StudySource } from "../pacs/source.js";
@@ -33,6 +34,11 @@ export interface SegmentContext {
   log: Logger;
   /** true once a cancel was asked for through the API; checked before each stage (it may also throw: a lost lease) */
   cancelRequested: () => Promise<boolean>;
+  /**
+   * Set when notifiers are configured: the result then carries its facts (organ volumes) for the outbox, and a
+   * job whose outputs are already stored (a retry after a crash) runs its stages again to measure them, storing nothing.
+   */
+  notify?: { disclaimer: string };
 }
 
 /**
@@ -58,7 +64,7 @@ export async function runSegmentJob(
     );
   }
   const present = await outputsAlreadyStored(job, ctx);
-  if (present.size === target.outputs.length) {
+  if (present.size === target.outputs.length && !ctx.notify) {
     ctx.log.info("results already in the destination; nothing to do", {
       jobId: job.id,
       studyInstanceUID: study,
@@ -69,7 +75,7 @@ export async function runSegmentJob(
   }
   const seriesUID = target.seriesInstanceUID;
   const instances = await timed("fetch", () => fetchInstances(ctx, study, seriesUID));
-  const { files, warnings } = await segmentSeries(
+  const { files, warnings, organs } = await segmentSeries(
     {
       instances,
       volume: ctx.volume,
@@ -94,12 +100,13 @@ export async function runSegmentJob(
   );
   const toStore = files.filter((f) => !present.has(f.sopInstanceUID));
   // One STOW-RS request for all of them: a PACS takes or refuses each, and a retry stores only what is missing.
-  await timed("store", () =>
-    ctx.destination.store(
-      study,
-      toStore.map((f) => f.bytes),
-    ),
-  );
+  if (toStore.length)
+    await timed("store", () =>
+      ctx.destination.store(
+        study,
+        toStore.map((f) => f.bytes),
+      ),
+    );
   ctx.log.info("results stored", {
     jobId: job.id,
     studyInstanceUID: study,
@@ -108,7 +115,14 @@ export async function runSegmentJob(
     stored: toStore.map((f) => ({ kind: f.kind, sopInstanceUID: f.sopInstanceUID, bytes: f.bytes.byteLength })),
     timings,
   });
-  return { kind: "segment", executionProvider: ctx.executionProvider, timings, alreadyStored: false, warnings };
+  return {
+    kind: "segment",
+    executionProvider: ctx.executionProvider,
+    timings,
+    alreadyStored: toStore.length === 0,
+    warnings,
+    ...(ctx.notify ? { facts: resultFacts(job, instances[0]!.dataset, organs, ctx.notify.disclaimer) } : {}),
+  };
 }
 
 /** Times each stage into `timings`, and stops before a stage once a cancel was asked for. */

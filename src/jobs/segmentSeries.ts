@@ -1,7 +1,8 @@
 import type { ParsedDicom } from "../dicom/dataset.js";
+import type { OrganVolume } from "../notify/outbox.js";
 import { type EncodedOutput, type EncodeInput, encodeOutputs } from "../outputs/encodeOutputs.js";
 import { labelsOnStack, type VolumeOptions, volumeForModel } from "../volume/seriesToVolume.js";
-import type { LabelMap, Volume } from "../volume/volume.js";
+import { type LabelMap, labelVoxelCounts, type Volume } from "../volume/volume.js";
 
 /** The stages one series passes through in segmentSeries, by the names the job records their seconds under. */
 export type SeriesStage = "volume" | "inference" | "encode";
@@ -29,6 +30,8 @@ export interface SegmentedSeries {
   files: EncodedOutput[];
   /** what was done to the input that a reader of the results should know (tilt corrected, acquisition chosen) */
   warnings: string[];
+  /** each of the model's labels found, with its volume in mL on the source grid (the SR's figures; the notifiers') */
+  organs: OrganVolume[];
 }
 
 /**
@@ -44,15 +47,35 @@ export async function segmentSeries(input: SeriesInput, hooks: SeriesHooks = {})
   const { volume, warnings, source } = await stage("volume", () => volumeForModel(input.instances, input.volume));
   hooks.volumeReady?.(volume, warnings);
   const labels = await stage("inference", () => input.infer(volume));
+  // a corrected (tilted) volume's labels are written on the source slices
+  const onSource = source?.volume ?? volume;
+  const sourceLabels = source ? labelsOnStack(labels, source.volume.dims, source.placement) : labels;
   const files = await stage("encode", () =>
     encodeOutputs({
       ...input.outputs,
-      // a corrected (tilted) volume's labels are written on the source slices
-      volume: source?.volume ?? volume,
-      labels: source ? labelsOnStack(labels, source.volume.dims, source.placement) : labels,
+      volume: onSource,
+      labels: sourceLabels,
       source: input.instances[0]!.dataset,
       now: new Date(),
     }),
   );
-  return { files, warnings };
+  return { files, warnings, organs: organVolumes(input.outputs.manifest.labels, onSource, sourceLabels) };
+}
+
+/** Voxel count × voxel volume per label present, as the SR measures it (buildMeasurementReport). */
+function organVolumes(
+  modelLabels: readonly { value: number; name: string; type: OrganVolume["code"] }[],
+  volume: Volume,
+  labels: LabelMap,
+): OrganVolume[] {
+  const counts = labelVoxelCounts(labels);
+  const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
+  return modelLabels
+    .filter((l) => (counts[l.value] ?? 0) > 0)
+    .map((l) => ({
+      label: l.value,
+      name: l.name,
+      code: l.type,
+      volumeMl: Math.round(counts[l.value]! * voxelMl * 100) / 100,
+    }));
 }

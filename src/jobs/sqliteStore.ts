@@ -3,12 +3,14 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
+import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
 import type { ErrorState, JobStore } from "./jobStore.js";
+import { OUTBOX_TABLE, SqliteOutbox } from "./sqliteOutbox.js";
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const JOBS_TABLE = `
   CREATE TABLE jobs (
@@ -49,6 +51,7 @@ const JOBS_TABLE = `
  */
 export class SqliteJobStore implements JobStore {
   private readonly db: Database.Database;
+  private readonly outbox: SqliteOutbox;
 
   constructor(
     dataDir: string,
@@ -73,20 +76,22 @@ export class SqliteJobStore implements JobStore {
       );
     `);
     this.migrate();
+    this.outbox = new SqliteOutbox(this.db);
   }
 
   /**
    * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
    * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
    * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job. Version 2 lacked
-   * the warnings column.
+   * the warnings column; version 3, the notification outbox.
    */
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
-    if (version === 2) {
+    if (version === 2 || version === 3) {
       this.db.transaction(() => {
-        this.db.exec("ALTER TABLE jobs ADD COLUMN warnings TEXT");
+        if (version === 2) this.db.exec("ALTER TABLE jobs ADD COLUMN warnings TEXT");
+        this.db.exec(OUTBOX_TABLE);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
       return;
@@ -96,6 +101,7 @@ export class SqliteJobStore implements JobStore {
     this.db.transaction(() => {
       if (hasJobs) this.db.exec("DROP INDEX IF EXISTS jobs_by_state; ALTER TABLE jobs RENAME TO jobs_v1;");
       this.db.exec(JOBS_TABLE);
+      this.db.exec(OUTBOX_TABLE);
       if (hasJobs) {
         this.db.exec(`
           INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, attempts, not_before,
@@ -218,6 +224,7 @@ export class SqliteJobStore implements JobStore {
         "UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1",
       )
       .run(now);
+    this.outbox.recover(now);
     return this.db.prepare("UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running'").run(now).changes;
   }
 
@@ -255,6 +262,8 @@ export class SqliteJobStore implements JobStore {
             now,
             id,
           );
+        // the outbox, in this transaction: a result recorded done always has its notifications
+        if (result.notifications?.length) this.outbox.add(id, result.notifications, now);
         return 0;
       }
       this.db
@@ -388,6 +397,18 @@ export class SqliteJobStore implements JobStore {
       .prepare("SELECT source, MAX(created_at) AS at FROM jobs WHERE kind = 'route' GROUP BY source")
       .all() as { source: SourceKind; at: number }[];
     return Object.fromEntries(rows.map((r) => [r.source, r.at]));
+  }
+
+  async claimNotification(now = Date.now(), notifier?: NotifierName): Promise<Notification | undefined> {
+    return this.outbox.claim(now, notifier);
+  }
+
+  async finishNotification(id: string, outcome: NotificationOutcome): Promise<void> {
+    this.outbox.finish(id, outcome, Date.now());
+  }
+
+  async notifications(jobId: string): Promise<Notification[]> {
+    return this.outbox.forJob(jobId);
   }
 
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {

@@ -5,6 +5,7 @@ import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/jobStore.js";
+import { notificationSummary } from "../notify/outbox.js";
 import type { RuleDecision } from "../route/routeStudy.js";
 import type { AuditLog } from "./dashboard/audit.js";
 import { cancelJob, retryJob } from "./jobActions.js";
@@ -91,7 +92,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.get("/jobs/:id", async (req, res) => {
     const job = await deps.store.get(req.params.id);
-    if (job) res.json(job);
+    // the notifications' states (src/notify), never their payloads
+    if (job) res.json({ ...job, notifications: (await deps.store.notifications(job.id)).map(notificationSummary) });
     else res.status(404).json({ error: "no such job" });
   });
   api.get("/route", async (req, res) => {

@@ -1,4 +1,5 @@
 import type { Job, JobKind, JobState } from "../../jobs/job.js";
+import type { Notification } from "../../notify/outbox.js";
 import type { SourceKind } from "../../pacs/source.js";
 
 /** A value now or later: the embedded store answers at once, a shared one over the network. */
@@ -20,6 +21,8 @@ export interface DashboardStore {
   lastAnnounced(): Maybe<Partial<Record<SourceKind, number>>>;
   retry(id: string): Maybe<boolean | undefined>;
   cancel(id: string): Maybe<"cancelled" | "requested" | "final" | undefined>;
+  /** a job's notifications (src/notify) */
+  notifications(jobId: string): Maybe<Notification[]>;
 }
 
 /** A segment job's target (series, model, rule, destination, output UIDs); undefined for a route job. */

@@ -1,9 +1,11 @@
 import { FINAL_STATES, type Job, type StageTimings } from "../../jobs/job.js";
+import type { Notification } from "../../notify/outbox.js";
 import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
 import type { AuditEvent } from "./audit.js";
 import { ago, bytes, esc, type Html, html, seconds, time, when } from "./html.js";
 import { segmentOf } from "./jobReader.js";
+import { notificationsSection } from "./notifications.js";
 import type { Overview } from "./overview.js";
 import type { FilesVerdict } from "./ruleFiles.js";
 
@@ -108,6 +110,8 @@ export interface JobPageData {
   viewerUrl?: string;
   /** PatientName and PatientID, only when ui.showPatientIdentifiers is on */
   patient?: { name: string; id: string };
+  /** the job's outbox rows (src/notify) */
+  notifications?: Notification[];
   now: number;
 }
 
@@ -151,6 +155,7 @@ ${when(
 ${Object.entries(seg!.uids).map(([kind, u]) => html`<tr><td>${kind}</td><td class="uid">${u?.seriesInstanceUID}</td><td class="uid">${u?.sopInstanceUID}</td></tr>`)}
 </tbody></table><p class="muted">UIDs are fixed when the job is made; ${job.state === "done" ? "they are stored in the destination" : "they are stored when the job completes"}.</p>`,
 )}
+${notificationsSection(d.notifications ?? [])}
 ${when(seg?.uids.seg && job.state === "done", () => html`<h2>Preview</h2><img class="preview" data-preview alt="key slices with the result's outlines" src="/api/jobs/${encodeURIComponent(job.id)}/preview.png">`)}
 ${when(routing, () => routingTable(routing!))}
 ${when(d.related.length, () => html`<h2>${job.kind === "route" ? "Segment jobs it made" : "Other jobs of the study"}</h2><table>${JOB_TABLE_HEAD}<tbody>${jobRows(d.related, d.now)}</tbody></table>`)}

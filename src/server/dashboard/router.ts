@@ -348,6 +348,7 @@ async function jobPageData(d: Dashboard, job: Job, csrf: string): Promise<JobPag
     },
     ...(viewerUrl ? { viewerUrl } : {}),
     ...(patient ? { patient } : {}),
+    notifications: await deps.store.notifications(job.id),
     now: d.now(),
   };
 }

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
+import { outboxEntries } from "../../src/notify/facts.js";
+import { newUid } from "../../src/outputs/uid.js";
+import { completedSegmentJob, testFacts } from "../helpers/outboxFixtures.js";
+import { type TestStore, testStore } from "../helpers/store.js";
+
+const opened: TestStore[] = [];
+const open = async () => {
+  const t = await testStore();
+  opened.push(t);
+  return t;
+};
+afterEach(async () => {
+  for (const t of opened.splice(0)) await t.dispose();
+});
+
+describe("notification outbox", () => {
+  it("writes one row per notifier with the job's completion, and never a second for the same result", async () => {
+    const { store } = await open();
+    const job = await completedSegmentJob(store, "1.2.3", ["hl7", "webhook"]);
+    const rows = await store.notifications(job.id);
+    assert.deepEqual(rows.map((n) => [n.notifier, n.state, n.attempts]).sort(), [
+      ["hl7", "pending", 0],
+      ["webhook", "pending", 0],
+    ]);
+    assert.equal(rows[0]!.payload.organs[0]!.volumeMl, 1523.25);
+    assert.equal(rows[0]!.payload.outputs.seg?.sopInstanceUID, job.segment.uids.seg?.sopInstanceUID);
+    // the same result completed again (a retried job with the same output UIDs): nothing new
+    const facts = testFacts(job);
+    await store.complete(job, {
+      kind: "segment",
+      executionProvider: "cpu",
+      timings: {},
+      alreadyStored: true,
+      warnings: [],
+      facts,
+      notifications: outboxEntries(facts, ["hl7", "webhook"]),
+    });
+    assert.equal((await store.notifications(job.id)).length, 2);
+  });
+
+  it("hands each due notification out once, retries after its time, and keeps sent and failed ones", async () => {
+    const { store } = await open();
+    const job = await completedSegmentJob(store, "1.2.4", ["hl7", "webhook"]);
+    const first = await store.claimNotification();
+    const second = await store.claimNotification();
+    assert.ok(first && second && first.id !== second.id);
+    assert.equal(await store.claimNotification(), undefined, "both are being sent");
+    const now = Date.now();
+    await store.finishNotification(first.id, {
+      state: "pending",
+      retryAt: now + 60_000,
+      error: { code: "DLN_ERR_NOTIFY_UNAVAILABLE", message: "no ACK" },
+    });
+    await store.finishNotification(second.id, { state: "sent" });
+    assert.equal(await store.claimNotification(now), undefined, "not due yet");
+    const again = await store.claimNotification(now + 61_000);
+    assert.equal(again?.id, first.id);
+    assert.equal(again?.attempts, 2);
+    await store.finishNotification(first.id, {
+      state: "failed",
+      error: { code: "DLN_ERR_NOTIFY_REJECTED", message: "AR" },
+    });
+    const rows = await store.notifications(job.id);
+    const byId = new Map(rows.map((n) => [n.id, n]));
+    assert.equal(byId.get(second.id)?.state, "sent");
+    assert.ok(byId.get(second.id)?.sentAt);
+    assert.deepEqual(byId.get(first.id)?.lastError, { code: "DLN_ERR_NOTIFY_REJECTED", message: "AR" });
+    assert.equal(await store.claimNotification(now + 10_000_000), undefined);
+  });
+
+  it("puts a notification a crash left sending back, due at once", async () => {
+    const t = await open();
+    const job = await completedSegmentJob(t.store, "1.2.5", ["hl7"]);
+    assert.ok(await t.store.claimNotification());
+    await t.store.close();
+    const store = await t.reopen();
+    await store.recoverInterrupted();
+    const n = await store.claimNotification();
+    assert.equal(n?.jobId, job.id);
+    assert.equal(n?.attempts, 2);
+  });
+});
+
+describe("outbox migration", () => {
+  it("adds the outbox to a third-schema store", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "delineate-outbox-"));
+    try {
+      await new SqliteJobStore(dir, () => newUid("2.25")).close();
+      const v3 = new Database(path.join(dir, "delineate.sqlite"));
+      v3.exec("DROP TABLE notifications; PRAGMA user_version = 3;");
+      v3.close();
+      const store = new SqliteJobStore(dir, () => newUid("2.25"));
+      const job = await completedSegmentJob(store, "1.2.6", ["webhook"]);
+      assert.equal((await store.notifications(job.id)).length, 1);
+      await store.close();
+      const db = new Database(path.join(dir, "delineate.sqlite"));
+      assert.equal(db.pragma("user_version", { simple: true }), 4);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
