@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Config } from "./config/schema.js";
-import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
+import { loadPixelDecoders, type PixelDecoders } from "./dicom/pixelDecoders.js";
 import { DelineateError } from "./errors.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
@@ -19,12 +19,14 @@ import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
 import { outboxEntries } from "./notify/facts.js";
 import { configuredNotifiers } from "./notify/index.js";
+import type { NotifierName } from "./notify/outbox.js";
 import { NotificationSender } from "./notify/sender.js";
 import { deviceObserverUid, newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
+import type { StudySource } from "./pacs/source.js";
 import { routeStudy } from "./route/routeStudy.js";
-import { resolveRules } from "./route/rules.js";
+import { type RoutingRule, resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
 import { createDashboard } from "./server/dashboard/index.js";
 import { NodeMetrics } from "./server/metrics.js";
@@ -88,56 +90,20 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   ]);
   // the notifiers turned on; a done segment job writes one outbox row for each, sent by the sender below
   const notifiers = configuredNotifiers(config);
-  const sourceOf = (job: Job) => (job.source === "pushed" ? pushed : pacs);
-  const run = (job: Job): Promise<JobResult> => {
-    if (job.kind === "route")
-      return runRouteJob(job, {
-        source: sourceOf(job),
-        rules,
-        modelVersion: (id) => installed(id).pkg.manifest.version,
-        log,
-      });
-    const target = job.segment;
-    const rule = rules.find((r) => r.name === target.rule);
-    const destination = destinations.get(target.destination);
-    if (!rule || !destination) {
-      throw new DelineateError(
-        "DLN_ERR_CONFIG_INVALID",
-        `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`,
-        {
-          studyInstanceUID: job.studyInstanceUID,
-        },
-      );
-    }
-    const { pkg, inference } = installed(target.modelId);
-    const segment = runSegmentJob(job, {
-      source: sourceOf(job),
-      destination,
-      model: pkg,
-      sopClassUIDs: rule.match.sopClassUIDs,
-      volume: { ...config.volume, decoders },
-      infer: (volume) => inference.segment(volume),
-      executionProvider: inference.provider,
-      newUid: uid,
-      outputs: config.outputs,
-      deviceObserverUID,
-      softwareVersion: VERSION,
-      log,
-      cancelRequested: () => store.cancelRequested(job.id),
-      ...(notifiers.size ? { notify: { disclaimer: config.outputs.disclaimer } } : {}),
-    });
-    return segment.then((r) =>
-      r.facts
-        ? {
-            ...r,
-            notifications: outboxEntries(
-              r.facts,
-              [...notifiers.values()].map((n) => n.name),
-            ),
-          }
-        : r,
-    );
-  };
+  const sourceOf = (job: Job): StudySource => (job.source === "pushed" ? pushed : pacs);
+  const run = jobRunner({
+    config,
+    rules,
+    installed,
+    sourceOf,
+    destinations,
+    decoders,
+    notifiers: [...notifiers.values()].map((n) => n.name),
+    cancelRequested: (id) => store.cancelRequested(id),
+    uid,
+    deviceObserverUID,
+    log,
+  });
   const dashboard = createDashboard({
     config,
     store,
@@ -267,5 +233,65 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       dashboard.audit.close();
       log.info("node stopped");
     },
+  };
+}
+
+/** What the node's job runner needs: the models and rules, where studies come from and go to, the notifiers on. */
+interface RunnerContext {
+  config: Readonly<Config>;
+  rules: readonly RoutingRule[];
+  installed: (modelId: string) => { pkg: ModelPackage; inference: InferenceWorker };
+  sourceOf: (job: Job) => StudySource;
+  destinations: ReadonlyMap<string, DicomWebClient>;
+  decoders: PixelDecoders;
+  /** the notifiers configured: a done segment job's result carries one outbox entry for each */
+  notifiers: readonly NotifierName[];
+  cancelRequested: (jobId: string) => Promise<boolean>;
+  uid: () => string;
+  deviceObserverUID: string;
+  log: Logger;
+}
+
+/** Runs one job of either kind; a segment job's result carries its outbox entries when notifiers are configured. */
+function jobRunner(c: RunnerContext): (job: Job) => Promise<JobResult> {
+  const { config, log } = c;
+  return async (job) => {
+    if (job.kind === "route")
+      return runRouteJob(job, {
+        source: c.sourceOf(job),
+        rules: c.rules,
+        modelVersion: (id) => c.installed(id).pkg.manifest.version,
+        log,
+      });
+    const target = job.segment;
+    const rule = c.rules.find((r) => r.name === target.rule);
+    const destination = c.destinations.get(target.destination);
+    if (!rule || !destination) {
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`,
+        {
+          studyInstanceUID: job.studyInstanceUID,
+        },
+      );
+    }
+    const { pkg, inference } = c.installed(target.modelId);
+    const r = await runSegmentJob(job, {
+      source: c.sourceOf(job),
+      destination,
+      model: pkg,
+      sopClassUIDs: rule.match.sopClassUIDs,
+      volume: { ...config.volume, decoders: c.decoders },
+      infer: (volume) => inference.segment(volume),
+      executionProvider: inference.provider,
+      newUid: c.uid,
+      outputs: config.outputs,
+      deviceObserverUID: c.deviceObserverUID,
+      softwareVersion: VERSION,
+      log,
+      cancelRequested: () => c.cancelRequested(job.id),
+      ...(c.notifiers.length ? { notify: { disclaimer: config.outputs.disclaimer } } : {}),
+    });
+    return r.facts ? { ...r, notifications: outboxEntries(r.facts, c.notifiers) } : r;
   };
 }
