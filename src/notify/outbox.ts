@@ -84,3 +84,20 @@ export function notificationSummary(n: Notification) {
   const { payload: _payload, ...rest } = n;
   return rest;
 }
+
+/**
+ * An error message with the payload's patient identifiers (ID, name and each of its components, birth date) cut
+ * out. A peer's own words go into the message (an HL7 AE/AR's MSA-3 text, say), and a RIS may well quote the patient
+ * back; the message goes to the log, the API and the dashboard, which never show who the patient is.
+ */
+export function withoutPatient(message: string, facts: ResultFacts): string {
+  const name = facts.patientName ?? "";
+  const values = [facts.patientId, name, facts.patientBirthDate, ...name.split(/[\^=]/)]
+    .map((v) => (v ?? "").trim())
+    .filter((v) => v.length >= 2)
+    .sort((a, b) => b.length - a.length);
+  if (!values.length) return message;
+  // one pass, longest first, so a cut-out value's marker is never cut into again
+  const any = new RegExp(values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "gi");
+  return message.replace(any, "[redacted]");
+}

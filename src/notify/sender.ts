@@ -2,7 +2,7 @@ import { asDelineateError } from "../errors.js";
 import type { JobStore } from "../jobs/jobStore.js";
 import type { Logger } from "../log.js";
 import type { Notifier } from "./notifiers.js";
-import type { Notification, NotificationOutcome } from "./outbox.js";
+import { type Notification, type NotificationOutcome, withoutPatient } from "./outbox.js";
 
 export interface SenderOptions {
   maxAttempts: number;
@@ -88,7 +88,8 @@ export class NotificationSender {
       return { state: "sent" };
     } catch (thrown) {
       const err = asDelineateError(thrown);
-      const error = { code: err.code, message: err.message };
+      // a peer's own words are in the message, and may quote the patient back
+      const error = { code: err.code, message: withoutPatient(err.message, n.payload) };
       if (err.retryable && n.attempts < this.options.maxAttempts) {
         const seconds = Math.min(
           this.options.maxRetrySeconds,
@@ -97,12 +98,12 @@ export class NotificationSender {
         this.log.warn("notification will be sent again", {
           ...ctx,
           code: err.code,
-          error: err.message,
+          error: error.message,
           retryInSeconds: Math.round(seconds * 10) / 10,
         });
         return { state: "pending", retryAt: Date.now() + seconds * 1000, error };
       }
-      this.log.error("notification failed", { ...ctx, code: err.code, error: err.message });
+      this.log.error("notification failed", { ...ctx, code: err.code, error: error.message });
       return { state: "failed", error };
     }
   }

@@ -4,8 +4,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { DelineateError } from "../../src/errors.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
+import type { Logger } from "../../src/log.js";
 import { outboxEntries } from "../../src/notify/facts.js";
+import type { Notifier } from "../../src/notify/notifiers.js";
+import { withoutPatient } from "../../src/notify/outbox.js";
+import { NotificationSender } from "../../src/notify/sender.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { completedSegmentJob, testFacts } from "../helpers/outboxFixtures.js";
 import { type TestStore, testStore } from "../helpers/store.js";
@@ -106,5 +111,58 @@ describe("outbox migration", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("notification sender", () => {
+  it("keeps the patient's identifiers a peer quotes back out of the log and the recorded error", async () => {
+    const { store } = await open();
+    const job = await completedSegmentJob(store, "1.2.9", ["hl7"]);
+    const lines: string[] = [];
+    const record = (message: string, meta?: unknown) => {
+      lines.push(JSON.stringify([message, meta]));
+    };
+    const log = { info: record, warn: record, error: record } as unknown as Logger;
+    // a RIS that refuses the message and, in its MSA-3 text, names the patient the way it read them
+    const ris: Notifier = {
+      name: "hl7",
+      async send() {
+        throw new DelineateError(
+          "DLN_ERR_NOTIFY_REJECTED",
+          "HL7 peer ris:2575 rejected the message (AR) unknown: NOTIFY-17 TEST^PATIENT born 19700101",
+        );
+      },
+    };
+    const sender = new NotificationSender(
+      store,
+      new Map([["hl7", ris]]),
+      { maxAttempts: 3, retryBaseSeconds: 1, maxRetrySeconds: 1, idlePollMs: 20 },
+      log,
+    );
+    sender.start();
+    let rows = await store.notifications(job.id);
+    for (let i = 0; i < 100 && rows[0]?.state !== "failed"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      rows = await store.notifications(job.id);
+    }
+    await sender.stop();
+    assert.equal(rows[0]?.state, "failed");
+    assert.equal(rows[0]?.lastError?.code, "DLN_ERR_NOTIFY_REJECTED");
+    assert.match(
+      rows[0]?.lastError?.message ?? "",
+      /unknown: \[redacted\] \[redacted\]\^\[redacted\] born \[redacted\]/,
+    );
+    const logged = lines.join("\n");
+    assert.match(logged, /notification failed/);
+    for (const phi of ["NOTIFY-17", "Test", "Patient", "19700101"])
+      assert.ok(!new RegExp(phi, "i").test(`${logged}\n${rows[0]?.lastError?.message}`), `${phi} leaked`);
+  });
+
+  it("cuts each identifier out, whatever its case, and leaves other words alone", () => {
+    const facts = testFacts({ id: "j", studyInstanceUID: "1.2", segment: { seriesInstanceUID: "1.2.1" } } as never);
+    assert.equal(
+      withoutPatient("AE: test patient (NOTIFY-17, 19700101) not on order ACC-0042", facts),
+      "AE: [redacted] [redacted] ([redacted], [redacted]) not on order ACC-0042",
+    );
   });
 });
