@@ -84,16 +84,13 @@ export interface JobStore {
 
   // --- the notification outbox (src/notify) ---
 
-  /**
-   * Takes the oldest due pending notification (of one notifier, when named) and marks it sending (attempts + 1),
-   * atomically.
-   */
+  /** Atomically takes the oldest due (`notBefore <= now`) pending notification, of `notifier` if named, and marks it sending with attempts + 1: no two callers get one row. */
   claimNotification(now?: number, notifier?: NotifierName): Promise<Notification | undefined>;
 
-  /** Records how sending a claimed notification ended: sent, pending again until retryAt, or failed. */
+  /** Records one attempt's outcome on a claimed notification in one write: sent (sentAt, error cleared), pending from retryAt with the error, or failed with the error. */
   finishNotification(id: string, outcome: NotificationOutcome): Promise<void>;
 
-  /** A job's notifications, oldest first. */
+  /** A job's notifications, oldest first, payload included (what callers show is notificationSummary, never the payload). */
   notifications(jobId: string): Promise<Notification[]>;
 
   close(): Promise<void>;
