@@ -9,11 +9,12 @@ import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFee
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
+import { defaultWorker } from "./jobs/identity.js";
 import type { Job, JobResult } from "./jobs/job.js";
 import type { JobStore } from "./jobs/jobStore.js";
+import { openJobStore } from "./jobs/openStore.js";
 import { runRouteJob } from "./jobs/routeJob.js";
 import { runSegmentJob } from "./jobs/segmentJob.js";
-import { SqliteJobStore } from "./jobs/sqliteStore.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
@@ -71,7 +72,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const decoders = await loadPixelDecoders();
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
-  const store: JobStore = new SqliteJobStore(config.dataDir, uid);
+  const leaseMs = config.jobs.leaseSeconds * 1000;
+  const store: JobStore = await openJobStore(config.store.url, config.dataDir, uid, defaultWorker(leaseMs), log);
   const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
@@ -117,11 +119,15 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       deviceObserverUID,
       softwareVersion: VERSION,
       log,
-      cancelRequested: () => store.cancelRequested(job.id),
+      cancelRequested: () => store.cancelRequested(job),
     });
   };
-  const worker = new JobWorker(store, run, { ...config.jobs, idlePollMs: 1000 }, log, (kind, state, timings) =>
-    metrics.jobFinished(kind, state, timings),
+  const worker = new JobWorker(
+    store,
+    run,
+    { ...config.jobs, idlePollMs: 1000, heartbeatMs: leaseMs / 3 },
+    log,
+    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
   );
   const feed = new OrthancChangeFeed(
     new OrthancRest(config.pacs),

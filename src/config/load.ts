@@ -26,6 +26,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string | undefined, string, (value: 
   ["DELINEATE_API_TOKEN", "http", "apiToken", String],
   ["DELINEATE_LOG_LEVEL", "log", "level", String],
   ["DELINEATE_MODEL_ID", "model", "id", String],
+  ["DELINEATE_STORE_URL", "store", "url", String],
 ];
 
 function deepFreeze<T>(value: T): T {

@@ -1,9 +1,25 @@
-import type { DelineateError } from "../errors.js";
+import { DelineateError } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
 
 /** The states a job can be ended in (or put back to) with an error recorded. */
 export type ErrorState = "failed" | "dead" | "skipped" | "cancelled" | "queued";
+
+/** Who claims jobs through a store, and for how long a claim holds without a heartbeat. */
+export interface WorkerIdentity {
+  /** host name:pid, recorded on every attempt */
+  workerId: string;
+  leaseMs: number;
+}
+
+/** The error a fenced write raises: the job is no longer held by this attempt. */
+export function leaseLost(job: Job): DelineateError {
+  return new DelineateError(
+    "DLN_ERR_LEASE_LOST",
+    `job ${job.id} attempt ${job.attempts} lost its lease: another worker took the job over; this attempt writes nothing`,
+    { studyInstanceUID: job.studyInstanceUID },
+  );
+}
 
 /**
  * Where jobs, the ingest cursors and the ingest modes' bookkeeping live. The worker, the API, the ingest modes and
@@ -36,26 +52,43 @@ export interface JobStore {
   /** STOW-RS: announces every pushed study quiet for `quietMs` since its last announcement; returns their UIDs. */
   queueQuietPushed(now: number, quietMs: number): Promise<string[]>;
 
-  /** Puts back jobs a crash of this node left running; returns how many. Called once at start-up. */
+  /**
+   * Puts back jobs a crash of this node left running; returns how many. Called once at start-up. The embedded store
+   * has one node, so every running job is its own; a shared store leaves them to lease expiry.
+   */
   recoverInterrupted(): Promise<number>;
 
-  /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
+  /**
+   * Takes the oldest due queued job, or a running one whose lease expired (its worker died or froze), and marks it
+   * running for this worker (attempts + 1: the fencing token; the lease runs `leaseMs` from `now`), atomically: one
+   * worker gets it. A job whose lease expired after a cancel was asked for ends cancelled instead.
+   */
   claimNext(now?: number): Promise<Job | undefined>;
+
+  /** Extends the lease of a job this worker holds; false when the lease was lost (the job went to another worker). */
+  heartbeat(job: Job): Promise<boolean>;
 
   /**
    * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
    * with its output UIDs fixed now); returns how many were new.
+   * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the job is no longer this attempt's.
    */
   complete(job: Job, result: JobResult): Promise<number>;
 
-  /** Ends a claimed job as failed, dead, skipped or cancelled, or queues it again until `retryAt`, with the error. */
+  /**
+   * Ends a claimed job as failed, dead, skipped or cancelled, or queues it again until `retryAt`, with the error.
+   * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the job is no longer this attempt's.
+   */
   finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt?: number): Promise<void>;
 
   /** Cancels a queued job at once; asks a running one to stop at its next stage. Undefined: no such job. */
   cancel(id: string): Promise<"cancelled" | "requested" | "final" | undefined>;
 
-  /** Whether a cancel was asked for while the job ran. */
-  cancelRequested(id: string): Promise<boolean>;
+  /**
+   * Whether a cancel was asked for while the claimed job ran; checked before each stage.
+   * @throws DelineateError DLN_ERR_LEASE_LOST when the job is no longer this attempt's (the fence before storing).
+   */
+  cancelRequested(job: Job): Promise<boolean>;
 
   /**
    * Queues a failed, dead, skipped or cancelled job again, with fresh attempts and its output UIDs kept. False

@@ -10,6 +10,8 @@ export interface WorkerOptions {
   retryBaseSeconds: number;
   /** how often to look for due jobs when nothing wakes the worker */
   idlePollMs: number;
+  /** how often a running job's lease is renewed (a third of the lease, so two missed beats still hold it) */
+  heartbeatMs: number;
 }
 
 /**
@@ -94,6 +96,22 @@ export class JobWorker {
       attempt: job.attempts,
     };
     this.log.info("job started", ctx);
+    const beat = setInterval(() => {
+      this.store.heartbeat(job).then(
+        (held) => {
+          if (!held) this.log.warn("job lease lost; its stages stop and it writes nothing", ctx);
+        },
+        (err) => this.log.warn("job lease not renewed; will try again", { ...ctx, error: (err as Error).message }),
+      );
+    }, this.options.heartbeatMs);
+    try {
+      await this.attempt(job, ctx);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async attempt(job: Job, ctx: Record<string, unknown>): Promise<void> {
     try {
       const result = await this.run(job);
       const newJobs = await this.store.complete(job, result);
@@ -102,7 +120,10 @@ export class JobWorker {
     } catch (thrown) {
       const err = asDelineateError(thrown);
       const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
-      if (err.code === "DLN_ERR_NO_SERIES") {
+      if (err.code === "DLN_ERR_LEASE_LOST") {
+        // another worker holds the job now: this attempt's outcome is not ours to write
+        this.log.warn("job taken over by another worker; this attempt stops without writing", fields);
+      } else if (err.code === "DLN_ERR_NO_SERIES") {
         await this.store.finishWithError(job, "skipped", err);
         this.onFinished(job.kind, "skipped");
         this.log.info("job skipped", fields);

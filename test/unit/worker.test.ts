@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { after, afterEach, describe, it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
 import type { Job, JobResult } from "../../src/jobs/job.js";
 import { JobWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
-import { type TestStore, testStore } from "../helpers/store.js";
+import { stopTestPostgres, type TestStore, testStore } from "../helpers/store.js";
 
 const log = createLogger({ level: "error", silent: true });
 const result: JobResult = {
@@ -20,6 +20,7 @@ const store = async () => {
   opened.push(t);
   return t.store;
 };
+after(stopTestPostgres);
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
 });
@@ -42,7 +43,7 @@ describe("job worker", () => {
         running--;
         return result;
       },
-      { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10 },
+      { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10, heartbeatMs: 1000 },
       log,
     );
     w.start();
@@ -60,7 +61,7 @@ describe("job worker", () => {
         attempts.push(job.attempts);
         throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS answered 503");
       },
-      { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5 },
+      { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5, heartbeatMs: 1000 },
       log,
     );
     w.start();
@@ -83,7 +84,7 @@ describe("job worker", () => {
       async (job: Job) => {
         throw errors[job.studyInstanceUID]!;
       },
-      { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5 },
+      { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5, heartbeatMs: 1000 },
       log,
     );
     w.start();
