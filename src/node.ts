@@ -46,16 +46,19 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
   const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
   if (!config.routes) modelIds.add(config.model.id);
-  const models = new Map<string, { pkg: ModelPackage; inference: InferenceWorker }>();
+  const roles = new Set(config.roles);
+  // every node reads the manifests (routing needs them); only a worker starts inference
+  const models = new Map<string, { pkg: ModelPackage; inference?: InferenceWorker }>();
+  const closeModels = () => Promise.all([...models.values()].map((m) => m.inference?.close()));
   try {
     for (const id of modelIds) {
       const pkg = loadModelPackage(config.model.dir, id);
-      const inference = await InferenceWorker.start(pkg, config.inference, log);
-      models.set(id, { pkg, inference });
-      log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference.provider });
+      const inference = roles.has("worker") ? await InferenceWorker.start(pkg, config.inference, log) : undefined;
+      models.set(id, { pkg, ...(inference ? { inference } : {}) });
+      log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference?.provider });
     }
   } catch (err) {
-    await Promise.all([...models.values()].map((m) => m.inference.close()));
+    await closeModels();
     throw err;
   }
   const installed = (id: string) => {
@@ -73,7 +76,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
   const leaseMs = config.jobs.leaseSeconds * 1000;
-  const store: JobStore = await openJobStore(config.store.url, config.dataDir, uid, defaultWorker(leaseMs), log);
+  let store: JobStore;
+  try {
+    store = await openJobStore(config.store.url, config.dataDir, uid, defaultWorker(leaseMs), log);
+  } catch (err) {
+    await closeModels();
+    throw err;
+  }
   const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
@@ -106,6 +115,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       );
     }
     const { pkg, inference } = installed(target.modelId);
+    if (!inference) throw new DelineateError("DLN_ERR_INTERNAL", "a node without the worker role ran a job");
     return runSegmentJob(job, {
       source: sourceOf(job),
       destination,
@@ -155,6 +165,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   );
   const app = createApp({
     store,
+    serveApi: roles.has("api"),
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -175,9 +186,10 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       models: [...models.entries()].map(([id, m]) => ({
         id,
         version: m.pkg.manifest.version,
-        executionProvider: m.inference.provider,
+        executionProvider: m.inference?.provider,
       })),
       rules: rules.map((r) => r.name),
+      roles: config.roles,
       ingestCursor: (await store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
     }),
   });
@@ -186,23 +198,41 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;
-  worker.start();
-  if (config.ingest.changeFeed) feed.start();
-  if (config.ingest.qido.enabled) qido.start();
-  // pushed studies are queued once quiet; the check is cheap (one indexed query)
-  const quietCheck = config.ingest.stow.enabled
-    ? repeatEvery(
-        1000,
-        async () => {
-          const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
-          if (queued.length) {
-            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
-            worker.wake();
-          }
-        },
-        (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
-      )
-    : undefined;
+  if (roles.has("worker")) worker.start();
+  // the pollers run on one ingest node of the cluster at a time (the store's lead); the others wait to take over
+  const pollers = [
+    ...(config.ingest.changeFeed ? [() => feed.pollOnce()] : []),
+    ...(config.ingest.qido.enabled ? [() => qido.pollOnce()] : []),
+  ];
+  let leading = false;
+  const ingest =
+    roles.has("ingest") && pollers.length
+      ? repeatEvery(
+          config.ingest.pollIntervalSeconds * 1000,
+          async () => {
+            const lead = await store.tryLead("ingest-pollers");
+            if (lead !== leading) log.info(lead ? "leading ingest polling" : "another node leads ingest polling");
+            leading = lead;
+            if (lead) for (const poll of pollers) await poll();
+          },
+          (err) => log.warn("ingest poll failed; will try again", { error: err.message }),
+        )
+      : undefined;
+  // pushed studies are queued once quiet; the check is cheap (one indexed query), safe on every api node at once
+  const quietCheck =
+    config.ingest.stow.enabled && roles.has("api")
+      ? repeatEvery(
+          1000,
+          async () => {
+            const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
+            if (queued.length) {
+              log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
+              worker.wake();
+            }
+          },
+          (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+        )
+      : undefined;
   log.info("node started", {
     httpPort,
     pacs: config.pacs.url,
@@ -215,11 +245,10 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     httpPort,
     async stop() {
       await quietCheck?.stop();
-      await feed.stop();
-      await qido.stop();
+      await ingest?.stop();
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...models.values()].map((m) => m.inference.close()));
+      await closeModels();
       await store.close();
       log.info("node stopped");
     },

@@ -15,13 +15,17 @@ const DEFAULT_CONFIG = path.join(ROOT, "config", "default.json");
 const USAGE = `usage: delineate <command> [options]
 
 commands:
-  serve [--config FILE]         run the node: ingest, jobs, HTTP API (default config: config/default.json)
+  serve [--config FILE] [--role ingest,api,worker]
+                                run the node: ingest, jobs, HTTP API (default config: config/default.json; roles
+                                default all three, or DELINEATE_ROLES)
   models [--config FILE]        list installed model packages and whether each loads
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
                                 DIR/<study>/<series>/<format>.dcm (defaults: the configured model, its outputs)
   convert FOLDER --out FILE.nii.gz [--config FILE]
                                 every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
+  store migrate --from sqlite:PATH --to postgres://USER:PASSWORD@HOST:PORT/DB
+                                copy a stopped node's SQLite job store (jobs, cursors, ingest state) into PostgreSQL
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
 `;
@@ -38,8 +42,11 @@ async function main(argv: string[]): Promise<number> {
       model: { type: "string" },
       format: { type: "string" },
       help: { type: "boolean" },
+      role: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
     },
-    allowPositionals: command === "segment" || command === "convert",
+    allowPositionals: command === "segment" || command === "convert" || command === "store",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -50,7 +57,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "serve": {
       const [{ createLogger }, { startNode }] = await Promise.all([import("../log.js"), import("../node.js")]);
-      const config = loadConfig(configFile);
+      // --role wins over DELINEATE_ROLES, as the environment wins over the file
+      const config = loadConfig(
+        configFile,
+        values.role ? { ...process.env, DELINEATE_ROLES: values.role } : process.env,
+      );
       const log = createLogger({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
       const node = await startNode(config, log);
       const stop = async (signal: string) => {
@@ -61,6 +72,20 @@ async function main(argv: string[]): Promise<number> {
       process.once("SIGINT", () => void stop("SIGINT"));
       process.once("SIGTERM", () => void stop("SIGTERM"));
       return new Promise<number>(() => {});
+    }
+    case "store": {
+      if (positionals[0] !== "migrate" || !values.from || !values.to) {
+        process.stderr.write(USAGE);
+        return 2;
+      }
+      const [{ migrateStore }, { newUid }] = await Promise.all([
+        import("../jobs/migrateStore.js"),
+        import("../outputs/uid.js"),
+      ]);
+      // copying makes no output UIDs (each job keeps its own); the generator is only there for the store's type
+      const added = await migrateStore(values.from, values.to, () => newUid("2.25"));
+      process.stdout.write(`${JSON.stringify(added)}\n`);
+      return 0;
     }
     case "models": {
       const { loadModelPackage } = await import("../models/loadModel.js");

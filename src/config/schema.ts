@@ -76,6 +76,14 @@ export const ConfigSchema = z
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), Pacs).default({}),
     dataDir: z.string().min(1).describe("where the job store and the ingest cursor live"),
     /**
+     * What this node does (DELINEATE_ROLES or serve --role, comma-separated): ingest (the change-feed and QIDO
+     * pollers, one node of the cluster at a time), api (the HTTP API, webhook and STOW-RS), worker (runs jobs).
+     */
+    roles: z
+      .array(z.enum(["ingest", "api", "worker"]))
+      .min(1)
+      .default(["ingest", "api", "worker"]),
+    /**
      * The job store: "sqlite:<path>" (default: delineate.sqlite in dataDir; one node) or
      * "postgres://user:password@host:port/db" (shared by every node of a cluster).
      */

@@ -5,6 +5,14 @@ import type { Job, JobKind, JobResult, JobState } from "./job.js";
 /** The states a job can be ended in (or put back to) with an error recorded. */
 export type ErrorState = "failed" | "dead" | "skipped" | "cancelled" | "queued";
 
+/** Every row of a store, table by table, as `delineate store migrate` carries them (the column names both share). */
+export interface StoreRows {
+  jobs: Record<string, unknown>[];
+  cursors: Record<string, unknown>[];
+  pushed_studies: Record<string, unknown>[];
+  polled_studies: Record<string, unknown>[];
+}
+
 /** Who claims jobs through a store, and for how long a claim holds without a heartbeat. */
 export interface WorkerIdentity {
   /** host name:pid, recorded on every attempt */
@@ -103,6 +111,13 @@ export interface JobStore {
 
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;
+
+  /**
+   * Whether this process leads `name` across the cluster (the ingest pollers run on one node at a time): true while
+   * it holds the lead, taken when free. The lead is lost when the process or its connection dies. The embedded
+   * store has one node, which always leads.
+   */
+  tryLead(name: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
-import { type ErrorState, type JobStore, leaseLost, type WorkerIdentity } from "./jobStore.js";
+import { type ErrorState, type JobStore, leaseLost, type StoreRows, type WorkerIdentity } from "./jobStore.js";
 
 /**
  * Versioned schema: each entry takes the schema from the version before it, applied in order in one transaction
@@ -79,6 +79,9 @@ type Client = pg.PoolClient;
  * of workers claim at once without waiting on each other's row locks.
  */
 export class PostgresJobStore implements JobStore {
+  /** per lead name: the connection holding its session advisory lock (the lock goes when the connection does) */
+  private readonly leads = new Map<string, pg.Client>();
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly newUid: () => string,
@@ -150,7 +153,64 @@ export class PostgresJobStore implements JobStore {
     }
   }
 
+  /**
+   * Adds another store's rows in one transaction (`delineate store migrate`); rows already here (same job id, same
+   * idempotency key, same cursor or study) are kept, so running it twice changes nothing. Returns rows added per table.
+   */
+  async importRows(rows: StoreRows): Promise<Record<keyof StoreRows, number>> {
+    const KEYS: Record<keyof StoreRows, string> = {
+      jobs: "",
+      cursors: "(name)",
+      pushed_studies: "(study_uid)",
+      polled_studies: "(study_uid)",
+    };
+    return this.tx(async (c) => {
+      const added = { jobs: 0, cursors: 0, pushed_studies: 0, polled_studies: 0 };
+      for (const table of Object.keys(KEYS) as (keyof StoreRows)[]) {
+        for (const row of rows[table]) {
+          const cols = Object.keys(row);
+          const r = await c.query(
+            `INSERT INTO ${table} (${cols.join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")})
+             ON CONFLICT ${KEYS[table]} DO NOTHING`,
+            cols.map((k) => row[k]),
+          );
+          added[table] += r.rowCount ?? 0;
+        }
+      }
+      return added;
+    });
+  }
+
+  async tryLead(name: string): Promise<boolean> {
+    const held = this.leads.get(name);
+    if (held) {
+      try {
+        await held.query("SELECT 1");
+        return true;
+      } catch {
+        this.leads.delete(name); // the connection died, and the lock with it: try again below
+        await held.end().catch(() => {});
+      }
+    }
+    const client = new pg.Client(this.pool.options);
+    client.on("error", () => {}); // noticed by the next check above
+    try {
+      await client.connect();
+      const r = await client.query("SELECT pg_try_advisory_lock(hashtext($1)) AS ok", [`delineate:${name}`]);
+      if (r.rows[0]?.ok === true) {
+        this.leads.set(name, client);
+        return true;
+      }
+    } catch {
+      // unreachable store: not the leader now; asked again at the next poll
+    }
+    await client.end().catch(() => {});
+    return false;
+  }
+
   async close(): Promise<void> {
+    for (const c of this.leads.values()) await c.end().catch(() => {});
+    this.leads.clear();
     await this.pool.end();
   }
 

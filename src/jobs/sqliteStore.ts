@@ -7,7 +7,7 @@ import type { SourceKind } from "../pacs/source.js";
 import { defaultWorker } from "./identity.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
-import { type ErrorState, type JobStore, leaseLost, type WorkerIdentity } from "./jobStore.js";
+import { type ErrorState, type JobStore, leaseLost, type StoreRows, type WorkerIdentity } from "./jobStore.js";
 
 const SCHEMA_VERSION = 4;
 
@@ -138,6 +138,22 @@ export class SqliteJobStore implements JobStore {
       }
       this.db.pragma("user_version = 3");
     })();
+  }
+
+  /** Every row, for `delineate store migrate` (the node using this store stopped, its running jobs queued again). */
+  async exportRows(): Promise<StoreRows> {
+    const all = (table: string) =>
+      this.db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all() as Record<string, unknown>[];
+    return {
+      jobs: all("jobs"),
+      cursors: all("cursors"),
+      pushed_studies: all("pushed_studies"),
+      polled_studies: all("polled_studies"),
+    };
+  }
+
+  async tryLead(_name: string): Promise<boolean> {
+    return true;
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,8 @@ export interface AppDeps {
   dicomWeb?: express.Router;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
+  /** false on a node without the api role: only /healthz and /metrics are served */
+  serveApi?: boolean;
   /** facts for /healthz: never PHI */
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -58,6 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
       res.type(registry.contentType).send(await registry.metrics());
     });
   }
+  if (deps.serveApi === false) return app;
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
   api.get("/jobs", async (req, res) => {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { FINAL_STATES, type Job, type JobKind } from "../../src/jobs/job.js";
 import type { TestOrthanc } from "./orthanc.js";
 import { freePort, waitFor } from "./orthanc.js";
+import { TEST_STORE, testStoreUrl } from "./store.js";
 import { ROOT } from "./tools.js";
 
 export interface NodeProcess {
@@ -42,6 +43,10 @@ export async function startNodeProcess(
     };
     port?: number;
     token?: string;
+    /** the job store's URL; default: a new one of the DELINEATE_TEST_STORE kind (SQLite in the data folder) */
+    storeUrl?: string;
+    /** the node's roles (DELINEATE_ROLES); default all */
+    roles?: string;
     /** changes to the generated configuration (routes, destinations, another model folder) */
     configure?: (config: Record<string, any>) => void;
   },
@@ -49,6 +54,7 @@ export async function startNodeProcess(
   const port = options.port ?? (await freePort());
   const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
+  const storeUrl = options.storeUrl ?? (TEST_STORE === "postgres" ? (await testStoreUrl()).url : undefined);
   const config: Record<string, any> = {
     pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
     dataDir,
@@ -63,7 +69,9 @@ export async function startNodeProcess(
     model: { dir: path.join(ROOT, "models"), id: "ct-body" },
     inference: { executionProviders: ["cpu"] },
     outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
-    jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
+    // a short lease, so a job whose worker was killed is taken over within the tests' patience
+    jobs: { leaseSeconds: 10, ...(options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 }) },
+    ...(storeUrl ? { store: { url: storeUrl } } : {}),
     log: { level: "debug" },
   };
   options.configure?.(config);
@@ -74,6 +82,7 @@ export async function startNodeProcess(
     DELINEATE_PACS_USERNAME: orthanc.username,
     DELINEATE_PACS_PASSWORD: orthanc.password,
     DELINEATE_API_TOKEN: token,
+    ...(options.roles ? { DELINEATE_ROLES: options.roles } : {}),
   };
   const api = (p: string, t: string | null = token) =>
     fetch(`http://127.0.0.1:${port}${p}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
