@@ -29,6 +29,9 @@ import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
 
+/** How often a node records that it is alive (GET /healthz lists the cluster's nodes with their last beat). */
+const BEAT_MS = 5000;
+
 export interface RunningNode {
   httpPort: number;
   /** stops ingest, lets running jobs finish their stage, closes the server, the inference workers and the store */
@@ -53,7 +56,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   try {
     for (const id of modelIds) {
       const pkg = loadModelPackage(config.model.dir, id);
-      const inference = roles.has("worker") ? await InferenceWorker.start(pkg, config.inference, log) : undefined;
+      const serves = roles.has("worker") && (config.jobs.models?.includes(id) ?? true);
+      const inference = serves ? await InferenceWorker.start(pkg, config.inference, log) : undefined;
       models.set(id, { pkg, ...(inference ? { inference } : {}) });
       log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference?.provider });
     }
@@ -76,9 +80,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
   const leaseMs = config.jobs.leaseSeconds * 1000;
+  const identity = {
+    ...defaultWorker(leaseMs),
+    ...(config.jobs.models ? { models: config.jobs.models } : {}),
+  };
   let store: JobStore;
   try {
-    store = await openJobStore(config.store.url, config.dataDir, uid, defaultWorker(leaseMs), log);
+    store = await openJobStore(config.store.url, config.dataDir, uid, identity, log);
   } catch (err) {
     await closeModels();
     throw err;
@@ -86,7 +94,19 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
-  const metrics = new NodeMetrics((kind) => store.counts(kind));
+  const cluster = async () => {
+    const c = await store.cluster();
+    const now = Date.now();
+    // a node is alive while its beats keep coming (three missed: gone)
+    return { ...c, nodes: c.nodes.map((n) => ({ ...n, alive: now - n.lastSeen < 3 * BEAT_MS })) };
+  };
+  const metrics = new NodeMetrics(
+    (kind) => store.counts(kind),
+    async () => {
+      const c = await cluster();
+      return { ...c, nodesAlive: c.nodes.filter((n) => n.alive).length };
+    },
+  );
   const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
   const pacs = new DicomWebClient(config.pacs);
   const destinations = new Map<string, DicomWebClient>([
@@ -191,6 +211,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       rules: rules.map((r) => r.name),
       roles: config.roles,
       ingestCursor: (await store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
+      workerId: identity.workerId,
+      cluster: await cluster(),
     }),
   });
   const server: Server = await new Promise((resolve, reject) => {
@@ -198,6 +220,16 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;
+  const beats = repeatEvery(
+    BEAT_MS,
+    () =>
+      store.beat({
+        workerId: identity.workerId,
+        roles: config.roles,
+        models: [...models.entries()].filter(([, m]) => m.inference).map(([id]) => id),
+      }),
+    (err) => log.warn("could not record this node's beat; will try again", { error: err.message }),
+  );
   if (roles.has("worker")) worker.start();
   // the pollers run on one ingest node of the cluster at a time (the store's lead); the others wait to take over
   const pollers = [
@@ -244,6 +276,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   return {
     httpPort,
     async stop() {
+      await beats.stop();
       await quietCheck?.stop();
       await ingest?.stop();
       await worker.stop();

@@ -243,6 +243,12 @@ export const ConfigSchema = z
         retryBaseSeconds: z.number().positive().default(5),
         /** how long a claimed job is held without a heartbeat before another worker may take it over */
         leaseSeconds: z.number().positive().default(60),
+        /**
+         * Placement: the models this node's worker runs (a GPU machine the GPU models, with its execution providers
+         * under inference); the other models' jobs wait for a worker that serves them. Default: every model its
+         * rules name.
+         */
+        models: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict(),
     log: z

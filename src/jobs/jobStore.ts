@@ -5,6 +5,23 @@ import type { Job, JobKind, JobResult, JobState } from "./job.js";
 /** The states a job can be ended in (or put back to) with an error recorded. */
 export type ErrorState = "failed" | "dead" | "skipped" | "cancelled" | "queued";
 
+export interface NodeBeat {
+  workerId: string;
+  roles: readonly string[];
+  /** the models its worker runs (none without the worker role) */
+  models: readonly string[];
+}
+
+export interface ClusterStatus {
+  nodes: (NodeBeat & { lastSeen: number })[];
+  /** segment jobs waiting, per model; route jobs under "route" */
+  queued: Record<string, number>;
+  /** running jobs whose lease has expired (their worker died or froze; the next claim takes them over) */
+  leasesExpired: number;
+  /** claims that took a job over from a worker whose lease had expired, ever */
+  takenOver: number;
+}
+
 /** Every row of a store, table by table, as `delineate store migrate` carries them (the column names both share). */
 export interface StoreRows {
   jobs: Record<string, unknown>[];
@@ -18,6 +35,8 @@ export interface WorkerIdentity {
   /** host name:pid, recorded on every attempt */
   workerId: string;
   leaseMs: number;
+  /** the models this worker runs (placement: a GPU machine the GPU models); absent, every model */
+  models?: readonly string[];
 }
 
 /** The error a fenced write raises: the job is no longer held by this attempt. */
@@ -65,6 +84,12 @@ export interface JobStore {
    * has one node, so every running job is its own; a shared store leaves them to lease expiry.
    */
   recoverInterrupted(): Promise<number>;
+
+  /** Records that a node is alive (every few seconds), with what it does; shown by /healthz across the cluster. */
+  beat(node: NodeBeat, now?: number): Promise<void>;
+
+  /** The cluster as the store sees it: nodes and their last beat, queue depth per model, expired leases, takeovers. */
+  cluster(now?: number): Promise<ClusterStatus>;
 
   /**
    * Takes the oldest due queued job, or a running one whose lease expired (its worker died or froze), and marks it

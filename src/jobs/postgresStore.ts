@@ -5,7 +5,15 @@ import type { Logger } from "../log.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
-import { type ErrorState, type JobStore, leaseLost, type StoreRows, type WorkerIdentity } from "./jobStore.js";
+import {
+  type ClusterStatus,
+  type ErrorState,
+  type JobStore,
+  leaseLost,
+  type NodeBeat,
+  type StoreRows,
+  type WorkerIdentity,
+} from "./jobStore.js";
 
 /**
  * Versioned schema: each entry takes the schema from the version before it, applied in order in one transaction
@@ -54,6 +62,12 @@ export const PG_MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE TABLE polled_studies (
         study_uid TEXT PRIMARY KEY, instances INTEGER NOT NULL, changed_at BIGINT NOT NULL, queued INTEGER NOT NULL DEFAULT 0
       );`,
+  },
+  {
+    version: 2,
+    sql: `
+      ALTER TABLE jobs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE nodes (worker_id TEXT PRIMARY KEY, roles TEXT NOT NULL, models TEXT NOT NULL, last_seen BIGINT NOT NULL);`,
   },
 ];
 
@@ -296,16 +310,51 @@ export class PostgresJobStore implements JobStore {
       const r = await c.query(
         `WITH next AS (
            SELECT id FROM jobs
-           WHERE (state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1)
+           WHERE ((state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until < $1))
+             AND ($4::text[] IS NULL OR kind = 'route' OR model_id = ANY($4::text[]))
            ORDER BY created_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
          UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_until = $2, updated_at = $1,
+           takeovers = j.takeovers + (CASE WHEN j.state = 'running' THEN 1 ELSE 0 END),
            attempt_log = (COALESCE(j.attempt_log, '[]')::jsonb || jsonb_build_array(jsonb_build_object(
              'attempt', j.attempts + 1, 'workerId', $3::text, 'startedAt', $1::bigint)))::text
          FROM next WHERE j.id = next.id RETURNING j.*`,
-        [now, now + this.worker.leaseMs, this.worker.workerId],
+        [now, now + this.worker.leaseMs, this.worker.workerId, this.worker.models ?? null],
       );
       return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
     });
+  }
+
+  async beat(node: NodeBeat, now = Date.now()): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO nodes (worker_id, roles, models, last_seen) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (worker_id) DO UPDATE SET roles = excluded.roles, models = excluded.models, last_seen = excluded.last_seen`,
+      [node.workerId, JSON.stringify(node.roles), JSON.stringify(node.models), now],
+    );
+  }
+
+  async cluster(now = Date.now()): Promise<ClusterStatus> {
+    const [nodes, queued, figures] = await Promise.all([
+      this.pool.query("SELECT * FROM nodes ORDER BY worker_id"),
+      this.pool.query(
+        "SELECT CASE kind WHEN 'route' THEN 'route' ELSE model_id END AS k, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY k",
+      ),
+      this.pool.query(
+        `SELECT COUNT(*) FILTER (WHERE state = 'running' AND lease_until < $1) AS expired,
+           COALESCE(SUM(takeovers), 0) AS takeovers FROM jobs`,
+        [now],
+      ),
+    ]);
+    return {
+      nodes: nodes.rows.map((n: { worker_id: string; roles: string; models: string; last_seen: string }) => ({
+        workerId: n.worker_id,
+        roles: JSON.parse(n.roles) as string[],
+        models: JSON.parse(n.models) as string[],
+        lastSeen: Number(n.last_seen),
+      })),
+      queued: Object.fromEntries(queued.rows.map((r: { k: string; n: string }) => [r.k, Number(r.n)])),
+      leasesExpired: Number(figures.rows[0]?.expired ?? 0),
+      takenOver: Number(figures.rows[0]?.takeovers ?? 0),
+    };
   }
 
   async heartbeat(job: Job): Promise<boolean> {

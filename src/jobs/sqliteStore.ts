@@ -7,9 +7,17 @@ import type { SourceKind } from "../pacs/source.js";
 import { defaultWorker } from "./identity.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
-import { type ErrorState, type JobStore, leaseLost, type StoreRows, type WorkerIdentity } from "./jobStore.js";
+import {
+  type ClusterStatus,
+  type ErrorState,
+  type JobStore,
+  leaseLost,
+  type NodeBeat,
+  type StoreRows,
+  type WorkerIdentity,
+} from "./jobStore.js";
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 /** The fencing token: a write for a claimed job (id, attempt) applies only while that attempt still holds it. */
 const FENCE = "id = ? AND attempts = ? AND state = 'running'";
@@ -22,6 +30,8 @@ const STEPS: Record<number, string> = {
   3: "ALTER TABLE jobs ADD COLUMN warnings TEXT",
   4: `ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE jobs ADD COLUMN attempt_log TEXT;`,
+  5: `ALTER TABLE jobs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE nodes (worker_id TEXT PRIMARY KEY, roles TEXT NOT NULL, models TEXT NOT NULL, last_seen INTEGER NOT NULL);`,
 };
 
 const JOBS_TABLE = `
@@ -261,24 +271,67 @@ export class SqliteJobStore implements JobStore {
   }
 
   async claimNext(now = Date.now()): Promise<Job | undefined> {
+    const served = this.worker.models ? JSON.stringify(this.worker.models) : null;
     return this.db.transaction(() => {
       this.db.prepare(`${CANCEL_EXPIRED} AND lease_until < ?`).run(now, now);
       const row = this.db
         .prepare(
-          `SELECT id FROM jobs WHERE (state = 'queued' AND not_before <= ?) OR (state = 'running' AND lease_until < ?)
+          `SELECT id FROM jobs WHERE ((state = 'queued' AND not_before <= ?) OR (state = 'running' AND lease_until < ?))
+             AND (? IS NULL OR kind = 'route' OR model_id IN (SELECT value FROM json_each(?)))
            ORDER BY created_at, rowid LIMIT 1`,
         )
-        .get(now, now) as { id: string } | undefined;
+        .get(now, now, served, served) as { id: string } | undefined;
       if (!row) return undefined;
       const claimed = this.db
         .prepare(
           `UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?,
+             takeovers = takeovers + (state = 'running'),
              attempt_log = json_insert(COALESCE(attempt_log, '[]'), '$[#]', json_object('attempt', attempts + 1, 'workerId', ?, 'startedAt', ?))
            WHERE id = ? RETURNING *`,
         )
         .get(now + this.worker.leaseMs, now, this.worker.workerId, now, row.id);
       return jobFromRow(claimed);
     })();
+  }
+
+  async beat(node: NodeBeat, now = Date.now()): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO nodes (worker_id, roles, models, last_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT (worker_id) DO UPDATE SET roles = excluded.roles, models = excluded.models, last_seen = excluded.last_seen`,
+      )
+      .run(node.workerId, JSON.stringify(node.roles), JSON.stringify(node.models), now);
+  }
+
+  async cluster(now = Date.now()): Promise<ClusterStatus> {
+    const nodes = (
+      this.db.prepare("SELECT * FROM nodes ORDER BY worker_id").all() as {
+        worker_id: string;
+        roles: string;
+        models: string;
+        last_seen: number;
+      }[]
+    ).map((n) => ({
+      workerId: n.worker_id,
+      roles: JSON.parse(n.roles) as string[],
+      models: JSON.parse(n.models) as string[],
+      lastSeen: n.last_seen,
+    }));
+    const queued = Object.fromEntries(
+      (
+        this.db
+          .prepare(
+            "SELECT CASE kind WHEN 'route' THEN 'route' ELSE model_id END AS k, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY k",
+          )
+          .all() as { k: string; n: number }[]
+      ).map((r) => [r.k, r.n]),
+    );
+    const figures = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(state = 'running' AND lease_until < ?), 0) AS expired, COALESCE(SUM(takeovers), 0) AS takeovers FROM jobs",
+      )
+      .get(now) as { expired: number; takeovers: number };
+    return { nodes, queued, leasesExpired: figures.expired, takenOver: figures.takeovers };
   }
 
   async heartbeat(job: Job): Promise<boolean> {

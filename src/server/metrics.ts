@@ -10,7 +10,15 @@ export class NodeMetrics {
   private readonly finished: Counter<"kind" | "state">;
   private readonly stageSeconds: Histogram<"stage">;
 
-  constructor(counts: (kind: JobKind) => Promise<Record<JobState, number>>) {
+  constructor(
+    counts: (kind: JobKind) => Promise<Record<JobState, number>>,
+    cluster?: () => Promise<{
+      nodesAlive: number;
+      queued: Record<string, number>;
+      leasesExpired: number;
+      takenOver: number;
+    }>,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: "delineate_process_" });
     this.finished = new Counter({
       name: "delineate_jobs_finished_total",
@@ -36,6 +44,54 @@ export class NodeMetrics {
           for (const s of JOB_STATES) this.set({ kind, state: s }, c[s]);
         }
       },
+    });
+    if (cluster) this.clusterGauges(cluster);
+  }
+
+  /** The cluster as the shared store sees it, read once per scrape. Labels: model ids (configuration), never UIDs. */
+  private clusterGauges(
+    cluster: () => Promise<{
+      nodesAlive: number;
+      queued: Record<string, number>;
+      leasesExpired: number;
+      takenOver: number;
+    }>,
+  ): void {
+    const registers = [this.registry];
+    // the first gauge reads the store once and sets the others, which are written out after it
+    const gauges = {
+      queued: undefined as Gauge<"model"> | undefined,
+      expired: undefined as Gauge | undefined,
+      takenOver: undefined as Gauge | undefined,
+    };
+    new Gauge({
+      name: "delineate_cluster_nodes_alive",
+      help: "Nodes whose beat is recent",
+      registers,
+      async collect() {
+        const c = await cluster();
+        this.set(c.nodesAlive);
+        gauges.expired?.set(c.leasesExpired);
+        gauges.takenOver?.set(c.takenOver);
+        gauges.queued?.reset();
+        for (const [model, n] of Object.entries(c.queued)) gauges.queued?.set({ model }, n);
+      },
+    });
+    gauges.queued = new Gauge({
+      name: "delineate_queue_depth",
+      help: "Jobs waiting, per model (route jobs: model route)",
+      labelNames: ["model"],
+      registers,
+    });
+    gauges.expired = new Gauge({
+      name: "delineate_leases_expired",
+      help: "Running jobs whose worker's lease expired, waiting to be taken over",
+      registers,
+    });
+    gauges.takenOver = new Gauge({
+      name: "delineate_jobs_taken_over",
+      help: "Claims that took a job over from a worker whose lease had expired, ever",
+      registers,
     });
   }
 

@@ -22,6 +22,7 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
   let work: string;
   let ingest: NodeProcess;
   const workers: NodeProcess[] = [];
+  let ingestStoreUrl = "";
 
   const workerId = (job: Job) => job.attemptLog?.at(-1)?.workerId;
   const workerOf = (id: string | undefined) => workers.find((w) => id?.endsWith(`:${w.pid()}`));
@@ -66,6 +67,7 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
       timeoutMs: 60_000,
     });
     const storeUrl = await (await testPostgres()).createDatabase();
+    ingestStoreUrl = storeUrl;
     ingest = await startNodeProcess(orthanc, path.join(work, "ingest"), {
       logFile: path.join(work, "ingest.log"),
       storeUrl,
@@ -155,6 +157,73 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
     const after = await ingest.jobs(study, "segment");
     assert.deepEqual(after, [job], "the late worker changed nothing on the job");
     assert.equal(await segCount(study), 1, "and stored nothing");
+  });
+
+  it("rides out a PostgreSQL restart during a run: nodes reconnect by themselves and nothing is lost", {
+    timeout: 600_000,
+  }, async () => {
+    const studies = Array.from({ length: 6 }, (_, i) => phantom(`restart/s${i}`, 128, 60).studyInstanceUID);
+    await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "restart"));
+    const first = studies[0] ?? "";
+    await inferring(first);
+    await (await testPostgres()).restart();
+    for (const study of studies) {
+      const job = await finished(study);
+      assert.equal(job?.state, "done", `${study}: ${JSON.stringify(job)}`);
+    }
+    assert.deepEqual(
+      await Promise.all(studies.map(segCount)),
+      studies.map(() => 1),
+    );
+  });
+
+  it("shows the cluster in /healthz and /metrics: nodes alive, queue depth, takeovers", async () => {
+    const health = (await (await ingest.api("/healthz", null)).json()) as {
+      cluster: { nodes: { alive: boolean; roles: string[] }[]; takenOver: number; queued: Record<string, number> };
+    };
+    const alive = health.cluster.nodes.filter((n) => n.alive);
+    assert.equal(alive.length, 4, JSON.stringify(health.cluster));
+    assert.equal(alive.filter((n) => n.roles.includes("worker")).length, 3);
+    assert.ok(health.cluster.takenOver >= 2, "the killed and the frozen workers' jobs");
+    const metrics = await (await ingest.api("/metrics", null)).text();
+    assert.match(metrics, /^delineate_cluster_nodes_alive 4$/m);
+    assert.match(metrics, /^delineate_jobs_taken_over [2-9]\d*$/m);
+  });
+
+  it("polls from one ingest node at a time, and hands over when it dies", { timeout: 300_000 }, async () => {
+    const second = await startNodeProcess(orthanc, path.join(work, "ingest2"), {
+      logFile: path.join(work, "ingest2.log"),
+      storeUrl: ingestStoreUrl,
+      roles: "ingest,api",
+    });
+    const says = (n: NodeProcess, message: string) =>
+      readFileSync(n.logFile, "utf8").includes(`"message":"${message}"`);
+    try {
+      await waitFor(
+        "the second node to defer",
+        async () => says(second, "another node leads ingest polling") || undefined,
+        30_000,
+        100,
+      );
+      assert.ok(!says(second, "leading ingest polling"), "only the first polls");
+      await ingest.stop("SIGKILL");
+      const t0 = Date.now();
+      await waitFor(
+        "the second node to take the lead",
+        async () => says(second, "leading ingest polling") || undefined,
+        30_000,
+        100,
+      );
+      assert.ok(Date.now() - t0 < 15_000, `handed over in ${Date.now() - t0} ms`);
+      ingest = second;
+      const { studyInstanceUID: study } = phantom("handover", 48, 10);
+      await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "handover"));
+      const job = await finished(study);
+      assert.equal(job?.state, "done");
+      assert.equal(await segCount(study), 1);
+    } finally {
+      if (ingest !== second) await second.stop();
+    }
   });
 
   it("logged none of the patients' names or IDs", () => {

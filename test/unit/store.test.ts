@@ -185,6 +185,46 @@ describe(`leases and fencing (${TEST_STORE})`, () => {
     assert.equal(await b.complete(second, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }), 1);
     assert.equal((await b.get(first.id))?.state, "done");
   });
+  it("shows the cluster: nodes and their last beat, queue depth per model, expired leases and takeovers", async () => {
+    const t = await testStore(undefined, { workerId: "a:1", leaseMs: 100 });
+    opened.push(t);
+    const b = await t.reopen({ workerId: "b:2" });
+    await t.store.beat({ workerId: "a:1", roles: ["worker"], models: ["m"] }, 1000);
+    await b.beat({ workerId: "b:2", roles: ["ingest", "api"], models: [] }, 2000);
+    await b.beat({ workerId: "b:2", roles: ["ingest", "api"], models: [] }, 3000);
+    await t.store.enqueue(["1.1", "1.2"]);
+    await route(t.store, [target("1.1.1"), target("1.1.2", "other"), target("1.1.3", "other")]);
+    const claimed = await claim(t.store); // the second route job, whose worker then goes quiet
+    await new Promise((r) => setTimeout(r, 150));
+    const c = await b.cluster();
+    assert.deepEqual(
+      c.nodes.map((n) => [n.workerId, n.roles, n.models, n.lastSeen]),
+      [
+        ["a:1", ["worker"], ["m"], 1000],
+        ["b:2", ["ingest", "api"], [], 3000],
+      ],
+    );
+    assert.deepEqual([c.queued, c.leasesExpired, c.takenOver], [{ m: 1, other: 2 }, 1, 0]);
+    assert.equal((await claim(b)).id, claimed.id, "the expired one is taken over first (oldest)");
+    assert.equal((await b.cluster()).takenOver, 1);
+  });
+  it("hands a worker only the models it serves (placement), and route jobs to any", async () => {
+    const t = await open();
+    const gpu = await t.reopen({ workerId: "gpu:1", models: ["big"] });
+    await t.store.enqueue(["1.1"]);
+    assert.equal((await claim(gpu)).kind, "route", "any worker routes");
+    const routeJob = (await t.store.list({ kind: "route" }))[0];
+    assert.ok(routeJob);
+    await gpu.complete(routeJob, {
+      kind: "route",
+      timings: {},
+      decisions: [],
+      jobs: [target("1.1.1", "small"), target("1.1.1", "big")],
+    });
+    assert.equal(segmentOf(await claim(gpu)).segment.modelId, "big");
+    assert.equal(await gpu.claimNext(), undefined, "the small model's job is not for it");
+    assert.equal(segmentOf(await claim(t.store)).segment.modelId, "small");
+  });
   it("hands a due job to exactly one of many concurrent claimers", async () => {
     const t = await open();
     const studies = Array.from({ length: 20 }, (_, i) => `1.${i + 1}`);
@@ -231,7 +271,7 @@ describe("SQLite schema migrations", () => {
     await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
     const v2 = new Database(path.join(dir, "delineate.sqlite"));
     v2.exec(
-      "ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; PRAGMA user_version = 2;",
+      "ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes; PRAGMA user_version = 2;",
     );
     v2.close();
     const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
