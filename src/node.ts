@@ -236,7 +236,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     ...(config.ingest.changeFeed ? [() => feed.pollOnce()] : []),
     ...(config.ingest.qido.enabled ? [() => qido.pollOnce()] : []),
   ];
-  let leading = false;
+  let leading: boolean | undefined; // logged on every change, the first answer included
   const ingest =
     roles.has("ingest") && pollers.length
       ? repeatEvery(

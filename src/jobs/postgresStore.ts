@@ -129,7 +129,7 @@ export class PostgresJobStore implements JobStore {
 
   /** The schema version applied (0: none). */
   async schemaVersion(): Promise<number> {
-    const r = await this.pool.query("SELECT COALESCE(MAX(version), 0) AS v FROM delineate_schema");
+    const r = await this.q("SELECT COALESCE(MAX(version), 0) AS v FROM delineate_schema");
     return Number(r.rows[0]?.v ?? 0);
   }
 
@@ -152,8 +152,23 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
+  /** One statement on a pooled connection. @throws DelineateError (DLN_ERR_STORE_UNAVAILABLE when transient). */
+  private async q(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    try {
+      return await this.pool.query(sql, params);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** One transaction on one connection; rolled back on any error. @throws DelineateError */
   private async tx<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    let c: Client;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      throw storeError(err);
+    }
     try {
       await c.query("BEGIN");
       const out = await fn(c);
@@ -161,7 +176,7 @@ export class PostgresJobStore implements JobStore {
       return out;
     } catch (err) {
       await c.query("ROLLBACK").catch(() => {});
-      throw err;
+      throw storeError(err);
     } finally {
       c.release();
     }
@@ -229,7 +244,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async cursor(name: string): Promise<number | undefined> {
-    const r = await this.pool.query("SELECT value FROM cursors WHERE name = $1", [name]);
+    const r = await this.q("SELECT value FROM cursors WHERE name = $1", [name]);
     return r.rows[0] ? Number(r.rows[0].value) : undefined;
   }
 
@@ -280,7 +295,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async notePushed(studyUID: string, now: number): Promise<void> {
-    await this.pool.query(
+    await this.q(
       `INSERT INTO pushed_studies (study_uid, last_received_at) VALUES ($1, $2)
        ON CONFLICT (study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0`,
       [studyUID, now],
@@ -325,7 +340,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async beat(node: NodeBeat, now = Date.now()): Promise<void> {
-    await this.pool.query(
+    await this.q(
       `INSERT INTO nodes (worker_id, roles, models, last_seen) VALUES ($1, $2, $3, $4)
        ON CONFLICT (worker_id) DO UPDATE SET roles = excluded.roles, models = excluded.models, last_seen = excluded.last_seen`,
       [node.workerId, JSON.stringify(node.roles), JSON.stringify(node.models), now],
@@ -334,11 +349,11 @@ export class PostgresJobStore implements JobStore {
 
   async cluster(now = Date.now()): Promise<ClusterStatus> {
     const [nodes, queued, figures] = await Promise.all([
-      this.pool.query("SELECT * FROM nodes ORDER BY worker_id"),
-      this.pool.query(
+      this.q("SELECT * FROM nodes ORDER BY worker_id"),
+      this.q(
         "SELECT CASE kind WHEN 'route' THEN 'route' ELSE model_id END AS k, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY k",
       ),
-      this.pool.query(
+      this.q(
         `SELECT COUNT(*) FILTER (WHERE state = 'running' AND lease_until < $1) AS expired,
            COALESCE(SUM(takeovers), 0) AS takeovers FROM jobs`,
         [now],
@@ -358,7 +373,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async heartbeat(job: Job): Promise<boolean> {
-    const r = await this.pool.query(`UPDATE jobs SET lease_until = $3 WHERE ${FENCE}`, [
+    const r = await this.q(`UPDATE jobs SET lease_until = $3 WHERE ${FENCE}`, [
       job.id,
       job.attempts,
       Date.now() + this.worker.leaseMs,
@@ -427,7 +442,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt = 0): Promise<void> {
-    const r = await this.pool.query(
+    const r = await this.q(
       `UPDATE jobs SET state = $3, error_code = $4, error_stage = $5, error_message = $6, not_before = $7, updated_at = $8
        WHERE ${FENCE}`,
       [job.id, job.attempts, state, err.code, err.stage, err.message, retryAt, Date.now()],
@@ -458,13 +473,13 @@ export class PostgresJobStore implements JobStore {
   }
 
   async cancelRequested(job: Job): Promise<boolean> {
-    const r = await this.pool.query(`SELECT cancel_requested FROM jobs WHERE ${FENCE}`, [job.id, job.attempts]);
+    const r = await this.q(`SELECT cancel_requested FROM jobs WHERE ${FENCE}`, [job.id, job.attempts]);
     if (!r.rows[0]) throw leaseLost(job);
     return r.rows[0].cancel_requested === 1;
   }
 
   async retry(id: string): Promise<boolean | undefined> {
-    const r = await this.pool.query(
+    const r = await this.q(
       `UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0, error_code = NULL,
          error_stage = NULL, error_message = NULL, updated_at = $2
        WHERE id = $1 AND state IN ('failed', 'dead', 'skipped', 'cancelled')`,
@@ -475,7 +490,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async get(id: string): Promise<Job | undefined> {
-    const r = await this.pool.query("SELECT * FROM jobs WHERE id = $1", [id]);
+    const r = await this.q("SELECT * FROM jobs WHERE id = $1", [id]);
     return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
   }
 
@@ -483,7 +498,7 @@ export class PostgresJobStore implements JobStore {
     filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string } = {},
     limit = 100,
   ): Promise<Job[]> {
-    const r = await this.pool.query(
+    const r = await this.q(
       `SELECT * FROM jobs WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
          AND ($3::text IS NULL OR study_uid = $3) ORDER BY created_at DESC, seq DESC LIMIT $4`,
       [filter.state ?? null, filter.kind ?? null, filter.studyInstanceUID ?? null, limit],
@@ -493,13 +508,31 @@ export class PostgresJobStore implements JobStore {
 
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    const r = await this.pool.query(
-      "SELECT state, COUNT(*) AS n FROM jobs WHERE $1::text IS NULL OR kind = $1 GROUP BY state",
-      [kind ?? null],
-    );
+    const r = await this.q("SELECT state, COUNT(*) AS n FROM jobs WHERE $1::text IS NULL OR kind = $1 GROUP BY state", [
+      kind ?? null,
+    ]);
     for (const row of r.rows as { state: JobState; n: string }[]) out[row.state] = Number(row.n);
     return out;
   }
+}
+
+/**
+ * A failure of the store as a DelineateError: a dropped or refused connection, a server shutting down or starting,
+ * a serialization conflict are transient (DLN_ERR_STORE_UNAVAILABLE, retried); anything else is a bug.
+ */
+function storeError(err: unknown): DelineateError {
+  if (err instanceof DelineateError) return err;
+  const code = String((err as { code?: unknown }).code ?? "");
+  const message = (err as Error).message ?? String(err);
+  const transient =
+    /^(08|57P|53)/.test(code) ||
+    ["40001", "40P01", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    );
+  return transient
+    ? new DelineateError("DLN_ERR_STORE_UNAVAILABLE", `the job store is unreachable: ${message}`, {}, { cause: err })
+    : new DelineateError("DLN_ERR_INTERNAL", `job store: ${message}`, {}, { cause: err });
 }
 
 /** The URL without its password, for messages. */

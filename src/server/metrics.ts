@@ -58,40 +58,46 @@ export class NodeMetrics {
     }>,
   ): void {
     const registers = [this.registry];
-    // the first gauge reads the store once and sets the others, which are written out after it
-    const gauges = {
-      queued: undefined as Gauge<"model"> | undefined,
-      expired: undefined as Gauge | undefined,
-      takenOver: undefined as Gauge | undefined,
+    // one read of the store per scrape, shared by the four gauges (prom-client collects them concurrently)
+    let pending: ReturnType<typeof cluster> | undefined;
+    const read = () => {
+      pending ??= cluster().finally(() => setTimeout(() => (pending = undefined), 250).unref());
+      return pending;
     };
     new Gauge({
       name: "delineate_cluster_nodes_alive",
       help: "Nodes whose beat is recent",
       registers,
       async collect() {
-        const c = await cluster();
-        this.set(c.nodesAlive);
-        gauges.expired?.set(c.leasesExpired);
-        gauges.takenOver?.set(c.takenOver);
-        gauges.queued?.reset();
-        for (const [model, n] of Object.entries(c.queued)) gauges.queued?.set({ model }, n);
+        this.set((await read()).nodesAlive);
       },
     });
-    gauges.queued = new Gauge({
+    new Gauge({
       name: "delineate_queue_depth",
       help: "Jobs waiting, per model (route jobs: model route)",
       labelNames: ["model"],
       registers,
+      async collect() {
+        const c = await read();
+        this.reset();
+        for (const [model, n] of Object.entries(c.queued)) this.set({ model }, n);
+      },
     });
-    gauges.expired = new Gauge({
+    new Gauge({
       name: "delineate_leases_expired",
       help: "Running jobs whose worker's lease expired, waiting to be taken over",
       registers,
+      async collect() {
+        this.set((await read()).leasesExpired);
+      },
     });
-    gauges.takenOver = new Gauge({
+    new Gauge({
       name: "delineate_jobs_taken_over",
       help: "Claims that took a job over from a worker whose lease had expired, ever",
       registers,
+      async collect() {
+        this.set((await read()).takenOver);
+      },
     });
   }
 

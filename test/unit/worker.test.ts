@@ -96,4 +96,37 @@ describe("job worker", () => {
     const state = Object.fromEntries((await s.list()).map((j) => [j.studyInstanceUID, [j.state, j.attempts]]));
     assert.deepEqual(state, { "1.1": ["failed", 1], "1.2": ["skipped", 1], "1.3": ["cancelled", 1] });
   });
+  it("leaves a job whose outcome the store could not record to be taken again, not failed", async () => {
+    const t = await testStore(undefined, { leaseMs: 200 });
+    opened.push(t);
+    await t.store.enqueue(["1.1"]);
+    let refusals = 0;
+    // the store drops its connection once, just as the first attempt ends
+    const flaky = new Proxy(t.store, {
+      get(target, prop) {
+        if (prop === "complete" && refusals === 0)
+          return async () => {
+            refusals++;
+            throw new DelineateError("DLN_ERR_STORE_UNAVAILABLE", "connection terminated");
+          };
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    let runs = 0;
+    const w = new JobWorker(
+      flaky,
+      async () => {
+        runs++;
+        return result;
+      },
+      { concurrency: 1, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 20, heartbeatMs: 1000 },
+      log,
+    );
+    w.start();
+    await until(async () => (await t.store.counts()).done === 1);
+    await w.stop();
+    const [job] = await t.store.list();
+    assert.deepEqual([job?.state, job?.attempts, runs, refusals], ["done", 2, 2, 1]);
+  });
 });
