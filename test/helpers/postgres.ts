@@ -31,7 +31,9 @@ export interface TestPostgres {
  * Starts one with initdb in a temporary folder. PostgreSQL refuses to run as root, so as root the folder is given
  * to the `postgres` user and the binaries run as it (Debian's package makes that user).
  */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<TestPostgres> {
+  // tests trade durability for speed (fsync off); a benchmark keeps PostgreSQL's defaults
+  const fast = options.durable ? [] : ["-c", "fsync=off"];
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-pg-"));
   const data = path.join(dir, "data");
   // as root, the folder and the processes belong to `postgres` (spawned with its uid: no wrapper to pass signals)
@@ -55,8 +57,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       dir,
       "-c",
       "listen_addresses=127.0.0.1",
-      "-c",
-      "fsync=off",
+      ...fast,
       "-c",
       "max_connections=200",
     ]);
