@@ -9,11 +9,12 @@ import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFee
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
+import { defaultWorker } from "./jobs/identity.js";
 import type { Job, JobResult } from "./jobs/job.js";
 import type { JobStore } from "./jobs/jobStore.js";
+import { openJobStore } from "./jobs/openStore.js";
 import { runRouteJob } from "./jobs/routeJob.js";
 import { runSegmentJob } from "./jobs/segmentJob.js";
-import { SqliteJobStore } from "./jobs/sqliteStore.js";
 import { JobWorker } from "./jobs/worker.js";
 import type { Logger } from "./log.js";
 import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
@@ -28,6 +29,9 @@ import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
 import { VERSION } from "./version.js";
+
+/** How often a node records that it is alive (GET /healthz lists the cluster's nodes with their last beat). */
+const BEAT_MS = 5000;
 
 export interface RunningNode {
   httpPort: number;
@@ -46,16 +50,20 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
   const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
   if (!config.routes) modelIds.add(config.model.id);
-  const models = new Map<string, { pkg: ModelPackage; inference: InferenceWorker }>();
+  const roles = new Set(config.roles);
+  // every node reads the manifests (routing needs them); only a worker starts inference
+  const models = new Map<string, { pkg: ModelPackage; inference?: InferenceWorker }>();
+  const closeModels = () => Promise.all([...models.values()].map((m) => m.inference?.close()));
   try {
     for (const id of modelIds) {
       const pkg = loadModelPackage(config.model.dir, id);
-      const inference = await InferenceWorker.start(pkg, config.inference, log);
-      models.set(id, { pkg, inference });
-      log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference.provider });
+      const serves = roles.has("worker") && (config.jobs.models?.includes(id) ?? true);
+      const inference = serves ? await InferenceWorker.start(pkg, config.inference, log) : undefined;
+      models.set(id, { pkg, ...(inference ? { inference } : {}) });
+      log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference?.provider });
     }
   } catch (err) {
-    await Promise.all([...models.values()].map((m) => m.inference.close()));
+    await closeModels();
     throw err;
   }
   const installed = (id: string) => {
@@ -72,11 +80,34 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const decoders = await loadPixelDecoders();
   const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
 
-  const store: JobStore = new SqliteJobStore(config.dataDir, uid);
+  const leaseMs = config.jobs.leaseSeconds * 1000;
+  const identity = {
+    ...defaultWorker(leaseMs),
+    ...(config.jobs.models ? { models: config.jobs.models } : {}),
+  };
+  let store: JobStore;
+  try {
+    store = await openJobStore(config.store.url, config.dataDir, uid, identity, log);
+  } catch (err) {
+    await closeModels();
+    throw err;
+  }
   const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
-  const metrics = new NodeMetrics((kind) => store.counts(kind));
+  const cluster = async () => {
+    const c = await store.cluster();
+    const now = Date.now();
+    // a node is alive while its beats keep coming (three missed: gone)
+    return { ...c, nodes: c.nodes.map((n) => ({ ...n, alive: now - n.lastSeen < 3 * BEAT_MS })) };
+  };
+  const metrics = new NodeMetrics(
+    (kind) => store.counts(kind),
+    async () => {
+      const c = await cluster();
+      return { ...c, nodesAlive: c.nodes.filter((n) => n.alive).length };
+    },
+  );
   const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
   const pacs = new DicomWebClient(config.pacs);
   const destinations = new Map<string, DicomWebClient>([
@@ -105,6 +136,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       );
     }
     const { pkg, inference } = installed(target.modelId);
+    if (!inference) throw new DelineateError("DLN_ERR_INTERNAL", "a node without the worker role ran a job");
     return runSegmentJob(job, {
       source: sourceOf(job),
       destination,
@@ -118,7 +150,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       deviceObserverUID,
       softwareVersion: VERSION,
       log,
-      cancelRequested: () => store.cancelRequested(job.id),
+      cancelRequested: () => store.cancelRequested(job),
     });
   };
   const dashboard = createDashboard({
@@ -129,7 +161,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       [...models.entries()].map(([id, m]) => ({
         id,
         version: m.pkg.manifest.version,
-        executionProvider: m.inference.provider,
+        // a node without the worker role reads the manifests only
+        executionProvider: m.inference?.provider ?? "none on this node",
       })),
     pacs,
     source: sourceOf,
@@ -143,7 +176,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const worker = new JobWorker(
     store,
     dashboard.audited(run),
-    { ...config.jobs, idlePollMs: 1000 },
+    { ...config.jobs, idlePollMs: 1000, heartbeatMs: leaseMs / 3 },
     log,
     (kind, state, timings) => metrics.jobFinished(kind, state, timings),
   );
@@ -175,6 +208,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     store,
     audit: dashboard.audit,
     dashboard: dashboard.router,
+    serveApi: roles.has("api"),
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -195,10 +229,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       models: [...models.entries()].map(([id, m]) => ({
         id,
         version: m.pkg.manifest.version,
-        executionProvider: m.inference.provider,
+        executionProvider: m.inference?.provider,
       })),
       rules: rules.map((r) => r.name),
+      roles: config.roles,
       ingestCursor: (await store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
+      workerId: identity.workerId,
+      cluster: await cluster(),
     }),
   });
   const server: Server = await new Promise((resolve, reject) => {
@@ -206,23 +243,51 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;
-  worker.start();
-  if (config.ingest.changeFeed) feed.start();
-  if (config.ingest.qido.enabled) qido.start();
-  // pushed studies are queued once quiet; the check is cheap (one indexed query)
-  const quietCheck = config.ingest.stow.enabled
-    ? repeatEvery(
-        1000,
-        async () => {
-          const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
-          if (queued.length) {
-            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
-            worker.wake();
-          }
-        },
-        (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
-      )
-    : undefined;
+  const beats = repeatEvery(
+    BEAT_MS,
+    () =>
+      store.beat({
+        workerId: identity.workerId,
+        roles: config.roles,
+        models: [...models.entries()].filter(([, m]) => m.inference).map(([id]) => id),
+      }),
+    (err) => log.warn("could not record this node's beat; will try again", { error: err.message }),
+  );
+  if (roles.has("worker")) worker.start();
+  // the pollers run on one ingest node of the cluster at a time (the store's lead); the others wait to take over
+  const pollers = [
+    ...(config.ingest.changeFeed ? [() => feed.pollOnce()] : []),
+    ...(config.ingest.qido.enabled ? [() => qido.pollOnce()] : []),
+  ];
+  let leading: boolean | undefined; // logged on every change, the first answer included
+  const ingest =
+    roles.has("ingest") && pollers.length
+      ? repeatEvery(
+          config.ingest.pollIntervalSeconds * 1000,
+          async () => {
+            const lead = await store.tryLead("ingest-pollers");
+            if (lead !== leading) log.info(lead ? "leading ingest polling" : "another node leads ingest polling");
+            leading = lead;
+            if (lead) for (const poll of pollers) await poll();
+          },
+          (err) => log.warn("ingest poll failed; will try again", { error: err.message }),
+        )
+      : undefined;
+  // pushed studies are queued once quiet; the check is cheap (one indexed query), safe on every api node at once
+  const quietCheck =
+    config.ingest.stow.enabled && roles.has("api")
+      ? repeatEvery(
+          1000,
+          async () => {
+            const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
+            if (queued.length) {
+              log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
+              worker.wake();
+            }
+          },
+          (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+        )
+      : undefined;
   log.info("node started", {
     httpPort,
     pacs: config.pacs.url,
@@ -234,12 +299,12 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   return {
     httpPort,
     async stop() {
+      await beats.stop();
       await quietCheck?.stop();
-      await feed.stop();
-      await qido.stop();
+      await ingest?.stop();
       await worker.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...models.values()].map((m) => m.inference.close()));
+      await closeModels();
       await store.close();
       dashboard.audit.close();
       log.info("node stopped");
