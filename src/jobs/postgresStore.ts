@@ -150,7 +150,10 @@ export class PostgresJobStore implements JobStore {
       const current = Number(r.rows[0]?.v ?? 0);
       const latest = PG_MIGRATIONS.at(-1)?.version ?? 0;
       if (current > latest)
-        throw new Error(`its schema is version ${current}, newer than this Delineate's ${latest}: upgrade Delineate`);
+        throw new DelineateError(
+          "DLN_ERR_CONFIG_INVALID",
+          `its schema is version ${current}, newer than this Delineate's ${latest}: upgrade Delineate`,
+        );
       for (const m of PG_MIGRATIONS) {
         if (m.version <= current) continue;
         await c.query(m.sql);
