@@ -1,8 +1,9 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import type { Express } from "express";
 import type { Config } from "./config/schema.js";
-import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
+import { loadPixelDecoders, type PixelDecoders } from "./dicom/pixelDecoders.js";
 import { DelineateError } from "./errors.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
@@ -11,7 +12,7 @@ import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
 import { defaultWorker } from "./jobs/identity.js";
 import type { Job, JobResult } from "./jobs/job.js";
-import type { JobStore } from "./jobs/jobStore.js";
+import type { JobStore, WorkerIdentity } from "./jobs/jobStore.js";
 import { openJobStore } from "./jobs/openStore.js";
 import { runRouteJob } from "./jobs/routeJob.js";
 import { runSegmentJob } from "./jobs/segmentJob.js";
@@ -21,8 +22,9 @@ import { loadModelPackage, type ModelPackage } from "./models/loadModel.js";
 import { deviceObserverUid, newUid } from "./outputs/uid.js";
 import { DicomWebClient } from "./pacs/dicomweb.js";
 import { OrthancRest } from "./pacs/orthancChanges.js";
+import type { StudySource } from "./pacs/source.js";
 import { routeStudy } from "./route/routeStudy.js";
-import { resolveRules } from "./route/rules.js";
+import { type RoutingRule, resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
 import { createDashboard } from "./server/dashboard/index.js";
 import { NodeMetrics } from "./server/metrics.js";
@@ -39,21 +41,123 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/** A model package this node knows, and its inference worker thread when this node runs it. */
+interface LoadedModel {
+  pkg: ModelPackage;
+  inference?: InferenceWorker;
+}
+
+/** What the node's parts share, made once at start-up from the frozen configuration. */
+interface Wiring {
+  config: Readonly<Config>;
+  log: Logger;
+  roles: ReadonlySet<string>;
+  models: Map<string, LoadedModel>;
+  rules: RoutingRule[];
+  decoders: PixelDecoders;
+  store: JobStore;
+  identity: WorkerIdentity;
+  pacs: DicomWebClient;
+  destinations: Map<string, DicomWebClient>;
+  pushed: PushedStudies;
+  uid: () => string;
+}
+
+/** Something started that the node stops on its way out. */
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
 /**
- * `delineate serve`: the job store, ingest (change feed, webhook, QIDO-RS polling, STOW-RS), the routing rules, the job worker,
- * one inference worker thread per model and the HTTP server, wired from a frozen configuration. Jobs a crash left running are queued again
- * before anything starts.
+ * `delineate serve`: the job store, ingest (change feed, webhook, QIDO-RS polling, STOW-RS), the routing rules, the
+ * job worker, one inference worker thread per model and the HTTP server, wired from a frozen configuration, each
+ * part only where the node's roles ask for it. Jobs a crash left running are queued again before anything starts.
  */
 export async function startNode(config: Readonly<Config>, log: Logger): Promise<RunningNode> {
+  const w = await wire(config, log);
+  const metrics = nodeMetrics(w.store);
+  const dashboard = wireDashboard(w, () => worker.wake());
+  const worker = new JobWorker(
+    w.store,
+    dashboard.audited(jobRunner(w)),
+    { ...config.jobs, idlePollMs: 1000, heartbeatMs: w.identity.leaseMs / 3 },
+    log,
+    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
+  );
+  const app = createApp({
+    store: w.store,
+    audit: dashboard.audit,
+    dashboard: dashboard.router,
+    serveApi: w.roles.has("api"),
+    apiToken: config.http.apiToken,
+    onRetry: () => worker.wake(),
+    metrics: metrics.registry,
+    dryRun: (study) => routeStudy(w.pacs, study, w.rules),
+    ...ingestEndpoints(w, () => worker.wake()),
+    health: () => health(w),
+  });
+  const server = await listen(app, config.http);
+  const httpPort = (server.address() as AddressInfo).port;
+  const beat = beats(w);
+  if (w.roles.has("worker")) worker.start();
+  const background = [beat, ...startIngest(w, () => worker.wake())];
+  log.info("node started", {
+    httpPort,
+    pacs: config.pacs.url,
+    models: [...w.models.keys()],
+    rules: w.rules.map((r) => r.name),
+    roles: config.roles,
+    dataDir: config.dataDir,
+  });
+  return {
+    httpPort,
+    async stop() {
+      for (const b of background) await b.stop();
+      await worker.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeModels(w.models);
+      await w.store.close();
+      dashboard.audit.close();
+      log.info("node stopped");
+    },
+  };
+}
+
+/** Loads the models, resolves the rules and opens the job store; on a failure, closes what it had started. */
+async function wire(config: Readonly<Config>, log: Logger): Promise<Wiring> {
+  const roles = new Set(config.roles);
   const uid = () => newUid(config.outputs.uidRoot);
-  const deviceObserverUID = deviceObserverUid(config.outputs);
-  // Every model a rule names is loaded and gets its own inference worker thread (its session created once).
+  const models = await loadModels(config, roles, log);
+  try {
+    // instances pushed to the node may be compressed (a PACS transcodes what we fetch; a sender does not)
+    const decoders = await loadPixelDecoders();
+    const rules = resolveRules(config.routes, config.model.id, (id) => installed(models, id).pkg.manifest);
+    const { store, identity } = await openStore(config, uid, log);
+    const pacs = new DicomWebClient(config.pacs);
+    const destinations = new Map<string, DicomWebClient>([
+      ["pacs", pacs],
+      ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const),
+    ]);
+    const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
+    return { config, log, roles, models, rules, decoders, store, identity, pacs, destinations, pushed, uid };
+  } catch (err) {
+    await closeModels(models);
+    throw err;
+  }
+}
+
+/**
+ * Every model a rule names: its manifest read on every node (routing needs it), and its own inference worker thread
+ * (its session created once) on a worker that serves it (`jobs.models`, default all).
+ */
+async function loadModels(
+  config: Readonly<Config>,
+  roles: ReadonlySet<string>,
+  log: Logger,
+): Promise<Map<string, LoadedModel>> {
   const modelIds = new Set((config.routes ?? []).flatMap((r) => r.models));
   if (!config.routes) modelIds.add(config.model.id);
-  const roles = new Set(config.roles);
-  // every node reads the manifests (routing needs them); only a worker starts inference
-  const models = new Map<string, { pkg: ModelPackage; inference?: InferenceWorker }>();
-  const closeModels = () => Promise.all([...models.values()].map((m) => m.inference?.close()));
+  const models = new Map<string, LoadedModel>();
   try {
     for (const id of modelIds) {
       const pkg = loadModelPackage(config.model.dir, id);
@@ -63,251 +167,243 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       log.info("model loaded", { model: id, version: pkg.manifest.version, executionProvider: inference?.provider });
     }
   } catch (err) {
-    await closeModels();
+    await closeModels(models);
     throw err;
   }
-  const installed = (id: string) => {
-    const m = models.get(id);
-    if (!m)
-      throw new DelineateError(
-        "DLN_ERR_MODEL_INVALID",
-        `model ${id} is not named by any routing rule of this node's configuration`,
-        { model: id },
-      );
-    return m;
-  };
-  // instances pushed to the node may be compressed (a PACS transcodes what we fetch; a sender does not)
-  const decoders = await loadPixelDecoders();
-  const rules = resolveRules(config.routes, config.model.id, (id) => installed(id).pkg.manifest);
+  return models;
+}
 
-  const leaseMs = config.jobs.leaseSeconds * 1000;
-  const identity = {
-    ...defaultWorker(leaseMs),
+async function closeModels(models: Map<string, LoadedModel>): Promise<void> {
+  await Promise.all([...models.values()].map((m) => m.inference?.close()));
+}
+
+/** A model a rule names. @throws DelineateError DLN_ERR_MODEL_INVALID when no rule of this node names it. */
+function installed(models: Map<string, LoadedModel>, id: string): LoadedModel {
+  const m = models.get(id);
+  if (!m)
+    throw new DelineateError(
+      "DLN_ERR_MODEL_INVALID",
+      `model ${id} is not named by any routing rule of this node's configuration`,
+      {
+        model: id,
+      },
+    );
+  return m;
+}
+
+/** The models as /healthz and the dashboard show them (no execution provider where this node runs no inference). */
+function modelInfo(models: Map<string, LoadedModel>) {
+  return [...models.entries()].map(([id, m]) => ({
+    id,
+    version: m.pkg.manifest.version,
+    executionProvider: m.inference?.provider,
+  }));
+}
+
+/** The job store `store.url` names, with this process as its worker; jobs a crash left running are queued again. */
+async function openStore(
+  config: Readonly<Config>,
+  uid: () => string,
+  log: Logger,
+): Promise<{ store: JobStore; identity: WorkerIdentity }> {
+  const identity: WorkerIdentity = {
+    ...defaultWorker(config.jobs.leaseSeconds * 1000),
     ...(config.jobs.models ? { models: config.jobs.models } : {}),
   };
-  let store: JobStore;
-  try {
-    store = await openJobStore(config.store.url, config.dataDir, uid, identity, log);
-  } catch (err) {
-    await closeModels();
-    throw err;
-  }
+  const store = await openJobStore(config.store.url, config.dataDir, uid, identity, log);
   const recovered = await store.recoverInterrupted();
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
+  return { store, identity };
+}
 
-  const cluster = async () => {
-    const c = await store.cluster();
-    const now = Date.now();
-    // a node is alive while its beats keep coming (three missed: gone)
-    return { ...c, nodes: c.nodes.map((n) => ({ ...n, alive: now - n.lastSeen < 3 * BEAT_MS })) };
-  };
-  const metrics = new NodeMetrics(
+/** The cluster as the store sees it, each node marked alive while its beats keep coming (three missed: gone). */
+async function clusterView(store: JobStore) {
+  const c = await store.cluster();
+  const now = Date.now();
+  return { ...c, nodes: c.nodes.map((n) => ({ ...n, alive: now - n.lastSeen < 3 * BEAT_MS })) };
+}
+
+function nodeMetrics(store: JobStore): NodeMetrics {
+  return new NodeMetrics(
     (kind) => store.counts(kind),
     async () => {
-      const c = await cluster();
+      const c = await clusterView(store);
       return { ...c, nodesAlive: c.nodes.filter((n) => n.alive).length };
     },
   );
-  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
-  const pacs = new DicomWebClient(config.pacs);
-  const destinations = new Map<string, DicomWebClient>([
-    ["pacs", pacs],
-    ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const),
-  ]);
-  const sourceOf = (job: Job) => (job.source === "pushed" ? pushed : pacs);
-  const run = (job: Job): Promise<JobResult> => {
+}
+
+/** Where a job's study is read from: the PACS, or the folder STOW-RS wrote it to. */
+function sourceOf(w: Wiring, job: Job): StudySource {
+  return job.source === "pushed" ? w.pushed : w.pacs;
+}
+
+/** Runs one claimed job: a route job applies the rules; a segment job runs its model and stores the outputs. */
+function jobRunner(w: Wiring): (job: Job) => Promise<JobResult> {
+  const { config, log, rules } = w;
+  const deviceObserverUID = deviceObserverUid(config.outputs);
+  return (job) => {
     if (job.kind === "route")
       return runRouteJob(job, {
-        source: sourceOf(job),
+        source: sourceOf(w, job),
         rules,
-        modelVersion: (id) => installed(id).pkg.manifest.version,
+        modelVersion: (id) => installed(w.models, id).pkg.manifest.version,
         log,
       });
     const target = job.segment;
     const rule = rules.find((r) => r.name === target.rule);
-    const destination = destinations.get(target.destination);
+    const destination = w.destinations.get(target.destination);
     if (!rule || !destination) {
       throw new DelineateError(
         "DLN_ERR_CONFIG_INVALID",
         `job ${job.id} was made by rule "${target.rule}" for destination "${target.destination}", which the configuration no longer has`,
-        {
-          studyInstanceUID: job.studyInstanceUID,
-        },
+        { studyInstanceUID: job.studyInstanceUID },
       );
     }
-    const { pkg, inference } = installed(target.modelId);
+    const { pkg, inference } = installed(w.models, target.modelId);
     if (!inference) throw new DelineateError("DLN_ERR_INTERNAL", "a node without the worker role ran a job");
     return runSegmentJob(job, {
-      source: sourceOf(job),
+      source: sourceOf(w, job),
       destination,
       model: pkg,
       sopClassUIDs: rule.match.sopClassUIDs,
-      volume: { ...config.volume, decoders },
+      volume: { ...config.volume, decoders: w.decoders },
       infer: (volume) => inference.segment(volume),
       executionProvider: inference.provider,
-      newUid: uid,
+      newUid: w.uid,
       outputs: config.outputs,
       deviceObserverUID,
       softwareVersion: VERSION,
       log,
-      cancelRequested: () => store.cancelRequested(job),
+      cancelRequested: () => w.store.cancelRequested(job),
     });
   };
-  const dashboard = createDashboard({
-    config,
-    store,
-    rules,
-    models: () =>
-      [...models.entries()].map(([id, m]) => ({
-        id,
-        version: m.pkg.manifest.version,
-        // a node without the worker role reads the manifests only
-        executionProvider: m.inference?.provider ?? "none on this node",
-      })),
-    pacs,
-    source: sourceOf,
-    destination: (name) => destinations.get(name),
-    labels: (id) => models.get(id)?.pkg.manifest.labels,
-    volume: { ...config.volume, decoders },
-    dryRun: (study) => routeStudy(pacs, study, rules),
-    onRetry: () => worker.wake(),
-    log,
-  });
-  const worker = new JobWorker(
-    store,
-    dashboard.audited(run),
-    { ...config.jobs, idlePollMs: 1000, heartbeatMs: leaseMs / 3 },
-    log,
-    (kind, state, timings) => metrics.jobFinished(kind, state, timings),
-  );
-  const feed = new OrthancChangeFeed(
-    new OrthancRest(config.pacs),
-    store,
-    config.ingest.pollIntervalSeconds * 1000,
-    () => worker.wake(),
-    log,
-  );
+}
 
+/** The operators' dashboard, reading the node's store, PACS and models. */
+function wireDashboard(w: Wiring, wake: () => void) {
+  return createDashboard({
+    config: w.config,
+    store: w.store,
+    rules: w.rules,
+    // a node without the worker role reads the manifests only
+    models: () =>
+      modelInfo(w.models).map((m) => ({ ...m, executionProvider: m.executionProvider ?? "none on this node" })),
+    pacs: w.pacs,
+    source: (job) => sourceOf(w, job),
+    destination: (name) => w.destinations.get(name),
+    labels: (id) => w.models.get(id)?.pkg.manifest.labels,
+    volume: { ...w.config.volume, decoders: w.decoders },
+    dryRun: (study) => routeStudy(w.pacs, study, w.rules),
+    onRetry: wake,
+    log: w.log,
+  });
+}
+
+/** The webhook (under /api) and Delineate's own STOW-RS (at /dicom-web), where the configuration turns them on. */
+function ingestEndpoints(w: Wiring, wake: () => void) {
+  const { config, store, log } = w;
   const announce = async (uid: string) => {
     const n = await store.enqueue([uid]);
-    if (n) worker.wake();
+    if (n) wake();
     return n;
   };
-  const qido = new QidoPoller(
-    pacs,
-    store,
-    {
-      intervalMs: config.ingest.pollIntervalSeconds * 1000,
-      lookbackDays: config.ingest.qido.lookbackDays,
-      quietSeconds: config.ingest.qido.quietSeconds,
-    },
-    () => worker.wake(),
-    log,
-  );
-  const app = createApp({
-    store,
-    audit: dashboard.audit,
-    dashboard: dashboard.router,
-    serveApi: roles.has("api"),
-    apiToken: config.http.apiToken,
-    onRetry: () => worker.wake(),
-    metrics: metrics.registry,
-    dryRun: (study) => routeStudy(pacs, study, rules),
+  return {
     ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
     ...(config.ingest.stow.enabled
       ? {
           dicomWeb: stowRouter({
-            pushed,
+            pushed: w.pushed,
             received: (uid) => store.notePushed(uid, Date.now()),
             maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
             log,
           }),
         }
       : {}),
-    health: async () => ({
-      version: VERSION,
-      models: [...models.entries()].map(([id, m]) => ({
-        id,
-        version: m.pkg.manifest.version,
-        executionProvider: m.inference?.provider,
-      })),
-      rules: rules.map((r) => r.name),
-      roles: config.roles,
-      ingestCursor: (await store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
-      workerId: identity.workerId,
-      cluster: await cluster(),
-    }),
-  });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+  };
+}
+
+/** Facts for /healthz (never PHI): versions, models, rules, roles, the ingest cursor and the cluster. */
+async function health(w: Wiring): Promise<Record<string, unknown>> {
+  return {
+    version: VERSION,
+    models: modelInfo(w.models),
+    rules: w.rules.map((r) => r.name),
+    roles: w.config.roles,
+    ingestCursor: (await w.store.cursor(CHANGE_FEED_CURSOR)) ?? 0,
+    workerId: w.identity.workerId,
+    cluster: await clusterView(w.store),
+  };
+}
+
+function listen(app: Express, http: Readonly<Config["http"]>): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const s = app.listen(http.port, http.host, () => resolve(s));
     s.once("error", reject);
   });
-  const httpPort = (server.address() as AddressInfo).port;
-  const beats = repeatEvery(
+}
+
+/** Records, every few seconds, that this node is alive and what it does (its roles, the models it runs). */
+function beats(w: Wiring): Stoppable {
+  return repeatEvery(
     BEAT_MS,
     () =>
-      store.beat({
-        workerId: identity.workerId,
-        roles: config.roles,
-        models: [...models.entries()].filter(([, m]) => m.inference).map(([id]) => id),
+      w.store.beat({
+        workerId: w.identity.workerId,
+        roles: w.config.roles,
+        models: [...w.models.entries()].filter(([, m]) => m.inference).map(([id]) => id),
       }),
-    (err) => log.warn("could not record this node's beat; will try again", { error: err.message }),
+    (err) => w.log.warn("could not record this node's beat; will try again", { error: err.message }),
   );
-  if (roles.has("worker")) worker.start();
-  // the pollers run on one ingest node of the cluster at a time (the store's lead); the others wait to take over
+}
+
+/**
+ * The ingest loops: the change-feed and QIDO pollers on one ingest node of the cluster at a time (the store's lead;
+ * the others wait to take over), and the STOW-RS quiet check on every api node.
+ */
+function startIngest(w: Wiring, wake: () => void): Stoppable[] {
+  const { config, store, log } = w;
+  const intervalMs = config.ingest.pollIntervalSeconds * 1000;
+  const feed = new OrthancChangeFeed(new OrthancRest(config.pacs), store, intervalMs, wake, log);
+  const qido = new QidoPoller(
+    w.pacs,
+    store,
+    { intervalMs, lookbackDays: config.ingest.qido.lookbackDays, quietSeconds: config.ingest.qido.quietSeconds },
+    wake,
+    log,
+  );
   const pollers = [
     ...(config.ingest.changeFeed ? [() => feed.pollOnce()] : []),
     ...(config.ingest.qido.enabled ? [() => qido.pollOnce()] : []),
   ];
-  let leading: boolean | undefined; // logged on every change, the first answer included
-  const ingest =
-    roles.has("ingest") && pollers.length
-      ? repeatEvery(
-          config.ingest.pollIntervalSeconds * 1000,
-          async () => {
-            const lead = await store.tryLead("ingest-pollers");
-            if (lead !== leading) log.info(lead ? "leading ingest polling" : "another node leads ingest polling");
-            leading = lead;
-            if (lead) for (const poll of pollers) await poll();
-          },
-          (err) => log.warn("ingest poll failed; will try again", { error: err.message }),
-        )
-      : undefined;
+  const out: Stoppable[] = [];
   // pushed studies are queued once quiet; the check is cheap (one indexed query), safe on every api node at once
-  const quietCheck =
-    config.ingest.stow.enabled && roles.has("api")
-      ? repeatEvery(
-          1000,
-          async () => {
-            const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
-            if (queued.length) {
-              log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
-              worker.wake();
-            }
-          },
-          (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
-        )
-      : undefined;
-  log.info("node started", {
-    httpPort,
-    pacs: config.pacs.url,
-    models: [...models.keys()],
-    rules: rules.map((r) => r.name),
-    dataDir: config.dataDir,
-  });
-
-  return {
-    httpPort,
-    async stop() {
-      await beats.stop();
-      await quietCheck?.stop();
-      await ingest?.stop();
-      await worker.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await closeModels();
-      await store.close();
-      dashboard.audit.close();
-      log.info("node stopped");
-    },
+  if (config.ingest.stow.enabled && w.roles.has("api")) out.push(stowQuietCheck(w, wake));
+  if (!w.roles.has("ingest") || !pollers.length) return out;
+  let leading: boolean | undefined; // logged on every change, the first answer included
+  const poll = async () => {
+    const lead = await store.tryLead("ingest-pollers");
+    if (lead !== leading) log.info(lead ? "leading ingest polling" : "another node leads ingest polling");
+    leading = lead;
+    if (lead) for (const p of pollers) await p();
   };
+  out.push(
+    repeatEvery(intervalMs, poll, (err) => log.warn("ingest poll failed; will try again", { error: err.message })),
+  );
+  return out;
+}
+
+/** STOW-RS: announces, every second, each pushed study that has been quiet for `ingest.stow.quietSeconds`. */
+function stowQuietCheck(w: Wiring, wake: () => void): Stoppable {
+  return repeatEvery(
+    1000,
+    async () => {
+      const queued = await w.store.queueQuietPushed(Date.now(), w.config.ingest.stow.quietSeconds * 1000);
+      if (queued.length) {
+        w.log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
+        wake();
+      }
+    },
+    (err) => w.log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+  );
 }
