@@ -147,8 +147,8 @@ it("turns the overview red for dead jobs, an unreachable PACS and no recent stud
     ],
   );
   // a back link off this node is not followed
-  store.retry(job.id);
-  store.cancel(job.id);
+  await store.retry(job.id);
+  await store.cancel(job.id);
   const offsite = await request(app)
     .post(`/jobs/${job.id}/retry`)
     .set("Cookie", cookie)
