@@ -5,6 +5,7 @@ import { Agent } from "undici";
 import { FINAL_STATES, type Job, type JobKind } from "../src/jobs/job.js";
 import type { TestOrthanc } from "./orthanc.js";
 import { freePort, waitFor } from "./orthanc.js";
+import { TEST_STORE, testStoreUrl } from "./store.js";
 import { ROOT } from "./tools.js";
 
 export interface NodeProcess {
@@ -43,6 +44,10 @@ export async function startNodeProcess(
     };
     port?: number;
     token?: string;
+    /** the job store's URL; default: a new one of the DELINEATE_TEST_STORE kind (SQLite in the data folder) */
+    storeUrl?: string;
+    /** the node's roles (DELINEATE_ROLES); default all */
+    roles?: string;
     /** changes to the generated configuration (routes, destinations, another model folder) */
     configure?: (config: Record<string, any>) => void;
   },
@@ -50,6 +55,7 @@ export async function startNodeProcess(
   const port = options.port ?? (await freePort());
   const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
   const configFile = path.join(dataDir, "..", `config-${port}.json`);
+  const storeUrl = options.storeUrl ?? (TEST_STORE === "postgres" ? (await testStoreUrl()).url : undefined);
   const config: Record<string, any> = {
     pacs: { url: orthanc.url, dicomWebRoot: "/dicom-web", timeoutMs: 30_000 },
     dataDir,
@@ -64,7 +70,9 @@ export async function startNodeProcess(
     model: { dir: path.join(ROOT, "models"), id: "ct-body" },
     inference: { executionProviders: ["cpu"] },
     outputs: { seriesNumber: 9001, seriesDescription: "Delineate test", deviceSerialNumber: "test-node" },
-    jobs: options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 },
+    // a short lease, so a job whose worker was killed is taken over within the tests' patience
+    jobs: { leaseSeconds: 10, ...(options.jobs ?? { maxAttempts: 3, retryBaseSeconds: 1 }) },
+    ...(storeUrl ? { store: { url: storeUrl } } : {}),
     log: { level: "debug" },
   };
   options.configure?.(config);
@@ -76,6 +84,7 @@ export async function startNodeProcess(
     DELINEATE_PACS_USERNAME: orthanc.username,
     DELINEATE_PACS_PASSWORD: orthanc.password,
     DELINEATE_API_TOKEN: token,
+    ...(options.roles ? { DELINEATE_ROLES: options.roles } : {}),
   };
   // A new connection per call: a kept-alive socket that the node closes as its idle timer fires (late, when a busy
   // stage held its event loop) would fail a test's call with "fetch failed" though the node is well.

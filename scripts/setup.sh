@@ -12,7 +12,7 @@ fi
 # Debian packages: a real Orthanc with DICOMweb and GDCM, the independent DICOM tools the tests check with
 # (dciodvfy, pydicom, dcm2niix, PixelMed's SR validator, plastimatch for RTSTRUCT rasterisation), and PyTorch
 # (with scipy) for the training recipes' test.
-PKGS="orthanc orthanc-dicomweb orthanc-gdcm dcmtk dicom3tools dcm2niix libgdcm-tools python3-pydicom python3-numpy python3-torch python3-scipy python3-pil nginx openssl pixelmed-apps plastimatch chromium python3-hl7"
+PKGS="postgresql orthanc orthanc-dicomweb orthanc-gdcm dcmtk dicom3tools dcm2niix libgdcm-tools python3-pydicom python3-numpy python3-torch python3-scipy python3-pil nginx openssl pixelmed-apps plastimatch chromium python3-hl7"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   DLN_ERR_VOLUME_TOO_FEW_SLICES: { stage: "volume", retryable: false },
   DLN_ERR_INFERENCE: { stage: "inference", retryable: false },
   DLN_ERR_OUTPUT_INVALID: { stage: "outputs", retryable: false },
+  DLN_ERR_LEASE_LOST: { stage: "jobs", retryable: false },
+  DLN_ERR_STORE_UNAVAILABLE: { stage: "jobs", retryable: true },
   DLN_ERR_CANCELLED: { stage: "jobs", retryable: false },
   DLN_ERR_INTERNAL: { stage: "jobs", retryable: false },
   DLN_ERR_NOTIFY_UNAVAILABLE: { stage: "notify", retryable: true },

@@ -17,7 +17,9 @@ const DEFAULT_CONFIG = path.join(ROOT, "config", "default.json");
 const USAGE = `usage: delineate <command> [options]
 
 commands:
-  serve [--config FILE]         run the node: ingest, jobs, HTTP API (default config: config/default.json)
+  serve [--config FILE] [--role ingest,api,worker]
+                                run the node: ingest, jobs, HTTP API (default config: config/default.json; roles
+                                default all three, or DELINEATE_ROLES)
   models [--config FILE]        list installed model packages and whether each loads
   segment FOLDER --out DIR [--model ID] [--format seg,sr,rtstruct,sc] [--config FILE]
                                 segment every series of FOLDER the model takes, offline; writes
@@ -29,6 +31,8 @@ commands:
                                 turn a trained nnU-Net v2 model folder into a model package (needs python3-torch)
   convert FOLDER --out FILE.nii.gz [--config FILE]
                                 every series of FOLDER as NIfTI (one file, or FILE_s<SeriesNumber>.nii.gz each)
+  store migrate --from sqlite:PATH --to postgres://USER:PASSWORD@HOST:PORT/DB
+                                copy a stopped node's SQLite job store (jobs, cursors, ingest state) into PostgreSQL
   phantom --out DIR [--slices N] [--size N]
                                 write a synthetic thorax CT series (the demo's fallback sample)
 `;
@@ -47,6 +51,9 @@ interface Options {
   folds?: string;
   checkpoint?: string;
   probabilities?: boolean;
+  role?: string;
+  from?: string;
+  to?: string;
 }
 
 /** One command: its options and positionals, and the configuration file it reads (read only when it needs it). */
@@ -74,8 +81,11 @@ async function main(argv: string[]): Promise<number> {
       folds: { type: "string" },
       checkpoint: { type: "string" },
       probabilities: { type: "boolean" },
+      role: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
     },
-    allowPositionals: command === "segment" || command === "convert" || command === "import",
+    allowPositionals: command === "segment" || command === "convert" || command === "import" || command === "store",
   });
   if (!command || values.help || command === "help") {
     process.stdout.write(USAGE);
@@ -88,7 +98,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${command}"\n${USAGE}`);
     return 2;
   }
-  return run(values, positionals, () => loadConfig(configFile));
+  // --role wins over DELINEATE_ROLES, as the environment wins over the file
+  const env = values.role ? { ...process.env, DELINEATE_ROLES: values.role } : process.env;
+  return run(values, positionals, () => loadConfig(configFile, env));
 }
 
 /** `serve`: runs the node until SIGINT or SIGTERM. */
@@ -105,6 +117,22 @@ const serve: Command = async (_values, _positionals, readConfig) => {
   process.once("SIGINT", () => void stop("SIGINT"));
   process.once("SIGTERM", () => void stop("SIGTERM"));
   return new Promise<number>(() => {});
+};
+
+/** `store migrate`: a stopped node's SQLite job store copied into PostgreSQL. */
+const store: Command = async (values, positionals) => {
+  if (positionals[0] !== "migrate" || positionals.length > 1 || !values.from || !values.to) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const [{ migrateStore }, { newUid }] = await Promise.all([
+    import("../jobs/migrateStore.js"),
+    import("../outputs/uid.js"),
+  ]);
+  // copying makes no output UIDs (each job keeps its own); the generator is only there for the store's type
+  const added = await migrateStore(values.from, values.to, () => newUid("2.25"));
+  process.stdout.write(`${JSON.stringify(added)}\n`);
+  return 0;
 };
 
 /** `models`: each installed model package, its version and whether it loads. */
@@ -262,7 +290,15 @@ const phantom: Command = async (values) => {
 const importModel: Command = async (values, positionals) =>
   (await import("./importNnunet.js")).importCommand(positionals, values, ROOT);
 
-const COMMANDS: Readonly<Record<string, Command>> = { serve, models, segment, import: importModel, convert, phantom };
+const COMMANDS: Readonly<Record<string, Command>> = {
+  serve,
+  store,
+  models,
+  segment,
+  import: importModel,
+  convert,
+  phantom,
+};
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

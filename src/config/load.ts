@@ -26,6 +26,8 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string | undefined, string, (value: 
   ["DELINEATE_API_TOKEN", "http", "apiToken", String],
   ["DELINEATE_LOG_LEVEL", "log", "level", String],
   ["DELINEATE_MODEL_ID", "model", "id", String],
+  ["DELINEATE_STORE_URL", "store", "url", String],
+  ["DELINEATE_ROLES", undefined, "roles", (v) => v.split(",").map((r) => r.trim())],
 ];
 
 function deepFreeze<T>(value: T): T {

@@ -145,6 +145,30 @@ export const ConfigSchema = z
     /** other DICOMweb servers a routing rule can send its results to, by name ("pacs" is the source PACS) */
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), Pacs).default({}),
     dataDir: z.string().min(1).describe("where the job store and the ingest cursor live"),
+    /**
+     * What this node does (DELINEATE_ROLES or serve --role, comma-separated): ingest (the change-feed and QIDO
+     * pollers, one node of the cluster at a time), api (the HTTP API, webhook and STOW-RS), worker (runs jobs).
+     */
+    roles: z
+      .array(z.enum(["ingest", "api", "worker"]))
+      .min(1)
+      .default(["ingest", "api", "worker"]),
+    /**
+     * The job store: "sqlite:<path>" (default: delineate.sqlite in dataDir; one node) or
+     * "postgres://user:password@host:port/db" (shared by every node of a cluster).
+     */
+    store: z
+      .object({
+        url: z
+          .string()
+          .regex(
+            /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+            'expected "sqlite:<path>" or "postgres://user:password@host:port/db"',
+          )
+          .optional(),
+      })
+      .strict()
+      .default({}),
     http: z
       .object({
         host: z.string().default("127.0.0.1"),
@@ -259,6 +283,14 @@ export const ConfigSchema = z
         concurrency: z.number().int().min(1).max(64).default(1),
         maxAttempts: z.number().int().min(1).default(5),
         retryBaseSeconds: z.number().positive().default(5),
+        /** how long a claimed job is held without a heartbeat before another worker may take it over */
+        leaseSeconds: z.number().positive().default(60),
+        /**
+         * Placement: the models this node's worker runs (a GPU machine the GPU models, with its execution providers
+         * under inference); the other models' jobs wait for a worker that serves them. Default: every model its
+         * rules name.
+         */
+        models: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict(),
     /** the operators' dashboard at / (src/server/dashboard) */

@@ -44,6 +44,17 @@ export interface JobBase {
   /** epoch ms the job was made (for a route job: when the study was announced) */
   createdAt: number;
   updatedAt: number;
+  /** while running: epoch ms until which its worker holds it; past that, another worker may take it over */
+  leaseUntil?: number;
+  /** which worker (host name:pid) ran each attempt, oldest first */
+  attemptLog?: AttemptRecord[];
+}
+
+export interface AttemptRecord {
+  attempt: number;
+  workerId: string;
+  /** epoch ms the attempt was claimed */
+  startedAt: number;
 }
 
 /** A route job: one per announced study. */

@@ -67,6 +67,8 @@ export const jobRowSchema = z.object({
   warnings: json(z.array(z.string())),
   created_at: num,
   updated_at: num,
+  lease_until: num.optional(),
+  attempt_log: json(z.array(z.object({ attempt: z.number(), workerId: z.string(), startedAt: z.number() }))).optional(),
 });
 
 export type JobRow = z.input<typeof jobRowSchema>;
@@ -104,6 +106,8 @@ export function jobFromRow(raw: unknown): Job {
     ...(r.timings ? { timings: r.timings } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    ...(r.state === "running" && r.lease_until ? { leaseUntil: r.lease_until } : {}),
+    ...(r.attempt_log ? { attemptLog: r.attempt_log } : {}),
   };
   if (r.kind === "route") {
     return { ...base, kind: "route", ...(r.routing ? { routing: r.routing as RuleDecision[] } : {}) };

@@ -1,10 +1,53 @@
-import type { DelineateError } from "../errors.js";
+import { DelineateError } from "../errors.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
 
 /** The states a job can be ended in (or put back to) with an error recorded. */
 export type ErrorState = "failed" | "dead" | "skipped" | "cancelled" | "queued";
+
+export interface NodeBeat {
+  workerId: string;
+  roles: readonly string[];
+  /** the models its worker runs (none without the worker role) */
+  models: readonly string[];
+}
+
+export interface ClusterStatus {
+  nodes: (NodeBeat & { lastSeen: number })[];
+  /** segment jobs waiting, per model; route jobs under "route" */
+  queued: Record<string, number>;
+  /** running jobs whose lease has expired (their worker died or froze; the next claim takes them over) */
+  leasesExpired: number;
+  /** claims that took a job over from a worker whose lease had expired, ever */
+  takenOver: number;
+}
+
+/** Every row of a store, table by table, as `delineate store migrate` carries them (the column names both share). */
+export interface StoreRows {
+  jobs: Record<string, unknown>[];
+  cursors: Record<string, unknown>[];
+  pushed_studies: Record<string, unknown>[];
+  polled_studies: Record<string, unknown>[];
+}
+
+/** Who claims jobs through a store, and for how long a claim holds without a heartbeat. */
+export interface WorkerIdentity {
+  /** host name:pid, recorded on every attempt */
+  workerId: string;
+  leaseMs: number;
+  /** the models this worker runs (placement: a GPU machine the GPU models); absent, every model */
+  models?: readonly string[];
+}
+
+/** The error a fenced write raises: the job is no longer held by this attempt. */
+export function leaseLost(job: Job): DelineateError {
+  return new DelineateError(
+    "DLN_ERR_LEASE_LOST",
+    `job ${job.id} attempt ${job.attempts} lost its lease: another worker took the job over; this attempt writes nothing`,
+    { studyInstanceUID: job.studyInstanceUID },
+  );
+}
 
 /**
  * Where jobs, the ingest cursors and the ingest modes' bookkeeping live. The worker, the API, the ingest modes and
@@ -39,28 +82,49 @@ export interface JobStore {
 
   /**
    * Puts back jobs a crash of this node left running, and notifications it left sending (as pending, due now);
-   * returns how many jobs. Called once at start-up.
+   * returns how many jobs. Called once at start-up. The embedded store has one node, so every running job is its
+   * own; a shared store leaves them to lease expiry.
    */
   recoverInterrupted(): Promise<number>;
 
-  /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
+  /** Records that a node is alive (every few seconds), with what it does; shown by /healthz across the cluster. */
+  beat(node: NodeBeat, now?: number): Promise<void>;
+
+  /** The cluster as the store sees it: nodes and their last beat, queue depth per model, expired leases, takeovers. */
+  cluster(now?: number): Promise<ClusterStatus>;
+
+  /**
+   * Takes the oldest due queued job, or a running one whose lease expired (its worker died or froze), and marks it
+   * running for this worker (attempts + 1: the fencing token; the lease runs `leaseMs` from `now`), atomically: one
+   * worker gets it. A job whose lease expired after a cancel was asked for ends cancelled instead.
+   */
   claimNext(now?: number): Promise<Job | undefined>;
+
+  /** Extends the lease of a job this worker holds; false when the lease was lost (the job went to another worker). */
+  heartbeat(job: Job): Promise<boolean>;
 
   /**
    * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
    * with its output UIDs fixed now); returns how many were new. For a segment job, in the same transaction, writes
    * the result's outbox rows (result.notifications), each at most once per (job, notifier, resultKey).
+   * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the job is no longer this attempt's.
    */
   complete(job: Job, result: JobResult): Promise<number>;
 
-  /** Ends a claimed job as failed, dead, skipped or cancelled, or queues it again until `retryAt`, with the error. */
+  /**
+   * Ends a claimed job as failed, dead, skipped or cancelled, or queues it again until `retryAt`, with the error.
+   * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the job is no longer this attempt's.
+   */
   finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt?: number): Promise<void>;
 
   /** Cancels a queued job at once; asks a running one to stop at its next stage. Undefined: no such job. */
   cancel(id: string): Promise<"cancelled" | "requested" | "final" | undefined>;
 
-  /** Whether a cancel was asked for while the job ran. */
-  cancelRequested(id: string): Promise<boolean>;
+  /**
+   * Whether a cancel was asked for while the claimed job ran; checked before each stage.
+   * @throws DelineateError DLN_ERR_LEASE_LOST when the job is no longer this attempt's (the fence before storing).
+   */
+  cancelRequested(job: Job): Promise<boolean>;
 
   /**
    * Queues a failed, dead, skipped or cancelled job again, with fresh attempts and its output UIDs kept. False
@@ -92,6 +156,13 @@ export interface JobStore {
 
   /** A job's notifications, oldest first, payload included (what callers show is notificationSummary, never the payload). */
   notifications(jobId: string): Promise<Notification[]>;
+
+  /**
+   * Whether this process leads `name` across the cluster (the ingest pollers run on one node at a time): true while
+   * it holds the lead, taken when free. The lead is lost when the process or its connection dies. The embedded
+   * store has one node, which always leads.
+   */
+  tryLead(name: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -2,15 +2,40 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { DelineateError } from "../errors.js";
+import { DelineateError } from "../errors.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
+import { defaultWorker } from "./identity.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
-import type { ErrorState, JobStore } from "./jobStore.js";
+import {
+  type ClusterStatus,
+  type ErrorState,
+  type JobStore,
+  leaseLost,
+  type NodeBeat,
+  type StoreRows,
+  type WorkerIdentity,
+} from "./jobStore.js";
 import { OUTBOX_TABLE, SqliteOutbox } from "./sqliteOutbox.js";
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 6;
+
+/** The fencing token: a write for a claimed job (id, attempt) applies only while that attempt still holds it. */
+const FENCE = "id = ? AND attempts = ? AND state = 'running'";
+/** A running job whose cancel was asked for and whose worker is gone ends cancelled rather than running again. */
+const CANCEL_EXPIRED = `UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs',
+  error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1`;
+
+/** Each step takes the schema from the version before it; applied in order, each in one transaction. */
+const STEPS: Record<number, string> = {
+  3: "ALTER TABLE jobs ADD COLUMN warnings TEXT",
+  4: `ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN attempt_log TEXT;`,
+  5: `ALTER TABLE jobs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE nodes (worker_id TEXT PRIMARY KEY, roles TEXT NOT NULL, models TEXT NOT NULL, last_seen INTEGER NOT NULL);`,
+  6: OUTBOX_TABLE,
+};
 
 const JOBS_TABLE = `
   CREATE TABLE jobs (
@@ -54,11 +79,13 @@ export class SqliteJobStore implements JobStore {
   private readonly outbox: SqliteOutbox;
 
   constructor(
-    dataDir: string,
+    /** the database file (its folder is made when missing) */
+    file: string,
     private readonly newUid: () => string,
+    private readonly worker: WorkerIdentity = defaultWorker(),
   ) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(path.join(dataDir, "delineate.sqlite"));
+    mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
     this.db.exec(`
@@ -83,19 +110,29 @@ export class SqliteJobStore implements JobStore {
    * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
    * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
    * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job. Version 2 lacked
-   * the warnings column; version 3, the notification outbox.
+   * the warnings column; versions 4-5 added leases and node beats, version 6 the notification outbox.
    */
   private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    if (version === SCHEMA_VERSION) return;
-    if (version === 2 || version === 3) {
-      this.db.transaction(() => {
-        if (version === 2) this.db.exec("ALTER TABLE jobs ADD COLUMN warnings TEXT");
-        this.db.exec(OUTBOX_TABLE);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
-      return;
+    let version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION)
+      throw new DelineateError(
+        "DLN_ERR_CONFIG_INVALID",
+        `the job store's schema is version ${version}, newer than this Delineate's ${SCHEMA_VERSION}: upgrade Delineate`,
+      );
+    if (version < 2) {
+      this.createOrUpgradeV1();
+      version = 3;
     }
+    for (let v = version + 1; v <= SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(STEPS[v] ?? "");
+        this.db.pragma(`user_version = ${v}`);
+      })();
+    }
+  }
+
+  /** Version 1 (or no jobs table) to version 3. */
+  private createOrUpgradeV1(): void {
     const hasJobs =
       this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get() !== undefined;
     this.db.transaction(() => {
@@ -115,8 +152,24 @@ export class SqliteJobStore implements JobStore {
           DROP TABLE jobs_v1;
         `);
       }
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      this.db.pragma("user_version = 3");
     })();
+  }
+
+  /** Every row, for `delineate store migrate` (the node using this store stopped, its running jobs queued again). */
+  async exportRows(): Promise<StoreRows> {
+    const all = (table: string) =>
+      this.db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all() as Record<string, unknown>[];
+    return {
+      jobs: all("jobs"),
+      cursors: all("cursors"),
+      pushed_studies: all("pushed_studies"),
+      polled_studies: all("polled_studies"),
+    };
+  }
+
+  async tryLead(_name: string): Promise<boolean> {
+    return true;
   }
 
   async close(): Promise<void> {
@@ -219,26 +272,89 @@ export class SqliteJobStore implements JobStore {
   async recoverInterrupted(): Promise<number> {
     const now = Date.now();
     // a job whose cancel was asked for before the crash ends cancelled rather than running again
-    this.db
-      .prepare(
-        "UPDATE jobs SET state = 'cancelled', error_code = 'DLN_ERR_CANCELLED', error_stage = 'jobs', error_message = 'cancelled through the API', updated_at = ? WHERE state = 'running' AND cancel_requested = 1",
-      )
-      .run(now);
+    this.db.prepare(CANCEL_EXPIRED).run(now);
     this.outbox.recover(now);
     return this.db.prepare("UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running'").run(now).changes;
   }
 
-  /** Takes the oldest due queued job and marks it running (attempts + 1), atomically. */
   async claimNext(now = Date.now()): Promise<Job | undefined> {
+    const served = this.worker.models ? JSON.stringify(this.worker.models) : null;
     return this.db.transaction(() => {
+      this.db.prepare(`${CANCEL_EXPIRED} AND lease_until < ?`).run(now, now);
       const row = this.db
-        .prepare("SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY created_at, rowid LIMIT 1")
-        .get(now) as Record<string, unknown> | undefined;
+        .prepare(
+          `SELECT id FROM jobs WHERE ((state = 'queued' AND not_before <= ?) OR (state = 'running' AND lease_until < ?))
+             AND (? IS NULL OR kind = 'route' OR model_id IN (SELECT value FROM json_each(?)))
+           ORDER BY created_at, rowid LIMIT 1`,
+        )
+        .get(now, now, served, served) as { id: string } | undefined;
       if (!row) return undefined;
+      const claimed = this.db
+        .prepare(
+          `UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?,
+             takeovers = takeovers + (state = 'running'),
+             attempt_log = json_insert(COALESCE(attempt_log, '[]'), '$[#]', json_object('attempt', attempts + 1, 'workerId', ?, 'startedAt', ?))
+           WHERE id = ? RETURNING *`,
+        )
+        .get(now + this.worker.leaseMs, now, this.worker.workerId, now, row.id);
+      return jobFromRow(claimed);
+    })();
+  }
+
+  async beat(node: NodeBeat, now = Date.now()): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO nodes (worker_id, roles, models, last_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT (worker_id) DO UPDATE SET roles = excluded.roles, models = excluded.models, last_seen = excluded.last_seen`,
+      )
+      .run(node.workerId, JSON.stringify(node.roles), JSON.stringify(node.models), now);
+  }
+
+  async cluster(now = Date.now()): Promise<ClusterStatus> {
+    const nodes = (
+      this.db.prepare("SELECT * FROM nodes ORDER BY worker_id").all() as {
+        worker_id: string;
+        roles: string;
+        models: string;
+        last_seen: number;
+      }[]
+    ).map((n) => ({
+      workerId: n.worker_id,
+      roles: JSON.parse(n.roles) as string[],
+      models: JSON.parse(n.models) as string[],
+      lastSeen: n.last_seen,
+    }));
+    const queued = Object.fromEntries(
+      (
+        this.db
+          .prepare(
+            "SELECT CASE kind WHEN 'route' THEN 'route' ELSE model_id END AS k, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY k",
+          )
+          .all() as { k: string; n: number }[]
+      ).map((r) => [r.k, r.n]),
+    );
+    const figures = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(state = 'running' AND lease_until < ?), 0) AS expired, COALESCE(SUM(takeovers), 0) AS takeovers FROM jobs",
+      )
+      .get(now) as { expired: number; takeovers: number };
+    return { nodes, queued, leasesExpired: figures.expired, takenOver: figures.takeovers };
+  }
+
+  async heartbeat(job: Job): Promise<boolean> {
+    const now = Date.now();
+    return (
       this.db
-        .prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?")
-        .run(now, row.id);
-      return jobFromRow({ ...row, state: "running", attempts: Number(row.attempts) + 1, updated_at: now });
+        .prepare(`UPDATE jobs SET lease_until = ? WHERE ${FENCE}`)
+        .run(now + this.worker.leaseMs, job.id, job.attempts).changes === 1
+    );
+  }
+
+  /** Runs a fenced write: nothing is written unless `job` still holds its attempt. */
+  private fenced<T>(job: Job, write: () => T): T {
+    return this.db.transaction(() => {
+      if (!this.db.prepare(`SELECT 1 FROM jobs WHERE ${FENCE}`).get(job.id, job.attempts)) throw leaseLost(job);
+      return write();
     })();
   }
 
@@ -248,7 +364,7 @@ export class SqliteJobStore implements JobStore {
    */
   async complete(job: Job, result: JobResult): Promise<number> {
     const id = job.id;
-    return this.db.transaction(() => {
+    return this.fenced(job, () => {
       const now = Date.now();
       if (result.kind === "segment") {
         this.db
@@ -296,16 +412,17 @@ export class SqliteJobStore implements JobStore {
         ).changes;
       }
       return added;
-    })();
+    });
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
   async finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt = 0): Promise<void> {
-    this.db
+    const changes = this.db
       .prepare(
-        "UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE id = ?",
+        `UPDATE jobs SET state = ?, error_code = ?, error_stage = ?, error_message = ?, not_before = ?, updated_at = ? WHERE ${FENCE}`,
       )
-      .run(state, err.code, err.stage, err.message, retryAt, Date.now(), job.id);
+      .run(state, err.code, err.stage, err.message, retryAt, Date.now(), job.id, job.attempts).changes;
+    if (changes !== 1) throw leaseLost(job);
   }
 
   /**
@@ -333,11 +450,12 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  async cancelRequested(id: string): Promise<boolean> {
-    const row = this.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?").get(id) as
+  async cancelRequested(job: Job): Promise<boolean> {
+    const row = this.db.prepare(`SELECT cancel_requested FROM jobs WHERE ${FENCE}`).get(job.id, job.attempts) as
       | { cancel_requested: number }
       | undefined;
-    return row?.cancel_requested === 1;
+    if (!row) throw leaseLost(job);
+    return row.cancel_requested === 1;
   }
 
   /**

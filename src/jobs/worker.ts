@@ -3,6 +3,8 @@ import type { Logger } from "../log.js";
 import type { Job, JobKind, JobResult, JobState, StageTimings } from "./job.js";
 import type { JobStore } from "./jobStore.js";
 
+const TAKEN_OVER = "job taken over by another worker; this attempt stops without writing";
+
 export interface WorkerOptions {
   /** jobs run at once; more studies wait in the store (the back-pressure) */
   concurrency: number;
@@ -10,6 +12,8 @@ export interface WorkerOptions {
   retryBaseSeconds: number;
   /** how often to look for due jobs when nothing wakes the worker */
   idlePollMs: number;
+  /** how often a running job's lease is renewed (a third of the lease, so two missed beats still hold it) */
+  heartbeatMs: number;
 }
 
 /**
@@ -94,35 +98,70 @@ export class JobWorker {
       attempt: job.attempts,
     };
     this.log.info("job started", ctx);
+    const beat = setInterval(() => {
+      this.store.heartbeat(job).then(
+        (held) => {
+          if (!held) this.log.warn("job lease lost; its stages stop and it writes nothing", ctx);
+        },
+        (err) => this.log.warn("job lease not renewed; will try again", { ...ctx, error: (err as Error).message }),
+      );
+    }, this.options.heartbeatMs);
     try {
-      const result = await this.run(job);
+      await this.attempt(job, ctx);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async attempt(job: Job, ctx: Record<string, unknown>): Promise<void> {
+    let result: JobResult;
+    try {
+      result = await this.run(job);
+    } catch (thrown) {
+      await this.failed(job, ctx, thrown);
+      return;
+    }
+    try {
       const newJobs = await this.store.complete(job, result);
       this.onFinished(job.kind, "done", result.timings);
       this.log.info("job done", { ...ctx, timings: result.timings, ...(result.kind === "route" ? { newJobs } : {}) });
     } catch (thrown) {
+      // not the job's failure: the store refused (a lost lease) or could not record it; the lease runs out and the
+      // job is taken again, and a result already stored is recognised in the destination
       const err = asDelineateError(thrown);
-      const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
-      if (err.code === "DLN_ERR_NO_SERIES") {
-        await this.store.finishWithError(job, "skipped", err);
-        this.onFinished(job.kind, "skipped");
-        this.log.info("job skipped", fields);
-      } else if (err.code === "DLN_ERR_CANCELLED") {
-        await this.store.finishWithError(job, "cancelled", err);
-        this.onFinished(job.kind, "cancelled");
-        this.log.info("job cancelled", fields);
-      } else if (err.retryable && job.attempts < this.options.maxAttempts) {
-        const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
-        await this.store.finishWithError(job, "queued", err, Date.now() + delay);
-        this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
-      } else if (err.retryable) {
-        await this.store.finishWithError(job, "dead", err);
-        this.onFinished(job.kind, "dead");
-        this.log.error("job gave up after its last attempt (dead letter)", fields);
-      } else {
-        await this.store.finishWithError(job, "failed", err);
-        this.onFinished(job.kind, "failed");
-        this.log.error("job failed", fields);
-      }
+      const fields = { ...ctx, code: err.code, error: err.message };
+      if (err.code === "DLN_ERR_LEASE_LOST") this.log.warn(TAKEN_OVER, fields);
+      else this.log.warn("job done, but its outcome was not recorded; it will be taken again", fields);
+    }
+  }
+
+  /** Records why an attempt failed: retried later, dead-lettered, failed, skipped or cancelled. */
+  private async failed(job: Job, ctx: Record<string, unknown>, thrown: unknown): Promise<void> {
+    const err = asDelineateError(thrown);
+    const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
+    if (err.code === "DLN_ERR_LEASE_LOST") {
+      // another worker holds the job now: this attempt's outcome is not ours to write
+      this.log.warn("job taken over by another worker; this attempt stops without writing", fields);
+    } else if (err.code === "DLN_ERR_NO_SERIES") {
+      await this.store.finishWithError(job, "skipped", err);
+      this.onFinished(job.kind, "skipped");
+      this.log.info("job skipped", fields);
+    } else if (err.code === "DLN_ERR_CANCELLED") {
+      await this.store.finishWithError(job, "cancelled", err);
+      this.onFinished(job.kind, "cancelled");
+      this.log.info("job cancelled", fields);
+    } else if (err.retryable && job.attempts < this.options.maxAttempts) {
+      const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
+      await this.store.finishWithError(job, "queued", err, Date.now() + delay);
+      this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
+    } else if (err.retryable) {
+      await this.store.finishWithError(job, "dead", err);
+      this.onFinished(job.kind, "dead");
+      this.log.error("job gave up after its last attempt (dead letter)", fields);
+    } else {
+      await this.store.finishWithError(job, "failed", err);
+      this.onFinished(job.kind, "failed");
+      this.log.error("job failed", fields);
     }
   }
 }

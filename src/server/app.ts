@@ -27,6 +27,8 @@ export interface AppDeps {
   audit?: AuditLog;
   /** the operators' dashboard (src/server/dashboard), mounted at / */
   dashboard?: express.Router;
+  /** false on a node without the api role: only /healthz and /metrics are served (no API, no dashboard) */
+  serveApi?: boolean;
   /** facts for /healthz: never PHI */
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -66,6 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
       res.type(registry.contentType).send(await registry.metrics());
     });
   }
+  if (deps.serveApi === false) return app;
   // the dashboard (/, its pages, and GET /api/jobs/:id/preview.png with the token or a session), before the token gate
   if (deps.dashboard) app.use(deps.dashboard);
   const api = express.Router();

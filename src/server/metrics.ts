@@ -10,7 +10,15 @@ export class NodeMetrics {
   private readonly finished: Counter<"kind" | "state">;
   private readonly stageSeconds: Histogram<"stage">;
 
-  constructor(counts: (kind: JobKind) => Promise<Record<JobState, number>>) {
+  constructor(
+    counts: (kind: JobKind) => Promise<Record<JobState, number>>,
+    cluster?: () => Promise<{
+      nodesAlive: number;
+      queued: Record<string, number>;
+      leasesExpired: number;
+      takenOver: number;
+    }>,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: "delineate_process_" });
     this.finished = new Counter({
       name: "delineate_jobs_finished_total",
@@ -35,6 +43,60 @@ export class NodeMetrics {
           const c = await counts(kind);
           for (const s of JOB_STATES) this.set({ kind, state: s }, c[s]);
         }
+      },
+    });
+    if (cluster) this.clusterGauges(cluster);
+  }
+
+  /** The cluster as the shared store sees it, read once per scrape. Labels: model ids (configuration), never UIDs. */
+  private clusterGauges(
+    cluster: () => Promise<{
+      nodesAlive: number;
+      queued: Record<string, number>;
+      leasesExpired: number;
+      takenOver: number;
+    }>,
+  ): void {
+    const registers = [this.registry];
+    // one read of the store per scrape, shared by the four gauges (prom-client collects them concurrently)
+    let pending: ReturnType<typeof cluster> | undefined;
+    const read = () => {
+      pending ??= cluster().finally(() => setTimeout(() => (pending = undefined), 250).unref());
+      return pending;
+    };
+    new Gauge({
+      name: "delineate_cluster_nodes_alive",
+      help: "Nodes whose beat is recent",
+      registers,
+      async collect() {
+        this.set((await read()).nodesAlive);
+      },
+    });
+    new Gauge({
+      name: "delineate_queue_depth",
+      help: "Jobs waiting, per model (route jobs: model route)",
+      labelNames: ["model"],
+      registers,
+      async collect() {
+        const c = await read();
+        this.reset();
+        for (const [model, n] of Object.entries(c.queued)) this.set({ model }, n);
+      },
+    });
+    new Gauge({
+      name: "delineate_leases_expired",
+      help: "Running jobs whose worker's lease expired, waiting to be taken over",
+      registers,
+      async collect() {
+        this.set((await read()).leasesExpired);
+      },
+    });
+    new Gauge({
+      name: "delineate_jobs_taken_over",
+      help: "Claims that took a job over from a worker whose lease had expired, ever",
+      registers,
+      async collect() {
+        this.set((await read()).takenOver);
       },
     });
   }

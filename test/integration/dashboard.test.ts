@@ -9,6 +9,7 @@ import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { truncatedPhantomStudy } from "../helpers/data.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { ROOT, storescu } from "../helpers/tools.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -81,6 +82,8 @@ describe("dashboard in a browser", {
     await browser?.close();
     await node?.stop();
     await orthanc?.stop();
+    // the throw-away PostgreSQL the node's store was made in, when DELINEATE_TEST_STORE=postgres
+    await stopTestPostgres();
   });
 
   it("sends a browser without a session to the login page, refuses a wrong token, logs in with the right one", async () => {

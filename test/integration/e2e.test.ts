@@ -12,6 +12,7 @@ import { type PreparedStudy, prepareAbdomenStudy, truncatedPhantomStudy } from "
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu } from "../helpers/tools.js";
 
 const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
@@ -111,6 +112,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   after(async () => {
     await node?.stop();
     await orthanc?.stop();
+    await stopTestPostgres();
   });
 
   it("segments a real CT series into a SEG in the same study that dciodvfy and pydicom accept, on the source slices", {

@@ -8,6 +8,7 @@ import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { storescu } from "../helpers/tools.js";
 
 let orthanc: TestOrthanc;
@@ -27,6 +28,7 @@ before(async () => {
 after(async () => {
   await node?.stop();
   await orthanc?.stop();
+  await stopTestPostgres();
 });
 
 it("QIDO-RS polling finds a study, waits for it to be quiet, and queues it once", { timeout: 180_000 }, async () => {

@@ -9,6 +9,7 @@ import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { stopTestPostgres } from "../helpers/store.js";
 
 let orthanc: TestOrthanc;
 let node: NodeProcess;
@@ -26,6 +27,7 @@ before(async () => {
 after(async () => {
   await node?.stop();
   await orthanc?.stop();
+  await stopTestPostgres();
 });
 
 const stow = (body: Uint8Array, boundary: string, token: string | null) =>

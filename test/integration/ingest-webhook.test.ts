@@ -8,6 +8,7 @@ import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { freePort, startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { ROOT, storescu } from "../helpers/tools.js";
 
 /** Webhook ingest: Orthanc's Lua script (orthanc/delineate-webhook.lua) posts each stable study to the node. */
@@ -59,6 +60,7 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
   after(async () => {
     await node?.stop();
     await orthanc?.stop();
+    await stopTestPostgres();
   });
 
   it("processes a study announced by the webhook alone (change feed off)", { timeout: 180_000 }, async () => {

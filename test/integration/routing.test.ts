@@ -9,6 +9,7 @@ import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import type { RuleDecision } from "../../src/route/routeStudy.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { ROOT, storescu } from "../helpers/tools.js";
 
 /**
@@ -108,6 +109,7 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
   after(async () => {
     await node?.stop();
     await Promise.all([source?.stop(), research?.stop()]);
+    await stopTestPostgres();
   });
 
   it("applies every rule: each takes its series, runs each of its models, and stores into its destination", {

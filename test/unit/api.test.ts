@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { it } from "node:test";
+import { after, it } from "node:test";
 import request from "supertest";
 import { DelineateError } from "../../src/errors.js";
 import { createApp } from "../../src/server/app.js";
-import { testStore } from "../helpers/store.js";
+import { stopTestPostgres, testStore } from "../helpers/store.js";
+
+after(stopTestPostgres);
 
 it("lists, cancels and retries jobs behind the token", async () => {
   const t = await testStore();

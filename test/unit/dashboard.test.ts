@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { it } from "node:test";
+import { after, it } from "node:test";
 import { inflateSync } from "node:zlib";
 import request from "supertest";
 import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
 import { DelineateError } from "../../src/errors.js";
-import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import { createLogger } from "../../src/log.js";
 import type { ModelLabel } from "../../src/models/manifest.js";
 import { buildSegmentation } from "../../src/outputs/segmentation.js";
@@ -23,14 +22,17 @@ import { SessionStore } from "../../src/server/dashboard/sessions.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { freePort } from "../helpers/orthanc.js";
 import { makeSeries } from "../helpers/series.js";
-import { testStore } from "../helpers/store.js";
+import { stopTestPostgres, testStore } from "../helpers/store.js";
 
 const log = createLogger({ level: "error", silent: true });
+
+after(stopTestPostgres);
 
 /** A node's HTTP app with the dashboard, on a fresh store, against a PACS port where nothing listens. */
 async function setUp() {
   const dir = mkdtempSync(path.join(tmpdir(), "delineate-dash-"));
-  const store = new SqliteJobStore(dir, () => newUid("2.25"));
+  // the job store of the DELINEATE_TEST_STORE kind (SQLite by default; DELINEATE_TEST_STORE=postgres for PostgreSQL)
+  const { store } = await testStore();
   const audit = new AuditLog(dir);
   const pacs = new DicomWebClient({
     url: `http://127.0.0.1:${await freePort()}`,
@@ -145,8 +147,8 @@ it("turns the overview red for dead jobs, an unreachable PACS and no recent stud
     ],
   );
   // a back link off this node is not followed
-  store.retry(job.id);
-  store.cancel(job.id);
+  await store.retry(job.id);
+  await store.cancel(job.id);
   const offsite = await request(app)
     .post(`/jobs/${job.id}/retry`)
     .set("Cookie", cookie)

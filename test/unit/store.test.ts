@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, it } from "node:test";
+import { after, afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { DelineateError } from "../../src/errors.js";
 import type { Job, SegmentJob, SegmentTarget } from "../../src/jobs/job.js";
 import type { JobStore } from "../../src/jobs/jobStore.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import { newUid } from "../../src/outputs/uid.js";
-import { type TestStore, testStore } from "../helpers/store.js";
+import { stopTestPostgres, TEST_STORE, type TestStore, testStore } from "../helpers/store.js";
 
 const target = (series: string, model = "m", version = "1.0.0", destination = "pacs"): SegmentTarget => ({
   seriesInstanceUID: series,
@@ -32,6 +32,7 @@ const fresh = () => {
   folders.push(dir);
   return dir;
 };
+after(stopTestPostgres);
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
   for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -96,14 +97,17 @@ describe("job store", () => {
     );
   });
   it("survives a restart: a running job is queued again with its output UIDs unchanged", async () => {
-    const t = await open();
+    const t = await testStore(undefined, { leaseMs: 200 });
+    opened.push(t);
     await t.store.enqueue(["1.1"]);
     await route(t.store, [target("1.1.1")]);
     const claimed = segmentOf(await claim(t.store));
     assert.deepEqual([claimed.state, claimed.attempts], ["running", 1]);
     await t.store.close(); // a crash: the job was never finished
     const b = await t.reopen();
-    assert.equal(await b.recoverInterrupted(), 1);
+    // the embedded store puts it back at start-up; a shared one once its lease has expired
+    assert.equal(await b.recoverInterrupted(), TEST_STORE === "sqlite" ? 1 : 0);
+    await new Promise((r) => setTimeout(r, 250));
     const again = segmentOf(await claim(b));
     assert.equal(again.id, claimed.id);
     assert.equal(again.attempts, 2);
@@ -144,6 +148,99 @@ describe("job store", () => {
   });
 });
 
+describe(`leases and fencing (${TEST_STORE})`, () => {
+  it("lets another worker take a job over once its lease expires, and fences the late worker out", async () => {
+    const t = await testStore(undefined, { workerId: "a:1", leaseMs: 300 });
+    opened.push(t);
+    const b = await t.reopen({ workerId: "b:2", leaseMs: 60_000 });
+    await t.store.enqueue(["1.1"]);
+    const first = await claim(t.store);
+    assert.equal(await b.claimNext(), undefined, "held: nobody else gets it");
+    assert.equal(await t.store.heartbeat(first), true, "a heartbeat renews it");
+    assert.equal(await b.claimNext(), undefined, "still held after the heartbeat");
+    await new Promise((r) => setTimeout(r, 400));
+    const second = await claim(b);
+    assert.deepEqual([second.id, second.attempts], [first.id, 2]);
+    assert.deepEqual(
+      second.attemptLog?.map((a) => [a.attempt, a.workerId]),
+      [
+        [1, "a:1"],
+        [2, "b:2"],
+      ],
+    );
+    // the first worker wakes up: every write it tries is refused, and nothing changes
+    const lost = { code: "DLN_ERR_LEASE_LOST" };
+    assert.equal(await t.store.heartbeat(first), false);
+    await assert.rejects(t.store.cancelRequested(first), lost);
+    await assert.rejects(
+      t.store.complete(first, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
+      lost,
+    );
+    await assert.rejects(
+      t.store.finishWithError(first, "failed", new DelineateError("DLN_ERR_INFERENCE", "late")),
+      lost,
+    );
+    const now = await b.get(first.id);
+    assert.deepEqual([now?.state, now?.attempts, (await b.list({ kind: "segment" })).length], ["running", 2, 0]);
+    assert.equal(await b.complete(second, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }), 1);
+    assert.equal((await b.get(first.id))?.state, "done");
+  });
+  it("shows the cluster: nodes and their last beat, queue depth per model, expired leases and takeovers", async () => {
+    const t = await testStore(undefined, { workerId: "a:1", leaseMs: 100 });
+    opened.push(t);
+    const b = await t.reopen({ workerId: "b:2" });
+    await t.store.beat({ workerId: "a:1", roles: ["worker"], models: ["m"] }, 1000);
+    await b.beat({ workerId: "b:2", roles: ["ingest", "api"], models: [] }, 2000);
+    await b.beat({ workerId: "b:2", roles: ["ingest", "api"], models: [] }, 3000);
+    await t.store.enqueue(["1.1", "1.2"]);
+    await route(t.store, [target("1.1.1"), target("1.1.2", "other"), target("1.1.3", "other")]);
+    const claimed = await claim(t.store); // the second route job, whose worker then goes quiet
+    await new Promise((r) => setTimeout(r, 150));
+    const c = await b.cluster();
+    assert.deepEqual(
+      c.nodes.map((n) => [n.workerId, n.roles, n.models, n.lastSeen]),
+      [
+        ["a:1", ["worker"], ["m"], 1000],
+        ["b:2", ["ingest", "api"], [], 3000],
+      ],
+    );
+    assert.deepEqual([c.queued, c.leasesExpired, c.takenOver], [{ m: 1, other: 2 }, 1, 0]);
+    assert.equal((await claim(b)).id, claimed.id, "the expired one is taken over first (oldest)");
+    assert.equal((await b.cluster()).takenOver, 1);
+  });
+  it("hands a worker only the models it serves (placement), and route jobs to any", async () => {
+    const t = await open();
+    const gpu = await t.reopen({ workerId: "gpu:1", models: ["big"] });
+    await t.store.enqueue(["1.1"]);
+    assert.equal((await claim(gpu)).kind, "route", "any worker routes");
+    const routeJob = (await t.store.list({ kind: "route" }))[0];
+    assert.ok(routeJob);
+    await gpu.complete(routeJob, {
+      kind: "route",
+      timings: {},
+      decisions: [],
+      jobs: [target("1.1.1", "small"), target("1.1.1", "big")],
+    });
+    assert.equal(segmentOf(await claim(gpu)).segment.modelId, "big");
+    assert.equal(await gpu.claimNext(), undefined, "the small model's job is not for it");
+    assert.equal(segmentOf(await claim(t.store)).segment.modelId, "small");
+  });
+  it("hands a due job to exactly one of many concurrent claimers", async () => {
+    const t = await open();
+    const studies = Array.from({ length: 20 }, (_, i) => `1.${i + 1}`);
+    await t.store.enqueue(studies);
+    const handles = [t.store, ...(await Promise.all([1, 2, 3].map((i) => t.reopen({ workerId: `w:${i}` }))))];
+    const claimed: string[] = [];
+    await Promise.all(
+      handles.map(async (h) => {
+        for (let job = await h.claimNext(); job; job = await h.claimNext()) claimed.push(job.id);
+      }),
+    );
+    assert.equal(claimed.length, 20);
+    assert.equal(new Set(claimed).size, 20, "no job claimed twice");
+  });
+});
+
 describe("SQLite schema migrations", () => {
   it("brings a job store of the first schema up to date, keeping output UIDs and queued studies", async () => {
     const dir = fresh();
@@ -156,7 +253,7 @@ describe("SQLite schema migrations", () => {
       INSERT INTO jobs VALUES ('a', '1.1', 'pacs', 'm', '1.0.0', 'done', 1, 0, 0, '2.25.1', '2.25.2', '1.1.1', 'cpu', NULL, NULL, NULL, '{}', 1, 2);
       INSERT INTO jobs VALUES ('b', '1.2', 'pushed', 'm', '1.0.0', 'queued', 0, 0, 0, '2.25.3', '2.25.4', NULL, NULL, NULL, NULL, NULL, NULL, 3, 3);`);
     v1.close();
-    const store = new SqliteJobStore(dir, () => newUid("2.25"));
+    const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
     const a = segmentOf(await store.get("a"));
     const b = await store.get("b");
     assert.deepEqual(
@@ -165,17 +262,19 @@ describe("SQLite schema migrations", () => {
     );
     assert.deepEqual([b?.kind, b?.state, b?.source], ["route", "queued", "pushed"]);
     await store.close();
-    const again = new SqliteJobStore(dir, () => newUid("2.25"));
+    const again = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
     assert.equal((await again.list()).length, 2, "opening it again changes nothing");
     await again.close();
   });
-  it("brings a second-schema store (no warnings column) up to date, and keeps a segment job's warnings", async () => {
+  it("brings a second-schema store (no warnings, lease or attempt columns) up to date, and keeps a segment job's warnings", async () => {
     const dir = fresh();
-    await new SqliteJobStore(dir, () => newUid("2.25")).close();
+    await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
     const v2 = new Database(path.join(dir, "delineate.sqlite"));
-    v2.exec("ALTER TABLE jobs DROP COLUMN warnings; PRAGMA user_version = 2;");
+    v2.exec(
+      "ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes; PRAGMA user_version = 2;",
+    );
     v2.close();
-    const store = new SqliteJobStore(dir, () => newUid("2.25"));
+    const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
     await store.enqueue(["1.1"]);
     const routeJob = await claim(store);
     assert.equal(
@@ -208,7 +307,7 @@ describe("job control", () => {
     const running = await claim(store);
     assert.equal(running.id, second.id, "a cancelled job is never claimed");
     assert.equal(await store.cancel(running.id), "requested");
-    assert.ok(await store.cancelRequested(running.id));
+    assert.ok(await store.cancelRequested(running));
     assert.equal(await store.retry(running.id), false, "a running job cannot be retried");
     assert.equal(await store.retry(first.id), true);
     const again = await store.get(first.id);
@@ -217,13 +316,16 @@ describe("job control", () => {
     assert.equal(await store.cancel("no-such-job"), undefined);
   });
   it("ends a job whose cancel was asked for before a crash as cancelled, not running again", async () => {
-    const t = await open();
+    const t = await testStore(undefined, { leaseMs: 200 });
+    opened.push(t);
     await t.store.enqueue(["1.1"]);
     const job = await claim(t.store);
     await t.store.cancel(job.id);
     await t.store.close();
     const b = await t.reopen();
     assert.equal(await b.recoverInterrupted(), 0);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await b.claimNext(), undefined);
     assert.equal((await b.get(job.id))?.state, "cancelled");
   });
 });
@@ -257,5 +359,22 @@ describe("STOW-RS quiet period", () => {
     assert.deepEqual(await store.queueQuietPushed(50_000, 10_000), ["1.1"]);
     const [r] = await store.list({ kind: "route" });
     assert.deepEqual([r?.state, r?.source], ["queued", "pushed"]);
+  });
+});
+
+describe("PostgreSQL schema migrations", {
+  skip: TEST_STORE !== "postgres" && "DELINEATE_TEST_STORE is not postgres",
+}, () => {
+  it("applies every version once, records it, and leaves a current schema alone", async () => {
+    const { PostgresJobStore, PG_MIGRATIONS } = await import("../../src/jobs/postgresStore.js");
+    const t = await open();
+    const latest = PG_MIGRATIONS.at(-1)?.version;
+    const again = await Promise.all([t.reopen(), t.reopen()]); // nodes starting together do not race
+    for (const s of [t.store, ...again]) {
+      assert.ok(s instanceof PostgresJobStore);
+      assert.equal(await s.schemaVersion(), latest);
+    }
+    await t.store.enqueue(["1.1"]);
+    assert.equal((await (await t.reopen()).list()).length, 1, "opening it again keeps the jobs");
   });
 });

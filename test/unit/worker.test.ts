@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { after, afterEach, describe, it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
 import type { Job, JobResult } from "../../src/jobs/job.js";
 import { JobWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
-import { type TestStore, testStore } from "../helpers/store.js";
+import { stopTestPostgres, type TestStore, testStore } from "../helpers/store.js";
 
 const log = createLogger({ level: "error", silent: true });
 const result: JobResult = {
@@ -20,6 +20,7 @@ const store = async () => {
   opened.push(t);
   return t.store;
 };
+after(stopTestPostgres);
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
 });
@@ -42,7 +43,7 @@ describe("job worker", () => {
         running--;
         return result;
       },
-      { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10 },
+      { concurrency: 2, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 10, heartbeatMs: 1000 },
       log,
     );
     w.start();
@@ -60,7 +61,7 @@ describe("job worker", () => {
         attempts.push(job.attempts);
         throw new DelineateError("DLN_ERR_PACS_UNAVAILABLE", "PACS answered 503");
       },
-      { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5 },
+      { concurrency: 1, maxAttempts: 3, retryBaseSeconds: 0.01, idlePollMs: 5, heartbeatMs: 1000 },
       log,
     );
     w.start();
@@ -83,7 +84,7 @@ describe("job worker", () => {
       async (job: Job) => {
         throw errors[job.studyInstanceUID]!;
       },
-      { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5 },
+      { concurrency: 1, maxAttempts: 5, retryBaseSeconds: 1, idlePollMs: 5, heartbeatMs: 1000 },
       log,
     );
     w.start();
@@ -94,5 +95,38 @@ describe("job worker", () => {
     await w.stop();
     const state = Object.fromEntries((await s.list()).map((j) => [j.studyInstanceUID, [j.state, j.attempts]]));
     assert.deepEqual(state, { "1.1": ["failed", 1], "1.2": ["skipped", 1], "1.3": ["cancelled", 1] });
+  });
+  it("leaves a job whose outcome the store could not record to be taken again, not failed", async () => {
+    const t = await testStore(undefined, { leaseMs: 200 });
+    opened.push(t);
+    await t.store.enqueue(["1.1"]);
+    let refusals = 0;
+    // the store drops its connection once, just as the first attempt ends
+    const flaky = new Proxy(t.store, {
+      get(target, prop) {
+        if (prop === "complete" && refusals === 0)
+          return async () => {
+            refusals++;
+            throw new DelineateError("DLN_ERR_STORE_UNAVAILABLE", "connection terminated");
+          };
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    let runs = 0;
+    const w = new JobWorker(
+      flaky,
+      async () => {
+        runs++;
+        return result;
+      },
+      { concurrency: 1, maxAttempts: 1, retryBaseSeconds: 1, idlePollMs: 20, heartbeatMs: 1000 },
+      log,
+    );
+    w.start();
+    await until(async () => (await t.store.counts()).done === 1);
+    await w.stop();
+    const [job] = await t.store.list();
+    assert.deepEqual([job?.state, job?.attempts, runs, refusals], ["done", 2, 2, 1]);
   });
 });
