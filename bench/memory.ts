@@ -7,11 +7,11 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
+import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
 import { SCT } from "../src/dicom/codes.js";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
@@ -93,7 +93,7 @@ async function child(onnx: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-memory-"));
+  const work = tempDir("bench-memory-");
   const onnx = path.join(work, "model.onnx");
   await exec("/usr/bin/python3", ["-c", NETWORK, onnx]);
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", onnx], {

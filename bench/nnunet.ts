@@ -6,10 +6,11 @@
  *
  *     npm run build && node dist/bench/nnunet.js
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os, { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import ort from "onnxruntime-node";
+import { tempDir } from "../harness/tempDir.js";
 import { importNnunet } from "../src/cli/importNnunet.js";
 import { onnxTileNetwork, predictNnunet } from "../src/inference/nnunet/predict.js";
 import { loadModelPackage } from "../src/models/loadModel.js";
@@ -27,7 +28,7 @@ const CASES = [
 
 runBench(async () => {
   const fixtures = path.join(SHARED_DATA, "nnunet-parity");
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-bench-nnunet-"));
+  const work = tempDir("bench-nnunet-");
   const rows: Record<string, unknown>[] = [];
   try {
     for (const c of CASES) {

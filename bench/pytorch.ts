@@ -6,9 +6,9 @@
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
 import { SCT } from "../src/dicom/codes.js";
 import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
@@ -22,7 +22,7 @@ const DIMS: [number, number, number] = [384, 384, 200];
 const SPACING: [number, number, number] = [1, 1, 1];
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-torch-"));
+  const work = tempDir("bench-torch-");
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "bench_torch.py"), "--out", work]);
   const raw = {
     id: "bench",

@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import type { JobStore } from "../../src/jobs/jobStore.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import { newUid } from "../../src/outputs/uid.js";
+import { tempDir } from "./tools.js";
 
 /** A job store for one test, of the kind DELINEATE_TEST_STORE names (sqlite, the default, or postgres). */
 export interface TestStore {
@@ -15,7 +14,7 @@ export interface TestStore {
 }
 
 export async function testStore(uid: () => string = () => newUid("2.25")): Promise<TestStore> {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-store-"));
+  const dir = tempDir("store-");
   const handles: JobStore[] = [];
   const open = async () => {
     const s = new SqliteJobStore(dir, uid);

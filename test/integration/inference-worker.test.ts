@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
@@ -12,10 +11,10 @@ import { createSession } from "../../src/inference/session.js";
 import { createLogger } from "../../src/log.js";
 import { loadModelPackage } from "../../src/models/loadModel.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
-import { ROOT } from "../helpers/tools.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
 
 it("runs the model on a worker thread: same labels as in-process, the volume handed back intact, the event loop free", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-"));
+  const dir = tempDir("worker-");
   writePhantomSeries(dir, {
     size: 256,
     slices: 100,
@@ -69,7 +68,7 @@ it("runs the model on a worker thread: same labels as in-process, the volume han
 it("manifest inference settings: tiles with Gaussian blending and mirroring agree with one pass; two identical folds change nothing", {
   timeout: 300_000,
 }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-window-"));
+  const dir = tempDir("window-");
   writePhantomSeries(dir, {
     size: 160,
     slices: 60,
@@ -133,7 +132,7 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
 });
 
 it("a failure on the worker thread arrives as the DelineateError it was: code, message, context and the cause's message", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-fail-"));
+  const dir = tempDir("worker-fail-");
   writePhantomSeries(dir, {
     size: 64,
     slices: 20,

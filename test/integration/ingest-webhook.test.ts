@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -8,7 +7,7 @@ import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { freePort, startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { ROOT, storescu } from "../helpers/tools.js";
+import { ROOT, storescu, tempDir } from "../helpers/tools.js";
 
 /** Webhook ingest: Orthanc's Lua script (orthanc/delineate-webhook.lua) posts each stable study to the node. */
 describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () => {
@@ -41,7 +40,7 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-webhook-"));
+    work = tempDir("webhook-");
     port = await freePort();
     orthanc = await startOrthanc({
       luaScripts: [path.join(ROOT, "orthanc", "delineate-webhook.lua")],

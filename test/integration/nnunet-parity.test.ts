@@ -7,14 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { readNifti } from "../../src/volume/niftiRead.js";
 import { parseNpy, readNpz } from "../helpers/npz.js";
-import { ROOT, sharedData } from "../helpers/tools.js";
+import { ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), ...args], { maxBuffer: 1 << 24 });
@@ -30,7 +29,7 @@ const CASES: { name: string; configuration: string; folds: string; probabilities
 ];
 
 describe("nnU-Net parity (import + segment against nnUNetPredictor's output)", { skip: fixtures.skip }, () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-nnunet-"));
+  const work = tempDir("nnunet-");
   const config = path.join(work, "config.json");
   const base = JSON.parse(readFileSync(path.join(ROOT, "config", "default.json"), "utf8"));
   writeFileSync(

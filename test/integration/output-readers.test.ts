@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
@@ -19,7 +18,7 @@ import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { makeSeries } from "../helpers/series.js";
-import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData } from "../helpers/tools.js";
+import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const label = (value: number, name: string): ModelLabel => ({
   value,
@@ -82,7 +81,7 @@ describe("SEG read back by independent tools", () => {
     );
     assert.equal(seg.frameCount, 4 + 1, "segment 1 keeps its empty slice inside the extent");
 
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-seg-"));
+    const dir = tempDir("seg-");
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
     const verdict = await dciodvfy(file);
@@ -153,7 +152,7 @@ describe("LABELMAP SEG (Supplement 243) read back by pydicom", () => {
       now: new Date(),
       type: "LABELMAP",
     });
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-labelmap-"));
+    const dir = tempDir("labelmap-");
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
     // Debian's dciodvfy (2022) predates Supplement 243: it does not know the IOD, and its BINARY rule that segments
@@ -248,7 +247,7 @@ describe("SR TID 1500 read back by independent tools", () => {
       equipment,
       now: new Date(),
     });
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-sr-"));
+    const dir = tempDir("sr-");
     const segFile = path.join(dir, "seg.dcm"),
       srFile = path.join(dir, "sr.dcm");
     writeFileSync(segFile, writePart10(seg.dataset));
@@ -302,7 +301,7 @@ print(json.dumps(out))`,
 
 describe("RTSTRUCT read back by independent tools", () => {
   it("plastimatch rasterises each ROI (islands and a hole) back to our label map; dciodvfy passes it", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-rtstruct-"));
+    const dir = tempDir("rtstruct-");
     const ct = writePhantomSeries(path.join(dir, "ct"), {
       size: 48,
       slices: 6,
@@ -362,7 +361,7 @@ describe("RTSTRUCT read back by independent tools", () => {
 
 describe("Secondary Capture overlay read back by independent tools", () => {
   it("shows key slices in grey with each label outlined in its colour and a legend; dciodvfy passes it", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-overlay-"));
+    const dir = tempDir("overlay-");
     const ct = writePhantomSeries(path.join(dir, "ct"), {
       size: 96,
       slices: 10,
@@ -437,7 +436,7 @@ describe("SEG on real CT read back by pydicom", { skip: abdomenData.skip }, () =
   it("reproduces the model's label map on the real abdomen exactly, on the source grid", {
     timeout: 180_000,
   }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-realseg-"));
+    const dir = tempDir("realseg-");
     const study = await prepareAbdomenStudy(abdomenData.path, path.join(dir, "ct"));
     const series = readdirSync(study.dir)
       .filter((f) => !f.startsWith("DIRFILE"))
@@ -503,7 +502,7 @@ describe("character sets", () => {
   it("writes a Latin-1 source's accented patient name so that pydicom reads it back unchanged in every output", {
     timeout: 120_000,
   }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-charset-"));
+    const dir = tempDir("charset-");
     const ct = writePhantomSeries(path.join(dir, "utf8"), {
       size: 48,
       slices: 6,

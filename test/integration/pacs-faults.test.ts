@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -9,7 +8,7 @@ import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type FaultProxy, type FaultRule, startFaultProxy } from "../helpers/faultProxy.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { storescu } from "../helpers/tools.js";
+import { storescu, tempDir } from "../helpers/tools.js";
 
 /**
  * A PACS that misbehaves: the node talks to a real Orthanc through a proxy that spoils the segment job's WADO-RS
@@ -68,7 +67,7 @@ describe("a misbehaving PACS, through a fault-injecting proxy in front of a real
   };
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-pacs-faults-"));
+    work = tempDir("pacs-faults-");
     orthanc = await startOrthanc();
     proxy = await startFaultProxy(orthanc.url);
     pacs = new DicomWebClient({

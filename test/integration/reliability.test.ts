@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -8,7 +7,7 @@ import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { storescu } from "../helpers/tools.js";
+import { storescu, tempDir } from "../helpers/tools.js";
 
 /** Nothing lost, nothing duplicated: bursts, a crash during inference, a PACS outage. Generated studies only. */
 describe("reliability against a real Orthanc", { concurrency: false }, () => {
@@ -61,7 +60,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     });
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-reliability-"));
+    work = tempDir("reliability-");
     orthanc = await startOrthanc();
     pacs = new DicomWebClient({
       url: orthanc.url,

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
 import { inflateSync } from "node:zlib";
@@ -24,12 +22,13 @@ import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { freePort } from "../helpers/orthanc.js";
 import { makeSeries } from "../helpers/series.js";
 import { testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 const log = createLogger({ level: "error", silent: true });
 
 /** A node's HTTP app with the dashboard, on a fresh store, against a PACS port where nothing listens. */
 async function setUp() {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-dash-"));
+  const dir = tempDir("dash-");
   const store = new SqliteJobStore(dir, () => newUid("2.25"));
   const audit = new AuditLog(dir);
   const pacs = new DicomWebClient({

@@ -1,18 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, truncateSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, truncateSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10, pixelDataOf, readPart10Lazily } from "../../src/dicom/dataset.js";
 import { checkDeclaredLengths, inspectPart10 } from "../../src/dicom/declaredLengths.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { sharedData } from "../helpers/tools.js";
+import { sharedData, tempDir } from "../helpers/tools.js";
 
 /** A private OB element after the pixel data that declares 2 GiB and holds 4 bytes. */
 const HUGE = new Uint8Array([0xe1, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 1, 2, 3, 4]);
 
 it("refuses an element whose declared length runs past the end of the file, which dcmjs would accept", () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-lengths-"));
+  const dir = tempDir("lengths-");
   const [file] = writePhantomSeries(dir, {
     size: 16,
     slices: 1,
@@ -50,7 +49,7 @@ it("passes real files with nested and undefined-length sequences and encapsulate
 });
 
 it("reads a header from the file's first bytes and its pixels from their place, equal to a whole-file parse", () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-lengths-"));
+  const dir = tempDir("lengths-");
   // 300×300 16-bit: 180 kB of pixels, more than the 64 KiB the header is first looked for in
   const [file] = writePhantomSeries(dir, {
     size: 300,
