@@ -2,53 +2,33 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { storescu, tempDir } from "../helpers/tools.js";
+import { type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { finishedSegmentJob, logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
+import { storescu } from "../helpers/tools.js";
 
 /** Nothing lost, nothing duplicated: bursts, a crash during inference, a PACS outage. Generated studies only. */
 describe("reliability against a real Orthanc", { concurrency: false }, () => {
   let orthanc: TestOrthanc;
   let node: NodeProcess;
-  let pacs: DicomWebClient;
   let work: string;
+  let segCount: PacsRig["segCount"];
 
-  /** the study's one segment job, once it has ended */
-  const finished = (study: string) =>
-    waitFor(
-      `a finished job for ${study}`,
-      async () => {
-        const jobs = await node.settled(study);
-        assert.ok(
-          !jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"),
-          `one segment job for ${study}: ${JSON.stringify(jobs)}`,
-        );
-        return jobs?.[0];
-      },
-      300_000,
-      250,
-    );
-  const logEntries = () =>
-    readFileSync(node.logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const finished = (study: string) => finishedSegmentJob(node, study, 300_000, 250);
   /** the study's segment job, once it has logged the message */
   const logged = (study: string, message: "job started" | "inference started") =>
     waitFor(
       `the segment job to log "${message}"`,
       async () => {
         const [job] = await node.jobs(study, "segment");
-        return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
+        return job && logEntries(node.logFile).some((e) => e.jobId === job.id && e.message === message)
+          ? job
+          : undefined;
       },
       120_000,
       20,
     );
-  const segCount = async (study: string) =>
-    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
   const phantom = (name: string, size: number, slices: number) =>
     writePhantomSeries(path.join(work, name), {
       size,
@@ -60,15 +40,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     });
 
   before(async () => {
-    work = tempDir("reliability-");
-    orthanc = await startOrthanc();
-    pacs = new DicomWebClient({
-      url: orthanc.url,
-      dicomWebRoot: "/dicom-web",
-      username: orthanc.username,
-      password: orthanc.password,
-      timeoutMs: 60_000,
-    });
+    ({ work, orthanc, segCount } = await startPacsRig("reliability-"));
     // patient enough for a 20 s outage: waits of about 1, 2, 4, 8, 16 s before giving up
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
@@ -111,7 +83,9 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(job.id, running.id);
     assert.equal(job.attempts, 2, "picked up again after the crash, not started afresh");
     assert.equal(await segCount(study), 1);
-    assert.ok(logEntries().some((e) => e.message === "jobs interrupted by a previous stop were queued again"));
+    assert.ok(
+      logEntries(node.logFile).some((e) => e.message === "jobs interrupted by a previous stop were queued again"),
+    );
   });
 
   it("stops a job cancelled through the API during inference, storing nothing", { timeout: 300_000 }, async () => {
@@ -151,7 +125,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(await segCount(study), 1);
     assert.equal((await node.api("/healthz")).status, 200);
     assert.ok(
-      logEntries().some(
+      logEntries(node.logFile).some(
         (e) => e.jobId === job.id && e.code === "DLN_ERR_PACS_UNAVAILABLE" && e.message === "job will be retried",
       ),
       "the job waited and retried",
