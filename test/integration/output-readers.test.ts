@@ -17,6 +17,7 @@ import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
+import { gappedLabelSeries, testSegmentation } from "../helpers/segFixture.js";
 import { makeSeries } from "../helpers/series.js";
 import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
@@ -35,23 +36,10 @@ const label = (value: number, name: string): ModelLabel => ({
 
 describe("SEG read back by independent tools", () => {
   it("odd Rows×Columns, three segments with gaps: dciodvfy passes and pydicom unpacks our label map exactly", async () => {
-    const [cols, rows, nz] = [13, 7, 6];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [-3, 4, k * 2.5] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
-    const labels = new Uint8Array(cols * rows * nz);
-    for (let i = 0; i < labels.length; i++) {
-      const k = Math.floor(i / (cols * rows));
-      // segment 1 on slices 1-4 with slice 2 empty inside its extent; segment 3 on slice 5 only; segment 2 (label 2) absent
-      if (k >= 1 && k <= 4 && k !== 2 && i % 3 === 0) labels[i] = 1;
-      if (k === 5 && i % 5 === 1) labels[i] = 3;
-    }
-    const seg = buildSegmentation({
+    // segment 1 on slices 1-4 with slice 2 empty inside its extent; segment 3 on slice 5 only; segment 2 (label 2) absent
+    const { series, volume, labels } = gappedLabelSeries();
+    const [cols, rows] = [volume.dims[0], volume.dims[1]];
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
@@ -60,16 +48,6 @@ describe("SEG read back by independent tools", () => {
         label(2, "Lung"),
         { ...label(3, "Kidney"), laterality: { code: "7771000", scheme: "SCT", meaning: "Left" } },
       ],
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      series: { number: 42, description: "test" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
     });
     assert.deepEqual(
       [...seg.segmentNumbers],
@@ -135,21 +113,12 @@ describe("LABELMAP SEG (Supplement 243) read back by pydicom", () => {
       const k = Math.floor(i / (cols * rows));
       if (k >= 1 && k <= 4) labels[i] = i % 4 === 0 ? 1 : i % 5 === 0 ? 3 : 0; // slices 1-4; label 2 absent
     }
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
       segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")],
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
       series: { number: 46, description: "labelmap" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
       type: "LABELMAP",
     });
     const dir = tempDir("labelmap-");
