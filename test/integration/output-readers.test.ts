@@ -11,7 +11,6 @@ import type { ModelLabel } from "../../src/models/manifest.js";
 import { encodeOutputs } from "../../src/outputs/encodeOutputs.js";
 import { buildMeasurementReport } from "../../src/outputs/measurementReport.js";
 import { buildOverlay } from "../../src/outputs/overlay.js";
-import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { buildStructureSet } from "../../src/outputs/structureSet.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
@@ -184,20 +183,12 @@ describe("SR TID 1500 read back by independent tools", () => {
       softwareVersion: "0",
     };
     const segmentLabels = [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")];
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
       segmentLabels,
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      series: { number: 42, description: "test" },
       equipment,
-      disclaimer: "NOT FOR CLINICAL USE",
       now: new Date(),
     });
     const sr = buildMeasurementReport({
@@ -418,21 +409,13 @@ describe("SEG on real CT read back by pydicom", { skip: abdomenData.skip }, () =
       createLogger({ level: "error", silent: true }),
     );
     const labels = await inference.segment(volume).finally(() => inference.close());
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels,
       segmentLabels: model.manifest.labels,
       algorithm: { name: "ct-body", version: model.manifest.version },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
       series: { number: 9001, description: "real" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
     });
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
