@@ -16,8 +16,7 @@ import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
-import { gappedLabelSeries, testSegmentation } from "../helpers/segFixture.js";
-import { makeSeries } from "../helpers/series.js";
+import { gappedLabelSeries, testSegmentation, uniformSeries } from "../helpers/segFixture.js";
 import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const label = (value: number, name: string): ModelLabel => ({
@@ -99,14 +98,7 @@ print(json.dumps({"laterality": lat, "frames": [[int(f.SegmentIdentificationSequ
 describe("LABELMAP SEG (Supplement 243) read back by pydicom", () => {
   it("one 8-bit frame per slice in the segments' extent, each pixel its segment number, segment 0 the background", async () => {
     const [cols, rows, nz] = [9, 7, 6];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [0, 0, k * 2] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
+    const { series, volume } = uniformSeries([cols, rows, nz], [0, 0], 2);
     const labels = new Uint8Array(cols * rows * nz);
     for (let i = 0; i < labels.length; i++) {
       const k = Math.floor(i / (cols * rows));
@@ -165,15 +157,7 @@ print(json.dumps({"sop": d.SOPClassUID, "type": d.SegmentationType, "bits": d.Bi
 describe("SR TID 1500 read back by independent tools", () => {
   it("has one measurement group per SEG segment whose volume equals the SEG's voxels × voxel volume; dciodvfy and PixelMed pass it", async () => {
     const [cols, rows, nz] = [11, 9, 5];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [10, -20, k * 3] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-        extra: { Modality: "CT" },
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
+    const { series, volume } = uniformSeries([cols, rows, nz], [10, -20], 3, { Modality: "CT" });
     const labels = new Uint8Array(cols * rows * nz);
     for (let i = 0; i < labels.length; i++) labels[i] = i % 7 === 0 ? 1 : i % 11 === 0 ? 3 : 0;
     const equipment = {
