@@ -7,10 +7,10 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { tempDir } from "../harness/tempDir.js";
 import { ROOT, SHARED_DATA } from "../harness/tools.js";
 import { type NaturalDataset, parsePart10, writePart10 } from "../src/dicom/dataset.js";
 import { encapsulatedFrames, loadPixelDecoders } from "../src/dicom/pixelDecoders.js";
@@ -87,7 +87,7 @@ async function timed(command: string, args: string[]): Promise<{ seconds: number
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-bench-convert-"));
+  const dir = tempDir("bench-convert-");
   const slices = await buildSeries(dir);
   const series = path.join(dir, "series");
   const volumeMiB = (512 * 512 * slices * 2) / 2 ** 20; // int16 voxels, what both write

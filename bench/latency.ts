@@ -6,12 +6,12 @@
  * creation: Orthanc's StableAge (2 s here, as in the tests) plus the change-feed poll (0.5 s here).
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { prepareAbdomenStudy } from "../harness/data.js";
 import { startNodeProcess } from "../harness/nodeProcess.js";
 import { startOrthanc, waitFor } from "../harness/orthanc.js";
+import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT, sharedData, storescu } from "../harness/tools.js";
 import { str } from "../src/dicom/dataset.js";
 import { writePhantomSeries } from "../src/fixtures/phantom.js";
@@ -31,7 +31,7 @@ async function runCase(
   dims: string,
   prepare: (dir: string) => Promise<{ dir: string; study: string }>,
 ): Promise<CaseResult> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-"));
+  const work = tempDir("bench-");
   const orthanc = await startOrthanc();
   const { dir, study } = await prepare(path.join(work, "sample"));
   mkdirSync(path.join(work, "node"));

@@ -7,16 +7,16 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
+import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
-import { SCT } from "../src/dicom/codes.js";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
+import { benchManifestJson, ellipticalBody } from "./synthetic.js";
 
 const DIMS: [number, number, number] = [512, 512, 300];
 const SPACING: [number, number, number] = [0.8, 0.8, 1.5];
@@ -31,40 +31,18 @@ torch.onnx.export(net, torch.zeros(1, 1, 16, 16, 16), sys.argv[1], opset_version
                   dynamic_axes={"image": {0: "n", 2: "z", 3: "y", 4: "x"}, "logits": {0: "n", 2: "z", 3: "y", 4: "x"}})
 `;
 
-const manifest = ManifestSchema.parse({
-  id: "bench-100",
-  version: "0.0.1",
-  name: "100 labels",
-  modality: "CT",
-  dimensions: 3,
-  files: ["model.onnx"],
-  input: { name: "image", layout: "NCZYX", spacing: [1.5, 1.5, 1.5], sizeMultiple: 1, padding: "edge" },
-  normalization: { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 },
-  output: { name: "logits", activation: "softmax" },
-  inference: { patchSize: [128, 128, 128], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
-  labels: Array.from({ length: LABELS }, (_, i) => ({
-    value: i + 1,
-    name: `label ${i + 1}`,
-    color: [i, 255 - i, 128],
-    category: SCT.Tissue,
-    type: SCT.Tissue,
-    rtInterpretedType: "ORGAN",
-  })),
-  outputs: ["seg"],
-});
+const manifest = ManifestSchema.parse(
+  benchManifestJson(
+    "bench-100",
+    "100 labels",
+    1,
+    Array.from({ length: LABELS }, (_, i) => ({ value: i + 1, name: `label ${i + 1}`, color: [i, 255 - i, 128] })),
+  ),
+);
 
 /** The child: one segmentation, then its figures as a JSON line. */
 async function child(onnx: string): Promise<void> {
-  const [nx, ny, nz] = DIMS;
-  const data = new Float32Array(nx * ny * nz);
-  for (let k = 0; k < nz; k++)
-    for (let j = 0; j < ny; j++)
-      for (let i = 0; i < nx; i++) {
-        data[(k * ny + j) * nx + i] =
-          ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1
-            ? 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100
-            : -1000;
-      }
+  const data = ellipticalBody(DIMS, (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100);
   const session = await ort.InferenceSession.create(onnx, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
@@ -93,7 +71,7 @@ async function child(onnx: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-memory-"));
+  const work = tempDir("bench-memory-");
   const onnx = path.join(work, "model.onnx");
   await exec("/usr/bin/python3", ["-c", NETWORK, onnx]);
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", onnx], {

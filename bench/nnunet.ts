@@ -6,16 +6,18 @@
  *
  *     npm run build && node dist/bench/nnunet.js
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os, { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import ort from "onnxruntime-node";
+import { nnunetAgreement } from "../harness/nnunetParity.js";
+import { readNpz } from "../harness/npz.js";
+import { tempDir } from "../harness/tempDir.js";
+import { ROOT, SHARED_DATA } from "../harness/tools.js";
 import { importNnunet } from "../src/cli/importNnunet.js";
 import { onnxTileNetwork, predictNnunet } from "../src/inference/nnunet/predict.js";
 import { loadModelPackage } from "../src/models/loadModel.js";
 import { readNifti } from "../src/volume/niftiRead.js";
-import { readNpz } from "../test/helpers/npz.js";
-import { ROOT, SHARED_DATA } from "../test/helpers/tools.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const CASES = [
@@ -27,7 +29,7 @@ const CASES = [
 
 runBench(async () => {
   const fixtures = path.join(SHARED_DATA, "nnunet-parity");
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-bench-nnunet-"));
+  const work = tempDir("bench-nnunet-");
   const rows: Record<string, unknown>[] = [];
   try {
     for (const c of CASES) {
@@ -66,24 +68,8 @@ runBench(async () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         const cpu = process.cpuUsage(cpuStarted);
         const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-        const n = expected.data.length;
-        const C = ref.shape[0]!;
-        let differing = 0,
-          worstMargin = 0,
-          maxDiff = 0,
-          sumDiff = 0;
-        for (let v = 0; v < n; v++) {
-          if (r.labels[v] !== expected.data[v]) {
-            differing++;
-            const p = Array.from({ length: C }, (_, k) => ref.data[k * n + v]!).sort((a, b) => b - a);
-            worstMargin = Math.max(worstMargin, p[0]! - p[1]!);
-          }
-          for (let k = 0; k < C; k++) {
-            const d = Math.abs(r.probabilities![k * n + v]! - ref.data[k * n + v]!);
-            sumDiff += d;
-            maxDiff = Math.max(maxDiff, d);
-          }
-        }
+        const agreement = nnunetAgreement(r.labels, r.probabilities!, expected.data, ref);
+        const n = agreement.voxels;
         const nnunetSeconds = caseJson.runtime_seconds.predict_s as number;
         rows.push({
           case: c.name,
@@ -94,11 +80,11 @@ runBench(async () => {
           voxelsPerCpuSecond: Math.round(n / cpuSeconds),
           nnunetSeconds,
           ratio: Number((nnunetSeconds / cpuSeconds).toFixed(2)),
-          differing,
-          identicalPercent: Number((100 * (1 - differing / n)).toFixed(4)),
-          worstNnunetMarginAtDifference: Number(worstMargin.toFixed(4)),
-          maxProbabilityDifference: Number(maxDiff.toExponential(2)),
-          meanProbabilityDifference: Number((sumDiff / n / C).toExponential(2)),
+          differing: agreement.differing,
+          identicalPercent: Number((100 * agreement.identical).toFixed(4)),
+          worstNnunetMarginAtDifference: Number(agreement.worstMargin.toFixed(4)),
+          maxProbabilityDifference: Number(agreement.maxProbabilityDifference.toExponential(2)),
+          meanProbabilityDifference: Number(agreement.meanProbabilityDifference.toExponential(2)),
         });
         process.stdout.write(`${JSON.stringify(rows.at(-1))}\n`);
       }

@@ -6,60 +6,29 @@
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
-import { SCT } from "../src/dicom/codes.js";
 import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
 import { createSession } from "../src/inference/session.js";
 import { tileStarts } from "../src/inference/slidingWindow.js";
 import { createLogger } from "../src/log.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
+import { benchManifestJson, ellipticalBody } from "./synthetic.js";
 
 const DIMS: [number, number, number] = [384, 384, 200];
 const SPACING: [number, number, number] = [1, 1, 1];
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-torch-"));
+  const work = tempDir("bench-torch-");
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "bench_torch.py"), "--out", work]);
-  const raw = {
-    id: "bench",
-    version: "0.0.1",
-    name: "bench",
-    modality: "CT",
-    dimensions: 3,
-    files: ["model.onnx"],
-    input: { name: "image", layout: "NCZYX", spacing: [1.5, 1.5, 1.5], sizeMultiple: 8, padding: "edge" },
-    normalization: { kind: "ct-clip-zscore", clip: [-1000, 1000], mean: 0, std: 1000 },
-    output: { name: "logits", activation: "softmax" },
-    inference: { patchSize: [128, 128, 128], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
-    labels: [
-      {
-        value: 1,
-        name: "body",
-        color: [255, 0, 0],
-        category: SCT.Tissue,
-        type: SCT.Tissue,
-        rtInterpretedType: "ORGAN",
-      },
-    ],
-    outputs: ["seg"],
-  };
+  const raw = benchManifestJson("bench", "bench", 8, [{ value: 1, name: "body", color: [255, 0, 0] }]);
   const manifest = ManifestSchema.parse(raw);
   writeFileSync(path.join(work, "model.json"), JSON.stringify(raw));
   // a CT-like volume: an elliptical body of soft tissue in air
-  const [nx, ny, nz] = DIMS;
-  const data = new Float32Array(nx * ny * nz);
-  for (let k = 0; k < nz; k++)
-    for (let j = 0; j < ny; j++)
-      for (let i = 0; i < nx; i++) {
-        data[(k * ny + j) * nx + i] =
-          ((i - nx / 2) / (nx / 2.6)) ** 2 + ((j - ny / 2) / (ny / 3.4)) ** 2 <= 1
-            ? 40 + ((i * 7 + j * 13 + k * 3) % 40)
-            : -1000;
-      }
+  const data = ellipticalBody(DIMS, (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 40));
   writeFileSync(path.join(work, "volume.f32"), Buffer.from(data.buffer));
 
   // the engine's own session options (src/inference/session.ts), as the node creates them
@@ -127,7 +96,7 @@ async function main(): Promise<void> {
   }, 1);
   const engineSeconds = exact.seconds;
 
-  const voxels = nx * ny * nz;
+  const voxels = DIMS[0] * DIMS[1] * DIMS[2];
   const result = {
     volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm`,
     modelGrid: record.modelDims.join("×"),

@@ -3,12 +3,12 @@
  * worker processes (plus one ingest/api node), on this machine. Each run gets a fresh database and a fresh burst of
  * phantom studies in the same Orthanc. Written into bench/results.json under "storeEndToEnd".
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { type NodeProcess, startNodeProcess } from "../harness/nodeProcess.js";
 import { startOrthanc, waitFor } from "../harness/orthanc.js";
 import { startPostgres, type TestPostgres } from "../harness/postgres.js";
+import { tempDir } from "../harness/tempDir.js";
 import { storescu } from "../harness/tools.js";
 import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
@@ -69,7 +69,7 @@ async function run(pg: TestPostgres, work: string, workers: number): Promise<num
 }
 
 runBench(async () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-bench-store-"));
+  const work = tempDir("bench-store-");
   const pg = await startPostgres({ durable: true });
   try {
     const perMinute: Record<string, number> = {};

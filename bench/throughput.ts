@@ -4,11 +4,11 @@
  * Appends its figures to bench/results.json under "throughput" and rewrites bench/THROUGHPUT.md.
  */
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { startNodeProcess } from "../harness/nodeProcess.js";
 import { startOrthanc, waitFor } from "../harness/orthanc.js";
+import { tempDir } from "../harness/tempDir.js";
 import { ROOT, storescu } from "../harness/tools.js";
 import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
@@ -19,7 +19,7 @@ const SIZE = 256,
   SLICES = 100;
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "delineate-throughput-"));
+  const work = tempDir("throughput-");
   const orthanc = await startOrthanc();
   const node = await startNodeProcess(orthanc, path.join(work, "data"), { logFile: path.join(work, "node.log") });
   try {

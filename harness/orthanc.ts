@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pacsFetch } from "../src/pacs/http.js";
+import { tempDir } from "./tempDir.js";
 
 export interface TestOrthanc {
   url: string;
@@ -50,7 +51,7 @@ export async function waitFor<T>(
 }
 
 export interface OrthancOptions {
-  /** storage folder (default: a new temp folder) */
+  /** storage folder (default: a new temp folder, removed when this process exits unless `detached`) */
   dir?: string;
   httpPort?: number;
   dicomPort?: number;
@@ -67,7 +68,9 @@ export interface OrthancOptions {
 
 /** A throw-away Orthanc with DICOMweb and auth on, on free loopback ports, storing into a temp folder. */
 export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOrthanc> {
-  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), "delineate-orthanc-"));
+  // a detached Orthanc outlives this process, so its folder must too: only then is it not a tempDir
+  const dir =
+    options.dir ?? (options.detached ? mkdtempSync(path.join(tmpdir(), "delineate-orthanc-")) : tempDir("orthanc-"));
   mkdirSync(dir, { recursive: true });
   const httpPort = options.httpPort ?? (await freePort());
   const dicomPort = options.dicomPort ?? (await freePort());

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { defaultWorker } from "../src/jobs/identity.js";
@@ -6,6 +6,7 @@ import type { JobStore, WorkerIdentity } from "../src/jobs/jobStore.js";
 import { openJobStore } from "../src/jobs/openStore.js";
 import { newUid } from "../src/outputs/uid.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
+import { tempDir } from "./tempDir.js";
 
 /** Which store the store-dependent suites run against: DELINEATE_TEST_STORE=postgres, or sqlite (the default). */
 export const TEST_STORE: "sqlite" | "postgres" =
@@ -40,7 +41,7 @@ export async function stopTestPostgres(): Promise<void> {
 /** A store URL of the DELINEATE_TEST_STORE kind, and the folder to remove afterwards (SQLite). */
 export async function testStoreUrl(): Promise<{ url: string; dir?: string }> {
   if (TEST_STORE === "postgres") return { url: await (await testPostgres()).createDatabase() };
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-store-"));
+  const dir = tempDir("store-");
   return { url: `sqlite:${path.join(dir, "delineate.sqlite")}`, dir };
 }
 

@@ -52,21 +52,14 @@ export interface ImportOptions {
   root: string;
 }
 
-/** Distinct, readable colours for label values (a site may change them). */
-const PALETTE: [number, number, number][] = [
-  [230, 25, 75],
-  [60, 180, 75],
-  [255, 225, 25],
-  [0, 130, 200],
-  [245, 130, 48],
-  [145, 30, 180],
-  [70, 240, 240],
-  [240, 50, 230],
-  [210, 245, 60],
-  [250, 190, 212],
-  [0, 128, 128],
-  [220, 190, 255],
-];
+/** Distinct, readable colours for label values (a site may change them), written as RGB hex triplets. */
+const PALETTE = "e6194b 3cb44b ffe119 0082c8 f58230 911eb4 46f0f0 f032e6 d2f53c fabed4 008080 dcbeff"
+  .split(" ")
+  .map((hex): [number, number, number] => [
+    Number.parseInt(hex.slice(0, 2), 16),
+    Number.parseInt(hex.slice(2, 4), 16),
+    Number.parseInt(hex.slice(4, 6), 16),
+  ]);
 
 /** model.json for an exported nnU-Net model: labels from dataset.json, the runtime settings from plans.json. */
 export function nnunetManifest(

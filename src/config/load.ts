@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { DelineateError } from "../errors.js";
+import { readJsonFile } from "../jsonFile.js";
 import { type Config, ConfigSchema } from "./schema.js";
 
 type RawConfig = Record<string, unknown>;
@@ -44,17 +45,9 @@ function deepFreeze<T>(value: T): T {
  * @throws DelineateError DLN_ERR_CONFIG_INVALID naming the file and every offending field.
  */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new DelineateError(
-      "DLN_ERR_CONFIG_INVALID",
-      `cannot read configuration ${file}: ${(err as Error).message}`,
-      { file },
-      { cause: err },
-    );
-  }
+  const json = readJsonFile(file, "DLN_ERR_CONFIG_INVALID", (why) => `cannot read configuration ${file}: ${why}`, {
+    file,
+  });
   if (!json || typeof json !== "object" || Array.isArray(json)) {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", `configuration ${file} must be a JSON object`, { file });
   }

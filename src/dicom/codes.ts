@@ -32,59 +32,66 @@ export function codeItem(concept: CodedConcept): CodeSequenceItem {
   return { CodeValue: concept.code, CodingSchemeDesignator: concept.scheme, CodeMeaning: concept.meaning };
 }
 
-const concept = (code: string, scheme: string, meaning: string): CodedConcept =>
-  Object.freeze({ code, scheme, meaning });
+/**
+ * One table of one coding scheme's concepts, each written `Name: [code value, code meaning]`: every concept a frozen
+ * `{ code, scheme, meaning }` (that key order), the table frozen too.
+ */
+function concepts<const T extends Record<string, readonly [code: string, meaning: string]>>(
+  scheme: string,
+  rows: T,
+): { readonly [K in keyof T]: CodedConcept } {
+  const table = Object.fromEntries(
+    Object.entries(rows).map(([name, [code, meaning]]) => [name, Object.freeze({ code, scheme, meaning })]),
+  );
+  return Object.freeze(table) as { readonly [K in keyof T]: CodedConcept };
+}
 
 /** DICOM's own codes (PS3.16 Annex D), named by their code meanings. */
-export const DCM = {
+export const DCM = concepts(CodingScheme.DCM, {
   // SEG: CID 7162 algorithm family, CID 7203 derivation, CID 7202 purpose of reference, and LABELMAP's background
-  ArtificialIntelligence: concept("123110", CodingScheme.DCM, "Artificial Intelligence"),
-  Segmentation: concept("113076", CodingScheme.DCM, "Segmentation"),
-  SourceImageForImageProcessingOperation: concept(
-    "121322",
-    CodingScheme.DCM,
-    "Source image for image processing operation",
-  ),
-  Background: concept("125040", CodingScheme.DCM, "Background"),
+  ArtificialIntelligence: ["123110", "Artificial Intelligence"],
+  Segmentation: ["113076", "Segmentation"],
+  SourceImageForImageProcessingOperation: ["121322", "Source image for image processing operation"],
+  Background: ["125040", "Background"],
   // SR: TID 1500 / 1411 concept names and the device observer context (TID 1004)
-  ImagingMeasurementReport: concept("126000", CodingScheme.DCM, "Imaging Measurement Report"),
-  ImagingMeasurements: concept("126010", CodingScheme.DCM, "Imaging Measurements"),
-  MeasurementGroup: concept("125007", CodingScheme.DCM, "Measurement Group"),
-  TrackingIdentifier: concept("112039", CodingScheme.DCM, "Tracking Identifier"),
-  TrackingUniqueIdentifier: concept("112040", CodingScheme.DCM, "Tracking Unique Identifier"),
-  Finding: concept("121071", CodingScheme.DCM, "Finding"),
-  ReferencedSegment: concept("121191", CodingScheme.DCM, "Referenced Segment"),
-  SourceSeriesForSegmentation: concept("121232", CodingScheme.DCM, "Source series for segmentation"),
-  LanguageOfContentItemAndDescendants: concept("121049", CodingScheme.DCM, "Language of Content Item and Descendants"),
-  ObserverType: concept("121005", CodingScheme.DCM, "Observer Type"),
-  Device: concept("121007", CodingScheme.DCM, "Device"),
-  DeviceObserverUID: concept("121012", CodingScheme.DCM, "Device Observer UID"),
-  DeviceObserverName: concept("121013", CodingScheme.DCM, "Device Observer Name"),
-  DeviceObserverManufacturer: concept("121014", CodingScheme.DCM, "Device Observer Manufacturer"),
-  DeviceObserverModelName: concept("121015", CodingScheme.DCM, "Device Observer Model Name"),
-  DeviceObserverSerialNumber: concept("121016", CodingScheme.DCM, "Device Observer Serial Number"),
-  ProcedureReported: concept("121058", CodingScheme.DCM, "Procedure reported"),
-} as const;
+  ImagingMeasurementReport: ["126000", "Imaging Measurement Report"],
+  ImagingMeasurements: ["126010", "Imaging Measurements"],
+  MeasurementGroup: ["125007", "Measurement Group"],
+  TrackingIdentifier: ["112039", "Tracking Identifier"],
+  TrackingUniqueIdentifier: ["112040", "Tracking Unique Identifier"],
+  Finding: ["121071", "Finding"],
+  ReferencedSegment: ["121191", "Referenced Segment"],
+  SourceSeriesForSegmentation: ["121232", "Source series for segmentation"],
+  LanguageOfContentItemAndDescendants: ["121049", "Language of Content Item and Descendants"],
+  ObserverType: ["121005", "Observer Type"],
+  Device: ["121007", "Device"],
+  DeviceObserverUID: ["121012", "Device Observer UID"],
+  DeviceObserverName: ["121013", "Device Observer Name"],
+  DeviceObserverManufacturer: ["121014", "Device Observer Manufacturer"],
+  DeviceObserverModelName: ["121015", "Device Observer Model Name"],
+  DeviceObserverSerialNumber: ["121016", "Device Observer Serial Number"],
+  ProcedureReported: ["121058", "Procedure reported"],
+});
 
 /** SNOMED CT concepts Delineate writes itself (labels' own codes come from the model manifest). */
-export const SCT = {
+export const SCT = concepts(CodingScheme.SCT, {
   /** CID 7150 segmentation property category; LABELMAP's background segment */
-  Tissue: concept("85756007", CodingScheme.SCT, "Tissue"),
-  Volume: concept("118565006", CodingScheme.SCT, "Volume"),
-} as const;
+  Tissue: ["85756007", "Tissue"],
+  Volume: ["118565006", "Volume"],
+});
 
 /** UCUM units: measurement units must be UCUM (dciodvfy warns otherwise). */
-export const UCUM = {
-  Milliliter: concept("mL", CodingScheme.UCUM, "milliliter"),
-} as const;
+export const UCUM = concepts(CodingScheme.UCUM, {
+  Milliliter: ["mL", "milliliter"],
+});
 
 /** LOINC procedures (CID 100 Quantitative Diagnostic Imaging Procedures). */
-export const LOINC = {
-  CTUnspecifiedBodyRegion: concept("25045-6", CodingScheme.LOINC, "CT unspecified body region"),
-  MRIUnspecifiedBodyRegion: concept("25056-3", CodingScheme.LOINC, "MRI unspecified body region"),
-} as const;
+export const LOINC = concepts(CodingScheme.LOINC, {
+  CTUnspecifiedBodyRegion: ["25045-6", "CT unspecified body region"],
+  MRIUnspecifiedBodyRegion: ["25056-3", "MRI unspecified body region"],
+});
 
 /** Languages (CID 5000): PixelMed expects en-US, not ISO 639's "eng". */
-export const RFC5646 = {
-  EnglishUnitedStates: concept("en-US", CodingScheme.RFC5646, "English (United States)"),
-} as const;
+export const RFC5646 = concepts(CodingScheme.RFC5646, {
+  EnglishUnitedStates: ["en-US", "English (United States)"],
+});

@@ -217,28 +217,32 @@ function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
 }
 
 /**
- * 4-connected flood within one slice from the pixels in `stack` (already marked), over pixels whose bits under
- * `mask` equal `want`; marks `bit`, which must be inside `mask` and clear in `want`.
+ * 4-connected growth within one slice, breadth first, from the pixels in queue[0, n) (already marked) over pixels
+ * whose bits under `mask` equal `want`, marking `bit` (inside `mask`, clear in `want`): the region grown is
+ * queue[0, returned count). A pixel enters the queue once, so a slice's worth of queue is always enough.
  */
 function floodSlice(
   w: Uint8Array,
   nx: number,
   ny: number,
-  stack: Int32Array,
+  queue: Int32Array,
   n: number,
   mask: number,
   want: number,
   bit: number,
-): void {
-  while (n > 0) {
-    const p = stack[--n]!;
+): number {
+  let head = 0,
+    tail = n;
+  while (head < tail) {
+    const p = queue[head++]!;
     const x = p % nx;
     let q: number;
-    if (x > 0 && (w[(q = p - 1)]! & mask) === want) (w[q]! |= bit), (stack[n++] = q);
-    if (x < nx - 1 && (w[(q = p + 1)]! & mask) === want) (w[q]! |= bit), (stack[n++] = q);
-    if (p >= nx && (w[(q = p - nx)]! & mask) === want) (w[q]! |= bit), (stack[n++] = q);
-    if (p < (ny - 1) * nx && (w[(q = p + nx)]! & mask) === want) (w[q]! |= bit), (stack[n++] = q);
+    if (x > 0 && (w[(q = p - 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
+    if (x < nx - 1 && (w[(q = p + 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
+    if (p >= nx && (w[(q = p - nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
+    if (p < (ny - 1) * nx && (w[(q = p + nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
   }
+  return tail;
 }
 
 /**
@@ -284,20 +288,9 @@ function region(
   want: number,
   bit: number,
 ): number {
-  let head = 0,
-    tail = 0;
   w[seed]! |= bit;
-  queue[tail++] = seed;
-  while (head < tail) {
-    const p = queue[head++]!;
-    const x = p % nx;
-    let q: number;
-    if (x > 0 && (w[(q = p - 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (x < nx - 1 && (w[(q = p + 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (p >= nx && (w[(q = p - nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (p < (ny - 1) * nx && (w[(q = p + nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-  }
-  return tail;
+  queue[0] = seed;
+  return floodSlice(w, nx, ny, queue, 1, mask, want, bit);
 }
 
 /**

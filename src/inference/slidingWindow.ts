@@ -57,6 +57,34 @@ export function gaussianImportance(patch: Dims): Float32Array {
   return out;
 }
 
+/**
+ * Copies `src` from `srcOffset`, a [channels, ...dims] array whose last dimension varies fastest, flipped along the
+ * given array axes (indices into `dims`), into `out` at `outOffset`.
+ */
+export function flipCopy(
+  src: Float32Array,
+  srcOffset: number,
+  out: Float32Array,
+  outOffset: number,
+  dims: Dims,
+  channels: number,
+  axes: readonly number[],
+): void {
+  const [n0, n1, n2] = dims;
+  const f0 = axes.includes(0),
+    f1 = axes.includes(1),
+    f2 = axes.includes(2);
+  const vol = n0 * n1 * n2;
+  for (let c = 0; c < channels; c++)
+    for (let i = 0; i < n0; i++)
+      for (let j = 0; j < n1; j++) {
+        const s = srcOffset + c * vol + ((f0 ? n0 - 1 - i : i) * n1 + (f1 ? n1 - 1 - j : j)) * n2;
+        const d = outOffset + c * vol + (i * n1 + j) * n2;
+        if (f2) for (let k = 0; k < n2; k++) out[d + k] = src[s + n2 - 1 - k]!;
+        else out.set(src.subarray(s, s + n2), d);
+      }
+}
+
 /** Writes `data`, a [C, Z, Y, X] (C may be 1) array, flipped along the given axes (0 = x, 1 = y, 2 = z) into `out`. */
 export function flipInto(
   data: Float32Array,
@@ -69,19 +97,16 @@ export function flipInto(
     out.set(data);
     return out;
   }
-  const [nx, ny, nz] = dims;
-  const fx = axes.includes(0),
-    fy = axes.includes(1),
-    fz = axes.includes(2);
-  const vol = nx * ny * nz;
-  for (let c = 0; c < channels; c++)
-    for (let k = 0; k < nz; k++)
-      for (let j = 0; j < ny; j++) {
-        const src = c * vol + ((fz ? nz - 1 - k : k) * ny + (fy ? ny - 1 - j : j)) * nx,
-          dst = c * vol + (k * ny + j) * nx;
-        if (fx) for (let i = 0; i < nx; i++) out[dst + i] = data[src + nx - 1 - i]!;
-        else out.set(data.subarray(src, src + nx), dst);
-      }
+  // as an array, [C, Z, Y, X] has z first: axis a (x = 0) is array axis 2 - a
+  flipCopy(
+    data,
+    0,
+    out,
+    0,
+    [dims[2], dims[1], dims[0]],
+    channels,
+    axes.map((a) => 2 - a),
+  );
   return out;
 }
 

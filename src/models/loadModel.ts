@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { DelineateError } from "../errors.js";
+import { readJsonFile } from "../jsonFile.js";
 import { ManifestSchema, type ModelManifest } from "./manifest.js";
 
 /** A model package found on disk and validated: its manifest and the absolute paths of its ONNX files. */
@@ -18,17 +19,9 @@ export interface ModelPackage {
 export function loadModelPackage(modelsDir: string, id: string): ModelPackage {
   const dir = path.join(modelsDir, id);
   const file = path.join(dir, "model.json");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new DelineateError(
-      "DLN_ERR_MODEL_INVALID",
-      `model ${id}: cannot read ${file}: ${(err as Error).message}`,
-      { model: id },
-      { cause: err },
-    );
-  }
+  const raw = readJsonFile(file, "DLN_ERR_MODEL_INVALID", (why) => `model ${id}: cannot read ${file}: ${why}`, {
+    model: id,
+  });
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");

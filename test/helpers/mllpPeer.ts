@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { ROOT } from "./tools.js";
+import { ROOT, tempDir } from "./tools.js";
 
 /** What the Python peer recorded of one message it received (hl7.parse's reading of it). */
 export interface PeerRecord {
@@ -33,7 +32,7 @@ export async function startMllpPeer(
   behaviours: readonly string[] = [],
   tls?: { certFile: string; keyFile: string },
 ): Promise<MllpPeer> {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-mllp-"));
+  const dir = tempDir("mllp-");
   const record = path.join(dir, "received.jsonl");
   const child: ChildProcess = spawn(
     "/usr/bin/python3",

@@ -1,6 +1,7 @@
 // the tools the bench and the demo use too live in harness/; the validators only tests run stay here
 import { exec } from "../../harness/tools.js";
 
+export { tempDir } from "../../harness/tempDir.js";
 export { dciodvfy, exec, ROOT, SHARED_DATA, sharedData, storescu } from "../../harness/tools.js";
 
 /** Runs Python code with Debian's interpreter (pydicom lives there), returning stdout parsed as JSON. */

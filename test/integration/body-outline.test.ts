@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
@@ -9,7 +8,7 @@ import { loadModelPackage } from "../../src/models/loadModel.js";
 import { readNifti } from "../../src/volume/niftiRead.js";
 import { volumeForModel } from "../../src/volume/seriesToVolume.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
-import { python, ROOT, sharedData } from "../helpers/tools.js";
+import { python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 /**
  * The independent reference, in scipy: the classical outline (HU > -500, holes filled per axial slice, largest 3D
@@ -69,7 +68,7 @@ const niftiVolume = (name: string, file: string): Ct => {
 };
 
 describe("External of ct-body on every real CT: within 5 mm of the classical outline, no holes", { skip }, () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-body-"));
+  const work = tempDir("body-");
   after(() => rmSync(work, { recursive: true, force: true }));
 
   it("holds on items 1-4 and every OpenKBP validation CT", async () => {

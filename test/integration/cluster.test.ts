@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -10,7 +9,7 @@ import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres, testPostgres } from "../helpers/store.js";
-import { storescu } from "../helpers/tools.js";
+import { storescu, tempDir } from "../helpers/tools.js";
 
 /**
  * Several processes on one PostgreSQL: an ingest + api node and three workers (roles), a real Orthanc. Exactly one
@@ -57,7 +56,7 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
     });
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-cluster-"));
+    work = tempDir("cluster-");
     orthanc = await startOrthanc();
     pacs = new DicomWebClient({
       url: orthanc.url,

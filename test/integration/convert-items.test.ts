@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { cli } from "../helpers/convert.js";
@@ -10,9 +9,9 @@ import {
   compareWithSourceImages,
   type NiftiComparison,
 } from "../helpers/nifti.js";
-import { exec, ROOT, sharedData } from "../helpers/tools.js";
+import { exec, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
-const work = () => mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+const work = () => tempDir("convert-");
 
 /** Converts a folder; the files written, in the order convert lists them. */
 async function convert(folder: string, out: string): Promise<string[]> {

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import { cli } from "../helpers/convert.js";
 import { compareNifti, cornerPositions } from "../helpers/nifti.js";
 import { makeSeries } from "../helpers/series.js";
-import { exec, sharedData } from "../helpers/tools.js";
+import { exec, sharedData, tempDir } from "../helpers/tools.js";
 
 const run = cli;
 
@@ -69,7 +68,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
   ];
   for (const [name, iop, normal, signed, slope, intercept] of cases) {
     it(`generated ${name}: identical voxels, affine within 1e-3 mm`, { timeout: 60_000 }, async () => {
-      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const work = tempDir("convert-");
       const c = await parity(writeSeries(path.join(work, "dicom"), iop, normal, signed, slope, intercept), work);
       assert.deepEqual(c.shapes[0], c.shapes[1]);
       assert.equal(c.differing, 0);
@@ -82,7 +81,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
   }, async () => {
     // a 1.0000149 mm step written to 4 decimals: steps of 1.0000 or 1.0001 mm, whose median (1.0000) put the far
     // slice 255 × 1.49e-5 mm = 3.8 µm short of the last image before the spacing came from the stack's extent
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const work = tempDir("convert-");
     const dir = path.join(work, "dicom");
     mkdirSync(dir);
     const [rows, cols, nz, step] = [6, 5, 256, 1.0000149];
@@ -133,7 +132,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
       skip: decubitus.skip,
       timeout: 120_000,
     }, async () => {
-      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const work = tempDir("convert-");
       const c = await parity(path.join(decubitus.path, series), work);
       assert.deepEqual(c.shapes, [
         [35, 256, 256],
@@ -154,7 +153,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
       skip: sag.skip,
       timeout: 120_000,
     }, async () => {
-      const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+      const work = tempDir("convert-");
       const ours = await run([
         "convert",
         path.join(sag.path, "dicom", series),
@@ -178,7 +177,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
     skip: philips.skip,
     timeout: 120_000,
   }, async () => {
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const work = tempDir("convert-");
     const p = await run(["convert", philips.path, "--out", path.join(work, "philips.nii.gz")]);
     assert.equal(p.code, 0, p.stderr);
     assert.equal(
@@ -202,7 +201,7 @@ describe("delineate convert: series → NIfTI, voxel for voxel with dcm2niix", (
   it("names a non-DICOM file and a truncated one, and still converts the good series", {
     timeout: 60_000,
   }, async () => {
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-convert-"));
+    const work = tempDir("convert-");
     const dir = writeSeries(path.join(work, "dicom"), [1, 0, 0, 0, 1, 0], [0, 0, 1], false);
     writeFileSync(path.join(dir, "README.txt"), "not DICOM");
     writeFileSync(path.join(dir, "cut.dcm"), new Uint8Array(200));

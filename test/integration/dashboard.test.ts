@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
@@ -10,7 +9,7 @@ import { truncatedPhantomStudy } from "../helpers/data.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres } from "../helpers/store.js";
-import { ROOT, storescu } from "../helpers/tools.js";
+import { ROOT, storescu, tempDir } from "../helpers/tools.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PATIENTS = [
@@ -42,7 +41,7 @@ describe("dashboard in a browser", {
   const segmentJob = async (study: string) => (await node.jobs(study, "segment"))[0];
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-dashboard-"));
+    work = tempDir("dashboard-");
     orthanc = await startOrthanc();
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
@@ -56,7 +55,7 @@ describe("dashboard in a browser", {
       },
     });
     base = `http://127.0.0.1:${node.port}`;
-    browser = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), "delineate-chromium-")), {
+    browser = await chromium.launchPersistentContext(tempDir("chromium-"), {
       executablePath: CHROMIUM,
       headless: true,
       args: [

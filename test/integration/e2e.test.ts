@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePart10, str } from "../../src/dicom/dataset.js";
@@ -13,7 +12,7 @@ import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
 import { stopTestPostgres } from "../helpers/store.js";
-import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu } from "../helpers/tools.js";
+import { dciodvfy, pixelmedSRValidator, python, sharedData, storescu, tempDir } from "../helpers/tools.js";
 
 const abdomenData = sharedData("totalseg-ct-abdomen-j2k/dicom");
 const tiltedData = sharedData("dcmqa-ct-philips-tilt/dicom/S21610");
@@ -73,7 +72,7 @@ describe("end to end: studies sent to a real Orthanc come back with a DICOM-SEG"
   };
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-e2e-"));
+    work = tempDir("e2e-");
     orthanc = await startOrthanc();
     pacs = new DicomWebClient({
       url: orthanc.url,

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
-import { exec, ROOT, sharedData } from "../helpers/tools.js";
+import { exec, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 interface ClassCheck {
   loss: number;
@@ -30,7 +29,7 @@ interface Report {
 it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of the loss, mirroring swaps the parotids, and a resumed run repeats an uninterrupted one", {
   timeout: 300_000,
 }, async () => {
-  const out = mkdtempSync(path.join(tmpdir(), "delineate-hn-oar-"));
+  const out = tempDir("hn-oar-");
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "test_hn_oar.py"), "--out", out], {
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -81,7 +80,7 @@ it("openkbp_to_dicom: an OpenKBP patient as a CT series that dciodvfy passes and
 }, async (t) => {
   const patient = sharedData("openkbp-hn-oar/validation/pt_201");
   if (patient.skip) return t.skip(patient.skip);
-  const out = mkdtempSync(path.join(tmpdir(), "delineate-openkbp-"));
+  const out = tempDir("openkbp-");
   const { stdout } = await exec(
     "/usr/bin/python3",
     [path.join(ROOT, "training", "openkbp_to_dicom.py"), "--patient", patient.path, "--out", out, "--verify"],
@@ -113,7 +112,7 @@ it("hn-oar through the DICOM path: delineate segment's SEG of a converted OpenKB
   if (patient.skip) return t.skip(patient.skip);
   const checkpoint = path.join(ROOT, "training", "checkpoints", "hn-oar", "last.pt");
   if (!existsSync(checkpoint)) return t.skip(`${checkpoint} is absent`);
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-hn-oar-dicom-"));
+  const work = tempDir("hn-oar-dicom-");
   const py = (script: string, args: string[]) =>
     exec("/usr/bin/python3", [path.join(ROOT, "training", script), ...args], { maxBuffer: 64 * 1024 * 1024 });
   // a frozen copy: the run in progress may replace last.pt between the export and the evaluation

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
@@ -12,21 +11,18 @@ import { createSession } from "../../src/inference/session.js";
 import { createLogger } from "../../src/log.js";
 import { loadModelPackage } from "../../src/models/loadModel.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
-import { ROOT } from "../helpers/tools.js";
+import type { Volume } from "../../src/volume/volume.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
+
+/** A phantom CT of `size`² × `slices`, written as DICOM to a temporary folder and read back as a volume. */
+function phantomVolume(size: number, slices: number, pixelSpacing: number, sliceSpacing: number): Volume {
+  const dir = tempDir("worker-");
+  writePhantomSeries(dir, { size, slices, pixelSpacing, sliceSpacing, patientName: "W^W", patientID: "W" });
+  return seriesToVolume(readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))));
+}
 
 it("runs the model on a worker thread: same labels as in-process, the volume handed back intact, the event loop free", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-"));
-  writePhantomSeries(dir, {
-    size: 256,
-    slices: 100,
-    pixelSpacing: 1.5,
-    sliceSpacing: 3,
-    patientName: "W^W",
-    patientID: "W",
-  });
-  const volume = seriesToVolume(
-    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
-  );
+  const volume = phantomVolume(256, 100, 1.5, 3);
   const before = volume.data.slice();
   const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
   const log = createLogger({ level: "error", silent: true });
@@ -69,18 +65,7 @@ it("runs the model on a worker thread: same labels as in-process, the volume han
 it("manifest inference settings: tiles with Gaussian blending and mirroring agree with one pass; two identical folds change nothing", {
   timeout: 300_000,
 }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-window-"));
-  writePhantomSeries(dir, {
-    size: 160,
-    slices: 60,
-    pixelSpacing: 2.4,
-    sliceSpacing: 3,
-    patientName: "W^W",
-    patientID: "W",
-  });
-  const volume = seriesToVolume(
-    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
-  );
+  const volume = phantomVolume(160, 60, 2.4, 3);
   const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
   const { session } = await createSession(
     model.onnxPaths[0]!,
@@ -133,18 +118,7 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
 });
 
 it("a failure on the worker thread arrives as the DelineateError it was: code, message, context and the cause's message", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-worker-fail-"));
-  writePhantomSeries(dir, {
-    size: 64,
-    slices: 20,
-    pixelSpacing: 6,
-    sliceSpacing: 6,
-    patientName: "W^W",
-    patientID: "W",
-  });
-  const volume = seriesToVolume(
-    readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))),
-  );
+  const volume = phantomVolume(64, 20, 6, 6);
   const before = volume.data.slice();
   const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
   // an input name the network does not have: onnxruntime refuses the run inside the worker

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -9,14 +8,14 @@ import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres } from "../helpers/store.js";
-import { storescu } from "../helpers/tools.js";
+import { storescu, tempDir } from "../helpers/tools.js";
 
 let orthanc: TestOrthanc;
 let node: NodeProcess;
 let work: string;
 
 before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "delineate-qido-"));
+  work = tempDir("qido-");
   orthanc = await startOrthanc();
   // the change feed off: only QIDO-RS, as against a DICOMweb server that is not Orthanc
   node = await startNodeProcess(orthanc, path.join(work, "data"), {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -10,13 +9,14 @@ import { buildMultipart } from "../../src/pacs/multipart.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 let orthanc: TestOrthanc;
 let node: NodeProcess;
 let work: string;
 
 before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "delineate-stow-"));
+  work = tempDir("stow-");
   orthanc = await startOrthanc(); // the destination of results
   node = await startNodeProcess(orthanc, path.join(work, "data"), {
     logFile: path.join(work, "node.log"),

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
-import { freePort, startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { freePort, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
 import { stopTestPostgres } from "../helpers/store.js";
 import { ROOT, storescu } from "../helpers/tools.js";
 
@@ -15,16 +13,11 @@ import { ROOT, storescu } from "../helpers/tools.js";
 describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () => {
   let orthanc: TestOrthanc;
   let node: NodeProcess | undefined;
-  let pacs: DicomWebClient;
+  let segCount: PacsRig["segCount"];
   let work: string;
   let port: number;
   const token = "webhook-test-token";
 
-  const entries = (logFile: string) =>
-    readFileSync(logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const send = async (name: string) => {
     const s = writePhantomSeries(path.join(work, name), {
       size: 64,
@@ -38,23 +31,13 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     return s.studyInstanceUID;
   };
   const done = (n: NodeProcess, study: string) => waitFor(`the job for ${study}`, () => n.settled(study), 120_000, 250);
-  const segs = async (study: string) =>
-    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-webhook-"));
     port = await freePort();
-    orthanc = await startOrthanc({
+    ({ work, orthanc, segCount } = await startPacsRig("webhook-", {
       luaScripts: [path.join(ROOT, "orthanc", "delineate-webhook.lua")],
       env: { DELINEATE_WEBHOOK_URL: `http://127.0.0.1:${port}/api/webhook/stable-study`, DELINEATE_API_TOKEN: token },
-    });
-    pacs = new DicomWebClient({
-      url: orthanc.url,
-      dicomWebRoot: "/dicom-web",
-      username: orthanc.username,
-      password: orthanc.password,
-      timeoutMs: 60_000,
-    });
+    }));
   });
 
   after(async () => {
@@ -73,8 +56,8 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     const study = await send("alone");
     const [job] = await done(node, study);
     assert.equal(job?.state, "done");
-    assert.equal(await segs(study), 1);
-    const log = entries(node.logFile);
+    assert.equal(await segCount(study), 1);
+    const log = logEntries(node.logFile);
     assert.ok(
       log.some((e) => e.message === "study announced by webhook" && e.studyInstanceUID === study && e.queued === true),
     );
@@ -96,7 +79,7 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     const log = await waitFor(
       "both announcements",
       async () => {
-        const l = entries(node!.logFile);
+        const l = logEntries(node!.logFile);
         const byHook = l.some((e) => e.message === "study announced by webhook" && e.studyInstanceUID === study);
         const byFeed = l.some(
           (e) =>
@@ -119,7 +102,7 @@ describe("webhook ingest from Orthanc's Lua script", { concurrency: false }, () 
     );
     assert.equal((await node.jobs(study, "segment")).length, 1);
     assert.equal((await node.jobs(study, "route")).length, 1);
-    assert.equal(await segs(study), 1);
+    assert.equal(await segCount(study), 1);
   });
 
   it("refuses webhook calls without the token, with a bad body, or too large", async () => {

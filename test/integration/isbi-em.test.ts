@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { promisify } from "node:util";
-import { dciodvfy, exec, python, ROOT, sharedData } from "../helpers/tools.js";
+import { dciodvfy, exec, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const EM = sharedData("isbi2012-em-membrane");
 
@@ -20,7 +19,7 @@ it("delineate segment runs the isbi-em model on EM sections wrapped as DICOM; th
   skip: EM.skip,
   timeout: 300_000,
 }, async () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-isbi-"));
+  const work = tempDir("isbi-");
   const input = path.join(work, "dicom");
   await exec("/usr/bin/python3", [
     path.join(ROOT, "training", "em_to_dicom.py"),

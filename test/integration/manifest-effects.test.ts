@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import ort from "onnxruntime-node";
 import { segmentVolume } from "../../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../../src/models/manifest.js";
 import type { Vec3 } from "../../src/volume/geometry.js";
-import { exec } from "../helpers/tools.js";
+import { exec, tempDir } from "../helpers/tools.js";
 
 /**
  * A network whose answer depends on where a voxel is in the tensor: class 1 on the half of the tensor's x axis with
@@ -30,7 +28,7 @@ torch.onnx.export(Ramp(), torch.zeros(1, 1, 6, 8), sys.argv[2], opset_version=17
 describe("manifest fields seen at work: orientation, stretched tiles, batches", () => {
   let session: ort.InferenceSession, session2d: ort.InferenceSession;
   before(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-ramp-"));
+    const dir = tempDir("ramp-");
     await exec("/usr/bin/python3", ["-c", RAMP, path.join(dir, "ramp.onnx"), path.join(dir, "ramp2d.onnx")]);
     session = await ort.InferenceSession.create(path.join(dir, "ramp.onnx"), { executionProviders: ["cpu"] });
     session2d = await ort.InferenceSession.create(path.join(dir, "ramp2d.onnx"), { executionProviders: ["cpu"] });

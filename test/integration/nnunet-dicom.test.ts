@@ -4,16 +4,15 @@
  * holds nnU-Net's own labels voxel for voxel.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, it } from "node:test";
-import { dciodvfy, exec, python, ROOT, sharedData } from "../helpers/tools.js";
+import { dciodvfy, exec, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const fixture = sharedData("nnunet-parity/ct-plain-3d");
 
 it("nnU-Net import on a DICOM series: SEG valid and equal to nnU-Net's labels", { skip: fixture.skip }, async () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-nnunet-dicom-"));
+  const work = tempDir("nnunet-dicom-");
   after(() => rmSync(work, { recursive: true, force: true }));
   const cli = (args: string[]) => exec(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), ...args]);
   const input = path.join(work, "in");

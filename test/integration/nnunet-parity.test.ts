@@ -7,14 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { nnunetAgreement } from "../../harness/nnunetParity.js";
 import { readNifti } from "../../src/volume/niftiRead.js";
 import { parseNpy, readNpz } from "../helpers/npz.js";
-import { ROOT, sharedData } from "../helpers/tools.js";
+import { ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), ...args], { maxBuffer: 1 << 24 });
@@ -30,7 +30,7 @@ const CASES: { name: string; configuration: string; folds: string; probabilities
 ];
 
 describe("nnU-Net parity (import + segment against nnUNetPredictor's output)", { skip: fixtures.skip }, () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-nnunet-"));
+  const work = tempDir("nnunet-");
   const config = path.join(work, "config.json");
   const base = JSON.parse(readFileSync(path.join(ROOT, "config", "default.json"), "utf8"));
   writeFileSync(
@@ -87,31 +87,20 @@ describe("nnU-Net parity (import + segment against nnUNetPredictor's output)", {
       );
       assert.ok(ref);
       assert.deepEqual(probs.shape, ref.shape);
-      const n = expected.data.length;
-      const C = ref.shape[0]!;
-      let differing = 0,
-        worstMargin = 0,
-        maxDiff = 0,
-        sumDiff = 0;
-      for (let v = 0; v < n; v++) {
-        if (got.data[v] !== expected.data[v]) {
-          differing++;
-          const p = Array.from({ length: C }, (_, k) => ref.data[k * n + v]!).sort((a, b) => b - a);
-          worstMargin = Math.max(worstMargin, p[0]! - p[1]!);
-        }
-        for (let k = 0; k < C; k++) {
-          const d = Math.abs(probs.data[k * n + v]! - ref.data[k * n + v]!);
-          sumDiff += d;
-          if (d > maxDiff) maxDiff = d;
-        }
-      }
-      const identical = 1 - differing / n;
+      const {
+        voxels: n,
+        differing,
+        identical,
+        worstMargin,
+        maxProbabilityDifference: maxDiff,
+        meanProbabilityDifference: meanDiff,
+      } = nnunetAgreement(got.data, probs.data, expected.data, ref);
       t.diagnostic(
-        `${c.name}: ${n} voxels, ${differing} differ (${(identical * 100).toFixed(4)} % identical), worst nnU-Net top-2 margin there ${worstMargin}, max |p - p_nnU-Net| ${maxDiff.toExponential(2)}, mean ${(sumDiff / n / C).toExponential(2)}, segment ${seconds.toFixed(1)} s`,
+        `${c.name}: ${n} voxels, ${differing} differ (${(identical * 100).toFixed(4)} % identical), worst nnU-Net top-2 margin there ${worstMargin}, max |p - p_nnU-Net| ${maxDiff.toExponential(2)}, mean ${meanDiff.toExponential(2)}, segment ${seconds.toFixed(1)} s`,
       );
       assert.ok(identical >= 0.999, `${(identical * 100).toFixed(4)} % identical`);
       assert.ok(worstMargin <= 0.01, `a differing voxel where nnU-Net's top-2 margin is ${worstMargin}`);
-      assert.ok(sumDiff / n / C <= 1e-5, `mean probability difference ${sumDiff / n / C}`);
+      assert.ok(meanDiff <= 1e-5, `mean probability difference ${meanDiff}`);
       assert.ok(maxDiff <= 0.05, `max probability difference ${maxDiff}`);
     });
   }

@@ -4,8 +4,7 @@
  * pieces nnU-Net delegates to it (gaussian_filter, binary_fill_holes).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import ort from "onnxruntime-node";
@@ -19,7 +18,7 @@ import { loadModelPackage } from "../../src/models/loadModel.js";
 import { NnunetConfigSchema } from "../../src/models/nnunetConfig.js";
 import { readNifti } from "../../src/volume/niftiRead.js";
 import { readNpz } from "../helpers/npz.js";
-import { exec, ROOT, sharedData } from "../helpers/tools.js";
+import { exec, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const fixtures = sharedData("nnunet-parity");
 
@@ -85,7 +84,7 @@ out = ndi.binary_fill_holes(d != 0).astype(np.uint8)`);
 });
 
 describe("nnU-Net steps against nnU-Net's intermediate arrays", { skip: fixtures.skip }, () => {
-  const work = mkdtempSync(path.join(tmpdir(), "delineate-nnunet-steps-"));
+  const work = tempDir("nnunet-steps-");
   after(() => rmSync(work, { recursive: true, force: true }));
 
   for (const name of ["ct-plain-3d", "ct-anisotropic", "ct-resenc-2folds", "mr-2d"]) {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, describe, it } from "node:test";
 import type { JobStore } from "../../src/jobs/jobStore.js";
@@ -14,6 +13,7 @@ import { type MllpPeer, startMllpPeer } from "../helpers/mllpPeer.js";
 import { waitFor } from "../helpers/orthanc.js";
 import { completedSegmentJob } from "../helpers/outboxFixtures.js";
 import { type TestStore, testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 const log = createLogger({ level: "error", silent: true });
 const identity = {
@@ -147,7 +147,7 @@ describe("HL7 v2 notifications over MLLP to a python3-hl7 peer", { concurrency: 
   });
 
   it("speaks MLLP over TLS to a peer whose certificate the configured CA file vouches for", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-mllp-tls-"));
+    const dir = tempDir("mllp-tls-");
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
     const certFile = path.join(dir, "peer.pem");
     const keyFile = path.join(dir, "peer.key");

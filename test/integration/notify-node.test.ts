@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
@@ -12,7 +11,7 @@ import { startFhirServer, type TestFhirServer } from "../helpers/fhirServer.js";
 import { type MllpPeer, startMllpPeer } from "../helpers/mllpPeer.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { storescu } from "../helpers/tools.js";
+import { storescu, tempDir } from "../helpers/tools.js";
 
 const SECRET = "webhook-secret-for-the-test";
 
@@ -30,7 +29,7 @@ describe("notifications from a running node", { concurrency: false }, () => {
   let work: string;
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-notify-"));
+    work = tempDir("notify-");
     // Orthanc 1.10 has no labels: the notifier writes the user metadata it declares
     orthanc = await startOrthanc({ extraConfig: { UserMetadata: { Delineate: 4242 } } });
     // the RIS takes the first message and never answers it, as if the node were killed while waiting for the ACK

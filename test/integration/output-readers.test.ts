@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
@@ -12,14 +11,13 @@ import type { ModelLabel } from "../../src/models/manifest.js";
 import { encodeOutputs } from "../../src/outputs/encodeOutputs.js";
 import { buildMeasurementReport } from "../../src/outputs/measurementReport.js";
 import { buildOverlay } from "../../src/outputs/overlay.js";
-import { buildSegmentation } from "../../src/outputs/segmentation.js";
 import { buildStructureSet } from "../../src/outputs/structureSet.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { prepareAbdomenStudy } from "../helpers/data.js";
 import { rasteriseAndCompare } from "../helpers/plastimatch.js";
-import { makeSeries } from "../helpers/series.js";
-import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData } from "../helpers/tools.js";
+import { gappedLabelSeries, testSegmentation, uniformSeries } from "../helpers/segFixture.js";
+import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, sharedData, tempDir } from "../helpers/tools.js";
 
 const label = (value: number, name: string): ModelLabel => ({
   value,
@@ -36,23 +34,10 @@ const label = (value: number, name: string): ModelLabel => ({
 
 describe("SEG read back by independent tools", () => {
   it("odd Rows×Columns, three segments with gaps: dciodvfy passes and pydicom unpacks our label map exactly", async () => {
-    const [cols, rows, nz] = [13, 7, 6];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [-3, 4, k * 2.5] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
-    const labels = new Uint8Array(cols * rows * nz);
-    for (let i = 0; i < labels.length; i++) {
-      const k = Math.floor(i / (cols * rows));
-      // segment 1 on slices 1-4 with slice 2 empty inside its extent; segment 3 on slice 5 only; segment 2 (label 2) absent
-      if (k >= 1 && k <= 4 && k !== 2 && i % 3 === 0) labels[i] = 1;
-      if (k === 5 && i % 5 === 1) labels[i] = 3;
-    }
-    const seg = buildSegmentation({
+    // segment 1 on slices 1-4 with slice 2 empty inside its extent; segment 3 on slice 5 only; segment 2 (label 2) absent
+    const { series, volume, labels } = gappedLabelSeries();
+    const [cols, rows] = [volume.dims[0], volume.dims[1]];
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
@@ -61,16 +46,6 @@ describe("SEG read back by independent tools", () => {
         label(2, "Lung"),
         { ...label(3, "Kidney"), laterality: { code: "7771000", scheme: "SCT", meaning: "Left" } },
       ],
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      series: { number: 42, description: "test" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
     });
     assert.deepEqual(
       [...seg.segmentNumbers],
@@ -82,7 +57,7 @@ describe("SEG read back by independent tools", () => {
     );
     assert.equal(seg.frameCount, 4 + 1, "segment 1 keeps its empty slice inside the extent");
 
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-seg-"));
+    const dir = tempDir("seg-");
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
     const verdict = await dciodvfy(file);
@@ -123,37 +98,21 @@ print(json.dumps({"laterality": lat, "frames": [[int(f.SegmentIdentificationSequ
 describe("LABELMAP SEG (Supplement 243) read back by pydicom", () => {
   it("one 8-bit frame per slice in the segments' extent, each pixel its segment number, segment 0 the background", async () => {
     const [cols, rows, nz] = [9, 7, 6];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [0, 0, k * 2] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
+    const { series, volume } = uniformSeries([cols, rows, nz], [0, 0], 2);
     const labels = new Uint8Array(cols * rows * nz);
     for (let i = 0; i < labels.length; i++) {
       const k = Math.floor(i / (cols * rows));
       if (k >= 1 && k <= 4) labels[i] = i % 4 === 0 ? 1 : i % 5 === 0 ? 3 : 0; // slices 1-4; label 2 absent
     }
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
       segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")],
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
       series: { number: 46, description: "labelmap" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
       type: "LABELMAP",
     });
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-labelmap-"));
+    const dir = tempDir("labelmap-");
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
     // Debian's dciodvfy (2022) predates Supplement 243: it does not know the IOD, and its BINARY rule that segments
@@ -198,15 +157,7 @@ print(json.dumps({"sop": d.SOPClassUID, "type": d.SegmentationType, "bits": d.Bi
 describe("SR TID 1500 read back by independent tools", () => {
   it("has one measurement group per SEG segment whose volume equals the SEG's voxels × voxel volume; dciodvfy and PixelMed pass it", async () => {
     const [cols, rows, nz] = [11, 9, 5];
-    const series = makeSeries(
-      Array.from({ length: nz }, (_, k) => ({
-        position: [10, -20, k * 3] as [number, number, number],
-        pixels: Array.from({ length: rows * cols }, () => 40),
-        extra: { Modality: "CT" },
-      })),
-      { rows, cols },
-    );
-    const volume = seriesToVolume(series);
+    const { series, volume } = uniformSeries([cols, rows, nz], [10, -20], 3, { Modality: "CT" });
     const labels = new Uint8Array(cols * rows * nz);
     for (let i = 0; i < labels.length; i++) labels[i] = i % 7 === 0 ? 1 : i % 11 === 0 ? 3 : 0;
     const equipment = {
@@ -216,20 +167,12 @@ describe("SR TID 1500 read back by independent tools", () => {
       softwareVersion: "0",
     };
     const segmentLabels = [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")];
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
       segmentLabels,
-      algorithm: { name: "test-model", version: "1.2.3" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      series: { number: 42, description: "test" },
       equipment,
-      disclaimer: "NOT FOR CLINICAL USE",
       now: new Date(),
     });
     const sr = buildMeasurementReport({
@@ -248,7 +191,7 @@ describe("SR TID 1500 read back by independent tools", () => {
       equipment,
       now: new Date(),
     });
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-sr-"));
+    const dir = tempDir("sr-");
     const segFile = path.join(dir, "seg.dcm"),
       srFile = path.join(dir, "sr.dcm");
     writeFileSync(segFile, writePart10(seg.dataset));
@@ -302,7 +245,7 @@ print(json.dumps(out))`,
 
 describe("RTSTRUCT read back by independent tools", () => {
   it("plastimatch rasterises each ROI (islands and a hole) back to our label map; dciodvfy passes it", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-rtstruct-"));
+    const dir = tempDir("rtstruct-");
     const ct = writePhantomSeries(path.join(dir, "ct"), {
       size: 48,
       slices: 6,
@@ -362,7 +305,7 @@ describe("RTSTRUCT read back by independent tools", () => {
 
 describe("Secondary Capture overlay read back by independent tools", () => {
   it("shows key slices in grey with each label outlined in its colour and a legend; dciodvfy passes it", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-overlay-"));
+    const dir = tempDir("overlay-");
     const ct = writePhantomSeries(path.join(dir, "ct"), {
       size: 96,
       slices: 10,
@@ -437,7 +380,7 @@ describe("SEG on real CT read back by pydicom", { skip: abdomenData.skip }, () =
   it("reproduces the model's label map on the real abdomen exactly, on the source grid", {
     timeout: 180_000,
   }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-realseg-"));
+    const dir = tempDir("realseg-");
     const study = await prepareAbdomenStudy(abdomenData.path, path.join(dir, "ct"));
     const series = readdirSync(study.dir)
       .filter((f) => !f.startsWith("DIRFILE"))
@@ -450,21 +393,13 @@ describe("SEG on real CT read back by pydicom", { skip: abdomenData.skip }, () =
       createLogger({ level: "error", silent: true }),
     );
     const labels = await inference.segment(volume).finally(() => inference.close());
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels,
       segmentLabels: model.manifest.labels,
       algorithm: { name: "ct-body", version: model.manifest.version },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
       series: { number: 9001, description: "real" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-      disclaimer: "NOT FOR CLINICAL USE",
-      now: new Date(),
     });
     const file = path.join(dir, "seg.dcm");
     writeFileSync(file, writePart10(seg.dataset));
@@ -503,7 +438,7 @@ describe("character sets", () => {
   it("writes a Latin-1 source's accented patient name so that pydicom reads it back unchanged in every output", {
     timeout: 120_000,
   }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-charset-"));
+    const dir = tempDir("charset-");
     const ct = writePhantomSeries(path.join(dir, "utf8"), {
       size: 48,
       slices: 6,

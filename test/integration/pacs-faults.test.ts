@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type FaultProxy, type FaultRule, startFaultProxy } from "../helpers/faultProxy.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import type { TestOrthanc } from "../helpers/orthanc.js";
+import { finishedSegmentJob, logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
 import { storescu } from "../helpers/tools.js";
 
 /**
@@ -21,32 +19,12 @@ describe("a misbehaving PACS, through a fault-injecting proxy in front of a real
   let orthanc: TestOrthanc;
   let proxy: FaultProxy;
   let node: NodeProcess;
-  let pacs: DicomWebClient;
+  let segCount: PacsRig["segCount"];
   let work: string;
 
-  const finished = (study: string) =>
-    waitFor(
-      `a finished job for ${study}`,
-      async () => {
-        const jobs = await node.settled(study);
-        assert.ok(
-          !jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"),
-          `one segment job for ${study}: ${JSON.stringify(jobs)}`,
-        );
-        return jobs?.[0];
-      },
-      180_000,
-      100,
-    );
-  const logEntries = () =>
-    readFileSync(node.logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const finished = (study: string) => finishedSegmentJob(node, study, 180_000, 100);
   const retriedLogs = (jobId: string) =>
-    logEntries().filter((e) => e.jobId === jobId && e.message === "job will be retried");
-  const segCount = async (study: string) =>
-    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
+    logEntries(node.logFile).filter((e) => e.jobId === jobId && e.message === "job will be retried");
   /** a small CT sent to Orthanc, with the fault set on its series' WADO-RS retrieve (not its metadata) */
   const sendWithFault = async (name: string, fault: Pick<FaultRule, "fault" | "times">) => {
     const dir = path.join(work, name);
@@ -68,16 +46,8 @@ describe("a misbehaving PACS, through a fault-injecting proxy in front of a real
   };
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-pacs-faults-"));
-    orthanc = await startOrthanc();
+    ({ work, orthanc, segCount } = await startPacsRig("pacs-faults-"));
     proxy = await startFaultProxy(orthanc.url);
-    pacs = new DicomWebClient({
-      url: orthanc.url,
-      dicomWebRoot: "/dicom-web",
-      username: orthanc.username,
-      password: orthanc.password,
-      timeoutMs: 60_000,
-    });
     // retries after 0.1-0.3 s, then 0.2-0.6 s: fast, and more attempts than any test needs
     node = await startNodeProcess({ ...orthanc, url: proxy.url }, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),

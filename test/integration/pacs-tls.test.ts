@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { DelineateError } from "../../src/errors.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { pacsFetch } from "../../src/pacs/http.js";
 import { freePort, startOrthanc, waitFor } from "../helpers/orthanc.js";
-import { exec } from "../helpers/tools.js";
+import { exec, tempDir } from "../helpers/tools.js";
 
 /** A throw-away CA and a server certificate for 127.0.0.1 signed by it (openssl). */
 async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
@@ -67,7 +66,7 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
  * TLS is terminated by nginx in front of it, as many sites deploy Orthanc anyway.
  */
 it("talks to a PACS over https when given its CA, and refuses it otherwise", { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-tls-"));
+  const dir = tempDir("tls-");
   const { ca, cert, key } = await makeCertificates(dir);
   const orthanc = await startOrthanc();
   const port = await freePort();

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import ort from "onnxruntime-node";
 import { modelGridProbabilities } from "../../src/inference/segmentVolume.js";
 import { ManifestSchema } from "../../src/models/manifest.js";
-import { exec, ROOT } from "../helpers/tools.js";
+import { exec, ROOT, tempDir } from "../helpers/tools.js";
 
 /**
  * Parity: the engine's class probabilities on the model grid against training/reference_inference.py, a plain
@@ -16,7 +15,7 @@ import { exec, ROOT } from "../helpers/tools.js";
 describe("inference parity with a PyTorch reference", () => {
   let smoke: string;
   before(async () => {
-    smoke = mkdtempSync(path.join(tmpdir(), "delineate-parity-"));
+    smoke = tempDir("parity-");
     await exec("/usr/bin/python3", [path.join(ROOT, "training", "smoke.py"), "--out", smoke, "--steps", "3"], {
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -46,7 +45,7 @@ describe("inference parity with a PyTorch reference", () => {
     it(`${c.dimensions}D U-Net (${c.net}): tiles, Gaussian blending and mirroring give PyTorch's probabilities within 1e-4, labels identical but for ties`, {
       timeout: 300_000,
     }, async () => {
-      const work = mkdtempSync(path.join(tmpdir(), "delineate-parity-"));
+      const work = tempDir("parity-");
       const raw = {
         id: `parity-${c.net}`,
         version: "0.0.1",

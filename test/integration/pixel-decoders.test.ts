@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import { type ParsedDicom, parsePart10 } from "../../src/dicom/dataset.js";
 import { loadPixelDecoders, type PixelDecoders } from "../../src/dicom/pixelDecoders.js";
 import { DelineateError } from "../../src/errors.js";
 import { decodeSlice, framePixelData } from "../../src/volume/slicePixels.js";
-import { exec, sharedData } from "../helpers/tools.js";
+import { exec, sharedData, tempDir } from "../helpers/tools.js";
 
 const read = (file: string) => parsePart10(new Uint8Array(readFileSync(file)));
 
@@ -118,7 +117,7 @@ describe("local pixel decoders (convert and segment on a folder; instances pushe
       "emri_small_jpeg_ls_lossless.dcm",
       "emri_small_big_endian.dcm",
     ];
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-decoders-"));
+    const work = tempDir("decoders-");
     for (const file of files) {
       // the reference: GDCM (its own OpenJPEG, CharLS and IJG builds) writes the pixels uncompressed, little-endian
       await exec("gdcmconv", ["--raw", path.join(variants.path, file), path.join(work, file)]);

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
-import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { type TestOrthanc, waitFor } from "../helpers/orthanc.js";
+import { finishedSegmentJob, logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
 import { stopTestPostgres, TEST_STORE } from "../helpers/store.js";
 import { storescu } from "../helpers/tools.js";
 
@@ -15,42 +13,23 @@ import { storescu } from "../helpers/tools.js";
 describe("reliability against a real Orthanc", { concurrency: false }, () => {
   let orthanc: TestOrthanc;
   let node: NodeProcess;
-  let pacs: DicomWebClient;
   let work: string;
+  let segCount: PacsRig["segCount"];
 
-  /** the study's one segment job, once it has ended */
-  const finished = (study: string) =>
-    waitFor(
-      `a finished job for ${study}`,
-      async () => {
-        const jobs = await node.settled(study);
-        assert.ok(
-          !jobs || (jobs.length === 1 && jobs[0]!.kind === "segment"),
-          `one segment job for ${study}: ${JSON.stringify(jobs)}`,
-        );
-        return jobs?.[0];
-      },
-      300_000,
-      250,
-    );
-  const logEntries = () =>
-    readFileSync(node.logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const finished = (study: string) => finishedSegmentJob(node, study, 300_000, 250);
   /** the study's segment job, once it has logged the message */
   const logged = (study: string, message: "job started" | "inference started") =>
     waitFor(
       `the segment job to log "${message}"`,
       async () => {
         const [job] = await node.jobs(study, "segment");
-        return job && logEntries().some((e) => e.jobId === job.id && e.message === message) ? job : undefined;
+        return job && logEntries(node.logFile).some((e) => e.jobId === job.id && e.message === message)
+          ? job
+          : undefined;
       },
       120_000,
       20,
     );
-  const segCount = async (study: string) =>
-    (await pacs.searchSeries(study)).filter((s) => str(s, "Modality") === "SEG").length;
   const phantom = (name: string, size: number, slices: number) =>
     writePhantomSeries(path.join(work, name), {
       size,
@@ -62,15 +41,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     });
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-reliability-"));
-    orthanc = await startOrthanc();
-    pacs = new DicomWebClient({
-      url: orthanc.url,
-      dicomWebRoot: "/dicom-web",
-      username: orthanc.username,
-      password: orthanc.password,
-      timeoutMs: 60_000,
-    });
+    ({ work, orthanc, segCount } = await startPacsRig("reliability-"));
     // patient enough for a 20 s outage: waits of about 1, 2, 4, 8, 16 s before giving up
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
@@ -115,7 +86,9 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(job.attempts, 2, "picked up again after the crash, not started afresh");
     assert.equal(await segCount(study), 1);
     if (TEST_STORE === "sqlite")
-      assert.ok(logEntries().some((e) => e.message === "jobs interrupted by a previous stop were queued again"));
+      assert.ok(
+        logEntries(node.logFile).some((e) => e.message === "jobs interrupted by a previous stop were queued again"),
+      );
     else assert.equal(job.attemptLog?.length, 2, "a shared store hands it over once the dead attempt's lease expired");
   });
 
@@ -156,7 +129,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     assert.equal(await segCount(study), 1);
     assert.equal((await node.api("/healthz")).status, 200);
     assert.ok(
-      logEntries().some(
+      logEntries(node.logFile).some(
         (e) => e.jobId === job.id && e.code === "DLN_ERR_PACS_UNAVAILABLE" && e.message === "job will be retried",
       ),
       "the job waited and retried",

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type NaturalDataset, str } from "../../src/dicom/dataset.js";
@@ -10,7 +9,7 @@ import type { RuleDecision } from "../../src/route/routeStudy.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres } from "../helpers/store.js";
-import { ROOT, storescu } from "../helpers/tools.js";
+import { ROOT, storescu, tempDir } from "../helpers/tools.js";
 
 /**
  * Routing rules with several models and two destinations, against two real Orthancs: the source PACS and a
@@ -64,7 +63,7 @@ describe("routing rules: several models, outputs to another PACS, series arrivin
     return storescu(source.dicomPort, source.aet, path.join(work, name));
   };
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-routing-"));
+    work = tempDir("routing-");
     [source, research] = await Promise.all([
       startOrthanc(),
       startOrthanc({ username: "research", password: "research-password-2" }),

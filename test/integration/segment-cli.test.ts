@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { truncatedPhantomStudy } from "../helpers/data.js";
-import { dciodvfy, pixelmedSRValidator, python, ROOT } from "../helpers/tools.js";
+import { dciodvfy, pixelmedSRValidator, python, ROOT, tempDir } from "../helpers/tools.js";
 
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), ...args]).then(
@@ -19,7 +18,7 @@ describe("delineate segment: a folder in, DICOM outputs out", () => {
   it("segments every series the model takes, reports the rest by name, and writes valid SEG, SR and RTSTRUCT", {
     timeout: 180_000,
   }, async () => {
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-segment-"));
+    const work = tempDir("segment-");
     const input = path.join(work, "in");
     const a = writePhantomSeries(path.join(input, "a"), {
       size: 64,
@@ -73,7 +72,7 @@ describe("delineate segment: a folder in, DICOM outputs out", () => {
   it("writes only the formats asked for (the overlay too), and refuses an SR without its SEG", {
     timeout: 120_000,
   }, async () => {
-    const work = mkdtempSync(path.join(tmpdir(), "delineate-segment-"));
+    const work = tempDir("segment-");
     const s = writePhantomSeries(path.join(work, "in"), {
       size: 48,
       slices: 9,

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
 import { createSession } from "../../src/inference/session.js";
 import type { Logger } from "../../src/log.js";
-import { exec } from "../helpers/tools.js";
+import { exec, tempDir } from "../helpers/tools.js";
 
 const EXPORT = `
 import sys, torch
@@ -17,7 +15,7 @@ for name, up in (("transposed", torch.nn.ConvTranspose3d(2, 2, 2, stride=2)), ("
 it("a 3D model with transposed convolutions skips WebGPU with a log line saying why, and loads on the next provider", {
   timeout: 120_000,
 }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-session-"));
+  const dir = tempDir("session-");
   await exec("/usr/bin/python3", ["-c", EXPORT, dir]);
   const lines: string[] = [];
   const log = { warn: (message: string) => lines.push(message) } as unknown as Logger;

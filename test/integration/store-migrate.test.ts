@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, it } from "node:test";
 import { defaultWorker } from "../../src/jobs/identity.js";
@@ -9,9 +8,9 @@ import { PostgresJobStore } from "../../src/jobs/postgresStore.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { stopTestPostgres, testPostgres } from "../helpers/store.js";
-import { exec, ROOT } from "../helpers/tools.js";
+import { exec, ROOT, tempDir } from "../helpers/tools.js";
 
-const dir = mkdtempSync(path.join(tmpdir(), "delineate-migrate-"));
+const dir = tempDir("migrate-");
 after(async () => {
   await stopTestPostgres();
   rmSync(dir, { recursive: true, force: true });

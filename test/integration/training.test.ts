@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import ort from "onnxruntime-node";
-import { exec, ROOT } from "../helpers/tools.js";
+import { exec, ROOT, tempDir } from "../helpers/tools.js";
 
 it("trains the 2D U-Net, the 3D U-Net and the V-Net a few steps on tiny data, reproducibly and resumably, and their ONNX exports match PyTorch to 1e-4", {
   timeout: 300_000,
 }, async () => {
-  const out = mkdtempSync(path.join(tmpdir(), "delineate-training-"));
+  const out = tempDir("training-");
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "smoke.py"), "--out", out, "--steps", "6"], {
     maxBuffer: 64 * 1024 * 1024,
   });

@@ -112,4 +112,16 @@ describe("codebase rules", () => {
     }
     assert.deepEqual(found, [], "split these into functions with one job each");
   });
+
+  it("tests and benchmarks make temporary folders with tempDir, never mkdtemp (so each is removed at exit)", () => {
+    const found: string[] = [];
+    for (const sf of ["test", "bench", "scripts"].flatMap((d) => sourceFiles(path.join(repoRoot, d))).map(parse)) {
+      walk(sf, (n) => {
+        if (!ts.isCallExpression(n)) return;
+        const callee = ts.isPropertyAccessExpression(n.expression) ? n.expression.name : n.expression;
+        if (ts.isIdentifier(callee) && /^mkdtemp(Sync)?$/.test(callee.text)) found.push(where(sf, n));
+      });
+    }
+    assert.deepEqual(found, [], "use tempDir(prefix) from harness/tempDir.ts (test/helpers/tools.ts re-exports it)");
+  });
 });

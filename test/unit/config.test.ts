@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { DelineateError } from "../../src/errors.js";
-import { ROOT } from "../helpers/tools.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
 
 const DEFAULT = path.join(ROOT, "config", "default.json");
 
@@ -31,7 +30,7 @@ describe("configuration", () => {
     );
   });
   it("refuses a bad file with the file and every offending field named", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-config-"));
+    const dir = tempDir("config-");
     const bad = path.join(dir, "bad.json");
     writeFileSync(
       bad,
@@ -57,7 +56,7 @@ describe("configuration", () => {
 
 describe("PACS password from a secret file", () => {
   it("reads DELINEATE_PACS_PASSWORD_FILE, trimmed, and names the file when it cannot", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-secret-"));
+    const dir = tempDir("secret-");
     const secret = path.join(dir, "pacs-password");
     writeFileSync(secret, "s3cret\n");
     assert.equal(loadConfig(DEFAULT, { DELINEATE_PACS_PASSWORD_FILE: secret }).pacs.password, "s3cret");
@@ -77,7 +76,7 @@ describe("routing rules and destinations", () => {
     return file;
   };
   it("loads the example rules, reading a destination's password file and CA relative to the config", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    const dir = tempDir("routes-");
     writeFileSync(path.join(dir, "research-password"), "r3search\n");
     const c = loadConfig(
       write(dir, () => {}),
@@ -99,7 +98,7 @@ describe("routing rules and destinations", () => {
     );
   });
   it("refuses rules with an unknown destination, a repeated name, an unknown output, or a destination called pacs", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    const dir = tempDir("routes-");
     const refused = (change: (c: Record<string, any>) => void, why: RegExp) =>
       assert.throws(() => loadConfig(write(dir, change), {}), why);
     const noSecret = (c: Record<string, any>) => delete c.destinations.research.passwordFile;
@@ -126,7 +125,7 @@ describe("routing rules and destinations", () => {
     refused(() => {}, /cannot read the destinations\.research password file .*research-password/);
   });
   it("refuses SOP class UIDs and a UID root that break the DICOM UID grammar", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-routes-"));
+    const dir = tempDir("routes-");
     const refused = (change: (c: Record<string, any>) => void, why: RegExp) =>
       assert.throws(() => loadConfig(write(dir, change), {}), why);
     for (const bad of ["1..2", "1.2.", "01.2", "1.2/3", `1.${"2".repeat(63)}`]) {

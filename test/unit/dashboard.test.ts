@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, it } from "node:test";
 import { inflateSync } from "node:zlib";
@@ -9,8 +7,6 @@ import { parsePart10, writePart10 } from "../../src/dicom/dataset.js";
 import { DelineateError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import type { ModelLabel } from "../../src/models/manifest.js";
-import { buildSegmentation } from "../../src/outputs/segmentation.js";
-import { newUid } from "../../src/outputs/uid.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { createApp } from "../../src/server/app.js";
 import { AuditLog } from "../../src/server/dashboard/audit.js";
@@ -19,10 +15,10 @@ import { encodePng } from "../../src/server/dashboard/png.js";
 import { Previewer, segToLabels } from "../../src/server/dashboard/preview.js";
 import { dashboardRouter } from "../../src/server/dashboard/router.js";
 import { SessionStore } from "../../src/server/dashboard/sessions.js";
-import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
 import { freePort } from "../helpers/orthanc.js";
-import { makeSeries } from "../helpers/series.js";
+import { gappedLabelSeries, testSegmentation } from "../helpers/segFixture.js";
 import { stopTestPostgres, testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 const log = createLogger({ level: "error", silent: true });
 
@@ -30,7 +26,7 @@ after(stopTestPostgres);
 
 /** A node's HTTP app with the dashboard, on a fresh store, against a PACS port where nothing listens. */
 async function setUp() {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-dash-"));
+  const dir = tempDir("dash-");
   // the job store of the DELINEATE_TEST_STORE kind (SQLite by default; DELINEATE_TEST_STORE=postgres for PostgreSQL)
   const { store } = await testStore();
   const audit = new AuditLog(dir);
@@ -195,21 +191,7 @@ it("encodes RGB as a PNG whose image data inflates back to the pixels", () => {
 });
 
 it("reads our own SEG (BINARY and LABELMAP, through Part 10) back to the label map the preview draws", () => {
-  const [cols, rows, nz] = [13, 7, 6];
-  const series = makeSeries(
-    Array.from({ length: nz }, (_, k) => ({
-      position: [-3, 4, k * 2.5] as [number, number, number],
-      pixels: Array.from({ length: rows * cols }, () => 40),
-    })),
-    { rows, cols },
-  );
-  const volume = seriesToVolume(series);
-  const labels = new Uint8Array(cols * rows * nz);
-  for (let i = 0; i < labels.length; i++) {
-    const k = Math.floor(i / (cols * rows));
-    if (k >= 1 && k <= 4 && k !== 2 && i % 3 === 0) labels[i] = 1;
-    if (k === 5 && i % 5 === 1) labels[i] = 3;
-  }
+  const { series, volume, labels } = gappedLabelSeries();
   const label = (value: number, name: string): ModelLabel => ({
     value,
     name,
@@ -220,21 +202,13 @@ it("reads our own SEG (BINARY and LABELMAP, through Part 10) back to the label m
   });
   const modelLabels = [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")];
   for (const type of ["BINARY", "LABELMAP"] as const) {
-    const seg = buildSegmentation({
+    const seg = testSegmentation({
       volume,
       source: series[0]!.dataset,
       labels: { dims: volume.dims, data: labels },
       segmentLabels: modelLabels,
       algorithm: { name: "test-model", version: "1" },
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      series: { number: 42, description: "test" },
-      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
       disclaimer: "",
-      now: new Date(),
       type,
     });
     const stored = parsePart10(writePart10(seg.dataset)).dataset;

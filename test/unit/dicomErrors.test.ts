@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import type { ParsedDicom } from "../../src/dicom/dataset.js";
@@ -10,6 +9,7 @@ import { DelineateError, type ErrorCode } from "../../src/errors.js";
 import { readAt } from "../../src/fileRange.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { decodeSlice, expandFrames } from "../../src/volume/slicePixels.js";
+import { tempDir } from "../helpers/tools.js";
 
 /** The error `fn` throws, checked to be a DelineateError with this code and a message matching `pattern`. */
 function typed(fn: () => unknown, code: ErrorCode, pattern: RegExp): DelineateError {
@@ -74,7 +74,7 @@ describe("typed failures of DICOM reading", () => {
   });
 
   it("a file shorter than a read: DLN_ERR_INTERNAL from readAt; DLN_ERR_DICOM_PARSE naming the file from the reader", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-errors-"));
+    const dir = tempDir("errors-");
     const short = path.join(dir, "short.bin");
     writeFileSync(short, new Uint8Array(10));
     const fd = openSync(short, "r");

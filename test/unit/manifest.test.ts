@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { loadModelPackage } from "../../src/models/loadModel.js";
-import { ROOT } from "../helpers/tools.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
 
 it("loads the shipped manifest with inference defaults, and refuses a patch that is not a multiple of the network's size multiple", () => {
   const ct = loadModelPackage(path.join(ROOT, "models"), "ct-body");
   assert.deepEqual(ct.manifest.inference, { overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1 });
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-manifest-"));
+  const dir = tempDir("manifest-");
   cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
   const file = path.join(dir, "ct-body", "model.json");
   const m = JSON.parse(readFileSync(file, "utf8"));
@@ -48,7 +47,7 @@ it("takes an External step naming one of the model's labels, with its defaults, 
     openingMm: 5,
     combine: "replace",
   });
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-manifest-"));
+  const dir = tempDir("manifest-");
   cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
   const file = path.join(dir, "ct-body", "model.json");
   const m = JSON.parse(readFileSync(file, "utf8"));

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -14,6 +13,7 @@ import { NotificationSender } from "../../src/notify/sender.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { completedSegmentJob, testFacts } from "../helpers/outboxFixtures.js";
 import { type TestStore, testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 const opened: TestStore[] = [];
 const open = async () => {
@@ -95,7 +95,7 @@ describe("notification outbox", () => {
 
 describe("outbox migration", () => {
   it("adds the outbox to a third-schema store", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "delineate-outbox-"));
+    const dir = tempDir("outbox-");
     try {
       await new SqliteJobStore(dir, () => newUid("2.25")).close();
       const v3 = new Database(path.join(dir, "delineate.sqlite"));

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -10,6 +9,7 @@ import type { JobStore } from "../../src/jobs/jobStore.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { stopTestPostgres, TEST_STORE, type TestStore, testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
 
 const target = (series: string, model = "m", version = "1.0.0", destination = "pacs"): SegmentTarget => ({
   seriesInstanceUID: series,
@@ -28,7 +28,7 @@ const open = async () => {
 };
 const folders: string[] = [];
 const fresh = () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-store-"));
+  const dir = tempDir("store-");
   folders.push(dir);
   return dir;
 };

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import request from "supertest";
@@ -12,7 +11,7 @@ import { newUid, uidFromName } from "../../src/outputs/uid.js";
 import { createApp } from "../../src/server/app.js";
 import { webhookRouter } from "../../src/server/webhook.js";
 import { testStore } from "../helpers/store.js";
-import { ROOT } from "../helpers/tools.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
 
 describe("the DICOM UID grammar (PS3.5 §9.1)", () => {
   it("takes dotted components of digits without leading zeros (a lone 0 allowed), at most 64 characters", () => {
@@ -120,7 +119,7 @@ describe("every UID the node is given is checked against the one grammar", () =>
   });
 
   it("STOW-RS keeps no instance whose UIDs break the grammar", () => {
-    const pushed = new PushedStudies(mkdtempSync(path.join(tmpdir(), "delineate-uids-pushed-")));
+    const pushed = new PushedStudies(tempDir("uids-pushed-"));
     const instance = (uids: Record<string, string>) =>
       writePart10({
         SOPClassUID: SopClass.CTImageStorage,

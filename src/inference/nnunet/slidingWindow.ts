@@ -5,6 +5,7 @@ import { DelineateError } from "../../errors.js";
  * test-time mirroring, fold averaging. Arrays are C-order [d0, d1, d2]; a 2D configuration runs every slice along d0.
  */
 
+import { flipCopy } from "../slidingWindow.js";
 import { f16round, f16roundFromFloat32, roundHalfEven } from "./half.js";
 import type { Shape3 } from "./resample.js";
 
@@ -83,31 +84,6 @@ function padToPatch(
       out.set(data.subarray(src, src + shape[2]), dst);
     }
   return { data: out, shape: padded, before };
-}
-
-/** Copies `src` ([channels, ...dims]) flipped along the given array axes into `out` at `outOffset`. */
-function flipCopy(
-  src: Float32Array,
-  srcOffset: number,
-  out: Float32Array,
-  outOffset: number,
-  dims: Shape3,
-  channels: number,
-  axes: readonly number[],
-): void {
-  const [n0, n1, n2] = dims;
-  const f0 = axes.includes(0),
-    f1 = axes.includes(1),
-    f2 = axes.includes(2);
-  const vol = n0 * n1 * n2;
-  for (let c = 0; c < channels; c++)
-    for (let i = 0; i < n0; i++)
-      for (let j = 0; j < n1; j++) {
-        const s = srcOffset + c * vol + ((f0 ? n0 - 1 - i : i) * n1 + (f1 ? n1 - 1 - j : j)) * n2;
-        const d = outOffset + c * vol + (i * n1 + j) * n2;
-        if (f2) for (let k = 0; k < n2; k++) out[d + k] = src[s + n2 - 1 - k]!;
-        else out.set(src.subarray(s, s + n2), d);
-      }
 }
 
 /** Every non-empty combination of the mirror axes, by size, as itertools.combinations lists them (:573-590). */
