@@ -72,11 +72,16 @@ export class SequenceWriter {
   private leaf(tag: string, el: DictElement): Uint8Array {
     const numeric = NUMERIC[el.vr];
     // denaturalised numbers may be strings ("1"): dcmjs hands them to a DataView, which converts them as Number does
-    const values = el.Value?.map((v) =>
-      typeof v === "number" || (typeof v === "string" && v.trim()) ? Number(v) : Number.NaN,
-    );
+    const values = numeric
+      ? el.Value?.map((v) => (typeof v === "number" || (typeof v === "string" && v.trim()) ? Number(v) : Number.NaN))
+      : undefined;
     if (numeric && values && Object.keys(el).length === 2 && values.every(Number.isFinite))
       return numericElement(tag, el.vr, numeric, values);
+    const decimal =
+      el.vr === "DS" && Object.keys(el).length === 2 && el.Value?.length && el.Value.every(isDecimalText)
+        ? decimalElement(tag, el.Value as string[])
+        : undefined;
+    if (decimal) return decimal;
     const plain =
       Object.keys(el).every((k) => k === "vr" || k === "Value") &&
       (el.Value ?? []).every((v) => v === null || typeof v === "string" || typeof v === "number");
@@ -116,6 +121,29 @@ function numericElement(
   out[5] = vr.charCodeAt(1);
   view.setUint16(6, size * values.length, true);
   for (const [i, v] of values.entries()) set(view, 8 + i * size, v);
+  return out;
+}
+
+/** A DS value dcmjs writes as it is: a non-empty string of at most 16 number characters (what `ds()` makes). */
+const isDecimalText = (v: unknown): boolean => typeof v === "string" && /^[0-9.eE+-]{1,16}$/.test(v);
+
+/**
+ * A DS element of such values (an RTSTRUCT's ContourData): joined by backslashes, padded with a space to an even
+ * length, as dcmjs writes it; a value longer than a 2-byte length holds is left to dcmjs.
+ */
+function decimalElement(tag: string, values: readonly string[]): Uint8Array | undefined {
+  const text = values.join("\\");
+  const length = text.length + (text.length % 2);
+  if (length > 0xfffe) return undefined;
+  const out = new Uint8Array(8 + length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, Number.parseInt(tag.slice(0, 4), 16), true);
+  view.setUint16(2, Number.parseInt(tag.slice(4, 8), 16), true);
+  out[4] = 0x44; // "D"
+  out[5] = 0x53; // "S"
+  view.setUint16(6, length, true);
+  for (let i = 0; i < text.length; i++) out[8 + i] = text.charCodeAt(i);
+  if (length > text.length) out[8 + text.length] = 0x20;
   return out;
 }
 

@@ -97,10 +97,12 @@ function labelBoxes(
   wanted: ReadonlyMap<number, unknown>,
 ): Map<number, [number, number, number, number]> {
   const box = new Map<number, [number, number, number, number]>();
+  const want = new Uint8Array(256);
+  for (const v of wanted.keys()) if (v >= 0 && v < 256) want[v] = 1;
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
       const v = slice[j * nx + i]!;
-      if (!v || !wanted.has(v)) continue;
+      if (!v || !want[v]) continue;
       const b = box.get(v);
       if (!b) box.set(v, [i, j, i, j]);
       else {
