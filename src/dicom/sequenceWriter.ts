@@ -1,4 +1,5 @@
 import dcmjs from "dcmjs";
+import { TransferSyntax } from "./uids.js";
 
 /** An element of a denaturalised dataset, as dcmjs holds it: its VR and its values (items, for a sequence). */
 interface DictElement {
@@ -6,8 +7,6 @@ interface DictElement {
   Value?: unknown[];
 }
 type Dict = Record<string, DictElement>;
-
-const EXPLICIT_LE = "1.2.840.10008.1.2.1";
 
 /** Item, item delimitation and sequence delimitation tags with their lengths, as dcmjs writes them (explicit VR LE). */
 const ITEM = new Uint8Array([0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff]);
@@ -89,7 +88,9 @@ export class SequenceWriter {
     const known = key === undefined ? undefined : this.leaves.get(key);
     if (known) return known;
     const stream = new dcmjs.data.WriteBufferStream(256, true);
-    dcmjs.data.DicomMessage.write({ [tag]: el }, stream, EXPLICIT_LE, { allowInvalidVRLength: false });
+    dcmjs.data.DicomMessage.write({ [tag]: el }, stream, TransferSyntax.ExplicitVRLittleEndian, {
+      allowInvalidVRLength: false,
+    });
     const bytes = new Uint8Array(stream.getBuffer());
     if (key !== undefined) this.leaves.set(key, bytes);
     return bytes;
