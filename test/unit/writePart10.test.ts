@@ -64,74 +64,79 @@ function dcmjsWithoutPixels(dataset: NaturalDataset): Uint8Array {
   return new Uint8Array(dict.write());
 }
 
-it("writes SEG (BINARY, LABELMAP), RTSTRUCT and SR byte for byte as dcmjs alone writes them", () => {
-  const [rows, cols, nz] = [13, 11, 7]; // 143 pixels a frame: frames start mid-byte
-  const series = makeSeries(
-    Array.from({ length: nz }, (_, k) => ({
-      position: [0, 0, k * 2.5],
-      pixels: Array.from({ length: rows * cols }, () => 40),
-    })),
-    { rows, cols },
-  );
-  const volume = seriesToVolume(series);
-  const labels = new Uint8Array(cols * rows * nz);
-  for (let i = 0; i < labels.length; i++) {
-    const k = Math.floor(i / (cols * rows));
-    const x = i % cols,
-      y = Math.floor(i / cols) % rows;
-    if (k >= 1 && k <= 4 && x > 2 && x < 8 && y > 2 && y < 9) labels[i] = 1;
-    if (k >= 3 && x > 5 && y > 6) labels[i] = 3;
-  }
-  const label = (value: number, name: string): ModelLabel => ({
-    value,
-    name,
-    color: [200, value * 40, 10],
-    category: { code: "123037004", scheme: "SCT", meaning: "Anatomical Structure" },
-    type: { code: "10200004", scheme: "SCT", meaning: name },
-    rtInterpretedType: "ORGAN",
-  });
-  const common = {
-    volume,
-    source: { ...series[0]!.dataset, Modality: "CT" },
-    labels: { dims: volume.dims, data: labels },
-    segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")],
-    series: { number: 42, description: "test" },
-    equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
-    now: new Date(),
-  };
-  const algorithm = { name: "test-model", version: "1" };
-  for (const type of ["BINARY", "LABELMAP"] as const) {
-    const seg = buildSegmentation({
-      ...common,
-      algorithm,
-      uids: {
-        seriesInstanceUID: newUid("2.25"),
-        sopInstanceUID: newUid("2.25"),
-        dimensionOrganizationUID: newUid("2.25"),
-      },
-      disclaimer: "Not for clinical use",
-      type,
+// 13×11: 143 pixels a frame, so frames start mid-byte; 12×16: rows a multiple of 4 (label boxes skip words of background)
+for (const [rows, cols, nz] of [
+  [13, 11, 7],
+  [12, 16, 6],
+] as const) {
+  it(`writes SEG (BINARY, LABELMAP), RTSTRUCT and SR byte for byte as dcmjs alone writes them (${cols}×${rows})`, () => {
+    const series = makeSeries(
+      Array.from({ length: nz }, (_, k) => ({
+        position: [0, 0, k * 2.5],
+        pixels: Array.from({ length: rows * cols }, () => 40),
+      })),
+      { rows, cols },
+    );
+    const volume = seriesToVolume(series);
+    const labels = new Uint8Array(cols * rows * nz);
+    for (let i = 0; i < labels.length; i++) {
+      const k = Math.floor(i / (cols * rows));
+      const x = i % cols,
+        y = Math.floor(i / cols) % rows;
+      if (k >= 1 && k <= 4 && x > 2 && x < 8 && y > 2 && y < 9) labels[i] = 1;
+      if (k >= 3 && x > 5 && y > 6) labels[i] = 3;
+    }
+    const label = (value: number, name: string): ModelLabel => ({
+      value,
+      name,
+      color: [200, value * 40, 10],
+      category: { code: "123037004", scheme: "SCT", meaning: "Anatomical Structure" },
+      type: { code: "10200004", scheme: "SCT", meaning: name },
+      rtInterpretedType: "ORGAN",
     });
-    assert.deepEqual(writePart10(seg.dataset), dcmjsPart10(seg.dataset), type);
-    if (type === "BINARY") {
-      const sr = buildMeasurementReport({
+    const common = {
+      volume,
+      source: { ...series[0]!.dataset, Modality: "CT" },
+      labels: { dims: volume.dims, data: labels },
+      segmentLabels: [label(1, "Liver"), label(2, "Lung"), label(3, "Kidney")],
+      series: { number: 42, description: "test" },
+      equipment: { manufacturer: "Delineate", modelName: "Delineate", deviceSerialNumber: "t", softwareVersion: "0" },
+      now: new Date(),
+    };
+    const algorithm = { name: "test-model", version: "1" };
+    for (const type of ["BINARY", "LABELMAP"] as const) {
+      const seg = buildSegmentation({
         ...common,
-        segmentation: seg,
+        algorithm,
         uids: {
           seriesInstanceUID: newUid("2.25"),
           sopInstanceUID: newUid("2.25"),
-          deviceObserverUID: newUid("2.25"),
-          trackingUID: () => newUid("2.25"),
+          dimensionOrganizationUID: newUid("2.25"),
         },
+        disclaimer: "Not for clinical use",
+        type,
       });
-      assert.deepEqual(writePart10(sr), dcmjsWithoutPixels(sr), "SR");
+      assert.deepEqual(writePart10(seg.dataset), dcmjsPart10(seg.dataset), type);
+      if (type === "BINARY") {
+        const sr = buildMeasurementReport({
+          ...common,
+          segmentation: seg,
+          uids: {
+            seriesInstanceUID: newUid("2.25"),
+            sopInstanceUID: newUid("2.25"),
+            deviceObserverUID: newUid("2.25"),
+            trackingUID: () => newUid("2.25"),
+          },
+        });
+        assert.deepEqual(writePart10(sr), dcmjsWithoutPixels(sr), "SR");
+      }
     }
-  }
-  const rt = buildStructureSet({
-    ...common,
-    algorithm,
-    uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") },
-    disclaimer: "",
+    const rt = buildStructureSet({
+      ...common,
+      algorithm,
+      uids: { seriesInstanceUID: newUid("2.25"), sopInstanceUID: newUid("2.25") },
+      disclaimer: "",
+    });
+    assert.deepEqual(writePart10(rt), dcmjsWithoutPixels(rt), "RTSTRUCT");
   });
-  assert.deepEqual(writePart10(rt), dcmjsWithoutPixels(rt), "RTSTRUCT");
-});
+}
