@@ -29,7 +29,16 @@ export function packBinaryFrames(
     frameOf.fill(-1);
     for (const { value, index } of list) frameOf[value] = index;
     const base = slice * pixelsPerFrame;
+    // four pixels at a time where all are background: their word is zero
+    const words =
+      (labels.byteOffset + base) % 4 === 0
+        ? new Uint32Array(labels.buffer, labels.byteOffset + base, pixelsPerFrame >> 2)
+        : undefined;
     for (let p = 0; p < pixelsPerFrame; p++) {
+      if (words && (p & 3) === 0 && p >> 2 < words.length && words[p >> 2] === 0) {
+        p += 3;
+        continue;
+      }
       const v = labels[base + p]!;
       if (v === 0) continue;
       const f = frameOf[v]!;
