@@ -8,6 +8,7 @@
 
 import { execFile } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { tempDir } from "../harness/tempDir.js";
@@ -15,6 +16,7 @@ import { ROOT, SHARED_DATA } from "../harness/tools.js";
 import { type NaturalDataset, parsePart10, writePart10 } from "../src/dicom/dataset.js";
 import { encapsulatedFrames, loadPixelDecoders } from "../src/dicom/pixelDecoders.js";
 import { SopClass } from "../src/dicom/uids.js";
+import { profileSplit, splitText } from "./profile.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
 const run = promisify(execFile);
@@ -75,24 +77,55 @@ async function buildSeries(dir: string): Promise<number> {
   return n;
 }
 
-async function timed(command: string, args: string[]): Promise<{ seconds: number; peakMiB: number }> {
-  const { stderr } = await run("/usr/bin/time", ["-f", "TIME %e %M", command, ...args], {
+interface Timing {
+  seconds: number;
+  /** user + system CPU seconds: less sensitive than wall time to other work on a shared machine */
+  cpuSeconds: number;
+  peakMiB: number;
+}
+
+async function timed(command: string, args: string[]): Promise<Timing> {
+  const { stderr } = await run("/usr/bin/time", ["-f", "TIME %e %U %S %M", command, ...args], {
     maxBuffer: 64 * 1024 * 1024,
   });
-  const m = /TIME ([0-9.]+) ([0-9]+)\s*$/.exec(stderr);
+  const m = /TIME ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9]+)\s*$/.exec(stderr);
   if (!m) throw new Error(`no timing in: ${stderr.slice(-500)}`);
-  return { seconds: Number(m[1]), peakMiB: Number(m[2]) / 1024 };
+  return { seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), peakMiB: Number(m[4]) / 1024 };
+}
+
+/** Where `delineate convert` spends its time, from one more run under `node --cpu-prof`. */
+async function convertProfile(series: string, dir: string): Promise<Record<string, number>> {
+  const profDir = path.join(dir, "profile");
+  await run(process.execPath, [
+    "--cpu-prof",
+    `--cpu-prof-dir=${profDir}`,
+    path.join(ROOT, "dist/src/cli/main.js"),
+    "convert",
+    series,
+    "--out",
+    path.join(dir, "profiled.nii"),
+  ]);
+  return profileSplit(profDir, {
+    "header parse (dcmjs, scanFolder)": ["scanFolder"],
+    "pixel decode and NIfTI write": ["writeNiftiFile"],
+    "module loading": ["loadAndTranslate", "compileSourceTextModule", "getModuleJobForImport", "moduleStrategy"],
+    "volume plan": ["seriesToVolumes"],
+  });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
+  const loadAverage = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(", ");
   const dir = tempDir("bench-convert-");
   const slices = await buildSeries(dir);
   const series = path.join(dir, "series");
   const volumeMiB = (512 * 512 * slices * 2) / 2 ** 20; // int16 voxels, what both write
-  const ours: { seconds: number; peakMiB: number }[] = [];
-  const theirs: { seconds: number; peakMiB: number }[] = [];
+  const ours: Timing[] = [];
+  const theirs: Timing[] = [];
   for (let i = 0; i < 3; i++) {
     ours.push(
       await timed(process.execPath, [
@@ -107,8 +140,14 @@ async function main(): Promise<void> {
     mkdirSync(out);
     theirs.push(await timed("dcm2niix", ["-z", "n", "-b", "n", "-f", "ref", "-o", out, series]));
   }
-  const o = { seconds: median(ours.map((r) => r.seconds)), peakMiB: median(ours.map((r) => r.peakMiB)) };
-  const t = { seconds: median(theirs.map((r) => r.seconds)), peakMiB: median(theirs.map((r) => r.peakMiB)) };
+  const medians = (rs: Timing[]) => ({
+    seconds: median(rs.map((r) => r.seconds)),
+    cpuSeconds: median(rs.map((r) => r.cpuSeconds)),
+    peakMiB: median(rs.map((r) => r.peakMiB)),
+  });
+  const o = medians(ours);
+  const t = medians(theirs);
+  const split = await convertProfile(series, dir);
   const { stdout: version } = await run("dcm2niix", ["-v"]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
   const machine = machineFacts({
     dcm2niix:
@@ -118,6 +157,7 @@ async function main(): Promise<void> {
         .find((l) => /version/i.test(l)) ?? "unknown",
   });
   const timeRatio = o.seconds / t.seconds;
+  const cpuRatio = o.cpuSeconds / t.cpuSeconds;
   const memoryOverVolume = o.peakMiB / volumeMiB;
   mergeResults({
     convert: {
@@ -127,7 +167,10 @@ async function main(): Promise<void> {
       ours: { runs: ours, ...o },
       dcm2niix: { runs: theirs, ...t },
       timeRatio,
+      cpuRatio,
       memoryOverVolume,
+      profileMs: split,
+      loadAverage,
     },
   });
   const md = [
@@ -140,12 +183,16 @@ async function main(): Promise<void> {
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; ${machine.dcm2niix}; ${machine.date}.`,
     "",
-    "| converter | wall (s) | peak RSS (MiB) |",
-    "| --- | --- | --- |",
-    `| delineate convert | ${o.seconds.toFixed(2)} | ${Math.round(o.peakMiB)} |`,
-    `| dcm2niix | ${t.seconds.toFixed(2)} | ${Math.round(t.peakMiB)} |`,
+    `Load average when it started: ${loadAverage}.`,
     "",
-    `Time: ${timeRatio.toFixed(2)}× dcm2niix (target ≤ 2×). Memory: ${memoryOverVolume.toFixed(2)}× the volume's ${volumeMiB.toFixed(0)} MiB of int16 voxels (target < 3×).`,
+    "| converter | wall (s) | CPU, user + system (s) | peak RSS (MiB) |",
+    "| --- | --- | --- | --- |",
+    `| delineate convert | ${o.seconds.toFixed(2)} | ${o.cpuSeconds.toFixed(2)} | ${Math.round(o.peakMiB)} |`,
+    `| dcm2niix | ${t.seconds.toFixed(2)} | ${t.cpuSeconds.toFixed(2)} | ${Math.round(t.peakMiB)} |`,
+    "",
+    `Time: ${timeRatio.toFixed(2)}× dcm2niix's wall time, ${cpuRatio.toFixed(2)}× its CPU time (target ≤ 1.0×). Memory: ${memoryOverVolume.toFixed(2)}× the volume's ${volumeMiB.toFixed(0)} MiB of int16 voxels (target ≤ 1.1×).`,
+    "",
+    `Where convert's time goes (one more run under \`node --cpu-prof\`, inclusive): ${splitText(split)}.`,
     "",
   ].join("\n");
   writeFileSync(path.join(ROOT, "bench", "CONVERT.md"), md);

@@ -6,7 +6,8 @@
  */
 
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -19,6 +20,7 @@ import { buildSegmentation } from "../src/outputs/segmentation.js";
 import { buildStructureSet } from "../src/outputs/structureSet.js";
 import { newUid } from "../src/outputs/uid.js";
 import type { Volume } from "../src/volume/volume.js";
+import { profileSplit, splitText } from "./profile.js";
 import { installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 
 const [NX, NY, NZ] = [512, 512, 300];
@@ -128,6 +130,7 @@ async function runCase(name: string): Promise<void> {
     }));
   }
   const inputsPeakMiB = hwmMiB();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let bytes: Uint8Array;
   if (name === "ours-seg") {
@@ -206,35 +209,75 @@ async function runCase(name: string): Promise<void> {
     bytes = new Uint8Array((dcmjs as any).data.datasetToBuffer(seg.dataset));
   }
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${JSON.stringify({ seconds, inputsPeakMiB, peakMiB: hwmMiB(), bytes: bytes.byteLength })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const result = { seconds, cpuSeconds, inputsPeakMiB, peakMiB: hwmMiB(), bytes: bytes.byteLength };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 async function main(): Promise<void> {
   const caseArg = process.argv.indexOf("--case");
   if (caseArg > 0) return runCase(process.argv[caseArg + 1]!);
-  const run = async (name: string) => {
+  const loadAverage = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(", ");
+  const profiles = mkdtempSync(path.join(tmpdir(), "delineate-bench-outputs-"));
+  const run = async (name: string, profile?: string) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ["--max-old-space-size=16384", fileURLToPath(import.meta.url), "--case", name],
+      [
+        "--max-old-space-size=16384",
+        ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${path.join(profiles, profile)}`] : []),
+        fileURLToPath(import.meta.url),
+        "--case",
+        name,
+      ],
       { maxBuffer: 1 << 20 },
     );
-    const r = JSON.parse(stdout) as { seconds: number; inputsPeakMiB: number; peakMiB: number; bytes: number };
+    const r = JSON.parse(stdout) as {
+      seconds: number;
+      cpuSeconds: number;
+      inputsPeakMiB: number;
+      peakMiB: number;
+      bytes: number;
+    };
     process.stderr.write(`${name}: ${JSON.stringify(r)}\n`);
     return { case: name, ...r, encodeMiB: r.peakMiB - r.inputsPeakMiB };
   };
   const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
   const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
+  // where our encoders' time goes: one more run of each under --cpu-prof (inclusive time per group, first match)
+  await run("ours-seg", "seg");
+  await run("ours-rtstruct", "rtstruct");
+  const segSplit = profileSplit(path.join(profiles, "seg"), {
+    "bit packing (into the file's buffer)": ["packBinaryFrames"],
+    "label extents": ["labelExtents"],
+    "header and per-frame sequences (dcmjs, SequenceWriter)": ["writePart10"],
+    "building the dataset": ["buildSegmentation"],
+    "bench inputs (label map)": ["makeLabels", "makeVolume"],
+  });
+  const rtSplit = profileSplit(path.join(profiles, "rtstruct"), {
+    "contour tracing (d3-contour, traceMask)": ["traceMask"],
+    "contour points to DS text": ["contourSequence"],
+    "label boxes": ["labelBoxes"],
+    "writing (dcmjs, SequenceWriter)": ["writePart10"],
+    "bench inputs (label map)": ["makeLabels", "makeVolume"],
+  });
   const machine = machineFacts({ dcmjs: installedVersion("dcmjs") });
   mergeResults({
     outputs: {
       machine,
+      loadAverage,
       results,
       speedup: theirs.seconds / ours.seconds,
+      cpuSpeedup: theirs.cpuSeconds / ours.cpuSeconds,
       memoryRatio: theirs.encodeMiB / ours.encodeMiB,
+      profileMs: { seg: segSplit, rtstruct: rtSplit },
     },
   });
   const row = (label: string, r: typeof ours, labels: number) =>
-    `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;
+    `| ${label} | ${labels} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds.toFixed(2)} | ${Math.round(r.peakMiB)} | ${Math.round(r.inputsPeakMiB)} | ${Math.round(r.encodeMiB)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`;
   const md = [
     "# Benchmark: encoding outputs",
     "",
@@ -242,15 +285,19 @@ async function main(): Promise<void> {
     "slices each, staggered); each case in its own Node process. Peak is the process's VmHWM; inputs is the peak once",
     "the inputs were built (for dcmjs, the 300 source images with pixel data, which it derives from); encode = peak − inputs.",
     "",
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; dcmjs ${machine.dcmjs}; ${machine.date}.`,
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; dcmjs ${machine.dcmjs}; ${machine.date}. Load average when it started: ${loadAverage}.`,
     "",
-    "| encoder | labels | wall (s) | peak RSS (MiB) | inputs (MiB) | encode (MiB) | file (MiB) |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| encoder | labels | wall (s) | CPU, user + system (s) | peak RSS (MiB) | inputs (MiB) | encode (MiB) | file (MiB) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
     row("Delineate SEG (buildSegmentation + writePart10)", ours, 100),
     row("dcmjs derivations.Segmentation (addSegmentFromLabelmap, bitPackPixelData, datasetToBuffer)", theirs, 100),
     row("Delineate RTSTRUCT (buildStructureSet + writePart10)", rt, 20),
     "",
-    `SEG: Delineate is ${(theirs.seconds / ours.seconds).toFixed(1)}× faster than dcmjs and uses ${(theirs.encodeMiB / ours.encodeMiB).toFixed(1)}× less memory to encode.`,
+    `SEG: Delineate is ${(theirs.seconds / ours.seconds).toFixed(1)}× faster than dcmjs in wall time (${(theirs.cpuSeconds / ours.cpuSeconds).toFixed(1)}× in CPU time) and uses ${(theirs.encodeMiB / ours.encodeMiB).toFixed(1)}× less memory to encode (targets: ≥ 5× faster, ≤ 250 MiB to encode; RTSTRUCT ≤ 1 s).`,
+    "",
+    `Where our SEG's time goes (one more run under \`node --cpu-prof\`, inclusive ms): ${splitText(segSplit)}.`,
+    "",
+    `Where our RTSTRUCT's time goes: ${splitText(rtSplit)}.`,
     "",
   ].join("\n");
   writeFileSync(path.join(ROOT, "bench", "OUTPUTS.md"), md);

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { num, type ParsedDicom, str } from "../dicom/dataset.js";
-import { loadPixelDecoders } from "../dicom/pixelDecoders.js";
+import { isEncapsulated, loadPixelDecoders } from "../dicom/pixelDecoders.js";
 import { asDelineateError } from "../errors.js";
 import { instanceUnsuitable } from "../route/selectSeries.js";
 import { writeNiftiFile } from "../volume/nifti.js";
@@ -43,9 +43,15 @@ export async function convertFolder(
   out: string,
   options: Partial<VolumeOptions> = {},
 ): Promise<ConvertReport> {
-  const volumeOptions: VolumeOptions = { ...DEFAULT_VOLUME_OPTIONS, decoders: await loadPixelDecoders(), ...options };
   const report: ConvertReport = { written: [], failed: [], unreadable: [], skipped: [], warnings: [] };
   const { series, unreadable } = scanFolder(folder);
+  // the WebAssembly decoders take a fifth of a second to load: only when a file is compressed
+  const compressed = [...series.values()].some((s) => s.instances.some((i) => isEncapsulated(i.transferSyntaxUID)));
+  const volumeOptions: VolumeOptions = {
+    ...DEFAULT_VOLUME_OPTIONS,
+    ...(compressed ? { decoders: await loadPixelDecoders() } : {}),
+    ...options,
+  };
   report.unreadable.push(...unreadable);
   // each series' images, left out as in the node (not images, localizers, derived images), whatever their SOP class
   const images: [string, FolderSeries, ParsedDicom[]][] = [];
@@ -78,7 +84,8 @@ export async function convertFolder(
         const corrected = `${plan.resampled?.tilt ? "_Tilt" : ""}${plan.resampled?.equalised ? "_Eq" : ""}`;
         const file = `${seriesName}${part.dimension ? `_${PART_SUFFIX[part.dimension]}${part.index}` : ""}${corrected}.nii${gz ? ".gz" : ""}`;
         try {
-          await writeNiftiFile(file, plan.grid, plan.readSlice, str(instances[0]!.dataset, "SeriesDescription"));
+          const description = str(instances[0]!.dataset, "SeriesDescription");
+          await writeNiftiFile(file, plan.grid, plan.readSlice, description, plan.readSliceInt16);
         } catch (thrown) {
           fail(thrown); // a slice that cannot be decoded fails this volume; the series' other volumes go on
           continue;

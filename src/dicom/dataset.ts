@@ -3,6 +3,7 @@ import dcmjs, { type NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
 import { readAt } from "../fileRange.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
+import { SequenceWriter, splitTrailingSequences } from "./sequenceWriter.js";
 import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
@@ -37,6 +38,37 @@ export function parsePart10(bytes: Uint8Array, options: { headersOnly?: boolean 
   // headersOnly stops before PixelData: what routing and grouping need, without copying the pixels
   return naturalise(bytes, options.headersOnly ? { untilTag: "7FE00010" } : {});
 }
+
+/**
+ * parsePart10 for a file received whole (WADO-RS): dcmjs reads the header only, and native Pixel Data stays in
+ * `bytes`, copied out when a slice is decoded; dcmjs would otherwise copy the file, then the pixels again, for a
+ * 512×512×300 series 300 MB of copies before the volume is built. Deflated and encapsulated files are parsed whole.
+ * @throws DelineateError DLN_ERR_DICOM_PARSE as parsePart10.
+ */
+export function parsePart10Received(bytes: Uint8Array): ParsedDicom {
+  const layout = inspectPart10(bytes);
+  if (layout.problem) throw new DelineateError("DLN_ERR_DICOM_PARSE", layout.problem);
+  const px = layout.pixelData;
+  const nativePixels =
+    px?.length !== undefined &&
+    layout.transferSyntaxUID !== TransferSyntax.DeflatedExplicitVRLittleEndian &&
+    NATIVE_SYNTAXES.has(layout.transferSyntaxUID ?? "");
+  if (!px || px.length === undefined || !nativePixels) return naturalise(bytes, {});
+  const { valueOffset, length } = px;
+  const parsed = naturalise(bytes.subarray(0, px.tagOffset), {});
+  if (layout.transferSyntaxUID !== TransferSyntax.ImplicitVRLittleEndian) {
+    // the VR dcmjs would have kept for the Pixel Data it read (explicit VR: written beside the tag)
+    const vr = String.fromCharCode(bytes[px.tagOffset + 4]!, bytes[px.tagOffset + 5]!);
+    parsed.dataset._vrMap = { ...(parsed.dataset._vrMap ?? {}), PixelData: vr };
+  }
+  return { ...parsed, readPixelData: () => [bytes.slice(valueOffset, valueOffset + length).buffer] };
+}
+
+const NATIVE_SYNTAXES = new Set<string>([
+  TransferSyntax.ImplicitVRLittleEndian,
+  TransferSyntax.ExplicitVRLittleEndian,
+  TransferSyntax.ExplicitVRBigEndian,
+]);
 
 function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDicom {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -137,9 +169,22 @@ function readOf(file: string, fd: number, position: number, length: number, pref
 export const IMPLEMENTATION_CLASS_UID = "2.25.229384291048571624209934861920340138119";
 
 /**
- * Writes a naturalised dataset as a Part 10 file in Explicit VR Little Endian. Native pixel data (the last element)
- * is appended to the header dcmjs writes rather than passed through dcmjs's growing write buffer, which would copy
- * a large SEG's frames several times over.
+ * Pixel Data written straight into the file's buffer: `fill` writes its `byteLength` bytes into `target` (zeroed), so
+ * an encoder that builds a large frame set (a SEG's bit-packed frames) does not hold it twice, once built and once
+ * copied into the file.
+ */
+export class PixelFiller {
+  constructor(
+    readonly byteLength: number,
+    readonly fill: (target: Uint8Array) => void,
+  ) {}
+}
+
+/**
+ * Writes a naturalised dataset as a Part 10 file in Explicit VR Little Endian. Native pixel data (the last element:
+ * an ArrayBuffer, or a PixelFiller) goes into the file's buffer after the header rather than through dcmjs's growing
+ * write buffer, which would copy a large SEG's frames several times over; so do the sequences just before it (a
+ * SEG's per-frame groups, an RTSTRUCT's contours), written by a SequenceWriter with the bytes dcmjs writes for them.
  */
 export function writePart10(input: NaturalDataset): Uint8Array {
   // dcmjs writes every string as UTF-8: a dataset with any non-ASCII text must then say so (ISO_IR 192), whatever
@@ -155,28 +200,41 @@ export function writePart10(input: NaturalDataset): Uint8Array {
     _vrMap: { FileMetaInformationVersion: "OB" },
   };
   const { PixelData: pixelData, ...rest } = dataset;
-  // only when Pixel Data is the last element (nothing like trailing padding or a digital signature after it)
-  const last = !("DataSetTrailingPadding" in rest) && !("DigitalSignaturesSequence" in rest);
-  const pixels =
-    last && Array.isArray(pixelData) && pixelData.length === 1 && pixelData[0] instanceof ArrayBuffer
-      ? new Uint8Array(pixelData[0])
-      : undefined;
+  const pixels = nativePixels(rest, pixelData);
+  if (pixelData instanceof PixelFiller && !pixels)
+    throw new DelineateError("DLN_ERR_INTERNAL", "a PixelFiller must be the dataset's last element");
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
+  const all = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
+  const { head: headTags, sequences } = splitTrailingSequences(all);
+  dict.dict = Object.fromEntries(headTags.map((t) => [t, all[t]]));
   const head = new Uint8Array(dict.write());
-  if (!pixels) return head;
-  const vr = (dataset._vrMap?.PixelData as string | undefined) ?? (dataset.BitsAllocated === 16 ? "OW" : "OB");
-  const padded = pixels.byteLength + (pixels.byteLength % 2);
-  const out = new Uint8Array(head.byteLength + 12 + padded);
+  const tail = new SequenceWriter();
+  tail.writeElements(all as Parameters<SequenceWriter["writeElements"]>[0], sequences);
+  const padded = pixels ? pixels.byteLength + (pixels.byteLength % 2) : 0;
+  const out = new Uint8Array(head.byteLength + tail.size + (pixels ? 12 + padded : 0));
   out.set(head);
-  const view = new DataView(out.buffer, head.byteLength, 12);
+  const at = tail.copyInto(out, head.byteLength);
+  if (!pixels) return out;
+  const vr = (dataset._vrMap?.PixelData as string | undefined) ?? (dataset.BitsAllocated === 16 ? "OW" : "OB");
+  const view = new DataView(out.buffer, at, 12);
   view.setUint16(0, 0x7fe0, true);
   view.setUint16(2, 0x0010, true);
-  out[head.byteLength + 4] = vr.charCodeAt(0);
-  out[head.byteLength + 5] = vr.charCodeAt(1);
+  out[at + 4] = vr.charCodeAt(0);
+  out[at + 5] = vr.charCodeAt(1);
   view.setUint32(8, padded, true);
-  out.set(pixels, head.byteLength + 12);
+  const target = out.subarray(at + 12, at + 12 + pixels.byteLength);
+  if (pixels instanceof PixelFiller) pixels.fill(target);
+  else target.set(pixels);
   return out;
+}
+
+/** The Pixel Data to append after the header: only when it is the last element (no trailing padding or signature). */
+function nativePixels(rest: NaturalDataset, pixelData: unknown): Uint8Array | PixelFiller | undefined {
+  if ("DataSetTrailingPadding" in rest || "DigitalSignaturesSequence" in rest) return undefined;
+  if (pixelData instanceof PixelFiller) return pixelData;
+  return Array.isArray(pixelData) && pixelData.length === 1 && pixelData[0] instanceof ArrayBuffer
+    ? new Uint8Array(pixelData[0])
+    : undefined;
 }
 
 function hasNonAscii(value: unknown): boolean {

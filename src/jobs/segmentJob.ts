@@ -1,4 +1,4 @@
-import { type ParsedDicom, parsePart10, withSopClass } from "../dicom/dataset.js";
+import { type ParsedDicom, parsePart10Received, withSopClass } from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ModelPackage } from "../models/loadModel.js";
@@ -167,7 +167,7 @@ async function fetchInstances(
   for (const [i, bytes] of files.entries()) {
     let p: ParsedDicom;
     try {
-      p = parsePart10(bytes);
+      p = parsePart10Received(bytes);
     } catch (err) {
       throw new DelineateError(
         "DLN_ERR_DICOM_PARSE",

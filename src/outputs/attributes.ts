@@ -54,6 +54,10 @@ export function dicomDateTime(d: Date): { date: string; time: string } {
 export function ds(x: number): string {
   if (!Number.isFinite(x))
     throw new DelineateError("DLN_ERR_OUTPUT_INVALID", `not a finite number: ${x}`, { value: String(x) });
+  // the shortest text that reads back as x: when it fits, it is what the loop below returns at p = 16 (x rounded to
+  // 16 digits reads back as x), without the rounding (an RTSTRUCT writes millions of these)
+  const shortest = String(x);
+  if (shortest.length <= 16) return shortest;
   for (let p = 16; p > 0; p--) {
     const s = String(Number(x.toPrecision(p)));
     if (s.length <= 16) return s;

@@ -1,5 +1,5 @@
 import { codeItem, DCM, SCT } from "../dicom/codes.js";
-import type { NaturalDataset } from "../dicom/dataset.js";
+import { type NaturalDataset, PixelFiller } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
 import type { ModelLabel } from "../models/manifest.js";
 import type { SliceSource, Volume } from "../volume/volume.js";
@@ -12,7 +12,7 @@ import {
   rgbToDicomLab,
   sourceImageReferences,
 } from "./attributes.js";
-import { packBinaryFrames } from "./bitpack.js";
+import { packBinaryFrames, packedBytes } from "./bitpack.js";
 
 export interface SegmentationInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -74,7 +74,7 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
     ReferencedSeriesSequence: [
       { SeriesInstanceUID: volume.seriesInstanceUID, ReferencedInstanceSequence: sourceImageReferences(volume) },
     ],
-    PixelData: [segmentationPixelData(labels.data, volume.dims, frames, segmentNumbers, labelmap).buffer],
+    PixelData: segmentationPixelData(labels.data, volume.dims, frames, segmentNumbers, labelmap),
   };
   dataset._vrMap = { ...(dataset._vrMap ?? {}), PixelData: "OB" };
   return { dataset, segmentNumbers, frameCount: frames.length };
@@ -83,17 +83,35 @@ export function buildSegmentation(input: SegmentationInput): Segmentation {
 /** Each label value's extent along the slices, in one pass over the label map (values absent have none). */
 function labelExtents(data: Uint8Array, [nx, ny, nz]: readonly [number, number, number]): Map<number, Extent> {
   const plane = nx * ny;
-  const extent = new Map<number, Extent>();
+  const first = new Int32Array(256).fill(-1);
+  const last = new Int32Array(256);
+  const seen = new Uint8Array(256);
   for (let k = 0; k < nz; k++) {
-    const slice = data.subarray(k * plane, (k + 1) * plane);
-    const seen = new Set<number>();
-    for (let p = 0; p < plane; p++) if (slice[p]) seen.add(slice[p]!);
-    for (const v of seen) {
-      const e = extent.get(v);
-      if (e) e.last = k;
-      else extent.set(v, { first: k, last: k });
+    seen.fill(0);
+    const base = k * plane;
+    // four voxels at a time where all are background (most of a label map): their word is zero
+    const words =
+      (data.byteOffset + base) % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset + base, plane >> 2) : undefined;
+    const start = words ? words.length << 2 : 0;
+    if (words) {
+      for (let w = 0; w < words.length; w++) {
+        if (words[w] === 0) continue;
+        const p = base + (w << 2);
+        seen[data[p]!] = 1;
+        seen[data[p + 1]!] = 1;
+        seen[data[p + 2]!] = 1;
+        seen[data[p + 3]!] = 1;
+      }
+    }
+    for (let p = start; p < plane; p++) seen[data[base + p]!] = 1;
+    for (let v = 1; v < 256; v++) {
+      if (!seen[v]) continue;
+      if (first[v]! < 0) first[v] = k;
+      last[v] = k;
     }
   }
+  const extent = new Map<number, Extent>();
+  for (let v = 1; v < 256; v++) if (first[v]! >= 0) extent.set(v, { first: first[v]!, last: last[v]! });
   return extent;
 }
 
@@ -255,16 +273,27 @@ function perFrameFunctionalGroups(src: SliceSource, f: SegmentFrame, labelmap: b
   };
 }
 
-/** The Pixel Data: BINARY frames bit-packed, LABELMAP frames one byte a pixel. */
+/**
+ * The Pixel Data: BINARY frames bit-packed, LABELMAP frames one byte a pixel; packed when the file is written,
+ * straight into its buffer (a 100-segment SEG's frames are some 190 MB).
+ */
 function segmentationPixelData(
   labels: Uint8Array,
   [nx, ny]: readonly [number, number, number],
   frames: readonly SegmentFrame[],
   segmentNumbers: Map<number, number>,
   labelmap: boolean,
-): Uint8Array {
+): PixelFiller {
   const plane = nx * ny;
-  return labelmap ? labelmapFrames(labels, plane, frames, segmentNumbers) : packBinaryFrames(labels, plane, frames);
+  if (labelmap) {
+    const bytes = plane * frames.length;
+    return new PixelFiller(bytes + (bytes % 2), (target) =>
+      labelmapFrames(labels, plane, frames, segmentNumbers, target),
+    );
+  }
+  return new PixelFiller(packedBytes(plane, frames.length), (target) =>
+    packBinaryFrames(labels, plane, frames, target),
+  );
 }
 
 /** LABELMAP pixel data: frame f is slice `frames[f].slice` with each label value replaced by its segment number (0 elsewhere). */
@@ -273,12 +302,11 @@ function labelmapFrames(
   plane: number,
   frames: readonly { slice: number }[],
   segmentNumbers: Map<number, number>,
-): Uint8Array {
+  out: Uint8Array,
+): void {
   const lut = new Uint8Array(256);
   for (const [value, number] of segmentNumbers) lut[value] = number;
-  const out = new Uint8Array(plane * frames.length + ((plane * frames.length) % 2));
   frames.forEach(({ slice }, f) => {
     for (let p = 0; p < plane; p++) out[f * plane + p] = lut[labels[slice * plane + p]!]!;
   });
-  return out;
 }

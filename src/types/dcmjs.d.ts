@@ -6,6 +6,9 @@ declare module "dcmjs" {
     dict: Record<string, unknown>;
     write(options?: { allowInvalidVRLength?: boolean }): ArrayBuffer;
   }
+  export interface WriteBufferStreamInstance {
+    getBuffer(): ArrayBuffer;
+  }
   const dcmjs: {
     data: {
       DicomMessage: {
@@ -13,7 +16,14 @@ declare module "dcmjs" {
           buffer: ArrayBuffer,
           options?: { ignoreErrors?: boolean; untilTag?: string | null },
         ): DicomDictInstance;
+        write(
+          dict: Record<string, unknown>,
+          stream: WriteBufferStreamInstance,
+          syntax: string,
+          options: { allowInvalidVRLength?: boolean },
+        ): number;
       };
+      WriteBufferStream: new (defaultSize: number, littleEndian?: boolean) => WriteBufferStreamInstance;
       DicomDict: new (meta: Record<string, unknown>) => DicomDictInstance;
       DicomMetaDictionary: {
         naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;

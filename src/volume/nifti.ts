@@ -86,7 +86,8 @@ function niftiHeader(grid: VolumeGrid, type: "int16" | "float32", description: s
 
 /**
  * Writes a NIfTI-1 file (gzipped when the name ends in .gz) slice by slice, so a volume is never held whole: int16
- * while every value is an integer in range (rescaled CT usually is), float32 otherwise; sform and qform both
+ * while every value is an integer in range (rescaled CT usually is; `readSliceInt16`, when given, decodes such a
+ * slice straight to int16), float32 otherwise; sform and qform both
  * scanner-based, in RAS+ as NIfTI expects. The voxels go to a temporary file beside `file`, renamed (or gzipped)
  * into place at the end, so a failed conversion leaves no half-written volume under the promised name.
  */
@@ -95,6 +96,7 @@ export async function writeNiftiFile(
   grid: VolumeGrid,
   readSlice: (k: number, out: Float32Array) => void,
   description = "",
+  readSliceInt16?: (k: number, out: Int16Array) => boolean,
 ): Promise<void> {
   const [nx, ny, nz] = grid.dims;
   const n = nx * ny;
@@ -106,6 +108,11 @@ export async function writeNiftiFile(
       const asInt16 = new Int16Array(n);
       let type: "int16" | "float32" = "int16";
       for (let k = 0; k < nz; k++) {
+        // straight to int16 while every value fits (no float32 slice, no second pass to check it)
+        if (type === "int16" && readSliceInt16?.(k, asInt16)) {
+          writeAll(fd, new Uint8Array(asInt16.buffer), 352 + k * n * 2);
+          continue;
+        }
         readSlice(k, slice);
         if (type === "int16") {
           let i = 0;

@@ -3,7 +3,7 @@ import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
 import { median, orientationFromIOP, sortAlongNormal, stackSpacing, stepAngle, type Vec3 } from "./geometry.js";
 import { resampleStack } from "./resampleStack.js";
-import { decodeSlice, expandFrames } from "./slicePixels.js";
+import { decodeSlice, decodeSliceInt16, expandFrames } from "./slicePixels.js";
 import { positionUnit, splitVolumes, type VolumePart } from "./splitVolumes.js";
 import type { LabelMap, SliceSource, Volume, VolumeGrid } from "./volume.js";
 
@@ -35,6 +35,11 @@ export interface VolumePlan {
   grid: VolumeGrid;
   /** decodes slice k (rescaled) into `out`, nx·ny values */
   readSlice(k: number, out: Float32Array): void;
+  /**
+   * readSlice into int16, with no float32 slice between (a plan that is not resampled): false when a value is not an
+   * integer in int16 range, `out` then partly written
+   */
+  readSliceInt16?(k: number, out: Int16Array): boolean;
   /** what was corrected, for the job's warnings and convert's stderr */
   warnings: string[];
   /**
@@ -131,7 +136,9 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
   const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
   const readSlice = (k: number, out: Float32Array) =>
     decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
-  if (!tilt.sheared && !spacing.irregular) return { grid, readSlice, warnings: [] };
+  const readSliceInt16 = (k: number, out: Int16Array) =>
+    decodeSliceInt16(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+  if (!tilt.sheared && !spacing.irregular) return { grid, readSlice, readSliceInt16, warnings: [] };
   return resampledPlan({ grid, positions: order.map((i) => positions[i]!), readSlice }, tilt, spacing, steps);
 }
 

@@ -22,6 +22,42 @@ export function decodeSlice(
   decoders?: PixelDecoders,
   mosaics?: Map<unknown, StoredFrame>,
 ): void {
+  const s = storedSlice(inst, out.length, seriesInstanceUID, decoders, mosaics);
+  rescaleInto(s.raw, out, s.signed, s.bitsStored, s.slope, s.intercept);
+}
+
+/**
+ * decodeSlice into int16 without a float32 slice between: true when every rescaled value is an integer in int16
+ * range (as float32, the values decodeSlice gives), false at the first that is not (`out` then partly written).
+ */
+export function decodeSliceInt16(
+  inst: ParsedDicom,
+  out: Int16Array,
+  seriesInstanceUID: string,
+  decoders?: PixelDecoders,
+  mosaics?: Map<unknown, StoredFrame>,
+): boolean {
+  const s = storedSlice(inst, out.length, seriesInstanceUID, decoders, mosaics);
+  return rescaleInt16(s.raw, out, s.signed, s.bitsStored, s.slope, s.intercept);
+}
+
+/** A slice's stored values and how they become real values. */
+interface StoredSlice {
+  raw: StoredFrame;
+  signed: boolean;
+  bitsStored: number;
+  slope: number;
+  intercept: number;
+}
+
+/** One greyscale slice's stored values (n of them), cut from its mosaic when it is a tile of one. */
+function storedSlice(
+  inst: ParsedDicom,
+  n: number,
+  seriesInstanceUID: string,
+  decoders?: PixelDecoders,
+  mosaics?: Map<unknown, StoredFrame>,
+): StoredSlice {
   const ds = inst.dataset;
   const sop = str(ds, "SOPInstanceUID");
   const bad = (why: string, cause?: unknown) =>
@@ -37,7 +73,6 @@ export function decodeSlice(
   const signed = num(ds, "PixelRepresentation") === 1;
   if ((bitsAllocated !== 16 && bitsAllocated !== 8) || !bitsStored || bitsStored > bitsAllocated)
     throw bad(`BitsAllocated ${bitsAllocated} / BitsStored ${bitsStored} is not supported`);
-  const n = out.length;
   const tile = ds.MosaicTile as MosaicTile | undefined;
   let raw: StoredFrame;
   if (tile) {
@@ -65,7 +100,48 @@ export function decodeSlice(
       decoders,
     );
   }
-  rescaleInto(raw, out, signed, bitsStored, num(ds, "RescaleSlope") ?? 1, num(ds, "RescaleIntercept") ?? 0);
+  return { raw, signed, bitsStored, slope: num(ds, "RescaleSlope") ?? 1, intercept: num(ds, "RescaleIntercept") ?? 0 };
+}
+
+/**
+ * rescaleInto's values straight into int16, false at the first that is not an integer in int16 range once rounded
+ * to float32 (what decodeSlice would have stored). With slope 1 and an integer intercept the value is exact.
+ */
+function rescaleInt16(
+  raw: StoredFrame,
+  out: Int16Array,
+  signed: boolean,
+  bitsStored: number,
+  slope: number,
+  intercept: number,
+): boolean {
+  const n = out.length;
+  const shift = 32 - bitsStored;
+  const mask = (1 << bitsStored) - 1;
+  if (slope === 1 && Number.isInteger(intercept)) {
+    // one loop per case, as in rescaleInto: the per-voxel work has no branch but the range check
+    if (signed) {
+      for (let i = 0; i < n; i++) {
+        const v = ((raw[i]! << shift) >> shift) + intercept;
+        if ((v << 16) >> 16 !== v) return false;
+        out[i] = v;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = (raw[i]! & mask) + intercept;
+        if ((v << 16) >> 16 !== v) return false;
+        out[i] = v;
+      }
+    }
+    return true;
+  }
+  for (let i = 0; i < n; i++) {
+    const stored = signed ? (raw[i]! << shift) >> shift : raw[i]! & mask;
+    const v = Math.fround(stored * slope + intercept);
+    if ((v << 16) >> 16 !== v) return false;
+    out[i] = v;
+  }
+  return true;
 }
 
 /**
