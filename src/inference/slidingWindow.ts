@@ -1,5 +1,6 @@
 /** Sliding-window inference as nnU-Net v2 does it: tiles, Gaussian importance blending, mirroring; batched and streamed. */
 import { DelineateError } from "../errors.js";
+import { collectGarbage } from "./collectGarbage.js";
 
 export type Dims = [number, number, number];
 
@@ -91,6 +92,9 @@ export function flipInto(
   return out;
 }
 
+/** Outputs this large are collected as soon as they are blended (see collectGarbage). */
+const LARGE_OUTPUT = 64 * 2 ** 20;
+
 /** Every subset of the mirror axes, the empty one (no flip) first. */
 function mirrorCombinations(axes: readonly number[]): number[][] {
   return Array.from({ length: 2 ** axes.length }, (_, m) => axes.filter((_, b) => (m >> b) & 1));
@@ -144,16 +148,8 @@ export async function slidingWindow(
   const tileLogits = new Float32Array(mirrored ? channels * tileVol : 0);
   const back = new Float32Array(mirrored ? channels * tileVol : 0);
   let cropped = -1; // the tile now in `crop`: its mirrorings are cut from it, not from the image again
-  for (let first = 0; first < items; first += batch) {
-    const n = Math.min(batch, items - first);
-    for (let b = 0; b < n; b++) {
-      const t = Math.floor((first + b) / mirrors.length);
-      if (t !== cropped) cutTile(image, dims, tiles[t]!, options.patch, crop);
-      cropped = t;
-      const into = input.subarray(b * tileVol, (b + 1) * tileVol);
-      flipInto(crop, into, options.patch, 1, mirrors[(first + b) % mirrors.length]!);
-    }
-    const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
+  // blends the network's output for items first … first + n - 1
+  const take = (out: Float32Array, first: number, n: number) => {
     for (let b = 0; b < n; b++) {
       const item = first + b,
         t = Math.floor(item / mirrors.length),
@@ -170,6 +166,27 @@ export async function slidingWindow(
         tileLogits.fill(0);
       }
     }
+  };
+  for (let first = 0; first < items; first += batch) {
+    const n = Math.min(batch, items - first);
+    for (let b = 0; b < n; b++) {
+      const t = Math.floor((first + b) / mirrors.length);
+      if (t !== cropped) cutTile(image, dims, tiles[t]!, options.patch, crop);
+      cropped = t;
+      const into = input.subarray(b * tileVol, (b + 1) * tileVol);
+      flipInto(crop, into, options.patch, 1, mirrors[(first + b) % mirrors.length]!);
+    }
+    let out: Float32Array | undefined = await predict(
+      n === batch ? input : input.subarray(0, n * tileVol),
+      n,
+      options.patch,
+    );
+    const large = out.byteLength >= LARGE_OUTPUT;
+    take(out, first, n);
+    out = undefined;
+    // the network's output (808 MiB for a 128³ tile of 101 classes) is done with: let it go before the next run
+    // (blended in `take`, so that no variable of this frame still points into it)
+    if (large) collectGarbage();
   }
   band.finish(nz);
 }
