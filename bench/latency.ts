@@ -7,6 +7,7 @@
  */
 
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { prepareAbdomenStudy } from "../harness/data.js";
 import { startNodeProcess } from "../harness/nodeProcess.js";

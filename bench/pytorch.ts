@@ -6,8 +6,10 @@
  * the two outputs are compared too. Writes bench/PYTORCH.md and the "pytorch" entry of bench/results.json.
  */
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import ort from "onnxruntime-node";
 import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
 import { modelGridProbabilities } from "../src/inference/segmentVolume.js";
@@ -21,6 +23,48 @@ import { benchManifestJson, ellipticalBody } from "./synthetic.js";
 const DIMS: [number, number, number] = [384, 384, 200];
 const SPACING: [number, number, number] = [1, 1, 1];
 
+/**
+ * This CPU's peak float32 rate: cores × clock × FLOPs per cycle per core (two FMA units of 8 lanes with AVX2, of 16
+ * with AVX-512, each FMA two FLOPs). The clock is /proc/cpuinfo's (a VM's nominal clock; turbo would add).
+ */
+function cpuPeak(): { gflops: number; mhz: number; flopsPerCycle: number } {
+  const info = readFileSync("/proc/cpuinfo", "utf8");
+  const mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(info)?.[1] ?? 0);
+  const flags = /flags\s*:(.*)/.exec(info)?.[1] ?? "";
+  const flopsPerCycle = /\bavx512f\b/.test(flags) ? 64 : /\bfma\b/.test(flags) && /\bavx2\b/.test(flags) ? 32 : 16;
+  return { gflops: (os.cpus().length * mhz * flopsPerCycle) / 1000, mhz, flopsPerCycle };
+}
+
+/** onnxruntime's own profile of one 128³ tile: kernel time by operator type, as shares. */
+async function onnxruntimeSplit(onnx: string, dir: string): Promise<Record<string, number>> {
+  const session = await ort.InferenceSession.create(onnx, {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+    enableProfiling: true,
+    profileFilePrefix: path.join(dir, "ort"),
+  });
+  const tile = new Float32Array(128 ** 3).map((_, i) => Math.sin(i * 0.001));
+  await session.run({ image: new ort.Tensor("float32", tile, [1, 1, 128, 128, 128]) });
+  session.endProfiling();
+  await session.release();
+  const file = readdirSync(dir).find((f) => f.startsWith("ort") && f.endsWith(".json"));
+  const events = JSON.parse(readFileSync(path.join(dir, file!), "utf8")) as {
+    cat: string;
+    name: string;
+    dur: number;
+    args?: { op_name?: string };
+  }[];
+  const byOp: Record<string, number> = {};
+  let total = 0;
+  for (const e of events)
+    if (e.cat === "Node" && e.name.endsWith("_kernel_time")) {
+      const op = e.args?.op_name ?? "?";
+      byOp[op] = (byOp[op] ?? 0) + e.dur;
+      total += e.dur;
+    }
+  return Object.fromEntries(Object.entries(byOp).map(([op, us]) => [op, Math.round((us / total) * 1000) / 1000]));
+}
+
 async function main(): Promise<void> {
   const work = tempDir("bench-torch-");
   await exec("/usr/bin/python3", [path.join(ROOT, "training", "bench_torch.py"), "--out", work]);
@@ -28,7 +72,8 @@ async function main(): Promise<void> {
   const manifest = ManifestSchema.parse(raw);
   writeFileSync(path.join(work, "model.json"), JSON.stringify(raw));
   // a CT-like volume: an elliptical body of soft tissue in air
-  const data = ellipticalBody(DIMS, (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 40));
+  const [nx, ny, nz] = DIMS;
+  const data = ellipticalBody([nx, ny, nz], (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 40));
   writeFileSync(path.join(work, "volume.f32"), Buffer.from(data.buffer));
 
   // the engine's own session options (src/inference/session.ts), as the node creates them
@@ -37,6 +82,15 @@ async function main(): Promise<void> {
     { executionProviders: ["cpu"], intraOpThreads: 0 },
     createLogger({ level: "error", silent: true }),
   );
+  // the network's share of the engine's time: every call to onnxruntime, timed
+  let networkSeconds = 0;
+  const run = session.run.bind(session);
+  session.run = (async (...args: Parameters<typeof run>) => {
+    const t = performance.now();
+    const out = await run(...args);
+    networkSeconds += (performance.now() - t) / 1000;
+    return out;
+  }) as typeof session.run;
   const volume = { dims: DIMS, spacing: SPACING, data, seriesInstanceUID: "bench" };
   // first nnU-Net's tiling exactly (the reference's algorithm), then the engine's default (an axis ≤ 10 % over the patch is one tile)
   const engine = async (stretch: number) => {
@@ -47,8 +101,14 @@ async function main(): Promise<void> {
     return { ...out, seconds: (performance.now() - t0) / 1000 };
   };
   const exact = await engine(0);
+  const exactNetworkSeconds = networkSeconds;
   const fitted = await engine(manifest.inference.stretch);
   await session.release();
+  const operators = await onnxruntimeSplit(path.join(work, "bench", "model.onnx"), work);
+  const { flopsPer128Tile } = JSON.parse(readFileSync(path.join(work, "bench", "flops.json"), "utf8")) as {
+    flopsPer128Tile: number;
+  };
+  const peak = cpuPeak();
 
   const { stdout } = await exec(
     "/usr/bin/python3",
@@ -96,12 +156,29 @@ async function main(): Promise<void> {
   }, 1);
   const engineSeconds = exact.seconds;
 
-  const voxels = DIMS[0] * DIMS[1] * DIMS[2];
+  const voxels = nx * ny * nz;
   const result = {
     volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm`,
     modelGrid: record.modelDims.join("×"),
     tiles: torch.tiles,
-    engine: { seconds: engineSeconds, voxelsPerSecond: voxels / engineSeconds },
+    engine: {
+      seconds: engineSeconds,
+      voxelsPerSecond: voxels / engineSeconds,
+      // where the time went: onnxruntime's runs, and the rest (resampling, tiles, blending, softmax) in JS
+      networkSeconds: exactNetworkSeconds,
+      otherSeconds: engineSeconds - exactNetworkSeconds,
+    },
+    // the floor: the network's arithmetic against this CPU's peak
+    floor: {
+      gflopPerTile: flopsPer128Tile / 1e9,
+      peakGflops: peak.gflops,
+      cpuMHz: peak.mhz,
+      flopsPerCyclePerCore: peak.flopsPerCycle,
+      reachedGflops: (torch.tiles * flopsPer128Tile) / 1e9 / exactNetworkSeconds,
+      floorSeconds: (torch.tiles * flopsPer128Tile) / 1e9 / peak.gflops,
+    },
+    // onnxruntime's profile of one tile: kernel time by operator type
+    operators,
     engineDefault: {
       seconds: fitted.seconds,
       voxelsPerSecond: voxels / fitted.seconds,
@@ -140,6 +217,18 @@ async function main(): Promise<void> {
     `Ratio (PyTorch seconds / engine seconds): **${result.ratio.toFixed(2)}×** with the same tiles (largest probability difference ${worst.toExponential(2)});`,
     `**${result.ratioDefault.toFixed(2)}×** with the engine's default tiling (largest probability difference ${fittedWorst.toExponential(2)}, ${labelsDiffer} of ${n.toLocaleString("en")} model-grid labels differ: the one z tile`,
     "sees the whole depth where nnU-Net blends two tiles that nearly coincide).",
+    "",
+    `Where the engine's time went (nnU-Net's tiles): ${exactNetworkSeconds.toFixed(1)} s in onnxruntime, ${(engineSeconds - exactNetworkSeconds).toFixed(1)} s in the rest`,
+    "(resampling, cutting tiles, blending, softmax). Inside onnxruntime, one tile's kernel time by operator: " +
+      Object.entries(operators)
+        .sort((a, b) => b[1] - a[1])
+        .map(([op, share]) => `${op} ${(share * 100).toFixed(0)} %`)
+        .join(", ") +
+      ".",
+    "",
+    `The floor: ${(flopsPer128Tile / 1e9).toFixed(0)} GFLOP of convolutions per 128³ tile; this CPU's peak is ${os.cpus().length} cores × ${peak.mhz.toFixed(0)} MHz ×`,
+    `${peak.flopsPerCycle} FLOP/cycle = ${peak.gflops.toFixed(0)} GFLOP/s, so ${torch.tiles} tiles take at least ${result.floor.floorSeconds.toFixed(1)} s; onnxruntime reached`,
+    `${result.floor.reachedGflops.toFixed(0)} GFLOP/s (${((result.floor.reachedGflops / peak.gflops) * 100).toFixed(0)} % of peak) while running them.`,
     "",
   ].join("\n");
   writeFileSync(path.join(ROOT, "bench", "PYTORCH.md"), md);

@@ -1,5 +1,5 @@
 /** What every benchmark writes beside its figures: the machine it ran on, merged into bench/results.json. */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT } from "../harness/tools.js";
@@ -37,4 +37,40 @@ export function runBench(main: () => Promise<void>): void {
     process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
     process.exit(1);
   });
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * The functions that took the most self time in the `node --cpu-prof` profile written to `dir`, as seconds and
+ * shares of the sampled time: where a benchmark's time goes. Native work (onnxruntime's run) shows as the JS
+ * function that called it.
+ */
+export function cpuProfileSplit(dir: string, top = 8): { function: string; seconds: number; share: number }[] {
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) return [];
+  const profile = JSON.parse(readFileSync(path.join(dir, file), "utf8")) as CpuProfile;
+  const name = new Map(
+    profile.nodes.map((n) => {
+      const { functionName, url, lineNumber } = n.callFrame;
+      const where = url ? `${path.basename(url)}:${lineNumber + 1}` : "native";
+      return [n.id, `${functionName || "(anonymous)"} (${where})`];
+    }),
+  );
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    total += dt;
+    const key = name.get(id) ?? "?";
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([fn, us]) => ({ function: fn, seconds: us / 1e6, share: us / total }));
 }

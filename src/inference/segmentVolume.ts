@@ -91,7 +91,8 @@ export function normalize(data: Float32Array, norm: ModelManifest["normalization
 
 /**
  * Softmax over channels of slices z0 ≤ z < z1 of the padded grid's logits (channel stride `stride`), cropped to
- * the unpadded model grid: one [C, mx·my] array per model slice, handed to `onSlice` in order.
+ * the unpadded model grid: one [C, mx·my] array per model slice, handed to `onSlice` in order, taken from `free`
+ * (arrays the consumer is done with) when it has one.
  */
 function softmaxSlices(
   logits: Float32Array,
@@ -101,13 +102,16 @@ function softmaxSlices(
   channels: number,
   record: PreprocessRecord,
   onSlice: (k: number, probs: Float32Array) => void,
+  free: Float32Array[],
 ): void {
   const [px, py] = record.paddedDims;
   const [mx, my, mz] = record.modelDims;
   const mPlane = mx * my;
   const e = new Float32Array(channels);
   for (let k = z0; k < Math.min(z1, mz); k++) {
-    const probs = new Float32Array(channels * mPlane);
+    // a slice the consumer has let go of, if any: with 100 classes a slice is 30 MB, and waiting for the collector
+    // to find hundreds of them raised the peak
+    const probs = free.pop() ?? new Float32Array(channels * mPlane);
     for (let j = 0; j < my; j++)
       for (let i = 0; i < mx; i++) {
         const src = ((k - z0) * py + j) * px + i,
@@ -135,6 +139,8 @@ export class SourceLabeller {
   private readonly wy: AxisWeights;
   private readonly wz: AxisWeights;
   private readonly held = new Map<number, Float32Array>();
+  /** model slices let go of, for the next ones to be written into */
+  readonly free: Float32Array[] = [];
   private next = 0;
   // per source slice: the best probability so far at each pixel, and one class's plane between two model slices
   private readonly best: Float32Array;
@@ -158,7 +164,11 @@ export class SourceLabeller {
     this.held.set(k, probs);
     const sz = this.record.sourceDims[2];
     while (this.next < sz && this.wz.i1[this.next]! <= k) this.sourceSlice(this.next++);
-    for (const m of this.held.keys()) if (this.next >= sz || m < this.wz.i0[this.next]!) this.held.delete(m);
+    for (const [m, p] of this.held)
+      if (this.next >= sz || m < this.wz.i0[this.next]!) {
+        this.held.delete(m);
+        this.free.push(p);
+      }
   }
 
   private sourceSlice(k: number): void {
@@ -217,6 +227,7 @@ export async function modelGridSlices(
   manifest: ModelManifest,
   sessions: readonly ort.InferenceSession[],
   onSlice: (k: number, probs: Float32Array) => void,
+  free: Float32Array[] = [],
 ): Promise<PreprocessRecord> {
   const { tensor, record } = preprocess(volume, manifest);
   const channels = manifest.labels.length + 1;
@@ -270,9 +281,10 @@ export async function modelGridSlices(
       blend: manifest.inference.blend,
       mirrorAxes: manifest.inference.mirrorAxes.map((a) => axes[a]),
       batch: batchSize(manifest, sessions),
+      accumulator: manifest.inference.accumulator,
     },
     predict,
-    (z0, z1, logits, stride) => softmaxSlices(logits, stride, z0, z1, channels, record, onSlice),
+    (z0, z1, logits, stride) => softmaxSlices(logits, stride, z0, z1, channels, record, onSlice, free),
   );
   return record;
 }
@@ -286,9 +298,17 @@ export async function modelGridProbabilities(
   const [mx, my, mz] = modelGrid(volume.dims, volume.spacing, manifest).modelDims;
   const plane = mx * my;
   const probs = Array.from({ length: manifest.labels.length + 1 }, () => new Float32Array(plane * mz));
-  const record = await modelGridSlices(volume, manifest, sessions, (k, p) => {
-    for (let c = 0; c < probs.length; c++) probs[c]!.set(p.subarray(c * plane, (c + 1) * plane), k * plane);
-  });
+  const free: Float32Array[] = [];
+  const record = await modelGridSlices(
+    volume,
+    manifest,
+    sessions,
+    (k, p) => {
+      for (let c = 0; c < probs.length; c++) probs[c]!.set(p.subarray(c * plane, (c + 1) * plane), k * plane);
+      free.push(p);
+    },
+    free,
+  );
   return { probs, record };
 }
 
@@ -324,7 +344,7 @@ export async function segmentVolume(
     : volume;
   const values = manifest.labels.map((l) => l.value);
   const labeller = new SourceLabeller(modelGrid(input.dims, input.spacing, manifest), values);
-  await modelGridSlices(input, manifest, sessions, (k, p) => labeller.add(k, p));
+  await modelGridSlices(input, manifest, sessions, (k, p) => labeller.add(k, p), labeller.free);
   let labels = labeller.labels;
   if (reoriented) labels = permuteAxes(labels.data, labels.dims, invertMapping(mapping));
   postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);

@@ -1,5 +1,6 @@
 /** Sliding-window inference as nnU-Net v2 does it: tiles, Gaussian importance blending, mirroring; batched and streamed. */
 import { DelineateError } from "../errors.js";
+import { collectGarbage } from "./collectGarbage.js";
 
 export type Dims = [number, number, number];
 
@@ -13,6 +14,12 @@ export interface WindowOptions {
   mirrorAxes: readonly (0 | 1 | 2)[];
   /** tiles (or mirrorings of a tile) given to the network in one call; 1 when absent */
   batch?: number;
+  /**
+   * how the band's weighted logit sums are stored: "float32" (default; exactly the sums nnU-Net's float32 path
+   * makes) or "float16" (half the band's memory; each stored sum is rounded to 11 significant bits, so logits are
+   * off by up to about 1e-3 of their size and a voxel whose two best classes are that close may change label)
+   */
+  accumulator?: "float32" | "float16";
 }
 
 /** The network on `n` tiles laid end to end ([n, 1, Z, Y, X]): their logits, [n, C, Z, Y, X]. */
@@ -110,6 +117,9 @@ export function flipInto(
   return out;
 }
 
+/** Outputs this large are collected as soon as they are blended (see collectGarbage). */
+const LARGE_OUTPUT = 64 * 2 ** 20;
+
 /** Every subset of the mirror axes, the empty one (no flip) first. */
 function mirrorCombinations(axes: readonly number[]): number[][] {
   return Array.from({ length: 2 ** axes.length }, (_, m) => axes.filter((_, b) => (m >> b) & 1));
@@ -144,7 +154,10 @@ export async function slidingWindow(
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
   if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0)
     return emit(0, nz, await predict(image, 1, dims), nz * nx * ny);
-  const band = new BandAccumulator(dims, channels, options, emit);
+  const band =
+    options.accumulator === "float16"
+      ? new HalfBandAccumulator(dims, channels, options, emit)
+      : new BandAccumulator(dims, channels, options, emit);
   const mirrors = mirrorCombinations(options.mirrorAxes);
   const tiles: Dims[] = [];
   for (const z0 of tileStarts(nz, pz, options.overlap))
@@ -160,16 +173,8 @@ export async function slidingWindow(
   const tileLogits = new Float32Array(mirrored ? channels * tileVol : 0);
   const back = new Float32Array(mirrored ? channels * tileVol : 0);
   let cropped = -1; // the tile now in `crop`: its mirrorings are cut from it, not from the image again
-  for (let first = 0; first < items; first += batch) {
-    const n = Math.min(batch, items - first);
-    for (let b = 0; b < n; b++) {
-      const t = Math.floor((first + b) / mirrors.length);
-      if (t !== cropped) cutTile(image, dims, tiles[t]!, options.patch, crop);
-      cropped = t;
-      const into = input.subarray(b * tileVol, (b + 1) * tileVol);
-      flipInto(crop, into, options.patch, 1, mirrors[(first + b) % mirrors.length]!);
-    }
-    const out = await predict(n === batch ? input : input.subarray(0, n * tileVol), n, options.patch);
+  // blends the network's output for items first … first + n - 1
+  const take = (out: Float32Array, first: number, n: number) => {
     for (let b = 0; b < n; b++) {
       const item = first + b,
         t = Math.floor(item / mirrors.length),
@@ -186,6 +191,27 @@ export async function slidingWindow(
         tileLogits.fill(0);
       }
     }
+  };
+  for (let first = 0; first < items; first += batch) {
+    const n = Math.min(batch, items - first);
+    for (let b = 0; b < n; b++) {
+      const t = Math.floor((first + b) / mirrors.length);
+      if (t !== cropped) cutTile(image, dims, tiles[t]!, options.patch, crop);
+      cropped = t;
+      const into = input.subarray(b * tileVol, (b + 1) * tileVol);
+      flipInto(crop, into, options.patch, 1, mirrors[(first + b) % mirrors.length]!);
+    }
+    let out: Float32Array | undefined = await predict(
+      n === batch ? input : input.subarray(0, n * tileVol),
+      n,
+      options.patch,
+    );
+    const large = out.byteLength >= LARGE_OUTPUT;
+    take(out, first, n);
+    out = undefined;
+    // the network's output (808 MiB for a 128³ tile of 101 classes) is done with: let it go before the next run
+    // (blended in `take`, so that no variable of this frame still points into it)
+    if (large) collectGarbage();
   }
   band.finish(nz);
 }
@@ -259,6 +285,114 @@ class BandAccumulator {
           const s = c * band + v0,
             l = c * tileVol + t0;
           for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
+        }
+      }
+  }
+}
+
+/** float32 → IEEE half, rounding to nearest (ties away from zero); overflow → ±Infinity, NaN kept. */
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+export function toHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const e = (x >>> 23) & 0xff;
+  const m = x & 0x7fffff;
+  if (e === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
+  if (e >= 113) {
+    // normal half: the carry of the rounding may step into the exponent, as it should; past 65504 it is Infinity
+    const h = ((e - 112) << 10) + ((m + 0x1000) >> 13);
+    return sign | Math.min(h, 0x7c00);
+  }
+  if (e < 102) return sign;
+  // subnormal half
+  return sign | (((m | 0x800000) + (1 << (125 - e))) >> (126 - e));
+}
+
+/** Every half's float32 value, by its 16 bits. */
+export const HALF_TO_FLOAT: Float32Array = (() => {
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const e = (h >> 10) & 0x1f,
+      m = h & 0x3ff,
+      s = h & 0x8000 ? -1 : 1;
+    t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return t;
+})();
+
+/**
+ * BandAccumulator's work with half the band's memory: per voxel it keeps the weighted mean of the logits so far
+ * (not their weighted sum), as float16, and the sum of weights as float32. A tile adds its logit l with weight w as
+ * mean += (w / W) · (l − mean), W the weights so far including w, computed in float32 and rounded back to half.
+ * A mean (not a sum) stays on the logits' scale, so the tiny weights at a tile's corners (1e-9 of the peak) do not
+ * fall below half's range; the error is half an ulp of the logit's size per tile that reaches the voxel (up to 8
+ * here; 2^-12 relative each). Final slices are handed on one at a time, in float32.
+ */
+class HalfBandAccumulator {
+  private readonly nx: number;
+  private readonly plane: number;
+  private readonly band: number;
+  private readonly tileVol: number;
+  private readonly sum: Uint16Array;
+  private readonly weights: Float32Array;
+  private readonly weight: Float32Array;
+  private readonly slice: Float32Array;
+  private readonly ratio: Float32Array;
+  private base = 0;
+
+  constructor(
+    dims: Dims,
+    private readonly channels: number,
+    private readonly options: WindowOptions,
+    private readonly emit: EmitSlab,
+  ) {
+    const [px, py, pz] = options.patch;
+    this.plane = dims[0] * dims[1];
+    this.band = pz * this.plane;
+    this.tileVol = px * py * pz;
+    this.sum = new Uint16Array(channels * this.band);
+    this.weights = new Float32Array(this.band);
+    this.weight =
+      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
+    this.slice = new Float32Array(channels * this.plane);
+    this.ratio = new Float32Array(px);
+    this.nx = dims[0];
+  }
+
+  finish(upTo: number): void {
+    const { sum, weights, band, channels, plane, slice } = this;
+    const n = (upTo - this.base) * plane;
+    if (n <= 0) return;
+    for (let z = this.base; z < upTo; z++) {
+      const off = (z - this.base) * plane;
+      for (let c = 0; c < channels; c++)
+        for (let v = 0; v < plane; v++) slice[c * plane + v] = HALF_TO_FLOAT[sum[c * band + off + v]!]!;
+      this.emit(z, z + 1, slice, plane);
+    }
+    for (let c = 0; c < channels; c++)
+      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
+    weights.copyWithin(0, n).fill(0, band - n);
+    this.base = upTo;
+  }
+
+  blend([x0, y0, z0]: Dims, logits: Float32Array): void {
+    if (z0 > this.base) this.finish(z0);
+    const { sum, weights, weight, band, channels, tileVol, plane, nx, ratio } = this;
+    const [px, py, pz] = this.options.patch;
+    for (let k = 0; k < pz; k++)
+      for (let j = 0; j < py; j++) {
+        const t0 = (k * py + j) * px,
+          v0 = (z0 - this.base + k) * plane + (y0 + j) * nx + x0;
+        for (let i = 0; i < px; i++) ratio[i] = weight[t0 + i]! / (weights[v0 + i]! += weight[t0 + i]!);
+        for (let c = 0; c < channels; c++) {
+          const s = c * band + v0,
+            l = c * tileVol + t0;
+          for (let i = 0; i < px; i++) {
+            const mean = HALF_TO_FLOAT[sum[s + i]!]!;
+            sum[s + i] = toHalf(mean + ratio[i]! * (logits[l + i]! - mean));
+          }
         }
       }
   }

@@ -88,9 +88,14 @@ export const ManifestSchema = z
         stretch: z.number().min(0).max(0.5).default(0.1),
         /** tiles (2D: slices) per network call; absent: 8 for a 2D model, 1 for a 3D one (fewer if the ONNX input's batch axis is fixed) */
         batchSize: z.number().int().positive().max(256).optional(),
+        /**
+         * storage of the blended logits while tiles overlap: "float32" (exact, the default) or "float16" (half the
+         * memory, for models with many classes; labels may change where two classes' probabilities are within ~1e-3)
+         */
+        accumulator: z.enum(["float32", "float16"]).default("float32"),
       })
       .strict()
-      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1 }),
+      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1, accumulator: "float32" }),
     labels: z
       .array(
         z

@@ -7,7 +7,13 @@ import { ROOT, tempDir } from "../helpers/tools.js";
 
 it("loads the shipped manifest with inference defaults, and refuses a patch that is not a multiple of the network's size multiple", () => {
   const ct = loadModelPackage(path.join(ROOT, "models"), "ct-body");
-  assert.deepEqual(ct.manifest.inference, { overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1 });
+  assert.deepEqual(ct.manifest.inference, {
+    overlap: 0.5,
+    blend: "gaussian",
+    mirrorAxes: [],
+    stretch: 0.1,
+    accumulator: "float32",
+  });
   const dir = tempDir("manifest-");
   cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
   const file = path.join(dir, "ct-body", "model.json");
