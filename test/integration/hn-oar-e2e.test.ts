@@ -15,6 +15,11 @@ import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, storescu } from "../
  * by `delineate serve` running the hn-oar model, and its SEG, SR and RTSTRUCT read back by independent tools.
  */
 const FIXTURE = path.join(ROOT, "test", "fixtures", "openkbp-pt_201");
+/**
+ * The model packages' folder: the repository's, or HN_OAR_MODELS_DIR's (e.g. the folder `evaluate_hn_oar.py --dicom
+ * --work DIR` exports a checkpoint into, DIR/models), to try new weights before they replace models/hn-oar.
+ */
+const MODELS = process.env.HN_OAR_MODELS_DIR ?? path.join(ROOT, "models");
 
 /** AAPM TG-263 standard names of the structures hn-oar outlines (TG-263 table, not the manifest) and their types. */
 const TG263: Record<string, string> = {
@@ -143,7 +148,7 @@ print(json.dumps(d.StudyInstanceUID))`,
     node = await startNodeProcess(orthanc, path.join(work, "node", "data"), {
       logFile: path.join(work, "node", "node.log"),
       configure: (c) => {
-        c.model.id = "hn-oar";
+        c.model = { dir: MODELS, id: "hn-oar" };
       },
     });
     sentAt = Date.now();
@@ -232,7 +237,7 @@ print(json.dumps(d.StudyInstanceUID))`,
     // the committed package is a draft (an early checkpoint that outlines no organ yet); enforced once the final
     // weights are exported and "DRAFT" leaves the manifest's description
     todo: /^DRAFT/.test(
-      JSON.parse(readFileSync(path.join(ROOT, "models", "hn-oar", "model.json"), "utf8")).description as string,
+      JSON.parse(readFileSync(path.join(MODELS, "hn-oar", "model.json"), "utf8")).description as string,
     )
       ? "models/hn-oar is a draft"
       : false,
