@@ -1,15 +1,17 @@
 /**
  * `npm run demo`: a local Orthanc (auth on, loopback), a sample CT sent to it by C-STORE, `delineate serve`
- * from config/default.json noticing it and writing a DICOM-SEG back, and where to look. Orthanc keeps
- * running afterwards so the result can be browsed; the script prints how to stop it.
+ * from config/default.json noticing it and writing a DICOM-SEG back, and where to look. With ../shared/data: an
+ * OpenKBP head-and-neck patient and the hn-oar model, each organ scored against the clinical contours; without it,
+ * the real abdominal CT or, with no data at all, a generated phantom, and ct-body. Orthanc keeps running afterwards
+ * so the result can be browsed; the script prints how to stop it.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { prepareAbdomenStudy } from "../harness/data.js";
 import { startOrthanc, waitFor } from "../harness/orthanc.js";
-import { dciodvfy, ROOT, sharedData, storescu } from "../harness/tools.js";
-import { str } from "../src/dicom/dataset.js";
+import { dciodvfy, exec, ROOT, sharedData, storescu } from "../harness/tools.js";
+import { parsePart10, str } from "../src/dicom/dataset.js";
 import { writePhantomSeries } from "../src/fixtures/phantom.js";
 import type { Job } from "../src/jobs/job.js";
 import { DicomWebClient } from "../src/pacs/dicomweb.js";
@@ -19,6 +21,8 @@ const HTTP_PORT = Number(process.env.DEMO_ORTHANC_HTTP_PORT ?? 8142);
 const DICOM_PORT = Number(process.env.DEMO_ORTHANC_DICOM_PORT ?? 4342);
 const NODE_PORT = Number(process.env.DEMO_NODE_PORT ?? 8190);
 const say = (s: string) => process.stdout.write(`${s}\n`);
+/** the OpenKBP validation patient the demo sends when ../shared/data holds the data set */
+const OPENKBP_PATIENT = process.env.DEMO_OPENKBP_PATIENT ?? "pt_201";
 
 async function main(): Promise<void> {
   const oldPid = path.join(DEMO, "orthanc", "orthanc.pid");
@@ -45,8 +49,17 @@ async function main(): Promise<void> {
   });
 
   const abdomen = sharedData("totalseg-ct-abdomen-j2k/dicom");
+  const openkbp = sharedData(`openkbp-hn-oar/validation/${OPENKBP_PATIENT}`);
   let study: string;
-  if (!abdomen.skip) {
+  let model = "ct-body";
+  if (!openkbp.skip) {
+    say(
+      `2/5 sending OpenKBP validation patient ${OPENKBP_PATIENT} (head and neck, 128 slices) from ../shared/data with storescu, for the hn-oar model`,
+    );
+    study = await openkbpSeries(openkbp.path, path.join(DEMO, "sample"));
+    await storescu(DICOM_PORT, orthanc.aet, path.join(DEMO, "sample"));
+    model = "hn-oar";
+  } else if (!abdomen.skip) {
     say(
       "2/5 sending a real abdominal CT (20 slices of 512×512) from ../shared/data with storescu, as a modality would",
     );
@@ -80,6 +93,7 @@ async function main(): Promise<void> {
       DELINEATE_DATA_DIR: path.join(DEMO, "node"),
       DELINEATE_HTTP_PORT: String(NODE_PORT),
       DELINEATE_API_TOKEN: token,
+      DELINEATE_MODEL_ID: model,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -102,7 +116,7 @@ async function main(): Promise<void> {
         if (routeJob && ended(routeJob) && routeJob.state !== "done") return routeJob;
         return jobs.find((j) => j.kind === "segment" && ended(j));
       },
-      300_000,
+      900_000,
       500,
     );
     if (job.state !== "done")
@@ -150,6 +164,8 @@ async function main(): Promise<void> {
       say(
         `  ${"".padEnd(16)} a copy: ${r.copy}  (dciodvfy: ${r.verdict.errors.length} errors, ${r.verdict.warnings.length} warnings)`,
       );
+      const seg = results.find((x) => x.modality === "SEG");
+      if (r.modality === "RTSTRUCT" && model === "hn-oar" && seg) await sayClinicalDice(seg.copy, openkbp.path);
     }
     const segment = job.kind === "segment" ? job.segment : undefined;
     say(
@@ -163,6 +179,47 @@ async function main(): Promise<void> {
     node.kill("SIGTERM");
     await new Promise((r) => node.once("exit", r));
     writeFileSync(logFile, logLines.join(""));
+  }
+}
+
+/** The OpenKBP patient as a CT series (training/openkbp_to_dicom.py): returns its Study Instance UID. */
+async function openkbpSeries(patient: string, out: string): Promise<string> {
+  await exec("/usr/bin/python3", [
+    path.join(ROOT, "training", "openkbp_to_dicom.py"),
+    "--patient",
+    patient,
+    "--out",
+    out,
+  ]);
+  const first = readdirSync(out).sort()[0]!;
+  return str(parsePart10(new Uint8Array(readFileSync(path.join(out, first)))).dataset, "StudyInstanceUID");
+}
+
+/**
+ * Per organ, the SEG's label map against the patient's clinical contours, as training/evaluate_hn_oar.py scores the
+ * DICOM path (only organs the plan contoured, suspect slices left out): Dice, HD95 and mean surface distance.
+ */
+async function sayClinicalDice(segFile: string, patient: string): Promise<void> {
+  const code = `
+import json, os, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "training"))
+import evaluate_hn_oar as E
+print(json.dumps(E.evaluate_patient(None, sys.argv[3], None, seg=sys.argv[2])))`;
+  try {
+    const { stdout } = await exec("/usr/bin/python3", ["-c", code, ROOT, segFile, patient]);
+    const r = JSON.parse(stdout) as {
+      organs: Record<string, { dice: number; hd95: number | null; msd: number | null; predicted: number }>;
+      externalDice: number;
+    };
+    say(`  ${"".padEnd(16)} against the clinical contours (contoured organs, suspect slices left out):`);
+    for (const [organ, m] of Object.entries(r.organs)) {
+      const mm = m.hd95 === null ? "not found by the model" : `HD95 ${m.hd95} mm, MSD ${m.msd} mm`;
+      say(`  ${"".padEnd(18)}${organ.padEnd(14)} Dice ${m.dice.toFixed(3)}  ${mm}`);
+    }
+    say(`  ${"".padEnd(18)}${"External".padEnd(14)} Dice ${r.externalDice.toFixed(3)} (vs the classical body outline)`);
+  } catch (err) {
+    // the scores are extra information: the demo's results stand without them
+    say(`  ${"".padEnd(16)} (no Dice against the clinical contours: ${(err as Error).message.split("\n")[0]})`);
   }
 }
 

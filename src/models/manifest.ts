@@ -154,6 +154,16 @@ export const ManifestSchema = z
       })
       .strict()
       .default({ keepLargestComponent: false, fillHoles: false, minComponentMl: 0 }),
+    /**
+     * How the RT Structure Set is drawn from the label map. `externalIncludes`: which other labels' voxels the EXTERNAL
+     * ROI also covers ("all": every other label). A label map gives each voxel one label, so an External label alone
+     * has a hole wherever an organ is; a planning system expects the body outline to contain the organs. Absent or
+     * "none": each ROI is its own label only. The SEG and the SR keep the label map as it is.
+     */
+    rtstruct: z
+      .object({ externalIncludes: z.union([z.enum(["none", "all"]), z.array(z.number().int())]).default("none") })
+      .strict()
+      .default({ externalIncludes: "none" }),
     /** what the model's results are good for; routing rules choose what a site writes */
     outputs: z.array(z.enum(["seg", "sr", "rtstruct", "sc"])).min(1),
     training: z.string().optional(),
@@ -186,6 +196,21 @@ export const ManifestSchema = z
         path: ["postprocessing", "external"],
         message: "the External step reads HU: CT only",
       });
+    const includes = m.rtstruct.externalIncludes;
+    const externals = m.labels.filter((l) => l.rtInterpretedType === "EXTERNAL").length;
+    if (includes !== "none" && externals !== 1)
+      ctx.addIssue({
+        code: "custom",
+        path: ["rtstruct", "externalIncludes"],
+        message: `needs exactly one label with rtInterpretedType EXTERNAL (the model has ${externals})`,
+      });
+    for (const v of Array.isArray(includes) ? includes : [])
+      if (!values.includes(v))
+        ctx.addIssue({
+          code: "custom",
+          path: ["rtstruct", "externalIncludes"],
+          message: `label ${v} is not one of the model's labels`,
+        });
     if ((m.preprocessing === "nnunet") !== (m.nnunet !== undefined)) {
       ctx.addIssue({
         code: "custom",

@@ -81,7 +81,14 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
   if (input.kinds.includes("rtstruct")) {
     const uids = uidsOf("rtstruct");
     const series = seriesOf(settings.rtstruct);
-    out.push(encoded("rtstruct", uids, buildStructureSet({ ...common, algorithm, uids, series, disclaimer })));
+    const externalIncludes = rtstructExternalIncludes(manifest);
+    out.push(
+      encoded(
+        "rtstruct",
+        uids,
+        buildStructureSet({ ...common, algorithm, uids, series, disclaimer, externalIncludes }),
+      ),
+    );
   }
   if (input.kinds.includes("sc")) {
     const uids = uidsOf("sc");
@@ -91,6 +98,14 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
     );
   }
   return out;
+}
+
+/** The label values the EXTERNAL ROI also covers, from the manifest's `rtstruct.externalIncludes` ("all": every other label). */
+export function rtstructExternalIncludes(manifest: Pick<ModelManifest, "labels" | "rtstruct">): number[] {
+  const setting = manifest.rtstruct.externalIncludes;
+  if (setting === "none") return [];
+  const others = manifest.labels.filter((l) => l.rtInterpretedType !== "EXTERNAL").map((l) => l.value);
+  return setting === "all" ? others : others.filter((v) => setting.includes(v));
 }
 
 /** Delineate as the equipment that wrote the outputs, with the site's serial number and institution. */

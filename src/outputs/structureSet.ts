@@ -17,6 +17,11 @@ export interface StructureSetInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
   /** "not for clinical use" wording, in StructureSetDescription */
   disclaimer: string;
+  /**
+   * label values whose voxels the EXTERNAL ROI covers too (the manifest's `rtstruct.externalIncludes`, resolved):
+   * the body outline then contains the organs instead of having a hole at each
+   */
+  externalIncludes?: readonly number[];
 }
 
 /**
@@ -74,19 +79,43 @@ interface RoiContours {
   contours: NaturalDataset[];
 }
 
-/** Each model label's contours, traced slice by slice within the label's bounding box on that slice. */
+/**
+ * Each model label's contours, traced slice by slice within the bounding box of its voxels on that slice; an
+ * EXTERNAL label's contours cover the `externalIncludes` labels' voxels too.
+ */
 function roiContours(input: StructureSetInput): RoiContours[] {
   const { volume, labels } = input;
   const [nx, ny, nz] = volume.dims;
   const plane = nx * ny;
-  const rois: RoiContours[] = input.segmentLabels.map((label) => ({ label, contours: [] }));
-  const byValue = new Map(rois.map((r) => [r.label.value, r]));
+  const includes = input.externalIncludes ?? [];
+  const rois = input.segmentLabels.map((label) => ({
+    label,
+    contours: [] as NaturalDataset[],
+    values: new Set(label.rtInterpretedType === "EXTERNAL" ? [label.value, ...includes] : [label.value]),
+  }));
+  const wanted = new Map(input.segmentLabels.map((l) => [l.value, l]));
   for (let k = 0; k < nz; k++) {
     const slice = labels.data.subarray(k * plane, (k + 1) * plane);
-    for (const [value, box] of labelBoxes(slice, nx, ny, byValue))
-      byValue.get(value)!.contours.push(...contourSequence(slice, value, box, volume, k));
+    const boxes = labelBoxes(slice, nx, ny, wanted);
+    for (const roi of rois) {
+      const box = unionBox([...roi.values].map((v) => boxes.get(v)));
+      if (box) roi.contours.push(...contourSequence(slice, roi.values, box, volume, k));
+    }
   }
   return rois;
+}
+
+/** The box holding every given box (absent ones skipped); undefined when none is given. */
+function unionBox(
+  boxes: readonly ([number, number, number, number] | undefined)[],
+): [number, number, number, number] | undefined {
+  let out: [number, number, number, number] | undefined;
+  for (const b of boxes) {
+    if (!b) continue;
+    if (!out) out = [...b];
+    else out = [Math.min(out[0], b[0]), Math.min(out[1], b[1]), Math.max(out[2], b[2]), Math.max(out[3], b[3])];
+  }
+  return out;
 }
 
 /** The bounding box [i0, j0, i1, j1] of each label (of those in `wanted`) on one slice. */
@@ -124,10 +153,10 @@ function labelBoxes(
   return box;
 }
 
-/** One label's CLOSED_PLANAR contours on slice k (one per island), traced in its bounding box, in patient mm. */
+/** One ROI's CLOSED_PLANAR contours on slice k (one per island of its label values), traced in a box, in patient mm. */
 function contourSequence(
   slice: Uint8Array,
-  value: number,
+  values: ReadonlySet<number>,
   [i0, j0, i1, j1]: readonly [number, number, number, number],
   volume: Volume,
   k: number,
@@ -141,7 +170,7 @@ function contourSequence(
     h = j1 - j0 + 3;
   const mask = new Uint8Array(w * h);
   for (let j = j0; j <= j1; j++)
-    for (let i = i0; i <= i1; i++) if (slice[j * nx + i] === value) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
+    for (let i = i0; i <= i1; i++) if (values.has(slice[j * nx + i]!)) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
   return traceMask(mask, w, h).map((ring) => {
     const data: string[] = [];
     for (const [x, y] of ring) {
