@@ -6,12 +6,13 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os, { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import dcmjs from "dcmjs";
+import { tempDir } from "../harness/tempDir.js";
 import { ROOT } from "../harness/tools.js";
 import { type NaturalDataset, writePart10 } from "../src/dicom/dataset.js";
 import { SopClass, TransferSyntax } from "../src/dicom/uids.js";
@@ -222,7 +223,7 @@ async function main(): Promise<void> {
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(", ");
-  const profiles = mkdtempSync(path.join(tmpdir(), "delineate-bench-outputs-"));
+  const profiles = tempDir("bench-outputs-");
   const run = async (name: string, profile?: string) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,

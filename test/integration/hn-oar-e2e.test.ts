@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
-import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, storescu } from "../helpers/tools.js";
+import { dciodvfy, exec, pixelmedSRValidator, python, ROOT, storescu, tempDir } from "../helpers/tools.js";
 
 /**
  * One OpenKBP validation patient (shipped in test/fixtures, see its README for why and the licence) through the real
@@ -120,7 +119,7 @@ describe("hn-oar end to end: an OpenKBP patient sent to a real Orthanc comes bac
   const files: Record<string, string> = {};
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), "delineate-hn-oar-"));
+    work = tempDir("hn-oar-");
     // the converter the evaluation and the demo use, on the shipped patient
     await exec("/usr/bin/python3", [
       path.join(ROOT, "training", "openkbp_to_dicom.py"),

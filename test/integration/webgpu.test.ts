@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10 } from "../../src/dicom/dataset.js";
@@ -11,7 +10,7 @@ import { createSession } from "../../src/inference/session.js";
 import { createLogger } from "../../src/log.js";
 import { loadModelPackage } from "../../src/models/loadModel.js";
 import { seriesToVolume } from "../../src/volume/seriesToVolume.js";
-import { ROOT } from "../helpers/tools.js";
+import { ROOT, tempDir } from "../helpers/tools.js";
 
 // The GPU code path without a GPU: onnxruntime-node's WebGPU provider (Dawn) on lavapipe, Mesa's software Vulkan
 // device (mesa-vulkan-drivers ≥ 23; scripts/setup.sh installs 25.0 from bookworm-backports, as 22.3's lavapipe lacks
@@ -21,7 +20,7 @@ import { ROOT } from "../helpers/tools.js";
 const log = createLogger({ level: "error", silent: true });
 
 function phantom(size: number, slices: number, pixelSpacing: number, sliceSpacing: number) {
-  const dir = mkdtempSync(path.join(tmpdir(), "delineate-webgpu-"));
+  const dir = tempDir("webgpu-");
   writePhantomSeries(dir, { size, slices, pixelSpacing, sliceSpacing, patientName: "G^G", patientID: "G" });
   return seriesToVolume(readdirSync(dir).map((f) => parsePart10(new Uint8Array(readFileSync(path.join(dir, f))))));
 }

@@ -36,17 +36,20 @@ describe("notification outbox", () => {
     ]);
     assert.equal(rows[0]!.payload.organs[0]!.volumeMl, 1523.25);
     assert.equal(rows[0]!.payload.outputs.seg?.sopInstanceUID, job.segment.uids.seg?.sopInstanceUID);
-    // the same result completed again (a retried job with the same output UIDs): nothing new
+    // the same attempt completing again (a late duplicate of the write) is refused by the fence and adds no row
     const facts = testFacts(job);
-    await store.complete(job, {
-      kind: "segment",
-      executionProvider: "cpu",
-      timings: {},
-      alreadyStored: true,
-      warnings: [],
-      facts,
-      notifications: outboxEntries(facts, ["hl7", "webhook"]),
-    });
+    await assert.rejects(
+      store.complete(job, {
+        kind: "segment",
+        executionProvider: "cpu",
+        timings: {},
+        alreadyStored: true,
+        warnings: [],
+        facts,
+        notifications: outboxEntries(facts, ["hl7", "webhook"]),
+      }),
+      (err: unknown) => err instanceof DelineateError && err.code === "DLN_ERR_LEASE_LOST",
+    );
     assert.equal((await store.notifications(job.id)).length, 2);
   });
 
@@ -94,19 +97,20 @@ describe("notification outbox", () => {
 });
 
 describe("outbox migration", () => {
-  it("adds the outbox to a third-schema store", async () => {
+  it("adds the outbox to a store of the schema before it (version 5)", async () => {
     const dir = tempDir("outbox-");
     try {
-      await new SqliteJobStore(dir, () => newUid("2.25")).close();
-      const v3 = new Database(path.join(dir, "delineate.sqlite"));
-      v3.exec("DROP TABLE notifications; PRAGMA user_version = 3;");
-      v3.close();
-      const store = new SqliteJobStore(dir, () => newUid("2.25"));
+      const file = path.join(dir, "delineate.sqlite");
+      await new SqliteJobStore(file, () => newUid("2.25")).close();
+      const v5 = new Database(file);
+      v5.exec("DROP TABLE notifications; PRAGMA user_version = 5;");
+      v5.close();
+      const store = new SqliteJobStore(file, () => newUid("2.25"));
       const job = await completedSegmentJob(store, "1.2.6", ["webhook"]);
       assert.equal((await store.notifications(job.id)).length, 1);
       await store.close();
       const db = new Database(path.join(dir, "delineate.sqlite"));
-      assert.equal(db.pragma("user_version", { simple: true }), 4);
+      assert.equal(db.pragma("user_version", { simple: true }), 6);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
