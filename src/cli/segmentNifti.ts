@@ -36,7 +36,7 @@ export interface SegmentNiftiOptions {
 /** A .npy (format 1.0) of a float32 C-order array. */
 export function npyFile(data: Float32Array, shape: readonly number[]): Buffer {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n"; // the data starts 64-byte aligned
+  header += `${" ".repeat(63 - ((10 + header.length) % 64))}\n`; // the data starts 64-byte aligned
   const h = Buffer.alloc(10);
   h.write("\x93NUMPY", 0, "latin1");
   h[6] = 1;

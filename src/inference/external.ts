@@ -20,7 +20,7 @@ export interface ExternalOptions {
 const ABOVE = 1; // smoothed HU above the threshold, holes filled per slice
 const OPENED = 2; // kept by the in-plane opening
 const LARGEST = 4; // in the largest 3D component of the opened mask
-const SEEN = 8; // visited by the component search
+const SEEN = 8; // scratch bit of the hole filling
 const BODY = 16; // the final outline
 const NEAR = 32; // above the threshold and near the largest component (per slice)
 const JOIN = 64; // visited while joining pieces of a slice (per slice)
@@ -174,46 +174,89 @@ function thresholdAndOpen(
   }
 }
 
+/** Runs of OPENED voxels along x, row by row (row = z·ny + y), and a union-find over them. */
+class OpenedRuns {
+  start = new Int32Array(1 << 16); // first voxel's linear index
+  length = new Int32Array(1 << 16);
+  parent = new Int32Array(1 << 16);
+  n = 0;
+
+  add(p: number, len: number): void {
+    if (this.n === this.start.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      [this.start, this.length, this.parent] = [grow(this.start), grow(this.length), grow(this.parent)];
+    }
+    this.start[this.n] = p;
+    this.length[this.n] = len;
+    this.parent[this.n] = this.n;
+    this.n++;
+  }
+
+  root(i: number): number {
+    const parent = this.parent;
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!; // path halving
+      i = parent[i]!;
+    }
+    return i;
+  }
+
+  /** Joins every run of row range [a0, a1) with each run of [b0, b1) it overlaps in x (6-connectivity across rows). */
+  joinOverlapping(a0: number, a1: number, b0: number, b1: number, nx: number): void {
+    let j = b0;
+    for (let i = a0; i < a1; i++) {
+      const x0 = this.start[i]! % nx,
+        x1 = x0 + this.length[i]!;
+      while (j < b1 && (this.start[j]! % nx) + this.length[j]! <= x0) j++;
+      for (let k = j; k < b1 && this.start[k]! % nx < x1; k++) {
+        const ra = this.root(i),
+          rb = this.root(k);
+        if (ra !== rb) this.parent[ra] = rb;
+      }
+    }
+  }
+}
+
 /**
- * Marks LARGEST on the largest 6-connected 3D component of OPENED. Two floods with a SEEN bit in the working mask
- * instead of per-voxel component ids: memory is one queue entry per opened voxel.
+ * Marks LARGEST on the largest 6-connected 3D component of OPENED, by runs: each row's runs of opened voxels are
+ * joined with the runs they touch in the row before (same slice) and the same row of the slice before, in a
+ * union-find. One sequential pass over the volume and work per run, not per voxel.
  */
 function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
-  const plane = nx * ny;
-  let count = 0;
-  for (let i = 0; i < work.length; i++) if (work[i]! & OPENED) count++;
-  if (count === 0) return;
-  const queue = new Int32Array(count);
-  const flood = (seed: number, mark: number, need: number): number => {
-    const both = mark | need; // a voxel joins when it has `need` and not yet `mark`
-    let head = 0,
-      tail = 0;
-    queue[tail++] = seed;
-    work[seed]! |= mark;
-    while (head < tail) {
-      const p = queue[head++]!;
-      const x = p % nx,
-        y = ((p - x) / nx) % ny,
-        z = (p - x - y * nx) / plane;
-      // unrolled: this runs once per voxel of the body (tens of millions)
-      let q: number;
-      if (x > 0 && (work[(q = p - 1)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
-      if (x < nx - 1 && (work[(q = p + 1)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
-      if (y > 0 && (work[(q = p - nx)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
-      if (y < ny - 1 && (work[(q = p + nx)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
-      if (z > 0 && (work[(q = p - plane)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
-      if (z < nz - 1 && (work[(q = p + plane)]! & both) === need) (work[q]! |= mark), (queue[tail++] = q);
+  const rows = ny * nz;
+  const runs = new OpenedRuns();
+  const rowStart = new Int32Array(rows + 1);
+  for (let row = 0; row < rows; row++) {
+    rowStart[row] = runs.n;
+    const base = row * nx;
+    for (let x = 0; x < nx; x++) {
+      if (!(work[base + x]! & OPENED)) continue;
+      const x0 = x;
+      while (x + 1 < nx && work[base + x + 1]! & OPENED) x++;
+      runs.add(base + x0, x - x0 + 1);
     }
-    return tail;
-  };
-  let best = -1,
-    bestSize = 0;
-  for (let s = 0; s < work.length; s++) {
-    if (!(work[s]! & OPENED) || work[s]! & SEEN) continue;
-    const size = flood(s, SEEN, OPENED);
-    if (size > bestSize) [best, bestSize] = [s, size];
+    const end = runs.n;
+    if (row % ny > 0) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - 1]!, rowStart[row]!, nx);
+    if (row >= ny) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - ny]!, rowStart[row - ny + 1]!, nx);
   }
-  flood(best, LARGEST, OPENED);
+  rowStart[rows] = runs.n;
+  if (runs.n === 0) return;
+  const size = new Float64Array(runs.n);
+  let best = 0;
+  for (let i = 0; i < runs.n; i++) {
+    const r = runs.root(i);
+    size[r]! += runs.length[i]!;
+    if (size[r]! > size[best]!) best = r;
+  }
+  for (let i = 0; i < runs.n; i++) {
+    if (runs.root(i) !== best) continue;
+    const p = runs.start[i]!;
+    for (let q = p; q < p + runs.length[i]!; q++) work[q]! |= LARGEST;
+  }
 }
 
 /**
