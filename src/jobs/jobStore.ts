@@ -148,11 +148,20 @@ export interface JobStore {
 
   // --- the notification outbox (src/notify) ---
 
-  /** Atomically takes the oldest due (`notBefore <= now`) pending notification, of `notifier` if named, and marks it sending with attempts + 1: no two callers get one row. */
+  /**
+   * Atomically takes the oldest due (`notBefore <= now`) pending notification, of `notifier` if named, and marks it
+   * sending with attempts + 1 (the fencing token): no two callers get one row. A shared store gives the claim a
+   * lease (the worker's leaseMs) and also takes a sending row whose lease ran out (its sender died or froze).
+   */
   claimNotification(now?: number, notifier?: NotifierName): Promise<Notification | undefined>;
 
-  /** Records one attempt's outcome on a claimed notification in one write: sent (sentAt, error cleared), pending from retryAt with the error, or failed with the error. */
-  finishNotification(id: string, outcome: NotificationOutcome): Promise<void>;
+  /**
+   * Records one attempt's outcome on a claimed notification in one write: sent (sentAt, error cleared), pending from
+   * retryAt with the error, or failed with the error.
+   * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the row is no longer that attempt's (sending
+   * with the same attempts): another sender took it over.
+   */
+  finishNotification(claimed: Pick<Notification, "id" | "attempts">, outcome: NotificationOutcome): Promise<void>;
 
   /** A job's notifications, oldest first, payload included (what callers show is notificationSummary, never the payload). */
   notifications(jobId: string): Promise<Notification[]>;

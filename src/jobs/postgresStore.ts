@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
 import { jobFromRow } from "./jobRow.js";
@@ -14,6 +15,14 @@ import {
   type StoreRows,
   type WorkerIdentity,
 } from "./jobStore.js";
+import {
+  addNotifications,
+  claimNotification,
+  finishNotification,
+  jobNotifications,
+  PG_OUTBOX_TABLE,
+  type Queryable,
+} from "./postgresOutbox.js";
 
 /**
  * Versioned schema: each entry takes the schema from the version before it, applied in order in one transaction
@@ -76,6 +85,8 @@ export const PG_MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX jobs_by_update ON jobs (updated_at);
       CREATE INDEX jobs_announced ON jobs (source, created_at) WHERE kind = 'route';`,
   },
+  // the notification outbox, with a claim lease for sends in progress on other nodes
+  { version: 4, sql: PG_OUTBOX_TABLE },
 ];
 
 /** Advisory lock key under which migrations run (any constant both nodes agree on). */
@@ -324,9 +335,32 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  /** Running jobs may belong to other nodes' live workers: lease expiry, not start-up, puts them back. */
+  /**
+   * Running jobs, and sending notifications, may belong to other nodes' live workers: lease expiry, not start-up,
+   * puts them back (the next claim takes over one whose lease ran out).
+   */
   async recoverInterrupted(): Promise<number> {
     return 0;
+  }
+
+  /** Statements on the pool, errors as DelineateError. */
+  private get pooled(): Queryable {
+    return { query: (sql, params) => this.q(sql, params) };
+  }
+
+  async claimNotification(now = Date.now(), notifier?: NotifierName): Promise<Notification | undefined> {
+    return claimNotification(this.pooled, now, notifier, this.worker.workerId, this.worker.leaseMs);
+  }
+
+  async finishNotification(
+    claimed: Pick<Notification, "id" | "attempts">,
+    outcome: NotificationOutcome,
+  ): Promise<void> {
+    await finishNotification(this.pooled, claimed, outcome, Date.now());
+  }
+
+  async notifications(jobId: string): Promise<Notification[]> {
+    return jobNotifications(this.pooled, jobId);
   }
 
   async claimNext(now = Date.now()): Promise<Job | undefined> {
@@ -415,6 +449,8 @@ export class PostgresJobStore implements JobStore {
             now,
           ],
         );
+        // the outbox, in this transaction: a result recorded done always has its notifications
+        if (result.notifications?.length) await addNotifications(c, job.id, result.notifications, now);
         return 0;
       }
       await c.query(

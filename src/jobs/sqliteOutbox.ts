@@ -80,6 +80,14 @@ export function notificationFromRow(raw: unknown): Notification {
   };
 }
 
+/** The error a fenced outcome raises: the row is no longer that attempt's (put back, or taken over). */
+export function notificationLeaseLost(claimed: Pick<Notification, "id" | "attempts">): DelineateError {
+  return new DelineateError(
+    "DLN_ERR_LEASE_LOST",
+    `notification ${claimed.id} attempt ${claimed.attempts} lost its claim: another sender took it over; this outcome is not recorded`,
+  );
+}
+
 /** The outbox's statements on the store's connection; `add` runs inside the caller's transaction. */
 export class SqliteOutbox {
   constructor(private readonly db: Database.Database) {}
@@ -116,27 +124,30 @@ export class SqliteOutbox {
     })();
   }
 
-  finish(id: string, outcome: NotificationOutcome, now: number): void {
-    if (outcome.state === "sent") {
-      this.db
-        .prepare(
-          "UPDATE notifications SET state = 'sent', sent_at = ?, error_code = NULL, error_message = NULL, updated_at = ? WHERE id = ?",
-        )
-        .run(now, now, id);
-      return;
-    }
-    this.db
-      .prepare(
-        "UPDATE notifications SET state = ?, not_before = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?",
-      )
-      .run(
-        outcome.state,
-        outcome.state === "pending" ? outcome.retryAt : 0,
-        outcome.error.code,
-        outcome.error.message,
-        now,
-        id,
-      );
+  /** Records an attempt's outcome while that attempt still holds the row. @throws DelineateError DLN_ERR_LEASE_LOST */
+  finish(claimed: Pick<Notification, "id" | "attempts">, outcome: NotificationOutcome, now: number): void {
+    const fence = "id = ? AND attempts = ? AND state = 'sending'";
+    const changes =
+      outcome.state === "sent"
+        ? this.db
+            .prepare(
+              `UPDATE notifications SET state = 'sent', sent_at = ?, error_code = NULL, error_message = NULL, updated_at = ? WHERE ${fence}`,
+            )
+            .run(now, now, claimed.id, claimed.attempts).changes
+        : this.db
+            .prepare(
+              `UPDATE notifications SET state = ?, not_before = ?, error_code = ?, error_message = ?, updated_at = ? WHERE ${fence}`,
+            )
+            .run(
+              outcome.state,
+              outcome.state === "pending" ? outcome.retryAt : 0,
+              outcome.error.code,
+              outcome.error.message,
+              now,
+              claimed.id,
+              claimed.attempts,
+            ).changes;
+    if (changes !== 1) throw notificationLeaseLost(claimed);
   }
 
   forJob(jobId: string): Notification[] {

@@ -521,8 +521,11 @@ export class SqliteJobStore implements JobStore {
     return this.outbox.claim(now, notifier);
   }
 
-  async finishNotification(id: string, outcome: NotificationOutcome): Promise<void> {
-    this.outbox.finish(id, outcome, Date.now());
+  async finishNotification(
+    claimed: Pick<Notification, "id" | "attempts">,
+    outcome: NotificationOutcome,
+  ): Promise<void> {
+    this.outbox.finish(claimed, outcome, Date.now());
   }
 
   async notifications(jobId: string): Promise<Notification[]> {

@@ -68,9 +68,10 @@ export class NotificationSender {
       }
       const outcome = await this.sendOne(n, notifier);
       try {
-        await this.store.finishNotification(n.id, outcome);
+        await this.store.finishNotification(n, outcome);
       } catch (thrown) {
-        // left sending: put back at the next start-up (and sent again, which the message id lets a peer recognise)
+        // left sending (or taken over by another sender after its lease): sent again after a restart or the claim lease,
+        // which the message id lets a peer recognise
         this.log.error("could not record a notification's outcome", {
           notificationId: n.id,
           error: asDelineateError(thrown).message,

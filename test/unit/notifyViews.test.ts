@@ -12,7 +12,7 @@ it("GET /api/jobs/:id and the job page show each notification's state, never its
     const job = await completedSegmentJob(t.store, "1.2.840.99.17.30", ["hl7", "webhook"]);
     const claimed = await t.store.claimNotification();
     assert.ok(claimed);
-    await t.store.finishNotification(claimed.id, {
+    await t.store.finishNotification(claimed, {
       state: "pending",
       retryAt: Date.now() + 60_000,
       error: { code: "DLN_ERR_NOTIFY_UNAVAILABLE", message: "HL7 peer 127.0.0.1:2575: no ACK within 30000 ms" },

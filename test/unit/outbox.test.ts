@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import path from "node:path";
-import { afterEach, describe, it } from "node:test";
+import { after, afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { DelineateError } from "../../src/errors.js";
+import type { JobResult } from "../../src/jobs/job.js";
 import { SqliteJobStore } from "../../src/jobs/sqliteStore.js";
 import type { Logger } from "../../src/log.js";
 import { outboxEntries } from "../../src/notify/facts.js";
@@ -12,7 +13,7 @@ import { withoutPatient } from "../../src/notify/outbox.js";
 import { NotificationSender } from "../../src/notify/sender.js";
 import { newUid } from "../../src/outputs/uid.js";
 import { completedSegmentJob, testFacts } from "../helpers/outboxFixtures.js";
-import { type TestStore, testStore } from "../helpers/store.js";
+import { stopTestPostgres, TEST_STORE, type TestStore, testStore } from "../helpers/store.js";
 import { tempDir } from "../helpers/tools.js";
 
 const opened: TestStore[] = [];
@@ -24,6 +25,7 @@ const open = async () => {
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
 });
+after(stopTestPostgres);
 
 describe("notification outbox", () => {
   it("writes one row per notifier with the job's completion, and never a second for the same result", async () => {
@@ -36,21 +38,26 @@ describe("notification outbox", () => {
     ]);
     assert.equal(rows[0]!.payload.organs[0]!.volumeMl, 1523.25);
     assert.equal(rows[0]!.payload.outputs.seg?.sopInstanceUID, job.segment.uids.seg?.sopInstanceUID);
-    // the same attempt completing again (a late duplicate of the write) is refused by the fence and adds no row
+    // a done job is not this attempt's any more: completing it again writes nothing
     const facts = testFacts(job);
-    await assert.rejects(
-      store.complete(job, {
-        kind: "segment",
-        executionProvider: "cpu",
-        timings: {},
-        alreadyStored: true,
-        warnings: [],
-        facts,
-        notifications: outboxEntries(facts, ["hl7", "webhook"]),
-      }),
-      (err: unknown) => err instanceof DelineateError && err.code === "DLN_ERR_LEASE_LOST",
-    );
+    const again: JobResult = {
+      kind: "segment",
+      executionProvider: "cpu",
+      timings: {},
+      alreadyStored: true,
+      warnings: [],
+      facts,
+      notifications: outboxEntries(facts, ["hl7", "webhook"]),
+    };
+    await assert.rejects(store.complete(job, again), (e: DelineateError) => e.code === "DLN_ERR_LEASE_LOST");
     assert.equal((await store.notifications(job.id)).length, 2);
+  });
+
+  it("writes one row per (job, notifier, result) even when a completion names it twice", async () => {
+    const { store } = await open();
+    // the same notifier listed twice for one result: the unique key keeps one row, and the completion succeeds
+    const job = await completedSegmentJob(store, "1.2.3.1", ["hl7", "hl7", "webhook"]);
+    assert.deepEqual((await store.notifications(job.id)).map((n) => n.notifier).sort(), ["hl7", "webhook"]);
   });
 
   it("hands each due notification out once, retries after its time, and keeps sent and failed ones", async () => {
@@ -61,17 +68,22 @@ describe("notification outbox", () => {
     assert.ok(first && second && first.id !== second.id);
     assert.equal(await store.claimNotification(), undefined, "both are being sent");
     const now = Date.now();
-    await store.finishNotification(first.id, {
+    await store.finishNotification(first, {
       state: "pending",
       retryAt: now + 60_000,
       error: { code: "DLN_ERR_NOTIFY_UNAVAILABLE", message: "no ACK" },
     });
-    await store.finishNotification(second.id, { state: "sent" });
+    await store.finishNotification(second, { state: "sent" });
     assert.equal(await store.claimNotification(now), undefined, "not due yet");
     const again = await store.claimNotification(now + 61_000);
     assert.equal(again?.id, first.id);
     assert.equal(again?.attempts, 2);
-    await store.finishNotification(first.id, {
+    await assert.rejects(
+      store.finishNotification(first, { state: "sent" }),
+      (e: DelineateError) => e.code === "DLN_ERR_LEASE_LOST",
+      "the first attempt's outcome is fenced off",
+    );
+    await store.finishNotification(again!, {
       state: "failed",
       error: { code: "DLN_ERR_NOTIFY_REJECTED", message: "AR" },
     });
@@ -83,29 +95,38 @@ describe("notification outbox", () => {
     assert.equal(await store.claimNotification(now + 10_000_000), undefined);
   });
 
-  it("puts a notification a crash left sending back, due at once", async () => {
+  it("puts a notification a crash left sending back: at once on one node, after its claim lease in a cluster", async () => {
     const t = await open();
     const job = await completedSegmentJob(t.store, "1.2.5", ["hl7"]);
-    assert.ok(await t.store.claimNotification());
+    const claimed = await t.store.claimNotification();
+    assert.ok(claimed);
     await t.store.close();
-    const store = await t.reopen();
+    const store = await t.reopen({ workerId: "other-node:1" });
     await store.recoverInterrupted();
-    const n = await store.claimNotification();
+    let due = Date.now();
+    if (TEST_STORE === "postgres") {
+      // another node's send may still be in progress: left alone until the claim's lease runs out
+      assert.equal(await store.claimNotification(), undefined, "still held by its sender");
+      due += 61_000;
+    }
+    const n = await store.claimNotification(due);
     assert.equal(n?.jobId, job.id);
     assert.equal(n?.attempts, 2);
+    await assert.rejects(store.finishNotification(claimed, { state: "sent" }), /lost its/);
+    await store.finishNotification(n!, { state: "sent" });
+    assert.equal((await store.notifications(job.id))[0]?.state, "sent");
   });
 });
 
 describe("outbox migration", () => {
-  it("adds the outbox to a store of the schema before it (version 5)", async () => {
+  it("adds the outbox to a fifth-schema store", async () => {
     const dir = tempDir("outbox-");
     try {
-      const file = path.join(dir, "delineate.sqlite");
-      await new SqliteJobStore(file, () => newUid("2.25")).close();
-      const v5 = new Database(file);
-      v5.exec("DROP TABLE notifications; PRAGMA user_version = 5;");
-      v5.close();
-      const store = new SqliteJobStore(file, () => newUid("2.25"));
+      await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
+      const v3 = new Database(path.join(dir, "delineate.sqlite"));
+      v3.exec("DROP TABLE notifications; PRAGMA user_version = 5;");
+      v3.close();
+      const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
       const job = await completedSegmentJob(store, "1.2.6", ["webhook"]);
       assert.equal((await store.notifications(job.id)).length, 1);
       await store.close();
