@@ -22,8 +22,9 @@ function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
 /**
  * Splits a multipart body the PACS sent (WADO-RS) into the bodies of its parts (headers dropped); parts are views,
  * not copies.
- * @throws DelineateError DLN_ERR_PACS_MALFORMED when a part has no closing boundary. The HTTP layer has already
- * checked the body arrived whole (its length or chunking), so a missing boundary is the server's framing, not a cut.
+ * @throws DelineateError DLN_ERR_PACS_UNAVAILABLE (transient: the job is retried) when a part has no closing
+ * boundary. The HTTP layer checks the body's length or chunking, but a PACS stopped mid-response can still end its
+ * chunked body cleanly (seen with Orthanc stopped during a WADO-RS transfer): a body cut short, not bad content.
  */
 export function parseMultipart(body: Uint8Array, boundary: string): Uint8Array[] {
   const enc = new TextEncoder();
@@ -39,9 +40,11 @@ export function parseMultipart(body: Uint8Array, boundary: string): Uint8Array[]
     const start = hdr + headerEnd.length;
     const next = indexOf(body, delim, start);
     if (next === -1) {
-      throw new DelineateError("DLN_ERR_PACS_MALFORMED", "the PACS's multipart body ends without a closing boundary", {
-        parts: parts.length,
-      });
+      throw new DelineateError(
+        "DLN_ERR_PACS_UNAVAILABLE",
+        "the PACS's multipart body ends without a closing boundary (the transfer was cut short; will try again)",
+        { parts: parts.length },
+      );
     }
     const end = next - 2; // the CRLF before the delimiter belongs to the delimiter
     parts.push(body.subarray(start, Math.max(start, end)));

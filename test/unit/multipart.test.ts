@@ -63,10 +63,10 @@ describe("multipart/related", () => {
       coded("DLN_ERR_STOW_INVALID", /without a closing boundary/),
     );
   });
-  it("refuses a PACS's body whose last part has no closing boundary, as the PACS's fault", () => {
+  it("takes a PACS's body whose last part has no closing boundary for a cut transfer, to be retried", () => {
     assert.throws(
       () => parseMultipart(body.subarray(0, body.length - 200), B),
-      coded("DLN_ERR_PACS_MALFORMED", /without a closing boundary/),
+      coded("DLN_ERR_PACS_UNAVAILABLE", /without a closing boundary/),
     );
   });
   it("reads the boundary from a content type, quoted or not, and says when there is none", () => {
