@@ -227,36 +227,51 @@ function cutTile(image: Float32Array, dims: Dims, [x0, y0, z0]: Dims, [px, py, p
 }
 
 /**
+ * The band both accumulators keep: one patch's depth of slices starting at image slice `base`, the sum of tile
+ * weights per voxel, and the tile's weight map (Gaussian or flat).
+ */
+abstract class Band {
+  protected readonly nx: number;
+  protected readonly plane: number;
+  protected readonly band: number;
+  protected readonly tileVol: number;
+  protected readonly weights: Float32Array;
+  protected readonly weight: Float32Array;
+  protected base = 0;
+
+  constructor(
+    dims: Dims,
+    protected readonly channels: number,
+    protected readonly options: WindowOptions,
+    protected readonly emit: EmitSlab,
+  ) {
+    const [px, py, pz] = options.patch;
+    this.nx = dims[0];
+    this.plane = dims[0] * dims[1];
+    this.band = pz * this.plane;
+    this.tileVol = px * py * pz;
+    this.weights = new Float32Array(this.band);
+    this.weight =
+      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
+  }
+
+  /** Moves the band past its first `n` voxels (slices made final): the rest to the front, zeros behind. */
+  protected shift(sum: Float32Array | Uint16Array, n: number, upTo: number): void {
+    const { band, channels } = this;
+    for (let c = 0; c < channels; c++)
+      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
+    this.weights.copyWithin(0, n).fill(0, band - n);
+    this.base = upTo;
+  }
+}
+
+/**
  * Weighted sums of tiles' logits and of their weights over one patch's depth of slices (a band), starting at image
  * slice `base`. A tile starting above `base` makes the slices before it final: they are divided by their weights,
  * handed to `emit`, and the rest of the band moves to the front.
  */
-class BandAccumulator {
-  private readonly nx: number;
-  private readonly plane: number;
-  private readonly band: number;
-  private readonly tileVol: number;
-  private readonly sum: Float32Array;
-  private readonly weights: Float32Array;
-  private readonly weight: Float32Array;
-  private base = 0;
-
-  constructor(
-    dims: Dims,
-    private readonly channels: number,
-    private readonly options: WindowOptions,
-    private readonly emit: EmitSlab,
-  ) {
-    const [px, py, pz] = options.patch;
-    this.plane = dims[0] * dims[1];
-    this.band = pz * this.plane;
-    this.tileVol = px * py * pz;
-    this.sum = new Float32Array(channels * this.band);
-    this.weights = new Float32Array(this.band);
-    this.weight =
-      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
-    this.nx = dims[0];
-  }
+class BandAccumulator extends Band {
+  private readonly sum = new Float32Array(this.channels * this.band);
 
   /** Slices base ≤ z < upTo are final: divide, hand over, and move the rest of the band to the front. */
   finish(upTo: number): void {
@@ -265,10 +280,7 @@ class BandAccumulator {
     if (n <= 0) return;
     for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
     this.emit(this.base, upTo, sum, band);
-    for (let c = 0; c < channels; c++)
-      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
-    weights.copyWithin(0, n).fill(0, band - n);
-    this.base = upTo;
+    this.shift(sum, n, upTo);
   }
 
   /** Adds one tile's [C, Z, Y, X] logits, weighted, at `origin`. */
@@ -330,39 +342,13 @@ export const HALF_TO_FLOAT: Float32Array = (() => {
  * fall below half's range; the error is half an ulp of the logit's size per tile that reaches the voxel (up to 8
  * here; 2^-12 relative each). Final slices are handed on one at a time, in float32.
  */
-class HalfBandAccumulator {
-  private readonly nx: number;
-  private readonly plane: number;
-  private readonly band: number;
-  private readonly tileVol: number;
-  private readonly sum: Uint16Array;
-  private readonly weights: Float32Array;
-  private readonly weight: Float32Array;
-  private readonly slice: Float32Array;
-  private readonly ratio: Float32Array;
-  private base = 0;
-
-  constructor(
-    dims: Dims,
-    private readonly channels: number,
-    private readonly options: WindowOptions,
-    private readonly emit: EmitSlab,
-  ) {
-    const [px, py, pz] = options.patch;
-    this.plane = dims[0] * dims[1];
-    this.band = pz * this.plane;
-    this.tileVol = px * py * pz;
-    this.sum = new Uint16Array(channels * this.band);
-    this.weights = new Float32Array(this.band);
-    this.weight =
-      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
-    this.slice = new Float32Array(channels * this.plane);
-    this.ratio = new Float32Array(px);
-    this.nx = dims[0];
-  }
+class HalfBandAccumulator extends Band {
+  private readonly sum = new Uint16Array(this.channels * this.band);
+  private readonly slice = new Float32Array(this.channels * this.plane);
+  private readonly ratio = new Float32Array(this.options.patch[0]);
 
   finish(upTo: number): void {
-    const { sum, weights, band, channels, plane, slice } = this;
+    const { sum, band, channels, plane, slice } = this;
     const n = (upTo - this.base) * plane;
     if (n <= 0) return;
     for (let z = this.base; z < upTo; z++) {
@@ -371,10 +357,7 @@ class HalfBandAccumulator {
         for (let v = 0; v < plane; v++) slice[c * plane + v] = HALF_TO_FLOAT[sum[c * band + off + v]!]!;
       this.emit(z, z + 1, slice, plane);
     }
-    for (let c = 0; c < channels; c++)
-      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
-    weights.copyWithin(0, n).fill(0, band - n);
-    this.base = upTo;
+    this.shift(sum, n, upTo);
   }
 
   blend([x0, y0, z0]: Dims, logits: Float32Array): void {
