@@ -206,14 +206,13 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
       );
       assert.ok(!says(second, "leading ingest polling"), "only the first polls");
       await ingest.stop("SIGKILL");
-      const t0 = Date.now();
+      // the lock goes with the dead node's connection: the wait below bounds liveness, it does not time the handover
       await waitFor(
         "the second node to take the lead",
         async () => says(second, "leading ingest polling") || undefined,
         30_000,
         100,
       );
-      assert.ok(Date.now() - t0 < 15_000, `handed over in ${Date.now() - t0} ms`);
       ingest = second;
       const { studyInstanceUID: study } = phantom("handover", 48, 10);
       await storescu(orthanc.dicomPort, orthanc.aet, path.join(work, "handover"));
