@@ -334,6 +334,8 @@ def main():
     ap.add_argument("--save-minutes", type=float, default=10.0)
     ap.add_argument("--patients", type=int, default=0, help="use only the first N training patients (0: all)")
     ap.add_argument("--stop-after", type=int, default=None, help="end this session after that step (resume later)")
+    ap.add_argument("--init", default=None, help="start a new run (a later phase) from this checkpoint's weights; "
+                    "ignored when --checkpoint exists, which is resumed")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     log = lambda m: print(time.strftime("%H:%M:%S ") + m, flush=True)  # noqa: E731
@@ -347,6 +349,10 @@ def main():
     log(f"{len(patients)} training patients on the {SPACING_XYZ} mm grid in {time.time() - t0:.0f} s; spacing {json.dumps(spacing_statistics(patients))}")
     torch.manual_seed(a.seed)
     model = build_model()
+    if a.init and not os.path.exists(a.checkpoint):
+        start = torch.load(a.init, map_location="cpu")
+        model.load_state_dict(start["model"])
+        log(f"weights from {a.init} (step {start['step']} of {start['steps']})")
     log(f"UNet {NET}, {sum(p.numel() for p in model.parameters())} parameters, patch {PATCH}, batch {a.batch}")
     os.makedirs(os.path.dirname(os.path.abspath(a.checkpoint)), exist_ok=True)
     losses, seconds = train_loop(model, make_batch_fn(patients, a.batch), partial_label_loss, steps=a.steps, seed=a.seed,
