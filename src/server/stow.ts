@@ -1,4 +1,5 @@
 import express from "express";
+import { requireDicomUid } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import type { PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
@@ -56,6 +57,7 @@ export function stowRouter(deps: {
   const handler: express.RequestHandler = async (req, res) => {
     let boundary: string;
     try {
+      if (req.params.study !== undefined) requireDicomUid(req.params.study, "the study in the path");
       boundary = requestBoundary(req, deps.maxBodyBytes);
     } catch (err) {
       const { status, error } = bodyFailure(err);
@@ -72,7 +74,7 @@ export function stowRouter(deps: {
     try {
       for await (const part of readMultipartStream(req, boundary, deps.maxBodyBytes)) {
         i++;
-        const r = deps.pushed.accept(part, typeof req.params.study === "string" ? req.params.study : undefined);
+        const r = await deps.pushed.accept(part, typeof req.params.study === "string" ? req.params.study : undefined);
         if ("error" in r) {
           failed.push({ "00081197": { vr: "US", Value: [0xc000] } }); // Error: cannot understand
           deps.log.warn("STOW-RS instance refused", { part: i, reason: r.error });
