@@ -149,6 +149,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   );
   const app = createApp({
     store,
+    log,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,

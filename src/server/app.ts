@@ -5,7 +5,9 @@ import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
 import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/jobStore.js";
+import { createLogger, type Logger } from "../log.js";
 import type { RuleDecision } from "../route/routeStudy.js";
+import { errorHandler, notFound } from "./errorHandler.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -20,6 +22,8 @@ export interface AppDeps {
   dicomWeb?: express.Router;
   /** extra routers mounted under /api, behind the token (the webhook, when enabled) */
   apiRouters?: Record<string, express.Router>;
+  /** where a request that fails on the node's side is logged (its message, never the request's content) */
+  log?: Logger;
   /** facts for /healthz: never PHI */
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -121,5 +125,7 @@ export function createApp(deps: AppDeps): express.Express {
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);
   if (deps.dicomWeb) app.use("/dicom-web", requireToken(deps.apiToken), deps.dicomWeb);
+  app.use(notFound);
+  app.use(errorHandler(deps.log ?? createLogger({ level: "error" })));
   return app;
 }
