@@ -38,7 +38,7 @@ export function requireToken(token: string) {
       res.status(401).json({ error: "the API is disabled: set DELINEATE_API_TOKEN" });
       return;
     }
-    const m = /^Bearer (.+)$/.exec(req.get("authorization") ?? "");
+    const m = /^Bearer +(\S+) *$/i.exec(req.get("authorization") ?? ""); // the scheme is case-insensitive (RFC 9110 §11.1)
     if (!m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
       res.status(401).json({ error: "missing or wrong bearer token" });
       return;

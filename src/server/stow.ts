@@ -86,6 +86,9 @@ export function stowRouter(deps: {
     } catch (err) {
       bodyError = bodyFailure(err);
     }
+    // a well-framed body with no part at all is not a request to store anything (PS3.18 wants one instance at least)
+    if (!bodyError && i === 0)
+      bodyError = bodyFailure(new DelineateError("DLN_ERR_STOW_INVALID", "the multipart body holds no part"));
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
     for (const s of studies) await deps.received(s);
     if (bodyError) {
