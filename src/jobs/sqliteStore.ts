@@ -374,6 +374,29 @@ export class SqliteJobStore implements JobStore {
     return rows.map(jobFromRow);
   }
 
+  async listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
+         AND (@study IS NULL OR study_uid = @study)
+         AND (@afterT IS NULL OR created_at < @afterT OR (created_at = @afterT AND id < @afterId))
+         ORDER BY created_at DESC, id DESC LIMIT @limit`,
+      )
+      .all({
+        state: filter.state ?? null,
+        kind: filter.kind ?? null,
+        study: filter.studyInstanceUID ?? null,
+        afterT: after?.createdAt ?? null,
+        afterId: after?.id ?? null,
+        limit,
+      });
+    return rows.map(jobFromRow);
+  }
+
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const rows = this.db

@@ -3,11 +3,11 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Registry } from "prom-client";
 import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
-import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/jobStore.js";
 import { createLogger, type Logger } from "../log.js";
 import type { RuleDecision } from "../route/routeStudy.js";
 import { errorHandler, notFound } from "./errorHandler.js";
+import { encodeCursor, parseJobsQuery } from "./jobsQuery.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -47,9 +47,6 @@ export function requireToken(token: string) {
   };
 }
 
-const STATES = new Set<JobState>(JOB_STATES);
-const KINDS = new Set<JobKind>(JOB_KINDS);
-
 /** The HTTP API: /healthz open, /api/* behind the token. */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -66,24 +63,15 @@ export function createApp(deps: AppDeps): express.Express {
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
   api.get("/jobs", async (req, res) => {
-    const state = typeof req.query.state === "string" ? req.query.state : undefined;
-    if (state !== undefined && !STATES.has(state as JobState)) {
-      res.status(400).json({ error: `unknown state "${state}"` });
-      return;
+    const q = parseJobsQuery(req.query as Record<string, unknown>); // a bad query is thrown: 400 { code, message }
+    const page = await deps.store.listPage(q.filter, q.limit + 1, q.after);
+    const last = page.length > q.limit ? page[q.limit - 1] : undefined;
+    if (last) {
+      const next = new URLSearchParams(req.query as Record<string, string>);
+      next.set("cursor", encodeCursor(last));
+      res.set("Link", `</api/jobs?${next.toString()}>; rel="next"`);
     }
-    const kind = typeof req.query.kind === "string" ? req.query.kind : undefined;
-    if (kind !== undefined && !KINDS.has(kind as JobKind)) {
-      res.status(400).json({ error: `unknown kind "${kind}" (route or segment)` });
-      return;
-    }
-    const study = typeof req.query.study === "string" ? req.query.study : undefined;
-    res.json(
-      await deps.store.list({
-        ...(state ? { state: state as JobState } : {}),
-        ...(kind ? { kind: kind as JobKind } : {}),
-        ...(study ? { studyInstanceUID: study } : {}),
-      }),
-    );
+    res.json(page.slice(0, q.limit));
   });
   api.get("/jobs/:id", async (req, res) => {
     const job = await deps.store.get(req.params.id);
