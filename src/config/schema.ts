@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DICOM_UID_PATTERN, isDicomUid } from "../dicom/uids.js";
+import { DEFAULT_MAX_MATRIX_SIZE, DEFAULT_MAX_VOXELS } from "../volume/limits.js";
 
 const Regex = z.string().refine((s) => {
   try {
@@ -198,6 +199,15 @@ export const ConfigSchema = z
         /** missing slices or irregular steps: "resample" to equal steps (convert; the node always refuses, since its
          * outputs must lie on source images), or "refuse" */
         irregularSpacing: z.enum(["resample", "refuse"]).default("resample"),
+        /** the largest Rows or Columns a series may declare; checked before anything is allocated */
+        maxMatrixSize: z.number().int().min(1).max(65535).default(DEFAULT_MAX_MATRIX_SIZE),
+        /** the most voxels (Rows × Columns × frames, all instances) a series may declare */
+        maxVoxels: z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 31)
+          .default(DEFAULT_MAX_VOXELS),
       })
       .strict()
       .default({
@@ -206,6 +216,8 @@ export const ConfigSchema = z
         spacingTolerance: 0.01,
         tilt: "correct",
         irregularSpacing: "resample",
+        maxMatrixSize: DEFAULT_MAX_MATRIX_SIZE,
+        maxVoxels: DEFAULT_MAX_VOXELS,
       }),
     jobs: z
       .object({
