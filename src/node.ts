@@ -23,6 +23,7 @@ import { OrthancRest } from "./pacs/orthancChanges.js";
 import { routeStudy } from "./route/routeStudy.js";
 import { resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
+import { createNodeServer } from "./server/limits.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
@@ -161,6 +162,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
             pushed,
             received: (uid) => store.notePushed(uid, Date.now()),
             maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
+            maxConcurrentRequests: config.ingest.stow.maxConcurrentRequests,
             log,
           }),
         }
@@ -177,7 +179,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     }),
   });
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    const s = createNodeServer(app, config.http).listen(config.http.port, config.http.host, () => resolve(s));
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;

@@ -80,6 +80,10 @@ export const ConfigSchema = z
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65535),
         apiToken: z.string().default("").describe("required on /api; empty disables the API"),
+        /** a client that has not sent its request's headers within this is cut off */
+        headersTimeoutSeconds: z.number().min(1).max(3600).default(30),
+        /** a client that has not sent its whole request (body included) within this is cut off (408) */
+        requestTimeoutSeconds: z.number().min(1).max(86400).default(900),
       })
       .strict(),
     ingest: z
@@ -107,9 +111,11 @@ export const ConfigSchema = z
             /** a pushed study is queued once nothing more has arrived for this long */
             quietSeconds: z.number().min(0).default(30),
             maxBodyMiB: z.number().positive().max(16384).default(2048),
+            /** STOW-RS requests read at once; more get 429 with Retry-After */
+            maxConcurrentRequests: z.number().int().min(1).max(1024).default(8),
           })
           .strict()
-          .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048 }),
+          .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048, maxConcurrentRequests: 8 }),
       })
       .strict()
       .refine(

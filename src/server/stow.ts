@@ -4,6 +4,7 @@ import { DelineateError } from "../errors.js";
 import type { PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
 import { boundaryOf, readMultipartStream } from "../pacs/multipart.js";
+import { concurrencyCap } from "./limits.js";
 
 /**
  * The boundary of a STOW-RS request, from its headers, before its body is read.
@@ -51,6 +52,8 @@ export function stowRouter(deps: {
   pushed: PushedStudies;
   received: (studyUID: string) => Promise<void>;
   maxBodyBytes: number;
+  /** requests read at once (default 8); more get 429 */
+  maxConcurrentRequests?: number;
   log: Logger;
 }): express.Router {
   const router = express.Router();
@@ -123,7 +126,8 @@ export function stowRouter(deps: {
         }),
       );
   };
-  router.post("/studies", handler);
-  router.post("/studies/:study", handler);
+  const cap = concurrencyCap(deps.maxConcurrentRequests ?? 8);
+  router.post("/studies", cap, handler);
+  router.post("/studies/:study", cap, handler);
   return router;
 }
