@@ -77,7 +77,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const metrics = new NodeMetrics((kind) => store.counts(kind));
-  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
+  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"), config.ingest.stow.duplicates);
   const pacs = new DicomWebClient(config.pacs);
   const destinations = new Map<string, DicomWebClient>([
     ["pacs", pacs],

@@ -113,9 +113,17 @@ export const ConfigSchema = z
             maxBodyMiB: z.number().positive().max(16384).default(2048),
             /** STOW-RS requests read at once; more get 429 with Retry-After */
             maxConcurrentRequests: z.number().int().min(1).max(1024).default(8),
+            /** an instance whose SOP Instance UID is kept with other content: "refuse" (409 for it) or "overwrite" */
+            duplicates: z.enum(["refuse", "overwrite"]).default("refuse"),
           })
           .strict()
-          .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048, maxConcurrentRequests: 8 }),
+          .default({
+            enabled: false,
+            quietSeconds: 30,
+            maxBodyMiB: 2048,
+            maxConcurrentRequests: 8,
+            duplicates: "refuse",
+          }),
       })
       .strict()
       .refine(

@@ -79,11 +79,16 @@ export function stowRouter(deps: {
         i++;
         const r = await deps.pushed.accept(part, typeof req.params.study === "string" ? req.params.study : undefined);
         if ("error" in r) {
-          failed.push({ "00081197": { vr: "US", Value: [0xc000] } }); // Error: cannot understand
-          deps.log.warn("STOW-RS instance refused", { part: i, reason: r.error });
+          failed.push({
+            ...(r.sopClass ? { "00081150": { vr: "UI", Value: [r.sopClass] } } : {}),
+            ...(r.sop ? { "00081155": { vr: "UI", Value: [r.sop] } } : {}),
+            "00081197": { vr: "US", Value: [r.reason] },
+          });
+          deps.log.warn("STOW-RS instance refused", { part: i, reason: r.error, sopInstanceUID: r.sop });
         } else {
           stored.push({ "00081150": { vr: "UI", Value: [r.sopClass] }, "00081155": { vr: "UI", Value: [r.sop] } });
-          studies.add(r.study);
+          // an identical copy of a kept instance changes nothing: its study is not routed again for it
+          if (r.outcome !== "unchanged") studies.add(r.study);
         }
       }
     } catch (err) {

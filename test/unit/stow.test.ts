@@ -1,23 +1,25 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { it } from "node:test";
+import type { Express } from "express";
 import request from "supertest";
-import { PushedStudies } from "../../src/ingest/pushedStudies.js";
+import { parsePart10 } from "../../src/dicom/dataset.js";
+import { type DuplicatePolicy, PushedStudies } from "../../src/ingest/pushedStudies.js";
 import { createLogger } from "../../src/log.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { createApp } from "../../src/server/app.js";
 import { stowRouter } from "../../src/server/stow.js";
-import { pushedFixture } from "../helpers/pushed.js";
+import { pushedFixture, replaceAscii } from "../helpers/pushed.js";
 import { testStore } from "../helpers/store.js";
 
 /** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of. */
-export async function stowApp(options: { pushed?: PushedStudies } = {}) {
+export async function stowApp(options: { duplicates?: DuplicatePolicy } = {}) {
   const t = await testStore();
   const received: string[] = [];
   const log = createLogger({ level: "error", silent: true });
-  const pushed = options.pushed ?? new PushedStudies(mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")));
+  const pushed = new PushedStudies(mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")), options.duplicates);
   const app = createApp({
     store: t.store,
     apiToken: "t0ken",
@@ -46,5 +48,50 @@ it("takes the bearer scheme in any case (RFC 9110), and refuses a multipart body
   const empty = await post("Bearer t0ken", buildMultipart([], "b0undary"));
   assert.equal(empty.status, 400, empty.text);
   assert.equal(empty.body.code, "DLN_ERR_STOW_INVALID");
-  assert.equal(received.length, 4, "only the four requests with an instance told of their study");
+  assert.equal(received.length, 1, "the same instance sent again changes nothing: its study was told once");
+});
+
+it("an identical instance sent again is a no-op success; other content under a kept UID is refused (409, 0x0111) unless overwrite", async () => {
+  const { files } = pushedFixture(1);
+  const a = files[0]!;
+  const sop = String(parsePart10(a).dataset.SOPInstanceUID);
+  // b: a's UIDs with other pixels and another name
+  const b = replaceAscii(a, "Push^Pia", "Push^Pim");
+  b[b.length - 1] = (b[b.length - 1]! + 1) & 0xff;
+  const send = (app: Express, parts: Uint8Array[]) =>
+    request(app)
+      .post("/dicom-web/studies")
+      .set("Authorization", "Bearer t0ken")
+      .set("Content-Type", multipart("b0undary"))
+      .send(Buffer.from(buildMultipart(parts, "b0undary")));
+  const failedOf = (body: Record<string, { Value: Record<string, { Value: unknown[] }>[] }>) =>
+    (body["00081198"]?.Value ?? []).map((f) => [f["00081155"]?.Value[0], f["00081197"]?.Value[0]]);
+
+  const refusing = await stowApp();
+  const abA = await send(refusing.app, [a, b, a]); // it was 200 "stored 3", the last one winning
+  assert.equal(abA.status, 202, abA.text);
+  assert.equal(abA.body["00081199"].Value.length, 2, "a stored, a again a no-op success");
+  assert.deepEqual(failedOf(abA.body), [[sop, 0x0111]]);
+  const kept = path.join(
+    (refusing.pushed as unknown as { root: string }).root,
+    String(parsePart10(a).dataset.StudyInstanceUID),
+    `${sop}.dcm`,
+  );
+  assert.ok(Buffer.from(readFileSync(kept)).equals(a), "the first content is kept");
+  const later = await send(refusing.app, [b]);
+  assert.equal(later.status, 409, "changed content sent later, alone: 409");
+  assert.deepEqual(failedOf(later.body), [[sop, 0x0111]]);
+  assert.equal((await send(refusing.app, [a])).status, 200, "the same content again: success");
+  assert.equal(refusing.received.length, 1, "only the first request changed the study");
+
+  const overwriting = await stowApp({ duplicates: "overwrite" });
+  assert.equal((await send(overwriting.app, [a])).status, 200);
+  assert.equal((await send(overwriting.app, [b])).status, 200, "overwrite: replaced");
+  const kept2 = path.join(
+    (overwriting.pushed as unknown as { root: string }).root,
+    String(parsePart10(a).dataset.StudyInstanceUID),
+    `${sop}.dcm`,
+  );
+  assert.ok(Buffer.from(readFileSync(kept2)).equals(b), "the new content replaced the old");
+  assert.equal(overwriting.received.length, 2, "and the study is routed again");
 });
