@@ -127,6 +127,8 @@ export class SqliteJobStore implements JobStore {
    * the two can neither lose a study nor announce it twice. A study announced again whose route job is done or
    * skipped is routed again (a series may have arrived since); one queued, running, or ended in error is left as it
    * is. Returns the number of route jobs made or queued again.
+   * A study pushed to STOW-RS stays pushed when another source announces it again: the PACS's copy of it may hold
+   * only our own results (the change feed announces them), and routing that copy ended a done study skipped.
    */
   async enqueue(
     studyUIDs: readonly string[],
@@ -145,7 +147,7 @@ export class SqliteJobStore implements JobStore {
     const upsert = this.db.prepare(
       `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES (?, 'route', ?, ?, 'queued', ?, ?)
        ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
-         SET state = 'queued', source = excluded.source, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
+         SET state = 'queued', source = CASE WHEN jobs.source = 'pushed' THEN 'pushed' ELSE excluded.source END, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
              updated_at = excluded.updated_at
          WHERE state IN ('done', 'skipped')`,
     );
