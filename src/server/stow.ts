@@ -42,6 +42,23 @@ function bodyFailure(err: unknown): { status: number; error: DelineateError } {
   return { status: error.code === "DLN_ERR_STOW_TOO_LARGE" ? 413 : 400, error };
 }
 
+/** How long a refused request's remaining body is read (and dropped) before the answer and the close. */
+const DRAIN_MS = 2000;
+
+/** Resolves once the request's body has all been read, the client has gone, or `ms` have passed. */
+function drained(req: express.Request, ms: number): Promise<void> {
+  if (req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      req.off("end", done).off("close", done).off("error", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    req.once("end", done).once("close", done).once("error", done);
+  });
+}
+
 /**
  * Delineate's own STOW-RS (POST /dicom-web/studies[/{study}]), so any PACS or modality can push over DICOMweb.
  * Each instance is kept or refused on its own, and the answer lists both (PS3.18: 200 all stored, 202 some
@@ -64,8 +81,11 @@ export function stowRouter(deps: {
       boundary = requestBoundary(req, deps.maxBodyBytes);
     } catch (err) {
       const { status, error } = bodyFailure(err);
-      // answered before the body is read: close, so the client cannot reuse a connection with a body still in it
-      res.set("Connection", "close").status(status).json({ error: error.message, code: error.code });
+      // answered before the body is read: close, so the client cannot reuse a connection with a body still in it;
+      // what it is still sending is read and dropped first (briefly), or it may see a reset instead of the answer
+      req.resume();
+      await drained(req, DRAIN_MS);
+      res.set("Connection", "close").status(status).json({ code: error.code, message: error.message });
       return;
     }
     const stored: Record<string, unknown>[] = [];
@@ -75,7 +95,10 @@ export function stowRouter(deps: {
     let i = 0;
     let bodyError: { status: number; error: DelineateError } | undefined;
     try {
-      for await (const part of readMultipartStream(req, boundary, deps.maxBodyBytes)) {
+      // destroyOnReturn false: when the reader stops early (a body over the limit), the request's own iterator
+      // destroyed it, closing the socket while the client still sent (EPIPE instead of the 413 it should read)
+      const body = req.iterator({ destroyOnReturn: false });
+      for await (const part of readMultipartStream(body, boundary, deps.maxBodyBytes)) {
         i++;
         const r = await deps.pushed.accept(part, typeof req.params.study === "string" ? req.params.study : undefined);
         if ("error" in r) {
@@ -108,11 +131,14 @@ export function stowRouter(deps: {
       });
       // Drain what is left so the client reads this answer, then close: a kept-alive connection answered mid-body
       // was reused by the client's next request, which then hung until the server's keep-alive timeout reset it.
+      // The answer waits for the rest of the body (at most DRAIN_MS): answered and closed while the client still
+      // sent, the client saw its connection reset and never read the answer.
       req.resume();
+      await drained(req, DRAIN_MS);
       res
         .set("Connection", "close")
         .status(bodyError.status)
-        .json({ error: bodyError.error.message, code: bodyError.error.code, stored: stored.length });
+        .json({ code: bodyError.error.code, message: bodyError.error.message, stored: stored.length });
       return;
     }
     deps.log.info("STOW-RS request", {
