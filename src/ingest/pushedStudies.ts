@@ -10,7 +10,8 @@ import {
   withSopClass,
 } from "../dicom/dataset.js";
 import { inspectPart10 } from "../dicom/declaredLengths.js";
-import { isDicomUid } from "../dicom/uids.js";
+import { isDicomUid, TransferSyntax } from "../dicom/uids.js";
+import { DelineateError } from "../errors.js";
 import type { StudySource } from "../pacs/source.js";
 
 /** The UIDs that name a pushed instance's folder and file, with their tags. */
@@ -20,30 +21,65 @@ const PATH_UIDS = [
   ["SOPInstanceUID", "00080018"],
 ] as const;
 
+/** Bytes a pushed instance's header is first looked for in; a longer header means joining the whole file. */
+const HEADER_GUESS = 256 * 1024;
+
 /**
- * A pushed instance's header, parsed without its pixel data: the whole file's lengths are checked, then only the
- * bytes before the top-level Pixel Data are read (parsing the whole file copied every pixel, twice).
+ * A pushed instance's header, parsed without its pixel data, from the pieces the instance arrived in: only the bytes
+ * before the top-level Pixel Data are joined and read (joining or parsing a 500 MB instance whole stalled the event
+ * loop for a second). A file whose header is longer than HEADER_GUESS, or that is deflated, is joined whole.
  * @throws DelineateError DLN_ERR_DICOM_PARSE when the file is not readable
  */
-function parsePushedHeader(bytes: Uint8Array): ParsedDicom {
-  const layout = inspectPart10(bytes);
-  if (layout.problem) return parsePart10(bytes); // throws, with the reason
-  const px = layout.pixelData;
-  return parsePart10(px ? bytes.subarray(0, px.tagOffset) : bytes, { headersOnly: true });
+function parsePushedHeader(pieces: readonly Uint8Array[], size: number): ParsedDicom {
+  let prefix = joinFirst(pieces, Math.min(size, HEADER_GUESS));
+  let layout = inspectPart10(prefix, size);
+  const deflated = layout.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian;
+  if (layout.incomplete || (deflated && prefix.length < size)) {
+    prefix = joinFirst(pieces, size);
+    layout = inspectPart10(prefix);
+  }
+  if (layout.problem) throw new DelineateError("DLN_ERR_DICOM_PARSE", layout.problem);
+  const px = deflated ? undefined : layout.pixelData;
+  return parsePart10(px ? prefix.subarray(0, px.tagOffset) : prefix, { headersOnly: true });
 }
 
-/** Whether `file` holds `bytes` ("same"), other bytes ("different"), or is not there ("absent"). */
-async function sameContent(file: string, bytes: Uint8Array): Promise<"same" | "different" | "absent"> {
+/** The first `n` bytes of the pieces, joined. */
+function joinFirst(pieces: readonly Uint8Array[], n: number): Uint8Array {
+  if (pieces.length === 1 || (pieces[0] && pieces[0].byteLength >= n)) return pieces[0]!.subarray(0, n);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of pieces) {
+    if (o >= n) break;
+    const take = p.subarray(0, n - o);
+    out.set(take, o);
+    o += take.byteLength;
+  }
+  return out;
+}
+
+/** Whether `file` holds the bytes of `pieces` ("same"), other bytes ("different"), or is not there ("absent"). */
+async function sameContent(
+  file: string,
+  pieces: readonly Uint8Array[],
+  size: number,
+): Promise<"same" | "different" | "absent"> {
   let kept: Buffer;
   try {
     const info = await stat(file);
-    if (info.size !== bytes.byteLength) return "different";
+    if (info.size !== size) return "different";
     kept = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "absent";
     throw err;
   }
-  return kept.equals(bytes) ? "same" : "different";
+  // compared piece by piece, letting the event loop run between them
+  let o = 0;
+  for (const p of pieces) {
+    if (Buffer.compare(kept.subarray(o, o + p.byteLength), p) !== 0) return "different";
+    o += p.byteLength;
+    await new Promise((r) => setImmediate(r));
+  }
+  return "same";
 }
 
 /**
@@ -80,10 +116,12 @@ export class PushedStudies implements StudySource {
    * study than the request's path names). Only the header is parsed (the pixels are not copied) and the file is
    * written without blocking, so a 500 MB instance does not stall the event loop.
    */
-  async accept(bytes: Uint8Array, expectedStudy?: string): Promise<Accepted | Refused> {
+  async accept(instance: Uint8Array | readonly Uint8Array[], expectedStudy?: string): Promise<Accepted | Refused> {
+    const pieces = instance instanceof Uint8Array ? [instance] : instance;
+    const size = pieces.reduce((n, p) => n + p.byteLength, 0);
     let parsed: ParsedDicom;
     try {
-      parsed = parsePushedHeader(bytes);
+      parsed = parsePushedHeader(pieces, size);
     } catch (err) {
       return { error: `not readable DICOM: ${(err as Error).message}`, reason: FailureReason.CannotUnderstand };
     }
@@ -112,7 +150,7 @@ export class PushedStudies implements StudySource {
     const dir = path.join(this.root, study);
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, `${sop}.dcm`);
-    const kept = await sameContent(file, bytes);
+    const kept = await sameContent(file, pieces, size);
     if (kept === "same") return { study, sopClass, sop, outcome: "unchanged" };
     if (kept === "different" && this.duplicates === "refuse")
       return {
@@ -121,7 +159,7 @@ export class PushedStudies implements StudySource {
         sop,
         sopClass,
       };
-    await writeFile(`${file}.part`, bytes);
+    await writeFile(`${file}.part`, pieces); // written piece by piece, off the event loop
     await rename(`${file}.part`, file);
     return { study, sopClass, sop, outcome: kept === "different" ? "replaced" : "stored" };
   }

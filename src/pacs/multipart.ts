@@ -87,6 +87,18 @@ function tailOf(pieces: Buffer[], n: number): Buffer {
   return Buffer.concat(out);
 }
 
+/** The first `end` bytes of a list of buffers, as views of them. */
+function piecesUpTo(pieces: Buffer[], end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = end;
+  for (const p of pieces) {
+    if (left <= 0) break;
+    out.push(p.length <= left ? p : p.subarray(0, left));
+    left -= Math.min(left, p.length);
+  }
+  return out;
+}
+
 /**
  * Reads a multipart body pushed to Delineate's STOW-RS from a stream and yields each part's body as soon as it is
  * complete, so memory holds one part (one DICOM instance), not the whole request.
@@ -103,6 +115,20 @@ export async function* readMultipartStream(
   boundary: string,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
+  for await (const pieces of readMultipartPieces(chunks, boundary, maxBytes))
+    if (pieces.length === 1) yield new Uint8Array(pieces[0]!.buffer, pieces[0]!.byteOffset, pieces[0]!.byteLength);
+    else yield new Uint8Array(Buffer.concat(pieces));
+}
+
+/**
+ * readMultipartStream, each part given as the pieces it arrived in, never joined: joining a 512 MB part is one copy
+ * of 512 MB on the event loop (hundreds of milliseconds in which nothing else is answered).
+ */
+export async function* readMultipartPieces(
+  chunks: AsyncIterable<Uint8Array>,
+  boundary: string,
+  maxBytes: number,
+): AsyncGenerator<Buffer[]> {
   const delim = Buffer.from(`--${boundary}`);
   const partEnd = Buffer.from(`\r\n--${boundary}`);
   const headerEnd = Buffer.from("\r\n\r\n");
@@ -116,7 +142,9 @@ export async function* readMultipartStream(
     if (total > maxBytes) throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBytes} bytes`);
     if (phase === "done") continue;
     if (phase !== "body") buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
-    let pending: Buffer | undefined = phase === "body" ? Buffer.from(chunk) : undefined;
+    // a view, not a copy: a stream's chunks are not reused
+    let pending: Buffer | undefined =
+      phase === "body" ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : undefined;
     for (;;) {
       if (phase === "body") {
         if (pending === undefined) {
@@ -133,7 +161,7 @@ export async function* readMultipartStream(
           break;
         }
         const end = bodyLength - tailLength + i; // where the part ends, counted from its first byte
-        yield new Uint8Array(Buffer.concat([...body, pending], end));
+        yield piecesUpTo([...body, pending], end);
         buf = pending.subarray(i + partEnd.length - tailLength);
         pending = undefined;
         body = [];

@@ -3,7 +3,7 @@ import { requireDicomUid } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import type { PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
-import { boundaryOf, readMultipartStream } from "../pacs/multipart.js";
+import { boundaryOf, readMultipartPieces } from "../pacs/multipart.js";
 import { concurrencyCap } from "./limits.js";
 
 /**
@@ -98,7 +98,7 @@ export function stowRouter(deps: {
       // destroyOnReturn false: when the reader stops early (a body over the limit), the request's own iterator
       // destroyed it, closing the socket while the client still sent (EPIPE instead of the 413 it should read)
       const body = req.iterator({ destroyOnReturn: false });
-      for await (const part of readMultipartStream(body, boundary, deps.maxBodyBytes)) {
+      for await (const part of readMultipartPieces(body, boundary, deps.maxBodyBytes)) {
         i++;
         const r = await deps.pushed.accept(part, typeof req.params.study === "string" ? req.params.study : undefined);
         if ("error" in r) {

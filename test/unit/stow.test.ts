@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { it } from "node:test";
 import type { Express } from "express";
 import request from "supertest";
@@ -94,4 +96,48 @@ it("an identical instance sent again is a no-op success; other content under a k
   );
   assert.ok(Buffer.from(readFileSync(kept2)).equals(b), "the new content replaced the old");
   assert.equal(overwriting.received.length, 2, "and the study is routed again");
+});
+
+it("takes a 128 MB instance in time linear in its size without stalling the event loop over 100 ms", {
+  timeout: 60_000,
+}, async () => {
+  const { app, pushed } = await stowApp();
+  const { files } = pushedFixture(1);
+  // the phantom instance with its Pixel Data (the last element) made 128 MB long
+  const template = Buffer.from(files[0]!);
+  const at = template.lastIndexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]));
+  const size = 128 * 2 ** 20;
+  const big = Buffer.alloc(at + 12 + size, 7);
+  template.copy(big, 0, 0, at);
+  big.set([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57, 0, 0], at); // (7FE0,0010) OW
+  big.writeUInt32LE(size, at + 8);
+  const body = buildMultipart([big], "b0undary");
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const t0 = performance.now();
+  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dicom-web/studies`, {
+    method: "POST",
+    headers: { Authorization: "Bearer t0ken", "Content-Type": multipart("b0undary") },
+    body: new ReadableStream({
+      start(c) {
+        for (let o = 0; o < body.length; o += 2 ** 20) c.enqueue(body.subarray(o, o + 2 ** 20));
+        c.close();
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+  const text = await res.text();
+  const seconds = (performance.now() - t0) / 1000;
+  delay.disable();
+  server.close();
+  assert.equal(res.status, 200, text);
+  const worstMs = delay.max / 1e6;
+  // before: 157 s for 128 MB, the loop blocked for seconds at a time
+  assert.ok(seconds < 20, `128 MB in ${seconds.toFixed(1)} s`);
+  assert.ok(worstMs < 100, `event loop stalled ${worstMs.toFixed(0)} ms`);
+  const study = String(parsePart10(files[0]!).dataset.StudyInstanceUID);
+  const [series] = await pushed.searchSeries(study);
+  assert.ok(series, "kept");
 });
