@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   DLN_ERR_PACS_MALFORMED: { stage: "pacs", retryable: false },
   DLN_ERR_STOW_INVALID: { stage: "ingest", retryable: false },
   DLN_ERR_STOW_TOO_LARGE: { stage: "ingest", retryable: false },
+  DLN_ERR_STOW_FULL: { stage: "ingest", retryable: false },
   DLN_ERR_REQUEST_INVALID: { stage: "api", retryable: false },
   DLN_ERR_UID_INVALID: { stage: "ingest", retryable: false },
   DLN_ERR_DICOM_PARSE: { stage: "fetch", retryable: false },

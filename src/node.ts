@@ -6,6 +6,7 @@ import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
 import { DelineateError } from "./errors.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { sweepPushed } from "./ingest/pushedRetention.js";
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
@@ -77,7 +78,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const metrics = new NodeMetrics((kind) => store.counts(kind));
-  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"), config.ingest.stow.duplicates);
+  const stow = config.ingest.stow;
+  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"), stow.duplicates, stow.maxStoredMiB * 2 ** 20);
   const pacs = new DicomWebClient(config.pacs);
   const destinations = new Map<string, DicomWebClient>([
     ["pacs", pacs],
@@ -200,6 +202,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
       )
     : undefined;
+  const retention = stow.enabled
+    ? repeatEvery(
+        60_000,
+        () => sweepPushed(pushed, store, Date.now(), stow.retentionHours * 3_600_000, log),
+        (err) => log.warn("pushed data retention sweep failed; will try again", { error: err.message }),
+      )
+    : undefined;
   log.info("node started", {
     httpPort,
     pacs: config.pacs.url,
@@ -212,6 +221,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     httpPort,
     async stop() {
       await quietCheck?.stop();
+      await retention?.stop();
       await feed.stop();
       await qido.stop();
       await worker.stop();

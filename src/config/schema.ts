@@ -115,6 +115,11 @@ export const ConfigSchema = z
             maxConcurrentRequests: z.number().int().min(1).max(1024).default(8),
             /** an instance whose SOP Instance UID is kept with other content: "refuse" (409 for it) or "overwrite" */
             duplicates: z.enum(["refuse", "overwrite"]).default("refuse"),
+            /** the most pushed data kept at once; past it instances are refused and a request with none kept gets 507 */
+            maxStoredMiB: z.number().positive().default(51200),
+            /** a pushed study's files are deleted this long after anything was last written to it, once no job is
+             * queued or running for it */
+            retentionHours: z.number().positive().default(168),
           })
           .strict()
           .default({
@@ -123,6 +128,8 @@ export const ConfigSchema = z
             maxBodyMiB: 2048,
             maxConcurrentRequests: 8,
             duplicates: "refuse",
+            maxStoredMiB: 51200,
+            retentionHours: 168,
           }),
       })
       .strict()

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   type NaturalDataset,
@@ -20,6 +20,17 @@ const PATH_UIDS = [
   ["SeriesInstanceUID", "0020000E"],
   ["SOPInstanceUID", "00080018"],
 ] as const;
+
+/** The bytes of the files under `dir` (0 when it is not there). */
+function bytesUnder(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    n += entry.isDirectory() ? bytesUnder(p) : statSync(p).size;
+  }
+  return n;
+}
 
 /** Bytes a pushed instance's header is first looked for in; a longer header means joining the whole file. */
 const HEADER_GUESS = 256 * 1024;
@@ -96,6 +107,8 @@ export const FailureReason = {
   CannotUnderstand: 0xc000,
   /** PS3.7 C.4.2.1.4: duplicate SOP instance (a UID kept already, with other content) */
   DuplicateInstance: 0x0111,
+  /** PS3.18: out of resources (the pushed store is at stow.maxStoredMiB); all refused so is answered 507 */
+  OutOfResources: 0xa700,
 } as const;
 
 export type Accepted = { study: string; sopClass: string; sop: string; outcome: "stored" | "unchanged" | "replaced" };
@@ -106,10 +119,50 @@ export class PushedStudies implements StudySource {
    * @param duplicates an instance whose UID is kept already: identical content is a no-op success whatever this
    * says; other content is refused ("refuse", what a PACS does) or replaces the kept file ("overwrite")
    */
+  /** bytes kept under root, counted once at start and kept up to date (what the cap is checked against) */
+  private used: number;
+
   constructor(
     private readonly root: string,
     private readonly duplicates: DuplicatePolicy = "refuse",
-  ) {}
+    /** the most bytes kept at once; an instance that would go past it is refused (out of resources) */
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
+  ) {
+    this.used = bytesUnder(root);
+  }
+
+  /** Bytes kept now. */
+  storedBytes(): number {
+    return this.used;
+  }
+
+  /** Whether `bytes` more would go past the cap (a request's Content-Length is checked with it before reading). */
+  wouldOverflow(bytes: number): boolean {
+    return this.used + bytes > this.maxBytes;
+  }
+
+  /** The kept studies with the time their newest file was written (ms), for retention. */
+  studies(): { studyInstanceUID: string; lastWrittenMs: number }[] {
+    if (!existsSync(this.root)) return [];
+    return readdirSync(this.root)
+      .filter(isDicomUid)
+      .map((study) => {
+        const dir = path.join(this.root, study);
+        let last = statSync(dir).mtimeMs;
+        for (const f of readdirSync(dir)) last = Math.max(last, statSync(path.join(dir, f)).mtimeMs);
+        return { studyInstanceUID: study, lastWrittenMs: last };
+      });
+  }
+
+  /** Deletes a kept study's files; returns the bytes freed. */
+  async remove(studyUID: string): Promise<number> {
+    if (!isDicomUid(studyUID)) return 0;
+    const dir = path.join(this.root, studyUID);
+    const freed = bytesUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+    this.used = Math.max(0, this.used - freed);
+    return freed;
+  }
 
   /**
    * Keeps one instance. Returns its UIDs, or why it was refused (unreadable, UIDs missing or invalid, another
@@ -159,8 +212,22 @@ export class PushedStudies implements StudySource {
         sop,
         sopClass,
       };
-    await writeFile(`${file}.part`, pieces); // written piece by piece, off the event loop
-    await rename(`${file}.part`, file);
+    const replacing = kept === "different" ? (await stat(file)).size : 0;
+    if (this.wouldOverflow(size - replacing))
+      return {
+        error: `the pushed store is full (${this.maxBytes} bytes, stow.maxStoredMiB)`,
+        reason: FailureReason.OutOfResources,
+        sop,
+        sopClass,
+      };
+    this.used += size - replacing; // counted before the write, so requests at once cannot both pass the cap
+    try {
+      await writeFile(`${file}.part`, pieces); // written piece by piece, off the event loop
+      await rename(`${file}.part`, file);
+    } catch (err) {
+      this.used -= size - replacing;
+      throw err;
+    }
     return { study, sopClass, sop, outcome: kept === "different" ? "replaced" : "stored" };
   }
 

@@ -34,6 +34,8 @@ function statusOf(code: ErrorCode): number {
       return 400;
     case "DLN_ERR_STOW_TOO_LARGE":
       return 413;
+    case "DLN_ERR_STOW_FULL":
+      return 507;
     case "DLN_ERR_PACS_UNAVAILABLE":
     case "DLN_ERR_PACS_REJECTED":
     case "DLN_ERR_PACS_MALFORMED":

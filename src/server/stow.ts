@@ -1,7 +1,7 @@
 import express from "express";
 import { requireDicomUid } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
-import type { PushedStudies } from "../ingest/pushedStudies.js";
+import { FailureReason, type PushedStudies } from "../ingest/pushedStudies.js";
 import type { Logger } from "../log.js";
 import { boundaryOf, readMultipartPieces } from "../pacs/multipart.js";
 import { concurrencyCap } from "./limits.js";
@@ -39,7 +39,8 @@ function bodyFailure(err: unknown): { status: number; error: DelineateError } {
             cause: err,
           },
         );
-  return { status: error.code === "DLN_ERR_STOW_TOO_LARGE" ? 413 : 400, error };
+  const status = { DLN_ERR_STOW_TOO_LARGE: 413, DLN_ERR_STOW_FULL: 507 }[error.code as string] ?? 400;
+  return { status, error };
 }
 
 /** How long a refused request's remaining body is read (and dropped) before the answer and the close. */
@@ -79,6 +80,8 @@ export function stowRouter(deps: {
     try {
       if (req.params.study !== undefined) requireDicomUid(req.params.study, "the study in the path");
       boundary = requestBoundary(req, deps.maxBodyBytes);
+      if (deps.pushed.wouldOverflow(Number(req.get("content-length") ?? 0)))
+        throw new DelineateError("DLN_ERR_STOW_FULL", "the pushed store is full (stow.maxStoredMiB)");
     } catch (err) {
       const { status, error } = bodyFailure(err);
       // answered before the body is read: close, so the client cannot reuse a connection with a body still in it;
@@ -89,7 +92,7 @@ export function stowRouter(deps: {
       return;
     }
     const stored: Record<string, unknown>[] = [];
-    const failed: Record<string, unknown>[] = [];
+    const failed: Record<string, { vr: string; Value: unknown[] }>[] = [];
     const studies = new Set<string>();
     // Parts are read and kept one at a time as they arrive: memory holds one instance, not the request.
     let i = 0;
@@ -146,7 +149,9 @@ export function stowRouter(deps: {
       refused: failed.length,
       studyInstanceUIDs: [...studies],
     });
-    const status = failed.length === 0 ? 200 : stored.length ? 202 : 409;
+    // nothing kept because the store is full: 507 (PS3.18), so the sender knows to retry later, not fix its data
+    const full = failed.length > 0 && failed.every((f) => f["00081197"]?.Value[0] === FailureReason.OutOfResources);
+    const status = failed.length === 0 ? 200 : stored.length ? 202 : full ? 507 : 409;
     res
       .status(status)
       .type("application/dicom+json")

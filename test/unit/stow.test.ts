@@ -8,6 +8,7 @@ import { it } from "node:test";
 import type { Express } from "express";
 import request from "supertest";
 import { parsePart10 } from "../../src/dicom/dataset.js";
+import { sweepPushed } from "../../src/ingest/pushedRetention.js";
 import { type DuplicatePolicy, PushedStudies } from "../../src/ingest/pushedStudies.js";
 import { createLogger } from "../../src/log.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
@@ -17,11 +18,15 @@ import { pushedFixture, replaceAscii } from "../helpers/pushed.js";
 import { testStore } from "../helpers/store.js";
 
 /** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of. */
-export async function stowApp(options: { duplicates?: DuplicatePolicy } = {}) {
+export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number } = {}) {
   const t = await testStore();
   const received: string[] = [];
   const log = createLogger({ level: "error", silent: true });
-  const pushed = new PushedStudies(mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")), options.duplicates);
+  const pushed = new PushedStudies(
+    mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")),
+    options.duplicates,
+    options.maxStoredBytes,
+  );
   const app = createApp({
     store: t.store,
     apiToken: "t0ken",
@@ -29,7 +34,7 @@ export async function stowApp(options: { duplicates?: DuplicatePolicy } = {}) {
     health: () => ({}),
     dicomWeb: stowRouter({ pushed, received: async (s) => void received.push(s), maxBodyBytes: 2 ** 30, log }),
   });
-  return { app, received, pushed };
+  return { app, received, pushed, store: t.store };
 }
 
 const multipart = (boundary: string) => `multipart/related; type="application/dicom"; boundary=${boundary}`;
@@ -140,4 +145,56 @@ it("takes a 128 MB instance in time linear in its size without stalling the even
   const study = String(parsePart10(files[0]!).dataset.StudyInstanceUID);
   const [series] = await pushed.searchSeries(study);
   assert.ok(series, "kept");
+});
+
+it("caps the pushed store's bytes (507 when nothing fits) and deletes pushed studies past their retention", async () => {
+  const { files } = pushedFixture(3);
+  const one = files[0]!.byteLength;
+  const { app, pushed, store } = await stowApp({ maxStoredBytes: one * 2 + 1000 }); // two instances and their framing
+  const send = (parts: Uint8Array[]) =>
+    request(app)
+      .post("/dicom-web/studies")
+      .set("Authorization", "Bearer t0ken")
+      .set("Content-Type", multipart("b0undary"))
+      .send(Buffer.from(buildMultipart(parts, "b0undary")));
+  assert.equal((await send([files[0]!])).status, 200);
+  assert.equal((await send([files[1]!])).status, 200);
+  // chunked (no Content-Length): read, and the instance refused as out of resources; nothing kept, so 507
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const chunked = buildMultipart([files[2]!], "b0undary");
+  const full = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dicom-web/studies`, {
+    method: "POST",
+    headers: { Authorization: "Bearer t0ken", "Content-Type": multipart("b0undary") },
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(chunked);
+        c.close();
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+  server.close();
+  assert.equal(full.status, 507, "nothing kept: 507");
+  const fullBody = (await full.json()) as Record<string, { Value: Record<string, { Value: unknown[] }>[] }>;
+  assert.equal(fullBody["00081198"]?.Value[0]?.["00081197"]?.Value[0], 0xa700, "out of resources");
+  const big = await request(app)
+    .post("/dicom-web/studies")
+    .set("Authorization", "Bearer t0ken")
+    .set("Content-Type", multipart("b0undary"))
+    .set("Content-Length", String(one * 3))
+    .send(Buffer.alloc(one * 3));
+  assert.deepEqual([big.status, big.body.code], [507, "DLN_ERR_STOW_FULL"], "refused on its Content-Length");
+
+  // retention: the study's files go once old enough and no job is queued or running for it
+  const log = createLogger({ level: "error", silent: true });
+  const study = String(parsePart10(files[0]!).dataset.StudyInstanceUID);
+  await store.enqueue([study], undefined, "pushed");
+  const now = Date.now();
+  assert.deepEqual(await sweepPushed(pushed, store, now + 3_600_000, 60_000, log), [], "a queued job keeps it");
+  await store.complete((await store.claimNext())!, { kind: "route", timings: {}, decisions: [], jobs: [] });
+  assert.deepEqual(await sweepPushed(pushed, store, now, 60_000, log), [], "too recent");
+  assert.deepEqual(await sweepPushed(pushed, store, now + 3_600_000, 60_000, log), [study]);
+  assert.equal(pushed.storedBytes(), 0, "its bytes are freed");
+  assert.equal((await send([files[2]!])).status, 200, "and there is room again");
 });
