@@ -1,18 +1,12 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import {
-  type NaturalDataset,
-  type ParsedDicom,
-  parsePart10,
-  readPart10Lazily,
-  str,
-  withSopClass,
-} from "../dicom/dataset.js";
+import { type NaturalDataset, type ParsedDicom, parsePart10, str, withSopClass } from "../dicom/dataset.js";
 import { inspectPart10 } from "../dicom/declaredLengths.js";
 import { isDicomUid, TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import type { StudySource } from "../pacs/source.js";
+import { indexEntry, readStudyIndex, writeIndexEntry } from "./pushedIndex.js";
 
 /** The UIDs that name a pushed instance's folder and file, with their tags. */
 const PATH_UIDS = [
@@ -224,6 +218,7 @@ export class PushedStudies implements StudySource {
     try {
       await writeFile(`${file}.part`, pieces); // written piece by piece, off the event loop
       await rename(`${file}.part`, file);
+      await writeIndexEntry(file, indexEntry({ ...parsed.dataset, StudyInstanceUID: study, SOPClassUID: sopClass }));
     } catch (err) {
       this.used -= size - replacing;
       throw err;
@@ -231,42 +226,35 @@ export class PushedStudies implements StudySource {
     return { study, sopClass, sop, outcome: kept === "different" ? "replaced" : "stored" };
   }
 
-  /** The study's kept files with their headers, read from each file's first bytes (not its pixels). */
-  private read(studyUID: string): { dataset: NaturalDataset; file: string }[] {
-    const dir = path.join(this.root, studyUID);
-    if (!isDicomUid(studyUID) || !existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((f) => f.endsWith(".dcm"))
-      .map((f) => ({ dataset: readPart10Lazily(path.join(dir, f)).dataset, file: path.join(dir, f) }));
+  /** The study's kept instances with their index entries (no DICOM parsed: see pushedIndex.ts). */
+  private read(studyUID: string): Promise<{ file: string; entry: NaturalDataset }[]> {
+    if (!isDicomUid(studyUID)) return Promise.resolve([]);
+    return readStudyIndex(path.join(this.root, studyUID));
   }
 
   async searchSeries(studyUID: string): Promise<NaturalDataset[]> {
     const bySeries = new Map<string, NaturalDataset>();
-    for (const { dataset } of this.read(studyUID)) {
-      const uid = str(dataset, "SeriesInstanceUID");
+    for (const { entry } of await this.read(studyUID)) {
+      const uid = str(entry, "SeriesInstanceUID");
       if (!bySeries.has(uid))
         bySeries.set(uid, {
           SeriesInstanceUID: uid,
-          Modality: dataset.Modality,
-          SeriesDescription: dataset.SeriesDescription,
+          Modality: entry.Modality,
+          SeriesDescription: entry.SeriesDescription,
         });
     }
     return [...bySeries.values()];
   }
 
+  /** What routing reads of each instance of a series (INDEX_FIELDS), like WADO-RS metadata without the rest. */
   async seriesMetadata(studyUID: string, seriesUID: string): Promise<NaturalDataset[]> {
-    return this.read(studyUID)
-      .filter(({ dataset }) => str(dataset, "SeriesInstanceUID") === seriesUID)
-      .map(({ dataset }) => {
-        // metadata, like WADO-RS's, has no pixel data (a deflated file's header is read whole, pixels and all)
-        const { PixelData: _pixels, ...rest } = dataset;
-        return rest as NaturalDataset;
-      });
+    return (await this.read(studyUID))
+      .filter(({ entry }) => str(entry, "SeriesInstanceUID") === seriesUID)
+      .map(({ entry }) => entry);
   }
 
   async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
-    return this.read(studyUID)
-      .filter(({ dataset }) => str(dataset, "SeriesInstanceUID") === seriesUID)
-      .map(({ file }) => new Uint8Array(readFileSync(file)));
+    const files = (await this.read(studyUID)).filter(({ entry }) => str(entry, "SeriesInstanceUID") === seriesUID);
+    return Promise.all(files.map(async ({ file }) => new Uint8Array(await readFile(file))));
   }
 }

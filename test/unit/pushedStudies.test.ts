@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, writeSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { parsePart10, str } from "../../src/dicom/dataset.js";
@@ -23,4 +23,32 @@ it("refuses a pushed instance whose SOP Instance UID is not valid instead of cle
 
   const good = await pushed.accept(file);
   assert.deepEqual(good, { study, sop, sopClass: str(ds, "SOPClassUID"), outcome: "stored" });
+});
+
+it("routes a pushed study from the index written on receipt, not by parsing every file again", async () => {
+  const { files, pushed, root } = pushedFixture(3);
+  for (const f of files) assert.ok(!("error" in (await pushed.accept(f))));
+  const ds = parsePart10(files[0]!).dataset;
+  const study = str(ds, "StudyInstanceUID");
+  const series = str(ds, "SeriesInstanceUID");
+  const dir = path.join(root, study);
+  const kept = readdirSync(dir).filter((f) => f.endsWith(".dcm"));
+  assert.equal(kept.length, 3);
+  for (const f of kept) {
+    assert.ok(existsSync(path.join(dir, `${f}.json`)), "an index entry beside each instance");
+    // the files' headers made unreadable: a route pass that parsed them would fail
+    const fd = openSync(path.join(dir, f), "r+");
+    writeSync(fd, Buffer.alloc(200, 0xff), 0, 200, 128);
+    closeSync(fd);
+  }
+  assert.deepEqual(
+    (await pushed.searchSeries(study)).map((s) => [s.SeriesInstanceUID, s.Modality]),
+    [[series, "CT"]],
+  );
+  const metadata = await pushed.seriesMetadata(study, series);
+  assert.equal(metadata.length, 3);
+  for (const m of metadata) {
+    assert.equal((m.ImageOrientationPatient as number[]).length, 6);
+    assert.equal(m.PatientName, undefined, "the index holds what routing reads, no patient data");
+  }
 });
