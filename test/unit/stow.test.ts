@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { it } from "node:test";
@@ -9,33 +8,10 @@ import type { Express } from "express";
 import request from "supertest";
 import { parsePart10 } from "../../src/dicom/dataset.js";
 import { sweepPushed } from "../../src/ingest/pushedRetention.js";
-import { type DuplicatePolicy, PushedStudies } from "../../src/ingest/pushedStudies.js";
 import { createLogger } from "../../src/log.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
-import { createApp } from "../../src/server/app.js";
-import { stowRouter } from "../../src/server/stow.js";
 import { pushedFixture, replaceAscii } from "../helpers/pushed.js";
-import { testStore } from "../helpers/store.js";
-
-/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of. */
-export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number } = {}) {
-  const t = await testStore();
-  const received: string[] = [];
-  const log = createLogger({ level: "error", silent: true });
-  const pushed = new PushedStudies(
-    mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")),
-    options.duplicates,
-    options.maxStoredBytes,
-  );
-  const app = createApp({
-    store: t.store,
-    apiToken: "t0ken",
-    log,
-    health: () => ({}),
-    dicomWeb: stowRouter({ pushed, received: async (s) => void received.push(s), maxBodyBytes: 2 ** 30, log }),
-  });
-  return { app, received, pushed, store: t.store };
-}
+import { stowApp } from "../helpers/stowApp.js";
 
 const multipart = (boundary: string) => `multipart/related; type="application/dicom"; boundary=${boundary}`;
 
