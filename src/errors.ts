@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   DLN_ERR_STOW_TOO_LARGE: { stage: "ingest", retryable: false },
   DLN_ERR_STOW_FULL: { stage: "ingest", retryable: false },
   DLN_ERR_REQUEST_INVALID: { stage: "api", retryable: false },
+  DLN_ERR_UNAUTHORIZED: { stage: "api", retryable: false },
   DLN_ERR_UID_INVALID: { stage: "ingest", retryable: false },
   DLN_ERR_DICOM_PARSE: { stage: "fetch", retryable: false },
   DLN_ERR_DICOM_DECODE: { stage: "volume", retryable: false },

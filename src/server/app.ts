@@ -28,6 +28,9 @@ export interface AppDeps {
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
+/** Every error answer is { code, message } (docs/errors.md), the error handler's shape. */
+const NO_SUCH_JOB = { code: "DLN_ERR_REQUEST_INVALID", message: "no such job" } as const;
+
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Bearer-token check in constant time (both sides hashed to equal length first). */
@@ -35,12 +38,12 @@ export function requireToken(token: string) {
   const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction) => {
     if (!token) {
-      res.status(401).json({ error: "the API is disabled: set DELINEATE_API_TOKEN" });
+      res.status(401).json({ code: "DLN_ERR_UNAUTHORIZED", message: "the API is disabled: set DELINEATE_API_TOKEN" });
       return;
     }
     const m = /^Bearer +(\S+) *$/i.exec(req.get("authorization") ?? ""); // the scheme is case-insensitive (RFC 9110 §11.1)
     if (!m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
-      res.status(401).json({ error: "missing or wrong bearer token" });
+      res.status(401).json({ code: "DLN_ERR_UNAUTHORIZED", message: "missing or wrong bearer token" });
       return;
     }
     next();
@@ -76,27 +79,28 @@ export function createApp(deps: AppDeps): express.Express {
   api.get("/jobs/:id", async (req, res) => {
     const job = await deps.store.get(req.params.id);
     if (job) res.json(job);
-    else res.status(404).json({ error: "no such job" });
+    else res.status(404).json(NO_SUCH_JOB);
   });
   api.get("/route", async (req, res) => {
     const study = typeof req.query.study === "string" ? req.query.study : "";
     if (!deps.dryRun || !isDicomUid(study)) {
-      res.status(400).json({ error: "expected ?study=<StudyInstanceUID>" });
+      res.status(400).json({ code: "DLN_ERR_UID_INVALID", message: "expected ?study=<StudyInstanceUID>" });
       return;
     }
     try {
       res.json({ studyInstanceUID: study, rules: await deps.dryRun(study) });
     } catch (thrown) {
       const err = asDelineateError(thrown);
-      res.status(502).json({ error: err.message, code: err.code });
+      res.status(502).json({ code: err.code, message: err.message });
     }
   });
   api.post("/jobs/:id/retry", async (req, res) => {
     const ok = await deps.store.retry(req.params.id);
-    if (ok === undefined) res.status(404).json({ error: "no such job" });
+    if (ok === undefined) res.status(404).json(NO_SUCH_JOB);
     else if (!ok)
       res.status(409).json({
-        error: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${(await deps.store.get(req.params.id))?.state}`,
+        code: "DLN_ERR_REQUEST_INVALID",
+        message: `only failed, dead, skipped or cancelled jobs can be retried; this one is ${(await deps.store.get(req.params.id))?.state}`,
       });
     else {
       deps.onRetry?.();
@@ -105,9 +109,12 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.post("/jobs/:id/cancel", async (req, res) => {
     const outcome = await deps.store.cancel(req.params.id);
-    if (outcome === undefined) res.status(404).json({ error: "no such job" });
+    if (outcome === undefined) res.status(404).json(NO_SUCH_JOB);
     else if (outcome === "final")
-      res.status(409).json({ error: `the job is already ${(await deps.store.get(req.params.id))?.state}` });
+      res.status(409).json({
+        code: "DLN_ERR_REQUEST_INVALID",
+        message: `the job is already ${(await deps.store.get(req.params.id))?.state}`,
+      });
     else res.status(outcome === "cancelled" ? 200 : 202).json(await deps.store.get(req.params.id));
   });
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);

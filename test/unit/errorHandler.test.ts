@@ -81,3 +81,20 @@ it("answers every failure as JSON { code, message } with its status, never a sta
     assert.doesNotMatch(res.text, /\bat \w|node_modules|\/work\/|\.js:\d|secret|1\.2/, `${what}: ${res.text}`);
   }
 });
+
+it("answers the API's own refusals in the same { code, message } shape", async () => {
+  const t = await testStore();
+  const app = createApp({ store: t.store, apiToken: "t", health: () => ({}), dryRun: async () => [] });
+  const auth = { Authorization: "Bearer t" };
+  for (const [req, status, code] of [
+    [request(app).get("/api/jobs"), 401, "DLN_ERR_UNAUTHORIZED"],
+    [request(app).get("/api/jobs/nope").set(auth), 404, "DLN_ERR_REQUEST_INVALID"],
+    [request(app).post("/api/jobs/nope/retry").set(auth), 404, "DLN_ERR_REQUEST_INVALID"],
+    [request(app).get("/api/route?study=..").set(auth), 400, "DLN_ERR_UID_INVALID"],
+  ] as const) {
+    const res = await req;
+    assert.equal(res.status, status, res.text);
+    assert.deepEqual(Object.keys(res.body).sort(), ["code", "message"], res.text);
+    assert.equal(res.body.code, code);
+  }
+});
