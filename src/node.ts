@@ -6,6 +6,7 @@ import { loadPixelDecoders } from "./dicom/pixelDecoders.js";
 import { DelineateError } from "./errors.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { sweepPushed } from "./ingest/pushedRetention.js";
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
@@ -24,6 +25,7 @@ import { routeStudy } from "./route/routeStudy.js";
 import { resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
 import { createDashboard } from "./server/dashboard/index.js";
+import { createNodeServer } from "./server/limits.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
@@ -77,7 +79,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   if (recovered) log.warn("jobs interrupted by a previous stop were queued again", { count: recovered });
 
   const metrics = new NodeMetrics((kind) => store.counts(kind));
-  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
+  const stow = config.ingest.stow;
+  const pushed = new PushedStudies(path.join(config.dataDir, "pushed"), stow.duplicates, stow.maxStoredMiB * 2 ** 20);
   const pacs = new DicomWebClient(config.pacs);
   const destinations = new Map<string, DicomWebClient>([
     ["pacs", pacs],
@@ -175,6 +178,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     store,
     audit: dashboard.audit,
     dashboard: dashboard.router,
+    log,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -186,6 +190,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
             pushed,
             received: (uid) => store.notePushed(uid, Date.now()),
             maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
+            maxConcurrentRequests: config.ingest.stow.maxConcurrentRequests,
             log,
           }),
         }
@@ -202,7 +207,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     }),
   });
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    const s = createNodeServer(app, config.http).listen(config.http.port, config.http.host, () => resolve(s));
     s.once("error", reject);
   });
   const httpPort = (server.address() as AddressInfo).port;
@@ -223,6 +228,13 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
         (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
       )
     : undefined;
+  const retention = stow.enabled
+    ? repeatEvery(
+        60_000,
+        () => sweepPushed(pushed, store, Date.now(), stow.retentionHours * 3_600_000, log),
+        (err) => log.warn("pushed data retention sweep failed; will try again", { error: err.message }),
+      )
+    : undefined;
   log.info("node started", {
     httpPort,
     pacs: config.pacs.url,
@@ -235,6 +247,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     httpPort,
     async stop() {
       await quietCheck?.stop();
+      await retention?.stop();
       await feed.stop();
       await qido.stop();
       await worker.stop();

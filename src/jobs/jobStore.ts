@@ -68,6 +68,16 @@ export interface JobStore {
   /** Newest first. */
   list(filter?: { state?: JobState; kind?: JobKind; studyInstanceUID?: string }, limit?: number): Promise<Job[]>;
 
+  /**
+   * One page of jobs, newest first by (created time, id), starting after `after` (the last job of the page before)
+   * when given: a keyset, so a page does not shift as new jobs arrive.
+   */
+  listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]>;
+
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;
 

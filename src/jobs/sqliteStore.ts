@@ -127,6 +127,8 @@ export class SqliteJobStore implements JobStore {
    * the two can neither lose a study nor announce it twice. A study announced again whose route job is done or
    * skipped is routed again (a series may have arrived since); one queued, running, or ended in error is left as it
    * is. Returns the number of route jobs made or queued again.
+   * A study pushed to STOW-RS stays pushed when another source announces it again: the PACS's copy of it may hold
+   * only our own results (the change feed announces them), and routing that copy ended a done study skipped.
    */
   async enqueue(
     studyUIDs: readonly string[],
@@ -145,7 +147,7 @@ export class SqliteJobStore implements JobStore {
     const upsert = this.db.prepare(
       `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES (?, 'route', ?, ?, 'queued', ?, ?)
        ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
-         SET state = 'queued', source = excluded.source, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
+         SET state = 'queued', source = CASE WHEN jobs.source = 'pushed' THEN 'pushed' ELSE excluded.source END, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
              updated_at = excluded.updated_at
          WHERE state IN ('done', 'skipped')`,
     );
@@ -388,6 +390,29 @@ export class SqliteJobStore implements JobStore {
       .prepare("SELECT source, MAX(created_at) AS at FROM jobs WHERE kind = 'route' GROUP BY source")
       .all() as { source: SourceKind; at: number }[];
     return Object.fromEntries(rows.map((r) => [r.source, r.at]));
+  }
+
+  async listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
+         AND (@study IS NULL OR study_uid = @study)
+         AND (@afterT IS NULL OR created_at < @afterT OR (created_at = @afterT AND id < @afterId))
+         ORDER BY created_at DESC, id DESC LIMIT @limit`,
+      )
+      .all({
+        state: filter.state ?? null,
+        kind: filter.kind ?? null,
+        study: filter.studyInstanceUID ?? null,
+        afterT: after?.createdAt ?? null,
+        afterId: after?.id ?? null,
+        limit,
+      });
+    return rows.map(jobFromRow);
   }
 
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {

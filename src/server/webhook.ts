@@ -15,7 +15,7 @@ export function webhookRouter(deps: {
   router.post("/stable-study", express.json({ limit: "16kb" }), async (req, res) => {
     const uid = (req.body as { StudyInstanceUID?: unknown } | undefined)?.StudyInstanceUID;
     if (!isDicomUid(uid)) {
-      res.status(400).json({ error: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
+      res.status(400).json({ code: "DLN_ERR_UID_INVALID", message: 'expected {"StudyInstanceUID": "<a DICOM UID>"}' });
       return;
     }
     const queued = (await deps.announce(uid)) > 0;

@@ -1,0 +1,28 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type DuplicatePolicy, PushedStudies } from "../../src/ingest/pushedStudies.js";
+import { createLogger } from "../../src/log.js";
+import { createApp } from "../../src/server/app.js";
+import { stowRouter } from "../../src/server/stow.js";
+import { testStore } from "./store.js";
+
+/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of. */
+export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number } = {}) {
+  const t = await testStore();
+  const received: string[] = [];
+  const log = createLogger({ level: "error", silent: true });
+  const pushed = new PushedStudies(
+    mkdtempSync(path.join(tmpdir(), "delineate-stow-unit-")),
+    options.duplicates,
+    options.maxStoredBytes,
+  );
+  const app = createApp({
+    store: t.store,
+    apiToken: "t0ken",
+    log,
+    health: () => ({}),
+    dicomWeb: stowRouter({ pushed, received: async (s) => void received.push(s), maxBodyBytes: 2 ** 30, log }),
+  });
+  return { app, received, pushed, store: t.store };
+}
