@@ -214,26 +214,8 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   worker.start();
   if (config.ingest.changeFeed) feed.start();
   if (config.ingest.qido.enabled) qido.start();
-  // pushed studies are queued once quiet; the check is cheap (one indexed query)
-  const quietCheck = config.ingest.stow.enabled
-    ? repeatEvery(
-        1000,
-        async () => {
-          const queued = await store.queueQuietPushed(Date.now(), config.ingest.stow.quietSeconds * 1000);
-          if (queued.length) {
-            log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
-            worker.wake();
-          }
-        },
-        (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
-      )
-    : undefined;
-  const retention = stow.enabled
-    ? repeatEvery(
-        60_000,
-        () => sweepPushed(pushed, store, Date.now(), stow.retentionHours * 3_600_000, log),
-        (err) => log.warn("pushed data retention sweep failed; will try again", { error: err.message }),
-      )
+  const pushedTimers = config.ingest.stow.enabled
+    ? startPushedTimers(config.ingest.stow, pushed, store, worker, log)
     : undefined;
   log.info("node started", {
     httpPort,
@@ -246,8 +228,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   return {
     httpPort,
     async stop() {
-      await quietCheck?.stop();
-      await retention?.stop();
+      await pushedTimers?.stop();
       await feed.stop();
       await qido.stop();
       await worker.stop();
@@ -256,6 +237,41 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       await store.close();
       dashboard.audit.close();
       log.info("node stopped");
+    },
+  };
+}
+
+/**
+ * STOW-RS's two timers: a pushed study is queued once quiet (every second; one indexed query), and pushed studies
+ * past their retention are deleted (every minute).
+ */
+function startPushedTimers(
+  stow: Config["ingest"]["stow"],
+  pushed: PushedStudies,
+  store: JobStore,
+  worker: JobWorker,
+  log: Logger,
+): { stop(): Promise<void> } {
+  const quietCheck = repeatEvery(
+    1000,
+    async () => {
+      const queued = await store.queueQuietPushed(Date.now(), stow.quietSeconds * 1000);
+      if (queued.length) {
+        log.info("studies announced by STOW-RS", { studyInstanceUIDs: queued });
+        worker.wake();
+      }
+    },
+    (err) => log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+  );
+  const retention = repeatEvery(
+    60_000,
+    () => sweepPushed(pushed, store, Date.now(), stow.retentionHours * 3_600_000, log),
+    (err) => log.warn("pushed data retention sweep failed; will try again", { error: err.message }),
+  );
+  return {
+    async stop() {
+      await quietCheck.stop();
+      await retention.stop();
     },
   };
 }

@@ -60,6 +60,26 @@ function drained(req: express.Request, ms: number): Promise<void> {
   });
 }
 
+type StowItem = Record<string, { vr: string; Value: unknown[] }>;
+
+/**
+ * The STOW-RS answer (PS3.18): the referenced and failed SOP sequences, 200 all stored, 202 some refused, 409 none
+ * stored; nothing kept because the store is full is 507, so the sender knows to retry later, not fix its data.
+ */
+function answerStowed(res: express.Response, stored: readonly StowItem[], failed: readonly StowItem[]): void {
+  const full = failed.length > 0 && failed.every((f) => f["00081197"]?.Value[0] === FailureReason.OutOfResources);
+  const status = failed.length === 0 ? 200 : stored.length ? 202 : full ? 507 : 409;
+  res
+    .status(status)
+    .type("application/dicom+json")
+    .send(
+      JSON.stringify({
+        ...(stored.length ? { "00081199": { vr: "SQ", Value: stored } } : {}),
+        ...(failed.length ? { "00081198": { vr: "SQ", Value: failed } } : {}),
+      }),
+    );
+}
+
 /**
  * Delineate's own STOW-RS (POST /dicom-web/studies[/{study}]), so any PACS or modality can push over DICOMweb.
  * Each instance is kept or refused on its own, and the answer lists both (PS3.18: 200 all stored, 202 some
@@ -91,8 +111,8 @@ export function stowRouter(deps: {
       res.set("Connection", "close").status(status).json({ code: error.code, message: error.message });
       return;
     }
-    const stored: Record<string, unknown>[] = [];
-    const failed: Record<string, { vr: string; Value: unknown[] }>[] = [];
+    const stored: StowItem[] = [];
+    const failed: StowItem[] = [];
     const studies = new Set<string>();
     // Parts are read and kept one at a time as they arrive: memory holds one instance, not the request.
     let i = 0;
@@ -149,18 +169,7 @@ export function stowRouter(deps: {
       refused: failed.length,
       studyInstanceUIDs: [...studies],
     });
-    // nothing kept because the store is full: 507 (PS3.18), so the sender knows to retry later, not fix its data
-    const full = failed.length > 0 && failed.every((f) => f["00081197"]?.Value[0] === FailureReason.OutOfResources);
-    const status = failed.length === 0 ? 200 : stored.length ? 202 : full ? 507 : 409;
-    res
-      .status(status)
-      .type("application/dicom+json")
-      .send(
-        JSON.stringify({
-          ...(stored.length ? { "00081199": { vr: "SQ", Value: stored } } : {}),
-          ...(failed.length ? { "00081198": { vr: "SQ", Value: failed } } : {}),
-        }),
-      );
+    answerStowed(res, stored, failed);
   };
   const cap = concurrencyCap(deps.maxConcurrentRequests ?? 8);
   router.post("/studies", cap, handler);
