@@ -188,7 +188,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
       ? {
           dicomWeb: stowRouter({
             pushed,
-            received: (uid) => store.notePushed(uid, Date.now()),
+            received: (uid, replaced) => store.notePushed(uid, Date.now(), replaced),
             maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
             maxConcurrentRequests: config.ingest.stow.maxConcurrentRequests,
             log,

@@ -105,7 +105,13 @@ export const FailureReason = {
   OutOfResources: 0xa700,
 } as const;
 
-export type Accepted = { study: string; sopClass: string; sop: string; outcome: "stored" | "unchanged" | "replaced" };
+export type Accepted = {
+  study: string;
+  series: string;
+  sopClass: string;
+  sop: string;
+  outcome: "stored" | "unchanged" | "replaced";
+};
 export type Refused = { error: string; reason: number; sop?: string; sopClass?: string };
 
 export class PushedStudies implements StudySource {
@@ -182,6 +188,7 @@ export class PushedStudies implements StudySource {
       uids[name] = raw;
     }
     const study = uids.StudyInstanceUID!,
+      series = uids.SeriesInstanceUID!,
       sop = uids.SOPInstanceUID!;
     // the meta header's class stands in for an empty one, as for every instance read
     const sopClass = parsed.rawUIDs?.["00080016"] || str(withSopClass(parsed), "SOPClassUID");
@@ -198,7 +205,7 @@ export class PushedStudies implements StudySource {
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, `${sop}.dcm`);
     const kept = await sameContent(file, pieces, size);
-    if (kept === "same") return { study, sopClass, sop, outcome: "unchanged" };
+    if (kept === "same") return { study, series, sopClass, sop, outcome: "unchanged" };
     if (kept === "different" && this.duplicates === "refuse")
       return {
         error: "an instance with this SOP Instance UID and other content is kept already",
@@ -223,7 +230,7 @@ export class PushedStudies implements StudySource {
       this.used -= size - replacing;
       throw err;
     }
-    return { study, sopClass, sop, outcome: kept === "different" ? "replaced" : "stored" };
+    return { study, series, sopClass, sop, outcome: kept === "different" ? "replaced" : "stored" };
   }
 
   /** The study's kept instances with their index entries (no DICOM parsed: see pushedIndex.ts). */

@@ -30,8 +30,12 @@ export interface JobStore {
    */
   observeStudy(studyUID: string, instances: number, now: number, quietMs: number): Promise<boolean>;
 
-  /** STOW-RS: notes that instances of a study were just received (its quiet period starts again). */
-  notePushed(studyUID: string, now: number): Promise<void>;
+  /**
+   * STOW-RS: notes that instances of a study were just received (its quiet period starts again), and which series
+   * had an instance replaced by other content (`stow.duplicates: "overwrite"`): those are redone by the study's next
+   * route job (see `complete`).
+   */
+  notePushed(studyUID: string, now: number, replacedSeries?: readonly string[]): Promise<void>;
 
   /** STOW-RS: announces every pushed study quiet for `quietMs` since its last announcement; returns their UIDs. */
   queueQuietPushed(now: number, quietMs: number): Promise<string[]>;
@@ -44,7 +48,11 @@ export interface JobStore {
 
   /**
    * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
-   * with its output UIDs fixed now); returns how many were new.
+   * with its output UIDs fixed now); returns how many were new or redone.
+   * Redone: of the jobs it found, those whose series `notePushed` named as replaced before this route job was
+   * claimed (its `updatedAt`) and that already exist are queued again with fresh attempts: a done one with new output
+   * UIDs, its old ones appended to `segment.superseded` (the new result supersedes it); a failed or dead one with its
+   * UIDs kept; one queued, running, skipped or cancelled is left as it is. Those replaced marks are then cleared.
    */
   complete(job: Job, result: JobResult): Promise<number>;
 

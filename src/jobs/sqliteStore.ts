@@ -4,11 +4,20 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { DelineateError } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
-import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
+import type { OutputKind } from "../route/rules.js";
+import {
+  JOB_STATES,
+  type Job,
+  type JobKind,
+  type JobResult,
+  type JobState,
+  type OutputUids,
+  type SegmentTarget,
+} from "./job.js";
 import { jobFromRow } from "./jobRow.js";
 import type { ErrorState, JobStore } from "./jobStore.js";
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const JOBS_TABLE = `
   CREATE TABLE jobs (
@@ -34,6 +43,7 @@ const JOBS_TABLE = `
     timings TEXT,
     routing TEXT,
     warnings TEXT,
+    superseded_uids TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     UNIQUE (kind, study_uid, series_uid, model_id, model_version, destination)
@@ -65,6 +75,12 @@ export class SqliteJobStore implements JobStore {
         last_received_at INTEGER NOT NULL,
         queued INTEGER NOT NULL DEFAULT 0
       );
+      CREATE TABLE IF NOT EXISTS pushed_replaced (
+        study_uid TEXT NOT NULL,
+        series_uid TEXT NOT NULL,
+        noted_at INTEGER NOT NULL,
+        PRIMARY KEY (study_uid, series_uid)
+      );
       CREATE TABLE IF NOT EXISTS polled_studies (
         study_uid TEXT PRIMARY KEY,
         instances INTEGER NOT NULL,
@@ -79,14 +95,18 @@ export class SqliteJobStore implements JobStore {
    * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
    * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
    * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job. Version 2 lacked
-   * the warnings column.
+   * the warnings column, version 3 the superseded_uids column.
    */
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
-    if (version === 2) {
+    if (version === 2 || version === 3) {
       this.db.transaction(() => {
-        this.db.exec("ALTER TABLE jobs ADD COLUMN warnings TEXT");
+        const columns = new Set(
+          (this.db.prepare("PRAGMA table_info(jobs)").all() as { name: string }[]).map((c) => c.name),
+        );
+        for (const column of ["warnings", "superseded_uids"])
+          if (!columns.has(column)) this.db.exec(`ALTER TABLE jobs ADD COLUMN ${column} TEXT`);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
       return;
@@ -188,13 +208,22 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  /** STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will be announced again). */
-  async notePushed(studyUID: string, now: number): Promise<void> {
-    this.db
-      .prepare(
-        "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
-      )
-      .run(studyUID, now);
+  /**
+   * STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will
+   * be announced again), and the series that had an instance replaced, for the next route job to redo.
+   */
+  async notePushed(studyUID: string, now: number, replacedSeries: readonly string[] = []): Promise<void> {
+    const replaced = this.db.prepare(
+      "INSERT INTO pushed_replaced (study_uid, series_uid, noted_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET noted_at = excluded.noted_at",
+    );
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
+        )
+        .run(studyUID, now);
+      for (const series of replacedSeries) replaced.run(studyUID, series, now);
+    })();
   }
 
   /** STOW-RS: announces every pushed study that has received nothing for `quietMs` since its last announcement; returns their UIDs. */
@@ -239,7 +268,8 @@ export class SqliteJobStore implements JobStore {
 
   /**
    * Ends a job done. For a route job, in the same transaction, makes the segment jobs it found (each once, with
-   * its output UIDs fixed now); returns how many were new.
+   * its output UIDs fixed now) and redoes those of series replaced since (see JobStore.complete); returns how many
+   * were new or redone.
    */
   async complete(job: Job, result: JobResult): Promise<number> {
     const id = job.id;
@@ -268,11 +298,11 @@ export class SqliteJobStore implements JobStore {
         `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_uids, created_at, updated_at)
          VALUES (?, 'segment', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       );
+      const replaced = this.replacedSeries(job);
       let added = 0;
       for (const t of result.jobs) {
-        const uids = Object.fromEntries(
-          t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
-        );
+        const uids = this.outputUids(t.outputs);
+        if (replaced.has(t.seriesInstanceUID)) added += this.redo(job.studyInstanceUID, t, uids, now);
         added += insert.run(
           randomUUID(),
           job.studyInstanceUID,
@@ -288,8 +318,44 @@ export class SqliteJobStore implements JobStore {
           now,
         ).changes;
       }
+      this.db
+        .prepare("DELETE FROM pushed_replaced WHERE study_uid = ? AND noted_at <= ?")
+        .run(job.studyInstanceUID, job.updatedAt);
       return added;
     })();
+  }
+
+  private outputUids(outputs: readonly OutputKind[]): Record<string, OutputUids> {
+    return Object.fromEntries(
+      outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
+    );
+  }
+
+  /** The series of a route job's study replaced (STOW-RS overwrite) before the job was claimed. */
+  private replacedSeries(job: Job): Set<string> {
+    const rows = this.db
+      .prepare("SELECT series_uid FROM pushed_replaced WHERE study_uid = ? AND noted_at <= ?")
+      .all(job.studyInstanceUID, job.updatedAt) as { series_uid: string }[];
+    return new Set(rows.map((r) => r.series_uid));
+  }
+
+  /**
+   * Queues an existing segment job again because its series changed: a done one with new output UIDs (`uids`), its
+   * old ones appended to superseded_uids; a failed or dead one with its UIDs kept. Returns 1 when it was queued.
+   */
+  private redo(study: string, t: SegmentTarget, uids: Record<string, OutputUids>, now: number): number {
+    const key = [study, t.seriesInstanceUID, t.modelId, t.modelVersion, t.destination];
+    const where = `kind = 'segment' AND study_uid = ? AND series_uid = ? AND model_id = ? AND model_version = ? AND destination = ?`;
+    const requeue = `state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ?`;
+    const done = this.db
+      .prepare(
+        `UPDATE jobs SET ${requeue}, superseded_uids = json_insert(coalesce(superseded_uids, '[]'), '$[#]', json(output_uids)), output_uids = ?
+         WHERE ${where} AND state = 'done'`,
+      )
+      .run(now, JSON.stringify(uids), ...key).changes;
+    if (done) return done;
+    return this.db.prepare(`UPDATE jobs SET ${requeue} WHERE ${where} AND state IN ('failed', 'dead')`).run(now, ...key)
+      .changes;
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */

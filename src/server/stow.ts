@@ -88,7 +88,8 @@ function answerStowed(res: express.Response, stored: readonly StowItem[], failed
  */
 export function stowRouter(deps: {
   pushed: PushedStudies;
-  received: (studyUID: string) => Promise<void>;
+  /** a study received instances; `replacedSeries`: its series that had an instance replaced (overwrite policy) */
+  received: (studyUID: string, replacedSeries: readonly string[]) => Promise<void>;
   maxBodyBytes: number;
   /** requests read at once (default 8); more get 429 */
   maxConcurrentRequests?: number;
@@ -113,7 +114,7 @@ export function stowRouter(deps: {
     }
     const stored: StowItem[] = [];
     const failed: StowItem[] = [];
-    const studies = new Set<string>();
+    const studies = new Map<string, Set<string>>(); // each study received, with its series that had an instance replaced
     // Parts are read and kept one at a time as they arrive: memory holds one instance, not the request.
     let i = 0;
     let bodyError: { status: number; error: DelineateError } | undefined;
@@ -134,7 +135,9 @@ export function stowRouter(deps: {
         } else {
           stored.push({ "00081150": { vr: "UI", Value: [r.sopClass] }, "00081155": { vr: "UI", Value: [r.sop] } });
           // an identical copy of a kept instance changes nothing: its study is not routed again for it
-          if (r.outcome !== "unchanged") studies.add(r.study);
+          if (r.outcome !== "unchanged") studies.set(r.study, studies.get(r.study) ?? new Set());
+          // a replaced instance changes its series: the series' done results are redone (JobStore.notePushed)
+          if (r.outcome === "replaced") studies.get(r.study)?.add(r.series);
         }
       }
     } catch (err) {
@@ -144,7 +147,7 @@ export function stowRouter(deps: {
     if (!bodyError && i === 0)
       bodyError = bodyFailure(new DelineateError("DLN_ERR_STOW_INVALID", "the multipart body holds no part"));
     // Instances kept before a bad or over-long body ended are complete files: their studies still count as received.
-    for (const s of studies) await deps.received(s);
+    for (const [s, replaced] of studies) await deps.received(s, [...replaced]);
     if (bodyError) {
       deps.log.warn("STOW-RS request cut short", {
         stored: stored.length,
@@ -167,7 +170,7 @@ export function stowRouter(deps: {
     deps.log.info("STOW-RS request", {
       stored: stored.length,
       refused: failed.length,
-      studyInstanceUIDs: [...studies],
+      studyInstanceUIDs: [...studies.keys()],
     });
     answerStowed(res, stored, failed);
   };

@@ -7,7 +7,7 @@ import { createApp } from "../../src/server/app.js";
 import { stowRouter } from "../../src/server/stow.js";
 import { testStore } from "./store.js";
 
-/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of. */
+/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of (noted in `store`). */
 export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number } = {}) {
   const t = await testStore();
   const received: string[] = [];
@@ -22,7 +22,16 @@ export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStored
     apiToken: "t0ken",
     log,
     health: () => ({}),
-    dicomWeb: stowRouter({ pushed, received: async (s) => void received.push(s), maxBodyBytes: 2 ** 30, log }),
+    dicomWeb: stowRouter({
+      pushed,
+      // noted in the store as the node does, so a test can route what was pushed
+      received: async (s, replaced) => {
+        received.push(s);
+        await t.store.notePushed(s, Date.now(), replaced);
+      },
+      maxBodyBytes: 2 ** 30,
+      log,
+    }),
   });
   return { app, received, pushed, store: t.store };
 }

@@ -22,7 +22,7 @@ it("refuses a pushed instance whose SOP Instance UID is not valid instead of cle
   assert.ok("error" in r2 && /SeriesInstanceUID/.test(r2.error), "an empty component (..) is refused too");
 
   const good = await pushed.accept(file);
-  assert.deepEqual(good, { study, sop, sopClass: str(ds, "SOPClassUID"), outcome: "stored" });
+  assert.deepEqual(good, { study, series, sop, sopClass: str(ds, "SOPClassUID"), outcome: "stored" });
 });
 
 it("routes a pushed study from the index written on receipt, not by parsing every file again", async () => {

@@ -169,31 +169,35 @@ describe("SQLite schema migrations", () => {
     assert.equal((await again.list()).length, 2, "opening it again changes nothing");
     await again.close();
   });
-  it("brings a second-schema store (no warnings column) up to date, and keeps a segment job's warnings", async () => {
-    const dir = fresh();
-    await new SqliteJobStore(dir, () => newUid("2.25")).close();
-    const v2 = new Database(path.join(dir, "delineate.sqlite"));
-    v2.exec("ALTER TABLE jobs DROP COLUMN warnings; PRAGMA user_version = 2;");
-    v2.close();
-    const store = new SqliteJobStore(dir, () => newUid("2.25"));
-    await store.enqueue(["1.1"]);
-    const routeJob = await claim(store);
-    assert.equal(
-      await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
-      1,
-    );
-    const segment = await claim(store);
-    await store.complete(segment, {
-      kind: "segment",
-      executionProvider: "cpu",
-      timings: {},
-      alreadyStored: false,
-      warnings: ["used acquisition 2"],
+  for (const [version, lacking, drop] of [
+    [2, "warnings nor superseded_uids", "DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN superseded_uids"],
+    [3, "superseded_uids", "DROP COLUMN superseded_uids"],
+  ] as const)
+    it(`brings a schema ${version} store (no ${lacking} column) up to date, and keeps a segment job's warnings`, async () => {
+      const dir = fresh();
+      await new SqliteJobStore(dir, () => newUid("2.25")).close();
+      const old = new Database(path.join(dir, "delineate.sqlite"));
+      old.exec(`ALTER TABLE jobs ${drop}; PRAGMA user_version = ${version};`);
+      old.close();
+      const store = new SqliteJobStore(dir, () => newUid("2.25"));
+      await store.enqueue(["1.1"]);
+      const routeJob = await claim(store);
+      assert.equal(
+        await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
+        1,
+      );
+      const segment = await claim(store);
+      await store.complete(segment, {
+        kind: "segment",
+        executionProvider: "cpu",
+        timings: {},
+        alreadyStored: false,
+        warnings: ["used acquisition 2"],
+      });
+      assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
+      assert.equal((await store.get(routeJob.id))?.kind, "route");
+      await store.close();
     });
-    assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
-    assert.equal((await store.get(routeJob.id))?.kind, "route");
-    await store.close();
-  });
 });
 
 describe("job control", () => {

@@ -132,6 +132,7 @@ describe("every UID the node is given is checked against the one grammar", () =>
       });
     assert.deepEqual(await pushed.accept(instance({})), {
       study: "1.2.3",
+      series: "1.2.3.1",
       sopClass: SopClass.CTImageStorage,
       sop: "1.2.3.4",
       outcome: "stored",
