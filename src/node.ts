@@ -146,7 +146,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const worker = new JobWorker(
     store,
     dashboard.audited(run),
-    { ...config.jobs, idlePollMs: 1000 },
+    { ...config.jobs, idlePollMs: 1000, absentStudyMs: config.ingest.absentStudySeconds * 1000 },
     log,
     (kind, state, timings) => metrics.jobFinished(kind, state, timings),
   );
@@ -183,7 +183,17 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
     dryRun: (study) => routeStudy(pacs, study, rules),
-    ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
+    ...(config.ingest.webhook
+      ? {
+          apiRouters: {
+            "/webhook": webhookRouter({
+              announce,
+              pending: { count: () => store.pendingRoutes("pacs"), max: config.ingest.maxPendingStudies },
+              log,
+            }),
+          },
+        }
+      : {}),
     ...(config.ingest.stow.enabled
       ? {
           dicomWeb: stowRouter({

@@ -103,6 +103,11 @@ export const ConfigSchema = z
         pollIntervalSeconds: z.number().positive().max(3600).default(5),
         /** accept POST /api/webhook/stable-study (orthanc/delineate-webhook.lua sends it) */
         webhook: z.boolean().default(false),
+        /** the webhook answers 429 (DLN_ERR_INGEST_BUSY) while this many route jobs from the PACS are queued */
+        maxPendingStudies: z.number().int().min(1).default(1000),
+        /** a route job whose study the PACS does not have waits this long after it was made for it, then fails
+         * DLN_ERR_STUDY_NOT_FOUND */
+        absentStudySeconds: z.number().min(0).default(600),
         /** poll QIDO-RS for studies, for DICOMweb servers that are not Orthanc */
         qido: z
           .object({

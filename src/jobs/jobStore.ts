@@ -86,6 +86,12 @@ export interface JobStore {
     after?: { createdAt: number; id: string },
   ): Promise<Job[]>;
 
+  /**
+   * Route jobs of `source` in state queued (not yet routed, or waiting to be tried again, e.g. for their study to
+   * appear): what the webhook's cap, ingest.maxPendingStudies, counts.
+   */
+  pendingRoutes(source: SourceKind): Promise<number>;
+
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;
 

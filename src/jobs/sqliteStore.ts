@@ -481,6 +481,14 @@ export class SqliteJobStore implements JobStore {
     return rows.map(jobFromRow);
   }
 
+  /** Route jobs of `source` queued now (see JobStore.pendingRoutes). */
+  async pendingRoutes(source: SourceKind): Promise<number> {
+    const row = this.db
+      .prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND kind = 'route' AND source = ?")
+      .get(source) as { n: number };
+    return row.n;
+  }
+
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const rows = this.db
