@@ -7,8 +7,10 @@ import { createApp } from "../../src/server/app.js";
 import { stowRouter } from "../../src/server/stow.js";
 import { testStore } from "./store.js";
 
-/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of (noted in `store`). */
-export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number } = {}) {
+/** An app with STOW-RS on a fresh pushed store; `received` collects the studies it was told of (noted in `store` with noteInStore). */
+export async function stowApp(
+  options: { duplicates?: DuplicatePolicy; maxStoredBytes?: number; noteInStore?: boolean } = {},
+) {
   const t = await testStore();
   const received: string[] = [];
   const log = createLogger({ level: "error", silent: true });
@@ -24,10 +26,10 @@ export async function stowApp(options: { duplicates?: DuplicatePolicy; maxStored
     health: () => ({}),
     dicomWeb: stowRouter({
       pushed,
-      // noted in the store as the node does, so a test can route what was pushed
       received: async (s, replaced) => {
         received.push(s);
-        await t.store.notePushed(s, Date.now(), replaced);
+        // noted in the store as the node does, when a test routes what was pushed
+        if (options.noteInStore) await t.store.notePushed(s, Date.now(), replaced);
       },
       maxBodyBytes: 2 ** 30,
       log,

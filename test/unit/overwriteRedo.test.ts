@@ -48,7 +48,7 @@ it("redoes a done series when the overwrite policy replaces one of its instances
   const { StudyInstanceUID: study, SeriesInstanceUID: series } = parsePart10(a).dataset as Record<string, string>;
   const b = replaceAscii(a, "Push^Pia", "Push^Pim"); // a's UIDs, other content
   b[b.length - 1] = (b[b.length - 1]! + 1) & 0xff;
-  const { app, store } = await stowApp({ duplicates: "overwrite" });
+  const { app, store } = await stowApp({ duplicates: "overwrite", noteInStore: true });
   const send = (part: Uint8Array) =>
     request(app as Express)
       .post("/dicom-web/studies")
@@ -90,7 +90,7 @@ it("redoes a done series when the overwrite policy replaces one of its instances
 });
 
 it("queues a failed job of a replaced series again with its UIDs, and leaves a series replaced during routing for the next route", async () => {
-  const { store } = await stowApp({ duplicates: "overwrite" });
+  const { store } = await stowApp({ duplicates: "overwrite", noteInStore: true });
   await store.notePushed("1.2.3", Date.now());
   await store.queueQuietPushed(Date.now() + 1, 0);
   assert.equal(await route(store, "1.2.3.4"), 1);
