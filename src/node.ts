@@ -224,6 +224,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   worker.start();
   if (config.ingest.changeFeed) feed.start();
   if (config.ingest.qido.enabled) qido.start();
+  const absentPurge = purgeAbsentStudies(store, config.ingest.absentStudyRetentionHours, log);
   const pushedTimers = config.ingest.stow.enabled
     ? startPushedTimers(config.ingest.stow, pushed, store, worker, log)
     : undefined;
@@ -239,6 +240,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     httpPort,
     async stop() {
       await pushedTimers?.stop();
+      await absentPurge.stop();
       await feed.stop();
       await qido.stop();
       await worker.stop();
@@ -284,4 +286,19 @@ function startPushedTimers(
       await retention.stop();
     },
   };
+}
+
+/**
+ * Every ten minutes, deletes the route jobs that failed DLN_ERR_STUDY_NOT_FOUND more than `hours` ago: the record of
+ * a study that never existed (a webhook announcing any UID) is not kept for ever.
+ */
+function purgeAbsentStudies(store: JobStore, hours: number, log: Logger): { stop(): Promise<void> } {
+  return repeatEvery(
+    600_000,
+    async () => {
+      const deleted = await store.deleteFailedRoutes("DLN_ERR_STUDY_NOT_FOUND", Date.now() - hours * 3_600_000);
+      if (deleted) log.info("route jobs of studies never found deleted", { count: deleted });
+    },
+    (err) => log.warn("deleting route jobs of studies never found failed; will try again", { error: err.message }),
+  );
 }

@@ -108,6 +108,8 @@ export const ConfigSchema = z
         /** a route job whose study the PACS does not have waits this long after it was made for it, then fails
          * DLN_ERR_STUDY_NOT_FOUND */
         absentStudySeconds: z.number().min(0).default(600),
+        /** such a failed route job is deleted this long after it failed, so they do not pile up for ever */
+        absentStudyRetentionHours: z.number().positive().default(24),
         /** poll QIDO-RS for studies, for DICOMweb servers that are not Orthanc */
         qido: z
           .object({

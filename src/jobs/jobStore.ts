@@ -1,4 +1,4 @@
-import type { DelineateError } from "../errors.js";
+import type { DelineateError, ErrorCode } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
 
@@ -91,6 +91,12 @@ export interface JobStore {
    * appear): what the webhook's cap, ingest.maxPendingStudies, counts.
    */
   pendingRoutes(source: SourceKind): Promise<number>;
+
+  /**
+   * Deletes route jobs that ended failed with `code` and have not changed since before `before` (epoch ms); returns
+   * how many. Used for DLN_ERR_STUDY_NOT_FOUND: jobs of studies that never existed are not kept for ever.
+   */
+  deleteFailedRoutes(code: ErrorCode, before: number): Promise<number>;
 
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { DelineateError } from "../errors.js";
+import type { DelineateError, ErrorCode } from "../errors.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { OutputKind } from "../route/rules.js";
 import {
@@ -487,6 +487,13 @@ export class SqliteJobStore implements JobStore {
       .prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND kind = 'route' AND source = ?")
       .get(source) as { n: number };
     return row.n;
+  }
+
+  /** Route jobs failed with `code` unchanged since before `before` are deleted (see JobStore.deleteFailedRoutes). */
+  async deleteFailedRoutes(code: ErrorCode, before: number): Promise<number> {
+    return this.db
+      .prepare("DELETE FROM jobs WHERE kind = 'route' AND state = 'failed' AND error_code = ? AND updated_at < ?")
+      .run(code, before).changes;
   }
 
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {

@@ -110,3 +110,16 @@ it("fails a pushed study with no files at once, and caps webhook announcements a
   await store.claimNext(); // one routed: room for one more
   assert.equal((await announce("1.3.4")).status, 201);
 });
+
+it("deletes route jobs that failed DLN_ERR_STUDY_NOT_FOUND once past their retention, and no other job", async () => {
+  const store = await open();
+  await store.enqueue(["1.4.1", "1.4.2", "1.4.3"]);
+  const notFound = new DelineateError("DLN_ERR_STUDY_NOT_FOUND", "the PACS has no series of study");
+  const [a, b, c] = [await store.claimNext(), await store.claimNext(), await store.claimNext()];
+  await store.finishWithError(a!, "failed", notFound);
+  await store.finishWithError(b!, "failed", new DelineateError("DLN_ERR_PACS_REJECTED", "400"));
+  await store.finishWithError(c!, "queued", notFound, Date.now() + 60_000); // still waiting for its study
+  assert.equal(await store.deleteFailedRoutes("DLN_ERR_STUDY_NOT_FOUND", Date.now() - 60_000), 0, "not yet");
+  assert.equal(await store.deleteFailedRoutes("DLN_ERR_STUDY_NOT_FOUND", Date.now() + 1), 1);
+  assert.deepEqual((await store.list()).map((j) => j.studyInstanceUID).sort(), ["1.4.2", "1.4.3"]);
+});
