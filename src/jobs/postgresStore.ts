@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { DelineateError } from "../errors.js";
+import { DelineateError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
@@ -550,6 +550,46 @@ export class PostgresJobStore implements JobStore {
       [filter.state ?? null, filter.kind ?? null, filter.studyInstanceUID ?? null, limit],
     );
     return r.rows.map(jobFromRow);
+  }
+
+  async listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]> {
+    // a keyset on (created_at, id), the cursor the API hands out; the same order as the SQLite store's
+    const r = await this.q(
+      `SELECT * FROM jobs WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+         AND ($3::text IS NULL OR study_uid = $3)
+         AND ($4::bigint IS NULL OR (created_at, id) < ($4::bigint, $5::text))
+       ORDER BY created_at DESC, id DESC LIMIT $6`,
+      [
+        filter.state ?? null,
+        filter.kind ?? null,
+        filter.studyInstanceUID ?? null,
+        after?.createdAt ?? null,
+        after?.id ?? null,
+        limit,
+      ],
+    );
+    return r.rows.map(jobFromRow);
+  }
+
+  /** Route jobs of `source` queued now (see JobStore.pendingRoutes). */
+  async pendingRoutes(source: SourceKind): Promise<number> {
+    const r = await this.q("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND kind = 'route' AND source = $1", [
+      source,
+    ]);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  /** Route jobs failed with `code` unchanged since before `before` are deleted (see JobStore.deleteFailedRoutes). */
+  async deleteFailedRoutes(code: ErrorCode, before: number): Promise<number> {
+    const r = await this.q(
+      "DELETE FROM jobs WHERE kind = 'route' AND state = 'failed' AND error_code = $1 AND updated_at < $2",
+      [code, before],
+    );
+    return r.rowCount ?? 0;
   }
 
   /** Jobs changed at or after `since` (epoch ms), newest change first: the dashboard's last-24-hours figures. */

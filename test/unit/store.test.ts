@@ -266,33 +266,58 @@ describe("SQLite schema migrations", () => {
     assert.equal((await again.list()).length, 2, "opening it again changes nothing");
     await again.close();
   });
-  it("brings a second-schema store (no warnings, lease or attempt columns) up to date, and keeps a segment job's warnings", async () => {
-    const dir = fresh();
-    await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
-    const v2 = new Database(path.join(dir, "delineate.sqlite"));
-    v2.exec(
-      "ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes; PRAGMA user_version = 2;",
-    );
-    v2.close();
-    const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
-    await store.enqueue(["1.1"]);
-    const routeJob = await claim(store);
-    assert.equal(
-      await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
-      1,
-    );
-    const segment = await claim(store);
-    await store.complete(segment, {
-      kind: "segment",
-      executionProvider: "cpu",
-      timings: {},
-      alreadyStored: false,
-      warnings: ["used acquisition 2"],
+  const V7 = "ALTER TABLE jobs DROP COLUMN superseded_uids; DROP TABLE pushed_replaced;";
+  for (const [version, lacking, drop] of [
+    [
+      2,
+      "warnings, lease, attempt or superseded_uids columns",
+      `${V7} ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes;`,
+    ],
+    [6, "superseded_uids column or pushed_replaced table", V7],
+  ] as const)
+    it(`brings a schema ${version} store (no ${lacking}) up to date, and keeps a segment job's warnings`, async () => {
+      const dir = fresh();
+      const file = path.join(dir, "delineate.sqlite");
+      await new SqliteJobStore(file, () => newUid("2.25")).close();
+      const old = new Database(file);
+      old.exec(`${drop} PRAGMA user_version = ${version};`);
+      old.close();
+      const store = new SqliteJobStore(file, () => newUid("2.25"));
+      await store.enqueue(["1.1"]);
+      const routeJob = await claim(store);
+      assert.equal(
+        await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
+        1,
+      );
+      const segment = await claim(store);
+      await store.complete(segment, {
+        kind: "segment",
+        executionProvider: "cpu",
+        timings: {},
+        alreadyStored: false,
+        warnings: ["used acquisition 2"],
+      });
+      assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
+      assert.equal((await store.get(routeJob.id))?.kind, "route");
+      // the step-7 additions work on the upgraded store: a replaced series redoes its done job
+      const firstUids = segmentOf(await store.get(segment.id)).segment.uids;
+      await store.notePushed("1.1", Date.now(), ["1.1.1"]);
+      await store.enqueue(["1.1"]);
+      assert.equal(
+        await store.complete(await claim(store), {
+          kind: "route",
+          timings: {},
+          decisions: [],
+          jobs: [target("1.1.1")],
+        }),
+        1,
+      );
+      const redone = segmentOf(await store.get(segment.id));
+      assert.equal(redone.state, "queued");
+      assert.deepEqual(redone.segment.superseded, [firstUids]);
+      assert.notDeepEqual(redone.segment.uids, firstUids);
+      await store.close();
     });
-    assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
-    assert.equal((await store.get(routeJob.id))?.kind, "route");
-    await store.close();
-  });
 });
 
 describe("job control", () => {

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
+import { connect, type Socket } from "node:net";
+import { it } from "node:test";
+import { PushedStudies } from "../../src/ingest/pushedStudies.js";
+import { createLogger } from "../../src/log.js";
+import { buildMultipart } from "../../src/pacs/multipart.js";
+import { createApp } from "../../src/server/app.js";
+import { createNodeServer } from "../../src/server/limits.js";
+import { stowRouter } from "../../src/server/stow.js";
+import { pushedFixture } from "../helpers/pushed.js";
+import { testStore } from "../helpers/store.js";
+import { tempDir } from "../helpers/tools.js";
+
+async function startServer(maxConcurrentRequests: number) {
+  const t = await testStore();
+  const log = createLogger({ level: "error", silent: true });
+  const pushed = new PushedStudies(tempDir("limits-"));
+  const app = createApp({
+    store: t.store,
+    apiToken: "t",
+    log,
+    health: () => ({}),
+    dicomWeb: stowRouter({ pushed, received: async () => {}, maxBodyBytes: 2 ** 30, maxConcurrentRequests, log }),
+  });
+  const server = createNodeServer(app, { headersTimeoutSeconds: 1, requestTimeoutSeconds: 2 });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A raw connection; resolves with what the server sent once it closed, and when. */
+function rawConnection(port: number, first: string): { socket: Socket; closed: Promise<{ text: string; ms: number }> } {
+  const t0 = performance.now();
+  const socket = connect(port, "127.0.0.1");
+  socket.write(first);
+  let text = "";
+  socket.on("data", (d) => {
+    text += d.toString("latin1");
+  });
+  const closed = new Promise<{ text: string; ms: number }>((resolve) => {
+    socket.on("close", () => resolve({ text, ms: performance.now() - t0 }));
+    socket.on("error", () => {});
+  });
+  return { socket, closed };
+}
+
+const stowHead = (contentLength: number) =>
+  "POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n" +
+  `Content-Type: multipart/related; type="application/dicom"; boundary=b\r\nContent-Length: ${contentLength}\r\n\r\n`;
+
+it("caps concurrent STOW-RS requests with 429, and cuts off slow headers and slow bodies", {
+  timeout: 30_000,
+}, async () => {
+  const { server, port } = await startServer(2);
+  try {
+    // two requests trickling their bodies hold both slots
+    const slow = [rawConnection(port, `${stowHead(10_000)}--b\r\n`), rawConnection(port, `${stowHead(10_000)}--b\r\n`)];
+    const trickle = setInterval(() => {
+      for (const s of slow) s.socket.write("x");
+    }, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    const { files } = pushedFixture(1);
+    const post = () =>
+      fetch(`http://127.0.0.1:${port}/dicom-web/studies`, {
+        method: "POST",
+        headers: {
+          Authorization: "Bearer t",
+          "Content-Type": 'multipart/related; type="application/dicom"; boundary=b',
+        },
+        body: new Blob([buildMultipart(files, "b") as Uint8Array<ArrayBuffer>]),
+      });
+    const third = await post();
+    assert.equal(third.status, 429, "a third request at once is refused");
+    assert.ok(third.headers.get("retry-after"));
+    assert.equal((await third.json()).code, "DLN_ERR_REQUEST_INVALID");
+    // headers sent one line and then nothing: cut at the header timeout (1 s), not after Node's default 60 s
+    const headers = rawConnection(port, "POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\n");
+    const cutHeaders = await headers.closed;
+    assert.ok(cutHeaders.ms < 4000, `slow headers cut after ${cutHeaders.ms} ms`);
+    // bodies trickled at 5 bytes a second: cut at the request timeout (2 s), which frees their slots
+    const cut = await Promise.all(slow.map((s) => s.closed));
+    clearInterval(trickle);
+    for (const c of cut) assert.ok(c.ms < 6000, `slow body cut after ${c.ms} ms`);
+    assert.equal((await post()).status, 200, "the slots are free again");
+  } finally {
+    server.close();
+  }
+});
