@@ -28,6 +28,8 @@ export interface StoreRows {
   jobs: Record<string, unknown>[];
   cursors: Record<string, unknown>[];
   pushed_studies: Record<string, unknown>[];
+  /** series replaced by STOW-RS overwrite, not yet redone */
+  pushed_replaced: Record<string, unknown>[];
   polled_studies: Record<string, unknown>[];
 }
 

@@ -182,6 +182,7 @@ export class SqliteJobStore implements JobStore {
       jobs: all("jobs"),
       cursors: all("cursors"),
       pushed_studies: all("pushed_studies"),
+      pushed_replaced: all("pushed_replaced"),
       polled_studies: all("polled_studies"),
     };
   }

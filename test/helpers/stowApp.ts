@@ -29,5 +29,5 @@ export async function stowApp(
       log,
     }),
   });
-  return { app, received, pushed, store: t.store };
+  return { app, received, pushed, store: t.store, dispose: () => t.dispose() };
 }

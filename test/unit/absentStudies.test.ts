@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { afterEach, it } from "node:test";
+import { after, afterEach, it } from "node:test";
 import request from "supertest";
 import { DelineateError } from "../../src/errors.js";
+import type { JobStore } from "../../src/jobs/jobStore.js";
 import { runRouteJob } from "../../src/jobs/routeJob.js";
 import { JobWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
@@ -9,7 +10,7 @@ import type { StudySource } from "../../src/pacs/source.js";
 import { resolveRules } from "../../src/route/rules.js";
 import { createApp } from "../../src/server/app.js";
 import { webhookRouter } from "../../src/server/webhook.js";
-import { type TestStore, testStore } from "../helpers/store.js";
+import { stopTestPostgres, type TestStore, testStore } from "../helpers/store.js";
 
 const log = createLogger({ level: "error", silent: true });
 const opened: TestStore[] = [];
@@ -21,6 +22,7 @@ const open = async () => {
 afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
 });
+after(stopTestPostgres);
 /** A PACS that has no study at all. */
 const emptyPacs: StudySource = {
   searchSeries: async () => [],
@@ -40,8 +42,18 @@ it("a route job for a study the PACS does not have waits up to ingest.absentStud
     (e: unknown) => e instanceof DelineateError && e.code === "DLN_ERR_STUDY_NOT_FOUND" && /1\.2\.3/.test(e.message),
   );
   const looked: number[] = [];
+  // when each wait was set to end: the store's own record of the retries, not how fast this machine ran them
+  const retryAt: number[] = [];
+  const recording: JobStore = Object.create(store, {
+    finishWithError: {
+      value: (...a: Parameters<JobStore["finishWithError"]>) => {
+        if (a[1] === "queued") retryAt.push(a[3] ?? 0);
+        return store.finishWithError(...a);
+      },
+    },
+  });
   const worker = new JobWorker(
-    store,
+    recording,
     async (job) => {
       looked.push(Date.now());
       if (job.kind !== "route") throw new Error("only route jobs here");
@@ -60,7 +72,14 @@ it("a route job for a study the PACS does not have waits up to ingest.absentStud
   assert.equal(job?.error?.code, "DLN_ERR_STUDY_NOT_FOUND");
   assert.ok(looked.length > 1, "looked again while waiting, whatever jobs.maxAttempts says");
   assert.ok(looked.at(-1)! - made >= 400, "not before its time was up");
-  assert.ok(looked.at(-1)! - made < 2_000, "nor long after");
+  // nor long after: no wait was set past the deadline (the last look is the first one at or after it); backoff alone
+  // (0.02 s doubling per attempt) would have set waits far past it
+  assert.ok(retryAt.length > 1, "it waited");
+  for (const at of retryAt) assert.ok(at <= made + 400, `a wait set to end ${at - made} ms after the job was made`);
+  assert.ok(
+    looked.slice(0, -1).every((t) => t < made + 400),
+    "every look before the last was before the deadline",
+  );
 });
 
 it("fails a pushed study with no files at once, and caps webhook announcements at ingest.maxPendingStudies (429)", async () => {

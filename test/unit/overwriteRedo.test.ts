@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { it } from "node:test";
+import { after, afterEach, it } from "node:test";
 import type { Express } from "express";
 import request from "supertest";
 import { parsePart10 } from "../../src/dicom/dataset.js";
@@ -8,7 +8,20 @@ import type { Job, JobResult, SegmentJob, SegmentTarget } from "../../src/jobs/j
 import type { JobStore } from "../../src/jobs/jobStore.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { pushedFixture, replaceAscii } from "../helpers/pushed.js";
+import { stopTestPostgres } from "../helpers/store.js";
 import { stowApp } from "../helpers/stowApp.js";
+
+// the store is the one DELINEATE_TEST_STORE names (npm run test:postgres runs this on PostgreSQL)
+const apps: Awaited<ReturnType<typeof stowApp>>[] = [];
+const openApp = async (options: Parameters<typeof stowApp>[0]) => {
+  const a = await stowApp(options);
+  apps.push(a);
+  return a;
+};
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.dispose();
+});
+after(stopTestPostgres);
 
 const claim = async (store: JobStore): Promise<Job> => {
   const job = await store.claimNext();
@@ -48,7 +61,7 @@ it("redoes a done series when the overwrite policy replaces one of its instances
   const { StudyInstanceUID: study, SeriesInstanceUID: series } = parsePart10(a).dataset as Record<string, string>;
   const b = replaceAscii(a, "Push^Pia", "Push^Pim"); // a's UIDs, other content
   b[b.length - 1] = (b[b.length - 1]! + 1) & 0xff;
-  const { app, store } = await stowApp({ duplicates: "overwrite", noteInStore: true });
+  const { app, store } = await openApp({ duplicates: "overwrite", noteInStore: true });
   const send = (part: Uint8Array) =>
     request(app as Express)
       .post("/dicom-web/studies")
@@ -90,7 +103,7 @@ it("redoes a done series when the overwrite policy replaces one of its instances
 });
 
 it("queues a failed job of a replaced series again with its UIDs, and leaves a series replaced during routing for the next route", async () => {
-  const { store } = await stowApp({ duplicates: "overwrite", noteInStore: true });
+  const { store } = await openApp({ duplicates: "overwrite", noteInStore: true });
   await store.notePushed("1.2.3", Date.now());
   await store.queueQuietPushed(Date.now() + 1, 0);
   assert.equal(await route(store, "1.2.3.4"), 1);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { it } from "node:test";
-import { testStore } from "../helpers/store.js";
+import { after, it } from "node:test";
+import { stopTestPostgres, testStore } from "../helpers/store.js";
+
+after(stopTestPostgres);
 
 it("a pushed study announced again by the change feed is routed again from its pushed copy, not the PACS's", async () => {
   const t = await testStore();

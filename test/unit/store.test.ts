@@ -55,6 +55,25 @@ const route = async (store: JobStore, jobs: SegmentTarget[]) => {
 };
 
 describe("job store", () => {
+  it("pages jobs newest first by (created time, id); a job made later does not shift the pages after the first", async () => {
+    const { store } = await open();
+    await store.enqueue(["1.1"]);
+    await new Promise((r) => setTimeout(r, 5));
+    await store.enqueue(["1.2", "1.3"]); // one transaction: the same created time, told apart by id
+    const pages: string[][] = [];
+    let after: { createdAt: number; id: string } | undefined;
+    for (let i = 0; i < 4; i++) {
+      const page = await store.listPage({ kind: "route" }, 1, after);
+      pages.push(page.map((j) => j.studyInstanceUID));
+      const last = page.at(-1);
+      if (last) after = { createdAt: last.createdAt, id: last.id };
+      if (i === 0) await store.enqueue(["1.4"]); // newer than every page still to come
+    }
+    assert.deepEqual(pages.slice(0, 2).flat().sort(), ["1.2", "1.3"]);
+    assert.deepEqual(pages.slice(2), [["1.1"], []]);
+    assert.deepEqual((await store.listPage({}, 10)).map((j) => j.studyInstanceUID)[0], "1.4", "newest first");
+    assert.deepEqual(await store.listPage({ kind: "segment" }, 10), []);
+  });
   it("makes one route job per study, advancing the cursor with the jobs", async () => {
     const { store } = await open();
     assert.equal(await store.enqueue(["1.1", "1.2"], { name: "feed", value: 7 }), 2);
@@ -401,5 +420,30 @@ describe("PostgreSQL schema migrations", {
     }
     await t.store.enqueue(["1.1"]);
     assert.equal((await (await t.reopen()).list()).length, 1, "opening it again keeps the jobs");
+  });
+  it("brings a version-4 store (no superseded_uids, no pushed_replaced) to 5, keeping its done jobs redoable", async () => {
+    const { default: pg } = await import("pg");
+    const t = await open();
+    await t.store.enqueue(["1.1"]);
+    await route(t.store, [target("1.1.1")]);
+    const seg = segmentOf(await claim(t.store));
+    await t.store.complete(seg, {
+      kind: "segment",
+      executionProvider: "cpu",
+      timings: {},
+      alreadyStored: false,
+      warnings: [],
+    });
+    const db = new pg.Client({ connectionString: t.url });
+    await db.connect();
+    await db.query(`ALTER TABLE jobs DROP COLUMN superseded_uids; DROP TABLE pushed_replaced; DROP INDEX jobs_page;
+      DELETE FROM delineate_schema WHERE version = 5`);
+    await db.end();
+    const upgraded = await t.reopen();
+    await upgraded.notePushed("1.1", Date.now(), ["1.1.1"]);
+    await upgraded.enqueue(["1.1"]);
+    assert.equal(await route(upgraded, [target("1.1.1")]), 1, "the replaced series is redone");
+    const redone = segmentOf(await upgraded.get(seg.id));
+    assert.deepEqual([redone.state, redone.segment.superseded], ["queued", [seg.segment.uids]]);
   });
 });
