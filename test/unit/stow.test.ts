@@ -79,10 +79,10 @@ it("an identical instance sent again is a no-op success; other content under a k
   assert.equal(overwriting.received.length, 2, "and the study is routed again");
 });
 
-it("takes a 128 MB instance in time linear in its size without stalling the event loop over 100 ms", {
-  timeout: 60_000,
-}, async () => {
-  const { app, pushed } = await stowApp();
+it("answers /healthz while a 128 MB instance is being received, between its chunks, and keeps the instance", {
+  timeout: 120_000,
+}, async (t) => {
+  const { app, pushed, dispose } = await stowApp();
   const { files } = pushedFixture(1);
   // the phantom instance with its Pixel Data (the last element) made 128 MB long
   const template = Buffer.from(files[0]!);
@@ -95,32 +95,47 @@ it("takes a 128 MB instance in time linear in its size without stalling the even
   const body = buildMultipart([big], "b0undary");
   const server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The upload stalls after every 16 MB until /healthz has answered: the order of events, not a clock, shows the
+  // node kept answering while the part grew (before the fix the loop was blocked for seconds at a time, and a 128 MB
+  // part took 157 s). How fast is bench:stow's to measure.
+  const events: string[] = [];
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  const t0 = performance.now();
-  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dicom-web/studies`, {
+  let sent = 0;
+  const upload = fetch(`${base}/dicom-web/studies`, {
     method: "POST",
     headers: { Authorization: "Bearer t0ken", "Content-Type": multipart("b0undary") },
     body: new ReadableStream({
-      start(c) {
-        for (let o = 0; o < body.length; o += 2 ** 20) c.enqueue(body.subarray(o, o + 2 ** 20));
-        c.close();
+      async pull(c) {
+        if (sent && sent % (16 * 2 ** 20) === 0 && sent < body.length) {
+          const health = await fetch(`${base}/healthz`);
+          await health.text();
+          events.push(`healthz ${health.status} at ${sent / 2 ** 20} MB`);
+        }
+        if (sent >= body.length) return c.close();
+        c.enqueue(body.subarray(sent, sent + 2 ** 20));
+        sent += 2 ** 20;
       },
     }),
     duplex: "half",
-  } as RequestInit);
-  const text = await res.text();
-  const seconds = (performance.now() - t0) / 1000;
+  } as RequestInit).then(async (res) => {
+    events.push(`stow ${res.status}`);
+    return res.text();
+  });
+  const text = await upload;
   delay.disable();
   server.close();
-  assert.equal(res.status, 200, text);
-  const worstMs = delay.max / 1e6;
-  // before: 157 s for 128 MB, the loop blocked for seconds at a time
-  assert.ok(seconds < 20, `128 MB in ${seconds.toFixed(1)} s`);
-  assert.ok(worstMs < 100, `event loop stalled ${worstMs.toFixed(0)} ms`);
+  t.diagnostic(`worst event-loop delay ${(delay.max / 1e6).toFixed(0)} ms (informative; bench:stow measures)`);
+  assert.deepEqual(
+    events,
+    [...[16, 32, 48, 64, 80, 96, 112, 128].map((mb) => `healthz 200 at ${mb} MB`), "stow 200"],
+    text,
+  );
   const study = String(parsePart10(files[0]!).dataset.StudyInstanceUID);
   const [series] = await pushed.searchSeries(study);
   assert.ok(series, "kept");
+  await dispose();
 });
 
 it("caps the pushed store's bytes (507 when nothing fits) and deletes pushed studies past their retention", async () => {
