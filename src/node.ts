@@ -397,7 +397,8 @@ function beats(w: Wiring): Stoppable {
 
 /**
  * The ingest loops: the change-feed and QIDO pollers on one ingest node of the cluster at a time (the store's lead;
- * the others wait to take over), and the STOW-RS quiet check on every api node.
+ * the others wait to take over); the STOW-RS quiet check and pushed-data retention sweep on every api node; the purge
+ * of route jobs whose study was never found on every api or ingest node.
  */
 function startIngest(w: Wiring, wake: () => void): Stoppable[] {
   const { config, store, log } = w;
