@@ -7,6 +7,7 @@ import { loadPixelDecoders, type PixelDecoders } from "./dicom/pixelDecoders.js"
 import { DelineateError } from "./errors.js";
 import { InferenceWorker } from "./inference/inferenceWorker.js";
 import { CHANGE_FEED_CURSOR, OrthancChangeFeed } from "./ingest/orthancChangeFeed.js";
+import { sweepPushed } from "./ingest/pushedRetention.js";
 import { PushedStudies } from "./ingest/pushedStudies.js";
 import { QidoPoller } from "./ingest/qidoPoller.js";
 import { repeatEvery } from "./ingest/repeat.js";
@@ -30,6 +31,7 @@ import { routeStudy } from "./route/routeStudy.js";
 import { type RoutingRule, resolveRules } from "./route/rules.js";
 import { createApp } from "./server/app.js";
 import { createDashboard } from "./server/dashboard/index.js";
+import { createNodeServer } from "./server/limits.js";
 import { NodeMetrics } from "./server/metrics.js";
 import { stowRouter } from "./server/stow.js";
 import { webhookRouter } from "./server/webhook.js";
@@ -85,7 +87,12 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
   const worker = new JobWorker(
     w.store,
     dashboard.audited(jobRunner(w)),
-    { ...config.jobs, idlePollMs: 1000, heartbeatMs: w.identity.leaseMs / 3 },
+    {
+      ...config.jobs,
+      idlePollMs: 1000,
+      heartbeatMs: w.identity.leaseMs / 3,
+      absentStudyMs: config.ingest.absentStudySeconds * 1000,
+    },
     log,
     (kind, state, timings) => {
       metrics.jobFinished(kind, state, timings);
@@ -98,6 +105,7 @@ export async function startNode(config: Readonly<Config>, log: Logger): Promise<
     audit: dashboard.audit,
     dashboard: dashboard.router,
     serveApi: w.roles.has("api"),
+    log,
     apiToken: config.http.apiToken,
     onRetry: () => worker.wake(),
     metrics: metrics.registry,
@@ -150,7 +158,8 @@ async function wire(config: Readonly<Config>, log: Logger): Promise<Wiring> {
       ["pacs", pacs],
       ...Object.entries(config.destinations).map(([name, conn]) => [name, new DicomWebClient(conn)] as const),
     ]);
-    const pushed = new PushedStudies(path.join(config.dataDir, "pushed"));
+    const stow = config.ingest.stow;
+    const pushed = new PushedStudies(path.join(config.dataDir, "pushed"), stow.duplicates, stow.maxStoredMiB * 2 ** 20);
     const notifiers = configuredNotifiers(config);
     return { config, log, roles, models, rules, decoders, store, identity, pacs, destinations, pushed, uid, notifiers };
   } catch (err) {
@@ -325,13 +334,25 @@ function ingestEndpoints(w: Wiring, wake: () => void) {
     return n;
   };
   return {
-    ...(config.ingest.webhook ? { apiRouters: { "/webhook": webhookRouter({ announce, log }) } } : {}),
+    ...(config.ingest.webhook
+      ? {
+          apiRouters: {
+            "/webhook": webhookRouter({
+              announce,
+              // the webhook takes any UID: studies it announced that are not found yet are capped
+              pending: { count: () => store.pendingRoutes("pacs"), max: config.ingest.maxPendingStudies },
+              log,
+            }),
+          },
+        }
+      : {}),
     ...(config.ingest.stow.enabled
       ? {
           dicomWeb: stowRouter({
             pushed: w.pushed,
-            received: (uid) => store.notePushed(uid, Date.now()),
+            received: (uid, replaced) => store.notePushed(uid, Date.now(), replaced),
             maxBodyBytes: config.ingest.stow.maxBodyMiB * 2 ** 20,
+            maxConcurrentRequests: config.ingest.stow.maxConcurrentRequests,
             log,
           }),
         }
@@ -354,7 +375,8 @@ async function health(w: Wiring): Promise<Record<string, unknown>> {
 
 function listen(app: Express, http: Readonly<Config["http"]>): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const s = app.listen(http.port, http.host, () => resolve(s));
+    // header and request timeouts checked every second (limits.ts), not Node's defaults
+    const s = createNodeServer(app, http).listen(http.port, http.host, () => resolve(s));
     s.once("error", reject);
   });
 }
@@ -375,7 +397,8 @@ function beats(w: Wiring): Stoppable {
 
 /**
  * The ingest loops: the change-feed and QIDO pollers on one ingest node of the cluster at a time (the store's lead;
- * the others wait to take over), and the STOW-RS quiet check on every api node.
+ * the others wait to take over); the STOW-RS quiet check and pushed-data retention sweep on every api node; the purge
+ * of route jobs whose study was never found on every api or ingest node.
  */
 function startIngest(w: Wiring, wake: () => void): Stoppable[] {
   const { config, store, log } = w;
@@ -394,7 +417,9 @@ function startIngest(w: Wiring, wake: () => void): Stoppable[] {
   ];
   const out: Stoppable[] = [];
   // pushed studies are queued once quiet; the check is cheap (one indexed query), safe on every api node at once
-  if (config.ingest.stow.enabled && w.roles.has("api")) out.push(stowQuietCheck(w, wake));
+  if (config.ingest.stow.enabled && w.roles.has("api")) out.push(stowQuietCheck(w, wake), pushedRetention(w));
+  // one DELETE, idempotent: safe on every node that takes announcements
+  if (w.roles.has("api") || w.roles.has("ingest")) out.push(purgeAbsentStudies(w));
   if (!w.roles.has("ingest") || !pollers.length) return out;
   let leading: boolean | undefined; // logged on every change, the first answer included
   const poll = async () => {
@@ -421,5 +446,35 @@ function stowQuietCheck(w: Wiring, wake: () => void): Stoppable {
       }
     },
     (err) => w.log.warn("STOW-RS quiet check failed; will try again", { error: err.message }),
+  );
+}
+
+/**
+ * Pushed studies past their retention (`ingest.stow.retentionHours` since anything was written to them, and no job
+ * queued or running for them) are deleted, every minute.
+ */
+function pushedRetention(w: Wiring): Stoppable {
+  const hours = w.config.ingest.stow.retentionHours;
+  return repeatEvery(
+    60_000,
+    () => sweepPushed(w.pushed, w.store, Date.now(), hours * 3_600_000, w.log),
+    (err) => w.log.warn("pushed data retention sweep failed; will try again", { error: err.message }),
+  );
+}
+
+/**
+ * Every ten minutes, deletes the route jobs that failed DLN_ERR_STUDY_NOT_FOUND more than
+ * `ingest.absentStudyRetentionHours` ago: the record of a study that never existed (a webhook announcing any UID)
+ * is not kept for ever.
+ */
+function purgeAbsentStudies(w: Wiring): Stoppable {
+  const hours = w.config.ingest.absentStudyRetentionHours;
+  return repeatEvery(
+    600_000,
+    async () => {
+      const deleted = await w.store.deleteFailedRoutes("DLN_ERR_STUDY_NOT_FOUND", Date.now() - hours * 3_600_000);
+      if (deleted) w.log.info("route jobs of studies never found deleted", { count: deleted });
+    },
+    (err) => w.log.warn("deleting route jobs of studies never found failed; will try again", { error: err.message }),
   );
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DICOM_UID_PATTERN, isDicomUid } from "../dicom/uids.js";
+import { DEFAULT_MAX_MATRIX_SIZE, DEFAULT_MAX_VOXELS } from "../volume/limits.js";
 
 const Regex = z.string().refine((s) => {
   try {
@@ -174,6 +175,10 @@ export const ConfigSchema = z
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65535),
         apiToken: z.string().default("").describe("required on /api; empty disables the API"),
+        /** a client that has not sent its request's headers within this is cut off */
+        headersTimeoutSeconds: z.number().min(1).max(3600).default(30),
+        /** a client that has not sent its whole request (body included) within this is cut off (408) */
+        requestTimeoutSeconds: z.number().min(1).max(86400).default(900),
       })
       .strict(),
     ingest: z
@@ -183,6 +188,13 @@ export const ConfigSchema = z
         pollIntervalSeconds: z.number().positive().max(3600).default(5),
         /** accept POST /api/webhook/stable-study (orthanc/delineate-webhook.lua sends it) */
         webhook: z.boolean().default(false),
+        /** the webhook answers 429 (DLN_ERR_INGEST_BUSY) while this many route jobs from the PACS are queued */
+        maxPendingStudies: z.number().int().min(1).default(1000),
+        /** a route job whose study the PACS does not have waits this long after it was made for it, then fails
+         * DLN_ERR_STUDY_NOT_FOUND */
+        absentStudySeconds: z.number().min(0).default(600),
+        /** such a failed route job is deleted this long after it failed, so they do not pile up for ever */
+        absentStudyRetentionHours: z.number().positive().default(24),
         /** poll QIDO-RS for studies, for DICOMweb servers that are not Orthanc */
         qido: z
           .object({
@@ -201,9 +213,26 @@ export const ConfigSchema = z
             /** a pushed study is queued once nothing more has arrived for this long */
             quietSeconds: z.number().min(0).default(30),
             maxBodyMiB: z.number().positive().max(16384).default(2048),
+            /** STOW-RS requests read at once; more get 429 with Retry-After */
+            maxConcurrentRequests: z.number().int().min(1).max(1024).default(8),
+            /** an instance whose SOP Instance UID is kept with other content: "refuse" (409 for it) or "overwrite" */
+            duplicates: z.enum(["refuse", "overwrite"]).default("refuse"),
+            /** the most pushed data kept at once; past it instances are refused and a request with none kept gets 507 */
+            maxStoredMiB: z.number().positive().default(51200),
+            /** a pushed study's files are deleted this long after anything was last written to it, once no job is
+             * queued or running for it */
+            retentionHours: z.number().positive().default(168),
           })
           .strict()
-          .default({ enabled: false, quietSeconds: 30, maxBodyMiB: 2048 }),
+          .default({
+            enabled: false,
+            quietSeconds: 30,
+            maxBodyMiB: 2048,
+            maxConcurrentRequests: 8,
+            duplicates: "refuse",
+            maxStoredMiB: 51200,
+            retentionHours: 168,
+          }),
       })
       .strict()
       .refine(
@@ -269,6 +298,15 @@ export const ConfigSchema = z
         /** missing slices or irregular steps: "resample" to equal steps (convert; the node always refuses, since its
          * outputs must lie on source images), or "refuse" */
         irregularSpacing: z.enum(["resample", "refuse"]).default("resample"),
+        /** the largest Rows or Columns a series may declare; checked before anything is allocated */
+        maxMatrixSize: z.number().int().min(1).max(65535).default(DEFAULT_MAX_MATRIX_SIZE),
+        /** the most voxels (Rows × Columns × frames, all instances) a series may declare */
+        maxVoxels: z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 31)
+          .default(DEFAULT_MAX_VOXELS),
       })
       .strict()
       .default({
@@ -277,6 +315,8 @@ export const ConfigSchema = z
         spacingTolerance: 0.01,
         tilt: "correct",
         irregularSpacing: "resample",
+        maxMatrixSize: DEFAULT_MAX_MATRIX_SIZE,
+        maxVoxels: DEFAULT_MAX_VOXELS,
       }),
     jobs: z
       .object({

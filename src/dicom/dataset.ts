@@ -19,6 +19,11 @@ export interface ParsedDicom {
   transferSyntaxUID: string;
   /** MediaStorageSOPClassUID, which some files carry when their SOPClassUID is empty. */
   mediaStorageSOPClassUID: string;
+  /**
+   * Top-level UI values as the file holds them, by tag ("0020000D"): dcmjs drops every character a UID cannot hold
+   * when it reads one ("1.2/3" becomes "1.23"), so a UID is checked here, never in `dataset`.
+   */
+  rawUIDs?: Record<string, string>;
   /** the Pixel Data value, read from the file when asked for: set when the dataset was read without it */
   readPixelData?: () => unknown;
 }
@@ -93,12 +98,24 @@ function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDi
     const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
     return {
       dataset,
+      rawUIDs: rawUIDsOf(dict.dict),
       transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
       mediaStorageSOPClassUID: String(meta.MediaStorageSOPClassUID ?? ""),
     };
   } catch (err) {
     throw unreadable(err);
   }
+}
+
+function rawUIDsOf(dict: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [tag, element] of Object.entries(dict)) {
+    const { vr, _rawValue: raw } = element as { vr?: string; _rawValue?: unknown };
+    if (vr !== "UI") continue;
+    const value = Array.isArray(raw) ? raw.join("\\") : raw;
+    if (typeof value === "string") out[tag] = value.replace(/[\0 ]+$/, "");
+  }
+  return out;
 }
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));

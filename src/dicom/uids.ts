@@ -1,3 +1,5 @@
+import { DelineateError } from "../errors.js";
+
 /**
  * The one home of the DICOM UIDs Delineate names (PS3.6 Annex A, keywords as the standard spells them) and of the
  * UID grammar (PS3.5 §9.1). Code says `SopClass.SegmentationStorage`, never the dotted string.
@@ -49,4 +51,17 @@ export const DICOM_UID_PATTERN = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
 /** Whether `value` is a valid DICOM UID: DICOM_UID_PATTERN and at most 64 characters. */
 export function isDicomUid(value: unknown): value is string {
   return typeof value === "string" && value.length <= DICOM_UID_MAX_LENGTH && DICOM_UID_PATTERN.test(value);
+}
+
+/**
+ * `value` when it is a valid DICOM UID, for the places a UID from outside (a request, a PACS's answer, a pushed
+ * file) goes into a URL path or a file name: `..` or `1.2/3` there names another resource. Never cleaned: a UID
+ * that is not valid is refused, since a cleaned one would name another instance. The value is not echoed (it is
+ * not known to be a UID, so it could be anything).
+ * @throws DelineateError DLN_ERR_UID_INVALID naming `what` (e.g. "SeriesInstanceUID")
+ */
+export function requireDicomUid(value: unknown, what: string): string {
+  if (!isDicomUid(value))
+    throw new DelineateError("DLN_ERR_UID_INVALID", `${what} is not a valid DICOM UID (PS3.5 §9.1)`, { what });
+  return value;
 }

@@ -1,3 +1,4 @@
+import { DelineateError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { OrthancRest } from "../pacs/orthancChanges.js";
 import { repeatEvery } from "./repeat.js";
@@ -36,7 +37,13 @@ export class OrthancChangeFeed {
       const studies: string[] = [];
       for (const change of page.changes) {
         if (change.changeType !== "StableStudy") continue;
-        const uid = await this.orthanc.studyInstanceUID(change.id);
+        const uid = await this.orthanc.studyInstanceUID(change.id).catch((err: unknown) => {
+          // a study whose UID is not valid is passed over, not retried: retrying would hold the cursor for ever
+          if (!(err instanceof DelineateError && err.code === "DLN_ERR_UID_INVALID")) throw err;
+          this.log.warn("stable study passed over: its StudyInstanceUID is not valid", { orthancStudyId: change.id });
+          return null;
+        });
+        if (uid === null) continue;
         if (uid) studies.push(uid);
         else
           this.log.warn("stable study vanished before it could be queued", {

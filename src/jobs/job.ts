@@ -68,7 +68,15 @@ export interface RouteJob extends JobBase {
 export interface SegmentJob extends JobBase {
   kind: "segment";
   /** the series, the model, where the results go; each output's UIDs fixed at creation, so a retried store is recognised */
-  segment: SegmentTarget & { uids: Partial<Record<OutputKind, OutputUids>>; executionProvider?: string };
+  segment: SegmentTarget & {
+    uids: Partial<Record<OutputKind, OutputUids>>;
+    executionProvider?: string;
+    /**
+     * The output UIDs of earlier results of this job, oldest first, superseded by `uids`: the job was run again
+     * because instances of its series were replaced (STOW-RS with `stow.duplicates: "overwrite"`).
+     */
+    superseded?: Partial<Record<OutputKind, OutputUids>>[];
+  };
   /** what was done to the input that a reader of the result should know (e.g. which acquisition was used) */
   warnings?: string[];
 }

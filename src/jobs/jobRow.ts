@@ -65,6 +65,8 @@ export const jobRowSchema = z.object({
   timings: json(timings),
   routing: json(z.array(decision)),
   warnings: json(z.array(z.string())),
+  // added in schema 7 (SQLite), 5 (PostgreSQL); a store without the column reads as nothing superseded
+  superseded_uids: json(z.array(z.partialRecord(outputKind, uids))).optional(),
   created_at: num,
   updated_at: num,
   lease_until: num.optional(),
@@ -124,6 +126,7 @@ export function jobFromRow(raw: unknown): Job {
       outputs: r.outputs ?? ["seg"],
       uids: r.output_uids ?? {},
       ...(r.execution_provider ? { executionProvider: r.execution_provider } : {}),
+      ...(r.superseded_uids?.length ? { superseded: r.superseded_uids } : {}),
     },
     ...(r.warnings ? { warnings: r.warnings } : {}),
   };

@@ -1,4 +1,4 @@
-import { DelineateError } from "../errors.js";
+import { DelineateError, type ErrorCode } from "../errors.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
 import type { Job, JobKind, JobResult, JobState } from "./job.js";
@@ -28,6 +28,8 @@ export interface StoreRows {
   jobs: Record<string, unknown>[];
   cursors: Record<string, unknown>[];
   pushed_studies: Record<string, unknown>[];
+  /** series replaced by STOW-RS overwrite, not yet redone */
+  pushed_replaced: Record<string, unknown>[];
   polled_studies: Record<string, unknown>[];
 }
 
@@ -74,8 +76,12 @@ export interface JobStore {
    */
   observeStudy(studyUID: string, instances: number, now: number, quietMs: number): Promise<boolean>;
 
-  /** STOW-RS: notes that instances of a study were just received (its quiet period starts again). */
-  notePushed(studyUID: string, now: number): Promise<void>;
+  /**
+   * STOW-RS: notes that instances of a study were just received (its quiet period starts again), and which series
+   * had an instance replaced by other content (`stow.duplicates: "overwrite"`): those are redone by the study's next
+   * route job (see `complete`).
+   */
+  notePushed(studyUID: string, now: number, replacedSeries?: readonly string[]): Promise<void>;
 
   /** STOW-RS: announces every pushed study quiet for `quietMs` since its last announcement; returns their UIDs. */
   queueQuietPushed(now: number, quietMs: number): Promise<string[]>;
@@ -105,8 +111,13 @@ export interface JobStore {
 
   /**
    * Ends a claimed job done. For a route job, in the same transaction, makes the segment jobs it found (each once,
-   * with its output UIDs fixed now); returns how many were new. For a segment job, in the same transaction, writes
-   * the result's outbox rows (result.notifications), each at most once per (job, notifier, resultKey).
+   * with its output UIDs fixed now); returns how many were new or redone. For a segment job, in the same
+   * transaction, writes the result's outbox rows (result.notifications), each at most once per (job, notifier,
+   * resultKey).
+   * Redone: of the jobs it found, those whose series `notePushed` named as replaced before this route job was
+   * claimed (its `updatedAt`) and that already exist are queued again with fresh attempts: a done one with new output
+   * UIDs, its old ones appended to `segment.superseded` (the new result supersedes it); a failed or dead one with its
+   * UIDs kept; one queued, running, skipped or cancelled is left as it is. Those replaced marks are then cleared.
    * @throws DelineateError DLN_ERR_LEASE_LOST, writing nothing, when the job is no longer this attempt's.
    */
   complete(job: Job, result: JobResult): Promise<number>;
@@ -136,6 +147,28 @@ export interface JobStore {
 
   /** Newest first. */
   list(filter?: { state?: JobState; kind?: JobKind; studyInstanceUID?: string }, limit?: number): Promise<Job[]>;
+
+  /**
+   * One page of jobs, newest first by (created time, id), starting after `after` (the last job of the page before)
+   * when given: a keyset, so a page does not shift as new jobs arrive.
+   */
+  listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]>;
+
+  /**
+   * Route jobs of `source` in state queued (not yet routed, or waiting to be tried again, e.g. for their study to
+   * appear): what the webhook's cap, ingest.maxPendingStudies, counts.
+   */
+  pendingRoutes(source: SourceKind): Promise<number>;
+
+  /**
+   * Deletes route jobs that ended failed with `code` and have not changed since before `before` (epoch ms); returns
+   * how many. Used for DLN_ERR_STUDY_NOT_FOUND: jobs of studies that never existed are not kept for ever.
+   */
+  deleteFailedRoutes(code: ErrorCode, before: number): Promise<number>;
 
   /** Jobs per state, of one kind or all. */
   counts(kind?: JobKind): Promise<Record<JobState, number>>;

@@ -1,10 +1,19 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { DelineateError } from "../errors.js";
+import { DelineateError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
-import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
+import type { OutputKind } from "../route/rules.js";
+import {
+  JOB_STATES,
+  type Job,
+  type JobKind,
+  type JobResult,
+  type JobState,
+  type OutputUids,
+  type SegmentTarget,
+} from "./job.js";
 import { jobFromRow } from "./jobRow.js";
 import {
   type ClusterStatus,
@@ -87,6 +96,16 @@ export const PG_MIGRATIONS: readonly { version: number; sql: string }[] = [
   },
   // the notification outbox, with a claim lease for sends in progress on other nodes
   { version: 4, sql: PG_OUTBOX_TABLE },
+  {
+    // STOW-RS overwrite (the series a route job redoes, the results they supersede) and the API's keyset pages
+    version: 5,
+    sql: `
+      ALTER TABLE jobs ADD COLUMN superseded_uids TEXT;
+      CREATE TABLE pushed_replaced (
+        study_uid TEXT NOT NULL, series_uid TEXT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (study_uid, series_uid)
+      );
+      CREATE INDEX jobs_page ON jobs (created_at DESC, id DESC);`,
+  },
 ];
 
 /** Advisory lock key under which migrations run (any constant both nodes agree on). */
@@ -96,9 +115,15 @@ const CANCEL_EXPIRED = `UPDATE jobs SET state = 'cancelled', error_code = 'DLN_E
   error_message = 'cancelled through the API', updated_at = $1 WHERE state = 'running' AND cancel_requested = 1`;
 const ENQUEUE = `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES ($1, 'route', $2, $3, 'queued', $4, $4)
   ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
-    SET state = 'queued', source = excluded.source, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL,
+    SET state = 'queued', source = CASE WHEN jobs.source = 'pushed' THEN 'pushed' ELSE excluded.source END, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL,
         error_message = NULL, updated_at = excluded.updated_at
     WHERE jobs.state IN ('done', 'skipped')`;
+
+/** The key of a segment job ($1..$5: study, series, model, model version, destination). */
+const SEGMENT_KEY = `kind = 'segment' AND study_uid = $1 AND series_uid = $2 AND model_id = $3 AND model_version = $4
+  AND destination = $5`;
+const REQUEUE = `state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0, error_code = NULL,
+  error_stage = NULL, error_message = NULL`;
 
 type Client = pg.PoolClient;
 
@@ -212,10 +237,11 @@ export class PostgresJobStore implements JobStore {
       jobs: "",
       cursors: "(name)",
       pushed_studies: "(study_uid)",
+      pushed_replaced: "(study_uid, series_uid)",
       polled_studies: "(study_uid)",
     };
     return this.tx(async (c) => {
-      const added = { jobs: 0, cursors: 0, pushed_studies: 0, polled_studies: 0 };
+      const added = { jobs: 0, cursors: 0, pushed_studies: 0, pushed_replaced: 0, polled_studies: 0 };
       for (const table of Object.keys(KEYS) as (keyof StoreRows)[]) {
         for (const row of rows[table]) {
           const cols = Object.keys(row);
@@ -315,12 +341,24 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  async notePushed(studyUID: string, now: number): Promise<void> {
-    await this.q(
-      `INSERT INTO pushed_studies (study_uid, last_received_at) VALUES ($1, $2)
-       ON CONFLICT (study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0`,
-      [studyUID, now],
-    );
+  /**
+   * STOW-RS: the study's quiet period starts again, and the series that had an instance replaced are marked for the
+   * next route job to redo, in one transaction.
+   */
+  async notePushed(studyUID: string, now: number, replacedSeries: readonly string[] = []): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        `INSERT INTO pushed_studies (study_uid, last_received_at) VALUES ($1, $2)
+         ON CONFLICT (study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0`,
+        [studyUID, now],
+      );
+      if (replacedSeries.length)
+        await c.query(
+          `INSERT INTO pushed_replaced (study_uid, series_uid, noted_at) SELECT $1, s, $3 FROM unnest($2::text[]) AS s
+           ON CONFLICT (study_uid, series_uid) DO UPDATE SET noted_at = excluded.noted_at`,
+          [studyUID, [...new Set(replacedSeries)], now],
+        );
+    });
   }
 
   async queueQuietPushed(now: number, quietMs: number): Promise<string[]> {
@@ -458,11 +496,11 @@ export class PostgresJobStore implements JobStore {
            error_message = NULL, updated_at = $4 WHERE id = $1`,
         [job.id, JSON.stringify(result.timings), JSON.stringify(result.decisions), now],
       );
+      const replaced = await this.takeReplaced(c, job);
       let added = 0;
       for (const t of result.jobs) {
-        const uids = Object.fromEntries(
-          t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
-        );
+        const uids = this.outputUids(t.outputs);
+        if (replaced.has(t.seriesInstanceUID)) added += await this.redo(c, job.studyInstanceUID, t, uids, now);
         const r = await c.query(
           `INSERT INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs,
              state, output_uids, created_at, updated_at)
@@ -485,6 +523,52 @@ export class PostgresJobStore implements JobStore {
       }
       return added;
     });
+  }
+
+  private outputUids(outputs: readonly OutputKind[]): Record<string, OutputUids> {
+    return Object.fromEntries(
+      outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
+    );
+  }
+
+  /**
+   * The series of a route job's study replaced (STOW-RS overwrite) before the job was claimed, their marks taken in
+   * the route job's transaction: deleted and read in one statement, so a mark another node notes meanwhile is either
+   * taken here or left for the next route, and a rolled-back completion leaves them all.
+   */
+  private async takeReplaced(c: Client, job: Job): Promise<Set<string>> {
+    const r = await c.query(
+      "DELETE FROM pushed_replaced WHERE study_uid = $1 AND noted_at <= $2 RETURNING series_uid",
+      [job.studyInstanceUID, job.updatedAt],
+    );
+    return new Set(r.rows.map((row: { series_uid: string }) => row.series_uid));
+  }
+
+  /**
+   * Queues an existing segment job again because its series changed: a done one with new output UIDs (`uids`), its
+   * old ones appended to superseded_uids; a failed or dead one with its UIDs kept; any other left as it is. Returns 1
+   * when it was queued.
+   */
+  private async redo(
+    c: Client,
+    study: string,
+    t: SegmentTarget,
+    uids: Record<string, OutputUids>,
+    now: number,
+  ): Promise<number> {
+    const key = [study, t.seriesInstanceUID, t.modelId, t.modelVersion, t.destination];
+    const done = await c.query(
+      `UPDATE jobs SET ${REQUEUE}, updated_at = $6, output_uids = $7,
+         superseded_uids = (COALESCE(superseded_uids, '[]')::jsonb || jsonb_build_array(output_uids::jsonb))::text
+       WHERE ${SEGMENT_KEY} AND state = 'done'`,
+      [...key, now, JSON.stringify(uids)],
+    );
+    if (done.rowCount) return done.rowCount;
+    const ended = await c.query(
+      `UPDATE jobs SET ${REQUEUE}, updated_at = $6 WHERE ${SEGMENT_KEY} AND state IN ('failed', 'dead')`,
+      [...key, now],
+    );
+    return ended.rowCount ?? 0;
   }
 
   async finishWithError(job: Job, state: ErrorState, err: DelineateError, retryAt = 0): Promise<void> {
@@ -550,6 +634,46 @@ export class PostgresJobStore implements JobStore {
       [filter.state ?? null, filter.kind ?? null, filter.studyInstanceUID ?? null, limit],
     );
     return r.rows.map(jobFromRow);
+  }
+
+  async listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]> {
+    // a keyset on (created_at, id), the cursor the API hands out; the same order as the SQLite store's
+    const r = await this.q(
+      `SELECT * FROM jobs WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+         AND ($3::text IS NULL OR study_uid = $3)
+         AND ($4::bigint IS NULL OR (created_at, id) < ($4::bigint, $5::text))
+       ORDER BY created_at DESC, id DESC LIMIT $6`,
+      [
+        filter.state ?? null,
+        filter.kind ?? null,
+        filter.studyInstanceUID ?? null,
+        after?.createdAt ?? null,
+        after?.id ?? null,
+        limit,
+      ],
+    );
+    return r.rows.map(jobFromRow);
+  }
+
+  /** Route jobs of `source` queued now (see JobStore.pendingRoutes). */
+  async pendingRoutes(source: SourceKind): Promise<number> {
+    const r = await this.q("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND kind = 'route' AND source = $1", [
+      source,
+    ]);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  /** Route jobs failed with `code` unchanged since before `before` are deleted (see JobStore.deleteFailedRoutes). */
+  async deleteFailedRoutes(code: ErrorCode, before: number): Promise<number> {
+    const r = await this.q(
+      "DELETE FROM jobs WHERE kind = 'route' AND state = 'failed' AND error_code = $1 AND updated_at < $2",
+      [code, before],
+    );
+    return r.rowCount ?? 0;
   }
 
   /** Jobs changed at or after `since` (epoch ms), newest change first: the dashboard's last-24-hours figures. */

@@ -17,12 +17,23 @@ export interface RouteContext {
  * A route job: applies every rule to the study and names one segment job per (series taken, model of the rule).
  * The store makes those jobs in the transaction that ends this one.
  * @throws DelineateError DLN_ERR_NO_SERIES (the job is skipped) when no rule takes any series, with each rule's reason.
+ * @throws DelineateError DLN_ERR_STUDY_NOT_FOUND when the source has no series of the study at all (the worker waits
+ * for it up to ingest.absentStudySeconds).
  */
 export async function runRouteJob(job: RouteJob, ctx: RouteContext): Promise<Extract<JobResult, { kind: "route" }>> {
   const t0 = performance.now();
   const study = job.studyInstanceUID;
   const decisions = await routeStudy(ctx.source, study, ctx.rules);
   const route = Math.round(performance.now() - t0) / 1000;
+  // no rule saw a series at all: the source has none of the study (a webhook may announce one that is not there yet)
+  if (decisions.every((d) => !d.seriesInstanceUID && d.skipped.length === 0))
+    throw new DelineateError(
+      "DLN_ERR_STUDY_NOT_FOUND",
+      `the ${job.source === "pushed" ? "pushed store" : "PACS"} has no series of study ${study}`,
+      {
+        studyInstanceUID: study,
+      },
+    );
   const jobs: SegmentTarget[] = [];
   for (const d of decisions) {
     const rule = ctx.rules.find((r) => r.name === d.rule);

@@ -2,11 +2,20 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { DelineateError } from "../errors.js";
+import { DelineateError, type ErrorCode } from "../errors.js";
 import type { Notification, NotificationOutcome, NotifierName } from "../notify/outbox.js";
 import type { SourceKind } from "../pacs/source.js";
+import type { OutputKind } from "../route/rules.js";
 import { defaultWorker } from "./identity.js";
-import { JOB_STATES, type Job, type JobKind, type JobResult, type JobState } from "./job.js";
+import {
+  JOB_STATES,
+  type Job,
+  type JobKind,
+  type JobResult,
+  type JobState,
+  type OutputUids,
+  type SegmentTarget,
+} from "./job.js";
 import { jobFromRow } from "./jobRow.js";
 import {
   type ClusterStatus,
@@ -19,7 +28,7 @@ import {
 } from "./jobStore.js";
 import { OUTBOX_TABLE, SqliteOutbox } from "./sqliteOutbox.js";
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 /** The fencing token: a write for a claimed job (id, attempt) applies only while that attempt still holds it. */
 const FENCE = "id = ? AND attempts = ? AND state = 'running'";
@@ -35,6 +44,14 @@ const STEPS: Record<number, string> = {
   5: `ALTER TABLE jobs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
       CREATE TABLE nodes (worker_id TEXT PRIMARY KEY, roles TEXT NOT NULL, models TEXT NOT NULL, last_seen INTEGER NOT NULL);`,
   6: OUTBOX_TABLE,
+  // STOW-RS overwrite: the series whose instances were replaced, redone by the study's next route job
+  7: `ALTER TABLE jobs ADD COLUMN superseded_uids TEXT;
+      CREATE TABLE pushed_replaced (
+        study_uid TEXT NOT NULL,
+        series_uid TEXT NOT NULL,
+        noted_at INTEGER NOT NULL,
+        PRIMARY KEY (study_uid, series_uid)
+      );`,
 };
 
 const JOBS_TABLE = `
@@ -110,7 +127,8 @@ export class SqliteJobStore implements JobStore {
    * Creates the jobs table, or brings one from an older Delineate up to date in one transaction. Version 1 had one
    * job per (study, model, version): one that had chosen its series becomes a segment job with its output UIDs
    * kept (so a SEG it stored is still recognised); one that had not becomes the study's route job. Version 2 lacked
-   * the warnings column; versions 4-5 added leases and node beats, version 6 the notification outbox.
+   * the warnings column; versions 4-5 added leases and node beats, version 6 the notification outbox, version 7
+   * the superseded_uids column and the pushed_replaced table (STOW-RS overwrite).
    */
   private migrate(): void {
     let version = this.db.pragma("user_version", { simple: true }) as number;
@@ -164,6 +182,7 @@ export class SqliteJobStore implements JobStore {
       jobs: all("jobs"),
       cursors: all("cursors"),
       pushed_studies: all("pushed_studies"),
+      pushed_replaced: all("pushed_replaced"),
       polled_studies: all("polled_studies"),
     };
   }
@@ -186,6 +205,8 @@ export class SqliteJobStore implements JobStore {
    * the two can neither lose a study nor announce it twice. A study announced again whose route job is done or
    * skipped is routed again (a series may have arrived since); one queued, running, or ended in error is left as it
    * is. Returns the number of route jobs made or queued again.
+   * A study pushed to STOW-RS stays pushed when another source announces it again: the PACS's copy of it may hold
+   * only our own results (the change feed announces them), and routing that copy ended a done study skipped.
    */
   async enqueue(
     studyUIDs: readonly string[],
@@ -204,7 +225,7 @@ export class SqliteJobStore implements JobStore {
     const upsert = this.db.prepare(
       `INSERT INTO jobs (id, kind, study_uid, source, state, created_at, updated_at) VALUES (?, 'route', ?, ?, 'queued', ?, ?)
        ON CONFLICT (kind, study_uid, series_uid, model_id, model_version, destination) DO UPDATE
-         SET state = 'queued', source = excluded.source, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
+         SET state = 'queued', source = CASE WHEN jobs.source = 'pushed' THEN 'pushed' ELSE excluded.source END, attempts = 0, not_before = 0, error_code = NULL, error_stage = NULL, error_message = NULL,
              updated_at = excluded.updated_at
          WHERE state IN ('done', 'skipped')`,
     );
@@ -245,13 +266,22 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  /** STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will be announced again). */
-  async notePushed(studyUID: string, now: number): Promise<void> {
-    this.db
-      .prepare(
-        "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
-      )
-      .run(studyUID, now);
+  /**
+   * STOW-RS: notes that instances of a study were just received (the quiet period starts again, and the study will
+   * be announced again), and the series that had an instance replaced, for the next route job to redo.
+   */
+  async notePushed(studyUID: string, now: number, replacedSeries: readonly string[] = []): Promise<void> {
+    const replaced = this.db.prepare(
+      "INSERT INTO pushed_replaced (study_uid, series_uid, noted_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET noted_at = excluded.noted_at",
+    );
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "INSERT INTO pushed_studies (study_uid, last_received_at) VALUES (?, ?) ON CONFLICT(study_uid) DO UPDATE SET last_received_at = excluded.last_received_at, queued = 0",
+        )
+        .run(studyUID, now);
+      for (const series of replacedSeries) replaced.run(studyUID, series, now);
+    })();
   }
 
   /** STOW-RS: announces every pushed study that has received nothing for `quietMs` since its last announcement; returns their UIDs. */
@@ -360,7 +390,8 @@ export class SqliteJobStore implements JobStore {
 
   /**
    * Ends a job done. For a route job, in the same transaction, makes the segment jobs it found (each once, with
-   * its output UIDs fixed now); returns how many were new.
+   * its output UIDs fixed now) and redoes those of series replaced since (see JobStore.complete); returns how many
+   * were new or redone.
    */
   async complete(job: Job, result: JobResult): Promise<number> {
     const id = job.id;
@@ -391,11 +422,11 @@ export class SqliteJobStore implements JobStore {
         `INSERT OR IGNORE INTO jobs (id, kind, study_uid, series_uid, source, model_id, model_version, rule, destination, outputs, state, output_uids, created_at, updated_at)
          VALUES (?, 'segment', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       );
+      const replaced = this.replacedSeries(job);
       let added = 0;
       for (const t of result.jobs) {
-        const uids = Object.fromEntries(
-          t.outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
-        );
+        const uids = this.outputUids(t.outputs);
+        if (replaced.has(t.seriesInstanceUID)) added += this.redo(job.studyInstanceUID, t, uids, now);
         added += insert.run(
           randomUUID(),
           job.studyInstanceUID,
@@ -411,8 +442,44 @@ export class SqliteJobStore implements JobStore {
           now,
         ).changes;
       }
+      this.db
+        .prepare("DELETE FROM pushed_replaced WHERE study_uid = ? AND noted_at <= ?")
+        .run(job.studyInstanceUID, job.updatedAt);
       return added;
     });
+  }
+
+  private outputUids(outputs: readonly OutputKind[]): Record<string, OutputUids> {
+    return Object.fromEntries(
+      outputs.map((kind) => [kind, { seriesInstanceUID: this.newUid(), sopInstanceUID: this.newUid() }]),
+    );
+  }
+
+  /** The series of a route job's study replaced (STOW-RS overwrite) before the job was claimed. */
+  private replacedSeries(job: Job): Set<string> {
+    const rows = this.db
+      .prepare("SELECT series_uid FROM pushed_replaced WHERE study_uid = ? AND noted_at <= ?")
+      .all(job.studyInstanceUID, job.updatedAt) as { series_uid: string }[];
+    return new Set(rows.map((r) => r.series_uid));
+  }
+
+  /**
+   * Queues an existing segment job again because its series changed: a done one with new output UIDs (`uids`), its
+   * old ones appended to superseded_uids; a failed or dead one with its UIDs kept. Returns 1 when it was queued.
+   */
+  private redo(study: string, t: SegmentTarget, uids: Record<string, OutputUids>, now: number): number {
+    const key = [study, t.seriesInstanceUID, t.modelId, t.modelVersion, t.destination];
+    const where = `kind = 'segment' AND study_uid = ? AND series_uid = ? AND model_id = ? AND model_version = ? AND destination = ?`;
+    const requeue = `state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0, error_code = NULL, error_stage = NULL, error_message = NULL, updated_at = ?`;
+    const done = this.db
+      .prepare(
+        `UPDATE jobs SET ${requeue}, superseded_uids = json_insert(coalesce(superseded_uids, '[]'), '$[#]', json(output_uids)), output_uids = ?
+         WHERE ${where} AND state = 'done'`,
+      )
+      .run(now, JSON.stringify(uids), ...key).changes;
+    if (done) return done;
+    return this.db.prepare(`UPDATE jobs SET ${requeue} WHERE ${where} AND state IN ('failed', 'dead')`).run(now, ...key)
+      .changes;
   }
 
   /** Ends a job as failed, dead, skipped or cancelled, or puts it back in the queue until `retryAt`, with the error recorded. */
@@ -530,6 +597,44 @@ export class SqliteJobStore implements JobStore {
 
   async notifications(jobId: string): Promise<Notification[]> {
     return this.outbox.forJob(jobId);
+  }
+
+  async listPage(
+    filter: { state?: JobState; kind?: JobKind; studyInstanceUID?: string },
+    limit: number,
+    after?: { createdAt: number; id: string },
+  ): Promise<Job[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)
+         AND (@study IS NULL OR study_uid = @study)
+         AND (@afterT IS NULL OR created_at < @afterT OR (created_at = @afterT AND id < @afterId))
+         ORDER BY created_at DESC, id DESC LIMIT @limit`,
+      )
+      .all({
+        state: filter.state ?? null,
+        kind: filter.kind ?? null,
+        study: filter.studyInstanceUID ?? null,
+        afterT: after?.createdAt ?? null,
+        afterId: after?.id ?? null,
+        limit,
+      });
+    return rows.map(jobFromRow);
+  }
+
+  /** Route jobs of `source` queued now (see JobStore.pendingRoutes). */
+  async pendingRoutes(source: SourceKind): Promise<number> {
+    const row = this.db
+      .prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND kind = 'route' AND source = ?")
+      .get(source) as { n: number };
+    return row.n;
+  }
+
+  /** Route jobs failed with `code` unchanged since before `before` are deleted (see JobStore.deleteFailedRoutes). */
+  async deleteFailedRoutes(code: ErrorCode, before: number): Promise<number> {
+    return this.db
+      .prepare("DELETE FROM jobs WHERE kind = 'route' AND state = 'failed' AND error_code = ? AND updated_at < ?")
+      .run(code, before).changes;
   }
 
   async counts(kind?: JobKind): Promise<Record<JobState, number>> {

@@ -14,12 +14,18 @@ export interface WorkerOptions {
   idlePollMs: number;
   /** how often a running job's lease is renewed (a third of the lease, so two missed beats still hold it) */
   heartbeatMs: number;
+  /**
+   * A route job whose study the PACS does not have (DLN_ERR_STUDY_NOT_FOUND) is tried again, with backoff and
+   * whatever its attempts, until this long after it was made; then it fails. 0: it fails at once.
+   */
+  absentStudyMs?: number;
 }
 
 /**
  * Runs queued jobs, `concurrency` at a time. A retryable error (the PACS down) puts the job back with
  * exponential backoff and jitter; after maxAttempts it goes to the dead letter (state dead). A study with
- * nothing for any rule is skipped; a cancelled job ends cancelled; any other error fails the job with its code,
+ * nothing for any rule is skipped; a study the PACS does not have (yet) is waited for up to absentStudyMs after its
+ * job was made, then fails; a cancelled job ends cancelled; any other error fails the job with its code,
  * stage and message. The worker itself never stops on a job's error.
  */
 export class JobWorker {
@@ -141,7 +147,7 @@ export class JobWorker {
     const fields = { ...ctx, code: err.code, stage: err.stage, error: err.message };
     if (err.code === "DLN_ERR_LEASE_LOST") {
       // another worker holds the job now: this attempt's outcome is not ours to write
-      this.log.warn("job taken over by another worker; this attempt stops without writing", fields);
+      this.log.warn(TAKEN_OVER, fields);
     } else if (err.code === "DLN_ERR_NO_SERIES") {
       await this.store.finishWithError(job, "skipped", err);
       this.onFinished(job.kind, "skipped");
@@ -150,8 +156,15 @@ export class JobWorker {
       await this.store.finishWithError(job, "cancelled", err);
       this.onFinished(job.kind, "cancelled");
       this.log.info("job cancelled", fields);
+    } else if (err.code === "DLN_ERR_STUDY_NOT_FOUND" && job.source === "pacs" && this.absentWait(job) > 0) {
+      const delay = Math.min(this.backoff(job), this.absentWait(job));
+      await this.store.finishWithError(job, "queued", err, Date.now() + delay);
+      this.log.info("study not in the PACS yet; will look again", {
+        ...fields,
+        retryInSeconds: Math.round(delay / 100) / 10,
+      });
     } else if (err.retryable && job.attempts < this.options.maxAttempts) {
-      const delay = this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
+      const delay = this.backoff(job);
       await this.store.finishWithError(job, "queued", err, Date.now() + delay);
       this.log.warn("job will be retried", { ...fields, retryInSeconds: Math.round(delay / 100) / 10 });
     } else if (err.retryable) {
@@ -163,5 +176,15 @@ export class JobWorker {
       this.onFinished(job.kind, "failed");
       this.log.error("job failed", fields);
     }
+  }
+
+  /** Exponential backoff with jitter after the job's attempts so far. */
+  private backoff(job: Job): number {
+    return this.options.retryBaseSeconds * 1000 * 2 ** (job.attempts - 1) * (0.5 + Math.random());
+  }
+
+  /** How long a job whose study is absent may still wait for it (ms; 0 or less: no longer). */
+  private absentWait(job: Job): number {
+    return job.createdAt + (this.options.absentStudyMs ?? 0) - Date.now();
   }
 }

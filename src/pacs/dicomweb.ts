@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
 import dcmjs, { type NaturalDataset } from "dcmjs";
-import { TransferSyntax } from "../dicom/uids.js";
+import { requireDicomUid, TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type PacsConnection, PacsHttp, parseJsonBody } from "./http.js";
 import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
 
 export type { PacsConnection } from "./http.js";
+
+// Every UID put into a path is checked first: "/studies/../series" is every series in the PACS.
+const study = (uid: string) => requireDicomUid(uid, "StudyInstanceUID");
+const series = (uid: string) => requireDicomUid(uid, "SeriesInstanceUID");
 
 /**
  * A DICOMweb client (QIDO-RS, WADO-RS, STOW-RS) over Node's fetch.
@@ -27,18 +31,20 @@ export class DicomWebClient {
 
   /** QIDO-RS: the series of a study, naturalised. */
   async searchSeries(studyUID: string): Promise<NaturalDataset[]> {
-    return this.json(`/studies/${studyUID}/series?includefield=all`);
+    return this.json(`/studies/${study(studyUID)}/series?includefield=all`);
   }
 
   /** QIDO-RS: whether an instance exists in the study (used to never store a result twice). */
   async instanceExists(studyUID: string, sopInstanceUID: string): Promise<boolean> {
-    const found = await this.json(`/studies/${studyUID}/instances?SOPInstanceUID=${sopInstanceUID}`);
+    const found = await this.json(
+      `/studies/${study(studyUID)}/instances?SOPInstanceUID=${requireDicomUid(sopInstanceUID, "SOPInstanceUID")}`,
+    );
     return found.length > 0;
   }
 
   /** WADO-RS metadata of every instance of a series (no pixel data). */
   async seriesMetadata(studyUID: string, seriesUID: string): Promise<NaturalDataset[]> {
-    return this.json(`/studies/${studyUID}/series/${seriesUID}/metadata`);
+    return this.json(`/studies/${study(studyUID)}/series/${series(seriesUID)}/metadata`);
   }
 
   /**
@@ -47,7 +53,7 @@ export class DicomWebClient {
    * 5xx), DLN_ERR_PACS_REJECTED (another 4xx), DLN_ERR_PACS_MALFORMED (not a multipart body)
    */
   async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
-    const path = `/studies/${studyUID}/series/${seriesUID}`;
+    const path = `/studies/${study(studyUID)}/series/${series(seriesUID)}`;
     const res = await this.http.bytes(path, {
       headers: {
         Accept: `multipart/related; type="application/dicom"; transfer-syntax=${TransferSyntax.ExplicitVRLittleEndian}`,
@@ -71,7 +77,7 @@ export class DicomWebClient {
    */
   async store(studyUID: string, files: Uint8Array[]): Promise<void> {
     const boundary = `delineate-${randomUUID()}`;
-    const path = `/studies/${studyUID}`;
+    const path = `/studies/${study(studyUID)}`;
     const res = await this.http.bytes(path, {
       method: "POST",
       headers: {

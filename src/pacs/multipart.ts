@@ -75,33 +75,107 @@ export function buildMultipart(files: Uint8Array[], boundary: string): Uint8Arra
   return out;
 }
 
+/** The most bytes a part's headers (or the preamble's last line) may take: past it the body is refused, not buffered. */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/** The last `n` bytes of a list of buffers (n is small: a boundary's length). */
+function tailOf(pieces: Buffer[], n: number): Buffer {
+  const out: Buffer[] = [];
+  let need = n;
+  for (let k = pieces.length - 1; k >= 0 && need > 0; k--) {
+    const p = pieces[k]!;
+    out.unshift(p.subarray(Math.max(0, p.length - need)));
+    need -= Math.min(need, p.length);
+  }
+  return Buffer.concat(out);
+}
+
+/** The first `end` bytes of a list of buffers, as views of them. */
+function piecesUpTo(pieces: Buffer[], end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = end;
+  for (const p of pieces) {
+    if (left <= 0) break;
+    out.push(p.length <= left ? p : p.subarray(0, left));
+    left -= Math.min(left, p.length);
+  }
+  return out;
+}
+
 /**
  * Reads a multipart body pushed to Delineate's STOW-RS from a stream and yields each part's body as soon as it is
  * complete, so memory holds one part (one DICOM instance), not the whole request.
+ * A part's body is kept as the list of chunks it arrived in and joined once, when its closing delimiter is found:
+ * joining on every chunk made a part of N bytes cost O(N²) (a 128 MB part took 157 s and stalled the event loop).
+ * Each chunk is searched for the delimiter together with the few bytes before it, so a delimiter split across
+ * chunks is still found, and every byte is scanned a bounded number of times.
  * @throws DelineateError DLN_ERR_STOW_TOO_LARGE past `maxBytes`, DLN_ERR_STOW_INVALID when the body ends without its
- * closing boundary; an error of the stream itself (the client went away) is passed on as it is.
+ * closing boundary or a part's headers run past 64 KiB; an error of the stream itself (the client went away) is
+ * passed on as it is.
  */
 export async function* readMultipartStream(
   chunks: AsyncIterable<Uint8Array>,
   boundary: string,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
+  for await (const pieces of readMultipartPieces(chunks, boundary, maxBytes))
+    if (pieces.length === 1) yield new Uint8Array(pieces[0]!.buffer, pieces[0]!.byteOffset, pieces[0]!.byteLength);
+    else yield new Uint8Array(Buffer.concat(pieces));
+}
+
+/**
+ * readMultipartStream, each part given as the pieces it arrived in, never joined: joining a 512 MB part is one copy
+ * of 512 MB on the event loop (hundreds of milliseconds in which nothing else is answered).
+ */
+export async function* readMultipartPieces(
+  chunks: AsyncIterable<Uint8Array>,
+  boundary: string,
+  maxBytes: number,
+): AsyncGenerator<Buffer[]> {
   const delim = Buffer.from(`--${boundary}`);
   const partEnd = Buffer.from(`\r\n--${boundary}`);
   const headerEnd = Buffer.from("\r\n\r\n");
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0); // bytes outside a part's body (preamble, delimiter, headers): kept small
+  let body: Buffer[] = []; // the open part's body so far, as it arrived
+  let bodyLength = 0;
   let phase: "preamble" | "delimiter" | "headers" | "body" | "done" = "preamble";
-  let searchFrom = 0; // where the body's delimiter search resumes, so a large part is scanned once
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;
     if (total > maxBytes) throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBytes} bytes`);
     if (phase === "done") continue;
-    buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
+    if (phase !== "body") buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
+    // a view, not a copy: a stream's chunks are not reused
+    let pending: Buffer | undefined =
+      phase === "body" ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : undefined;
     for (;;) {
-      if (phase === "preamble") {
+      if (phase === "body") {
+        if (pending === undefined) {
+          pending = buf;
+          buf = Buffer.alloc(0);
+        }
+        const tailLength = Math.min(partEnd.length - 1, bodyLength);
+        const window = tailLength ? Buffer.concat([tailOf(body, tailLength), pending]) : pending;
+        const i = window.indexOf(partEnd);
+        if (i === -1) {
+          if (pending.length) body.push(pending);
+          bodyLength += pending.length;
+          pending = undefined;
+          break;
+        }
+        const end = bodyLength - tailLength + i; // where the part ends, counted from its first byte
+        yield piecesUpTo([...body, pending], end);
+        buf = pending.subarray(i + partEnd.length - tailLength);
+        pending = undefined;
+        body = [];
+        bodyLength = 0;
+        phase = "delimiter";
+      } else if (phase === "preamble") {
         const i = buf.indexOf(delim);
-        if (i === -1) break;
+        if (i === -1) {
+          buf = buf.subarray(Math.max(0, buf.length - delim.length + 1)); // a preamble is never kept
+          break;
+        }
         buf = buf.subarray(i + delim.length);
         phase = "delimiter";
       } else if (phase === "delimiter") {
@@ -113,19 +187,13 @@ export async function* readMultipartStream(
         phase = "headers";
       } else if (phase === "headers") {
         const i = buf.indexOf(headerEnd);
-        if (i === -1) break;
-        buf = buf.subarray(i + headerEnd.length);
-        phase = "body";
-        searchFrom = 0;
-      } else if (phase === "body") {
-        const i = buf.indexOf(partEnd, searchFrom);
         if (i === -1) {
-          searchFrom = Math.max(0, buf.length - partEnd.length + 1);
+          if (buf.length > MAX_HEADER_BYTES)
+            throw new DelineateError("DLN_ERR_STOW_INVALID", `a part's headers run past ${MAX_HEADER_BYTES} bytes`);
           break;
         }
-        yield new Uint8Array(buf.subarray(0, i)); // a view of this buffer; the next concat makes a new one
-        buf = buf.subarray(i + partEnd.length);
-        phase = "delimiter";
+        buf = buf.subarray(i + headerEnd.length);
+        phase = "body";
       } else break;
     }
   }

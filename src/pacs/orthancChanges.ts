@@ -1,3 +1,4 @@
+import { requireDicomUid } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type PacsConnection, PacsHttp } from "./http.js";
 
@@ -56,11 +57,18 @@ export class OrthancRest {
 
   /** The StudyInstanceUID of an Orthanc study id, or undefined when the study has since been deleted. */
   async studyInstanceUID(orthancStudyId: string): Promise<string | undefined> {
+    // Orthanc's ids are SHA-1 hashes in dashed groups; anything else from the feed is not put into a path
+    if (!/^[0-9a-f]+(-[0-9a-f]+)*$/.test(orthancStudyId))
+      throw new DelineateError(
+        "DLN_ERR_PACS_MALFORMED",
+        "Orthanc's change feed names a study id that is not an Orthanc id",
+      );
     try {
       const body = (await this.http.json(`/studies/${orthancStudyId}`)) as
         | { MainDicomTags?: { StudyInstanceUID?: string } }
         | undefined;
-      return body?.MainDicomTags?.StudyInstanceUID;
+      const uid = body?.MainDicomTags?.StudyInstanceUID;
+      return uid === undefined ? undefined : requireDicomUid(uid, "StudyInstanceUID");
     } catch (err) {
       if (err instanceof DelineateError && err.context.status === 404) return undefined;
       throw err;

@@ -3,12 +3,14 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Registry } from "prom-client";
 import { isDicomUid } from "../dicom/uids.js";
 import { asDelineateError } from "../errors.js";
-import { JOB_KINDS, JOB_STATES, type JobKind, type JobState } from "../jobs/job.js";
 import type { JobStore } from "../jobs/jobStore.js";
+import { createLogger, type Logger } from "../log.js";
 import { notificationSummary } from "../notify/outbox.js";
 import type { RuleDecision } from "../route/routeStudy.js";
 import type { AuditLog } from "./dashboard/audit.js";
-import { cancelJob, retryJob } from "./jobActions.js";
+import { errorHandler, notFound } from "./errorHandler.js";
+import { cancelJob, NO_SUCH_JOB, retryJob } from "./jobActions.js";
+import { encodeCursor, parseJobsQuery } from "./jobsQuery.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -29,6 +31,8 @@ export interface AppDeps {
   dashboard?: express.Router;
   /** false on a node without the api role: only /healthz and /metrics are served (no API, no dashboard) */
   serveApi?: boolean;
+  /** where a request that fails on the node's side is logged (its message, never the request's content) */
+  log?: Logger;
   /** facts for /healthz: never PHI */
   health: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -40,20 +44,17 @@ export function requireToken(token: string) {
   const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction) => {
     if (!token) {
-      res.status(401).json({ error: "the API is disabled: set DELINEATE_API_TOKEN" });
+      res.status(401).json({ code: "DLN_ERR_UNAUTHORIZED", message: "the API is disabled: set DELINEATE_API_TOKEN" });
       return;
     }
-    const m = /^Bearer (.+)$/.exec(req.get("authorization") ?? "");
+    const m = /^Bearer +(\S+) *$/i.exec(req.get("authorization") ?? ""); // the scheme is case-insensitive (RFC 9110 §11.1)
     if (!m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
-      res.status(401).json({ error: "missing or wrong bearer token" });
+      res.status(401).json({ code: "DLN_ERR_UNAUTHORIZED", message: "missing or wrong bearer token" });
       return;
     }
     next();
   };
 }
-
-const STATES = new Set<JobState>(JOB_STATES);
-const KINDS = new Set<JobKind>(JOB_KINDS);
 
 /** The HTTP API: /healthz open, /api/* behind the token. */
 export function createApp(deps: AppDeps): express.Express {
@@ -68,48 +69,47 @@ export function createApp(deps: AppDeps): express.Express {
       res.type(registry.contentType).send(await registry.metrics());
     });
   }
-  if (deps.serveApi === false) return app;
+  // a node without the api role still answers unknown paths and errors in the one shape
+  if (deps.serveApi !== false) mountApi(app, deps);
+  app.use(notFound);
+  app.use(errorHandler(deps.log ?? createLogger({ level: "error" })));
+  return app;
+}
+
+/** The dashboard, /api/* behind the token, and /dicom-web (STOW-RS) behind it too. */
+function mountApi(app: express.Express, deps: AppDeps): void {
   // the dashboard (/, its pages, and GET /api/jobs/:id/preview.png with the token or a session), before the token gate
   if (deps.dashboard) app.use(deps.dashboard);
   const api = express.Router();
   api.use(requireToken(deps.apiToken));
   api.get("/jobs", async (req, res) => {
-    const state = typeof req.query.state === "string" ? req.query.state : undefined;
-    if (state !== undefined && !STATES.has(state as JobState)) {
-      res.status(400).json({ error: `unknown state "${state}"` });
-      return;
+    const q = parseJobsQuery(req.query as Record<string, unknown>); // a bad query is thrown: 400 { code, message }
+    const page = await deps.store.listPage(q.filter, q.limit + 1, q.after);
+    const last = page.length > q.limit ? page[q.limit - 1] : undefined;
+    if (last) {
+      const next = new URLSearchParams(req.query as Record<string, string>);
+      next.set("cursor", encodeCursor(last));
+      res.set("Link", `</api/jobs?${next.toString()}>; rel="next"`);
     }
-    const kind = typeof req.query.kind === "string" ? req.query.kind : undefined;
-    if (kind !== undefined && !KINDS.has(kind as JobKind)) {
-      res.status(400).json({ error: `unknown kind "${kind}" (route or segment)` });
-      return;
-    }
-    const study = typeof req.query.study === "string" ? req.query.study : undefined;
-    res.json(
-      await deps.store.list({
-        ...(state ? { state: state as JobState } : {}),
-        ...(kind ? { kind: kind as JobKind } : {}),
-        ...(study ? { studyInstanceUID: study } : {}),
-      }),
-    );
+    res.json(page.slice(0, q.limit));
   });
   api.get("/jobs/:id", async (req, res) => {
     const job = await deps.store.get(req.params.id);
     // the notifications' states (src/notify), never their payloads
     if (job) res.json({ ...job, notifications: (await deps.store.notifications(job.id)).map(notificationSummary) });
-    else res.status(404).json({ error: "no such job" });
+    else res.status(404).json(NO_SUCH_JOB);
   });
   api.get("/route", async (req, res) => {
     const study = typeof req.query.study === "string" ? req.query.study : "";
     if (!deps.dryRun || !isDicomUid(study)) {
-      res.status(400).json({ error: "expected ?study=<StudyInstanceUID>" });
+      res.status(400).json({ code: "DLN_ERR_UID_INVALID", message: "expected ?study=<StudyInstanceUID>" });
       return;
     }
     try {
       res.json({ studyInstanceUID: study, rules: await deps.dryRun(study) });
     } catch (thrown) {
       const err = asDelineateError(thrown);
-      res.status(502).json({ error: err.message, code: err.code });
+      res.status(502).json({ code: err.code, message: err.message });
     }
   });
   // the dashboard's buttons go through the same two functions (jobActions.ts)
@@ -124,5 +124,4 @@ export function createApp(deps: AppDeps): express.Express {
   for (const [mount, router] of Object.entries(deps.apiRouters ?? {})) api.use(mount, router);
   app.use("/api", api);
   if (deps.dicomWeb) app.use("/dicom-web", requireToken(deps.apiToken), deps.dicomWeb);
-  return app;
 }

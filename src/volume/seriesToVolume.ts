@@ -2,6 +2,7 @@ import { num, nums, type ParsedDicom, str, withSopClass } from "../dicom/dataset
 import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
 import { median, orientationFromIOP, sortAlongNormal, stackSpacing, stepAngle, type Vec3 } from "./geometry.js";
+import { checkDeclaredSize } from "./limits.js";
 import { resampleStack } from "./resampleStack.js";
 import { decodeSlice, decodeSliceInt16, expandFrames } from "./slicePixels.js";
 import { positionUnit, splitVolumes, type VolumePart } from "./splitVolumes.js";
@@ -20,6 +21,9 @@ export interface VolumeOptions {
   irregularSpacing: "resample" | "refuse";
   /** Decoders for compressed pixel data; without them a compressed instance is refused. */
   decoders?: PixelDecoders;
+  /** Limits on declared sizes, checked before allocating (src/volume/limits.ts has the defaults). */
+  maxMatrixSize?: number;
+  maxVoxels?: number;
 }
 
 export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = {
@@ -95,6 +99,7 @@ interface StackHeader {
  * @throws DelineateError DLN_ERR_VOLUME_* naming the series and what is wrong.
  */
 export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions = DEFAULT_VOLUME_OPTIONS): VolumePlan {
+  checkDeclaredSize(input, options); // before frames are expanded or anything allocated
   // an Enhanced (multi-frame) instance becomes one single-frame instance per frame, so the rules below apply to both
   const instances = input.flatMap(expandFrames);
   const first = instances[0];

@@ -49,3 +49,39 @@ it("lists, cancels and retries jobs behind the token", async () => {
   );
   await t.dispose();
 });
+
+it("pages the job list with a cursor up to a stated maximum, and refuses unknown or repeated parameters", async () => {
+  const t = await testStore();
+  const studies = Array.from({ length: 250 }, (_, i) => `1.2.${i + 1}`);
+  await t.store.enqueue(studies);
+  const app = createApp({ store: t.store, apiToken: "t", health: () => ({}) });
+  const auth = { Authorization: "Bearer t" };
+  const seen: string[] = [];
+  let url: string | undefined = "/api/jobs?kind=route&limit=100";
+  let pages = 0;
+  while (url) {
+    const res: request.Response = await request(app).get(url).set(auth);
+    assert.equal(res.status, 200, res.text);
+    seen.push(...res.body.map((j: { studyInstanceUID: string }) => j.studyInstanceUID));
+    pages++;
+    url = /^<([^>]+)>; rel="next"$/.exec(String(res.headers.link ?? ""))?.[1];
+  }
+  assert.equal(pages, 3);
+  assert.deepEqual([...seen].sort(), [...studies].sort(), "every job once, none twice (it stopped at 100)");
+  assert.equal((await request(app).get("/api/jobs").set(auth)).body.length, 100, "the default page");
+  assert.equal((await request(app).get("/api/jobs?limit=500").set(auth)).body.length, 250);
+  for (const bad of [
+    "limit=501",
+    "limit=0",
+    "limit=1e2",
+    "offset=100",
+    "state=done&state=failed",
+    "stat=done",
+    "study=..",
+    "cursor=bogus",
+  ]) {
+    const res = await request(app).get(`/api/jobs?${bad}`).set(auth);
+    assert.equal(res.status, 400, bad);
+    assert.match(res.body.code, /^DLN_ERR_(REQUEST|UID)_INVALID$/, bad);
+  }
+});

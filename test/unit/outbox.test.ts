@@ -124,14 +124,17 @@ describe("outbox migration", () => {
     try {
       await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
       const v3 = new Database(path.join(dir, "delineate.sqlite"));
-      v3.exec("DROP TABLE notifications; PRAGMA user_version = 5;");
+      // a fifth-schema store had neither the outbox nor step 7's superseded_uids column and pushed_replaced table
+      v3.exec(
+        "DROP TABLE notifications; DROP TABLE pushed_replaced; ALTER TABLE jobs DROP COLUMN superseded_uids; PRAGMA user_version = 5;",
+      );
       v3.close();
       const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
       const job = await completedSegmentJob(store, "1.2.6", ["webhook"]);
       assert.equal((await store.notifications(job.id)).length, 1);
       await store.close();
       const db = new Database(path.join(dir, "delineate.sqlite"));
-      assert.equal(db.pragma("user_version", { simple: true }), 6);
+      assert.equal(db.pragma("user_version", { simple: true }), 7);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

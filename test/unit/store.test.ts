@@ -55,6 +55,25 @@ const route = async (store: JobStore, jobs: SegmentTarget[]) => {
 };
 
 describe("job store", () => {
+  it("pages jobs newest first by (created time, id); a job made later does not shift the pages after the first", async () => {
+    const { store } = await open();
+    await store.enqueue(["1.1"]);
+    await new Promise((r) => setTimeout(r, 5));
+    await store.enqueue(["1.2", "1.3"]); // one transaction: the same created time, told apart by id
+    const pages: string[][] = [];
+    let after: { createdAt: number; id: string } | undefined;
+    for (let i = 0; i < 4; i++) {
+      const page = await store.listPage({ kind: "route" }, 1, after);
+      pages.push(page.map((j) => j.studyInstanceUID));
+      const last = page.at(-1);
+      if (last) after = { createdAt: last.createdAt, id: last.id };
+      if (i === 0) await store.enqueue(["1.4"]); // newer than every page still to come
+    }
+    assert.deepEqual(pages.slice(0, 2).flat().sort(), ["1.2", "1.3"]);
+    assert.deepEqual(pages.slice(2), [["1.1"], []]);
+    assert.deepEqual((await store.listPage({}, 10)).map((j) => j.studyInstanceUID)[0], "1.4", "newest first");
+    assert.deepEqual(await store.listPage({ kind: "segment" }, 10), []);
+  });
   it("makes one route job per study, advancing the cursor with the jobs", async () => {
     const { store } = await open();
     assert.equal(await store.enqueue(["1.1", "1.2"], { name: "feed", value: 7 }), 2);
@@ -266,33 +285,58 @@ describe("SQLite schema migrations", () => {
     assert.equal((await again.list()).length, 2, "opening it again changes nothing");
     await again.close();
   });
-  it("brings a second-schema store (no warnings, lease or attempt columns) up to date, and keeps a segment job's warnings", async () => {
-    const dir = fresh();
-    await new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25")).close();
-    const v2 = new Database(path.join(dir, "delineate.sqlite"));
-    v2.exec(
-      "ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes; PRAGMA user_version = 2;",
-    );
-    v2.close();
-    const store = new SqliteJobStore(path.join(dir, "delineate.sqlite"), () => newUid("2.25"));
-    await store.enqueue(["1.1"]);
-    const routeJob = await claim(store);
-    assert.equal(
-      await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
-      1,
-    );
-    const segment = await claim(store);
-    await store.complete(segment, {
-      kind: "segment",
-      executionProvider: "cpu",
-      timings: {},
-      alreadyStored: false,
-      warnings: ["used acquisition 2"],
+  const V7 = "ALTER TABLE jobs DROP COLUMN superseded_uids; DROP TABLE pushed_replaced;";
+  for (const [version, lacking, drop] of [
+    [
+      2,
+      "warnings, lease, attempt or superseded_uids columns",
+      `${V7} ALTER TABLE jobs DROP COLUMN warnings; ALTER TABLE jobs DROP COLUMN lease_until; ALTER TABLE jobs DROP COLUMN attempt_log; ALTER TABLE jobs DROP COLUMN takeovers; DROP TABLE nodes;`,
+    ],
+    [6, "superseded_uids column or pushed_replaced table", V7],
+  ] as const)
+    it(`brings a schema ${version} store (no ${lacking}) up to date, and keeps a segment job's warnings`, async () => {
+      const dir = fresh();
+      const file = path.join(dir, "delineate.sqlite");
+      await new SqliteJobStore(file, () => newUid("2.25")).close();
+      const old = new Database(file);
+      old.exec(`${drop} PRAGMA user_version = ${version};`);
+      old.close();
+      const store = new SqliteJobStore(file, () => newUid("2.25"));
+      await store.enqueue(["1.1"]);
+      const routeJob = await claim(store);
+      assert.equal(
+        await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
+        1,
+      );
+      const segment = await claim(store);
+      await store.complete(segment, {
+        kind: "segment",
+        executionProvider: "cpu",
+        timings: {},
+        alreadyStored: false,
+        warnings: ["used acquisition 2"],
+      });
+      assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
+      assert.equal((await store.get(routeJob.id))?.kind, "route");
+      // the step-7 additions work on the upgraded store: a replaced series redoes its done job
+      const firstUids = segmentOf(await store.get(segment.id)).segment.uids;
+      await store.notePushed("1.1", Date.now(), ["1.1.1"]);
+      await store.enqueue(["1.1"]);
+      assert.equal(
+        await store.complete(await claim(store), {
+          kind: "route",
+          timings: {},
+          decisions: [],
+          jobs: [target("1.1.1")],
+        }),
+        1,
+      );
+      const redone = segmentOf(await store.get(segment.id));
+      assert.equal(redone.state, "queued");
+      assert.deepEqual(redone.segment.superseded, [firstUids]);
+      assert.notDeepEqual(redone.segment.uids, firstUids);
+      await store.close();
     });
-    assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
-    assert.equal((await store.get(routeJob.id))?.kind, "route");
-    await store.close();
-  });
 });
 
 describe("job control", () => {
@@ -376,5 +420,30 @@ describe("PostgreSQL schema migrations", {
     }
     await t.store.enqueue(["1.1"]);
     assert.equal((await (await t.reopen()).list()).length, 1, "opening it again keeps the jobs");
+  });
+  it("brings a version-4 store (no superseded_uids, no pushed_replaced) to 5, keeping its done jobs redoable", async () => {
+    const { default: pg } = await import("pg");
+    const t = await open();
+    await t.store.enqueue(["1.1"]);
+    await route(t.store, [target("1.1.1")]);
+    const seg = segmentOf(await claim(t.store));
+    await t.store.complete(seg, {
+      kind: "segment",
+      executionProvider: "cpu",
+      timings: {},
+      alreadyStored: false,
+      warnings: [],
+    });
+    const db = new pg.Client({ connectionString: t.url });
+    await db.connect();
+    await db.query(`ALTER TABLE jobs DROP COLUMN superseded_uids; DROP TABLE pushed_replaced; DROP INDEX jobs_page;
+      DELETE FROM delineate_schema WHERE version = 5`);
+    await db.end();
+    const upgraded = await t.reopen();
+    await upgraded.notePushed("1.1", Date.now(), ["1.1.1"]);
+    await upgraded.enqueue(["1.1"]);
+    assert.equal(await route(upgraded, [target("1.1.1")]), 1, "the replaced series is redone");
+    const redone = segmentOf(await upgraded.get(seg.id));
+    assert.deepEqual([redone.state, redone.segment.superseded], ["queued", [seg.segment.uids]]);
   });
 });

@@ -5,6 +5,7 @@ import { after, describe, it } from "node:test";
 import request from "supertest";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import { DICOM_UID_MAX_LENGTH, isDicomUid, SopClass, TransferSyntax } from "../../src/dicom/uids.js";
+import { DelineateError } from "../../src/errors.js";
 import { PushedStudies } from "../../src/ingest/pushedStudies.js";
 import { createLogger } from "../../src/log.js";
 import { newUid, uidFromName } from "../../src/outputs/uid.js";
@@ -118,7 +119,7 @@ describe("every UID the node is given is checked against the one grammar", () =>
     assert.deepEqual([announced, asked], [[good], [good]]);
   });
 
-  it("STOW-RS keeps no instance whose UIDs break the grammar", () => {
+  it("STOW-RS keeps no instance whose UIDs break the grammar, as the file has them (never cleaned)", async () => {
     const pushed = new PushedStudies(tempDir("uids-pushed-"));
     const instance = (uids: Record<string, string>) =>
       writePart10({
@@ -128,18 +129,39 @@ describe("every UID the node is given is checked against the one grammar", () =>
         SeriesInstanceUID: "1.2.3.1",
         ...uids,
       });
-    assert.deepEqual(pushed.accept(instance({})), {
+    assert.deepEqual(await pushed.accept(instance({})), {
       study: "1.2.3",
+      series: "1.2.3.1",
       sopClass: SopClass.CTImageStorage,
       sop: "1.2.3.4",
+      outcome: "stored",
     });
-    // only grammar faults: dcmjs itself cuts a UI value to 64 characters and drops a "/" ("1.2/3" reads as "1.23")
-    for (const uid of ["1..2", "01.2", "1.2.", "../1.2"])
+    // dcmjs drops a "/" as it reads ("1.2/3" reads as "1.23"): the value is checked as the file has it
+    for (const uid of ["1..2", "01.2", "1.2.", "../1.2", "1.2/3"])
       for (const name of ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"])
         assert.deepEqual(
-          pushed.accept(instance({ [name]: uid })),
-          { error: `${name} is missing or not a valid UID` },
+          ((r) => ("error" in r ? r.error : r))(await pushed.accept(instance({ [name]: uid }))),
+          `${name} is missing or not a valid UID`,
           `${name} ${uid}`,
         );
   });
+});
+
+it("the DICOMweb client puts no UID that breaks the grammar into a path (.. was every series in the PACS)", async () => {
+  const { DicomWebClient } = await import("../../src/pacs/dicomweb.js");
+  // a closed port: before the check, the request was made and failed as the PACS being down
+  const pacs = new DicomWebClient({
+    url: "http://127.0.0.1:9",
+    dicomWebRoot: "/dicom-web",
+    username: "",
+    password: "",
+    timeoutMs: 2000,
+  });
+  const refused = (what: string) => (e: unknown) =>
+    e instanceof DelineateError && e.code === "DLN_ERR_UID_INVALID" && e.message.startsWith(what);
+  await assert.rejects(pacs.searchSeries(".."), refused("StudyInstanceUID"));
+  await assert.rejects(pacs.seriesMetadata("1.2.3", "../.."), refused("SeriesInstanceUID"));
+  await assert.rejects(pacs.retrieveSeries("1.2.3", "1.2/3"), refused("SeriesInstanceUID"));
+  await assert.rejects(pacs.instanceExists("1.2.3", "1.2&x=1"), refused("SOPInstanceUID"));
+  await assert.rejects(pacs.store("1.2.3/..", []), refused("StudyInstanceUID"));
 });

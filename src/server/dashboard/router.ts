@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { isDicomUid } from "../../dicom/uids.js";
 import { asDelineateError, DelineateError } from "../../errors.js";
 import { JOB_KINDS, JOB_STATES, type Job, type JobKind, type JobState } from "../../jobs/job.js";
 import type { Logger } from "../../log.js";
 import { boundaryOf } from "../../pacs/multipart.js";
 import type { RuleDecision } from "../../route/routeStudy.js";
 import type { RoutingRule } from "../../route/rules.js";
-import { type Actor, cancelJob, retryJob } from "../jobActions.js";
+import { type Actor, cancelJob, NO_SUCH_JOB, retryJob } from "../jobActions.js";
 import { CSS, JS } from "./assets.js";
 import type { AuditLog } from "./audit.js";
 import { type Html, html, type PageOptions, page } from "./html.js";
@@ -392,7 +393,7 @@ function jobAction(d: Dashboard, act: (id: string, actor: Actor) => Promise<{ st
           res,
           status,
           "Not done",
-          html`<p class="error">${(body as { error?: string }).error ?? "refused"}</p><p><a href="${back}">Back</a></p>`,
+          html`<p class="error">${(body as { message?: string }).message ?? "refused"}</p><p><a href="${back}">Back</a></p>`,
         );
     },
   ] as const;
@@ -407,7 +408,7 @@ function jobActionRoutes(d: Dashboard): void {
 
 /** the rule tester's dry run of one study: each rule's decision, or why there is none */
 async function testStudy(deps: DashboardDeps, study: string): Promise<RuleDecision[] | { error: string }> {
-  if (!/^[0-9.]{1,64}$/.test(study)) return { error: "a StudyInstanceUID is digits and dots, at most 64" };
+  if (!isDicomUid(study)) return { error: "not a valid StudyInstanceUID (PS3.5 §9.1: digits and dots, at most 64)" };
   if (!deps.dryRun) return { error: "this node has no dry run" };
   return deps.dryRun(study).catch((err: unknown) => {
     // shown on the page as its code and message, which is all the operator can act on; nothing is rethrown
@@ -451,15 +452,17 @@ function ruleRoutes(d: Dashboard): void {
 function previewRoutes(d: Dashboard): void {
   const { deps } = d;
   d.router.get("/api/jobs/:id/preview.png", async (req, res) => {
-    const bearer = /^Bearer (.+)$/.exec(req.get("authorization") ?? "")?.[1];
+    const bearer = /^Bearer +(\S+) *$/i.exec(req.get("authorization") ?? "")?.[1]; // the scheme in any case (RFC 9110 §11.1)
     const allowed = deps.apiToken && (bearer ? sameSecret(bearer, deps.apiToken) : d.sessionOf(req) !== undefined);
     if (!allowed) {
-      res.status(401).json({ error: "missing or wrong bearer token (or dashboard session)" });
+      res
+        .status(401)
+        .json({ code: "DLN_ERR_UNAUTHORIZED", message: "missing or wrong bearer token (or dashboard session)" });
       return;
     }
     const job = await deps.store.get(req.params.id);
     if (!job) {
-      res.status(404).json({ error: "no such job" });
+      res.status(404).json(NO_SUCH_JOB);
       return;
     }
     try {
@@ -470,7 +473,7 @@ function previewRoutes(d: Dashboard): void {
       const err = asDelineateError(thrown);
       const status = err.code === "DLN_ERR_OUTPUT_INVALID" ? 409 : err.code === "DLN_ERR_INTERNAL" ? 500 : 502;
       deps.log.warn("preview failed", { jobId: job.id, code: err.code, error: err.message });
-      res.status(status).json({ error: err.message, code: err.code });
+      res.status(status).json({ code: err.code, message: status === 500 ? "internal error" : err.message });
     }
   });
 }
