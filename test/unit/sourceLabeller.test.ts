@@ -49,35 +49,39 @@ function wholeGridLabels(probs: Float32Array, record: PreprocessRecord, values: 
 }
 
 describe("source labeller", () => {
-  it("fed model rows as the sliding window finishes them, labels the source grid as from whole slices, letting rows go", async () => {
-    const modelDims: Dims = [20, 17, 13];
-    const record: PreprocessRecord = { sourceDims: [37, 29, 23], modelDims, paddedDims: modelDims };
-    const values = [3, 7, 9, 200];
-    const channels = values.length + 1;
-    const [mx, my, mz] = modelDims;
-    const vol = mx * my * mz;
-    const probs = random(channels * vol, 5);
-    // the order rows come in: as a sliding window of 8×6×5 tiles finishes them
-    const order: [number, number][] = [];
-    await slidingWindow(
-      new Float32Array(vol),
-      modelDims,
-      1,
-      { patch: [8, 6, 5], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
-      async (t) => new Float32Array(t.length),
-      (z, y) => order.push([z, y]),
-    );
-    assert.equal(order.length, my * mz);
-    const labeller = new SourceLabeller(record, values);
-    let made = 0;
-    for (const [z, y] of order) {
-      const row = labeller.free.pop() ?? (made++, new Float32Array(channels * mx));
-      for (let c = 0; c < channels; c++)
-        row.set(probs.subarray(c * vol + (z * my + y) * mx, c * vol + (z * my + y + 1) * mx), c * mx);
-      labeller.add(z, y, row);
-    }
-    assert.deepEqual(labeller.labels.data, wholeGridLabels(probs, record, values));
-    assert.ok(new Set(labeller.labels.data).size === channels, "every class wins somewhere");
-    assert.ok(made < (my * mz) / 2, `${made} row arrays made for ${my * mz} rows: the rest were let go and reused`);
-  });
+  for (const sourceDims of [
+    [37, 29, 23],
+    [11, 9, 6],
+  ] as Dims[])
+    it(`fed model rows as the sliding window finishes them, labels a ${sourceDims.join("×")} source grid as from whole slices, letting rows go`, async () => {
+      const modelDims: Dims = [20, 17, 13];
+      const record: PreprocessRecord = { sourceDims, modelDims, paddedDims: modelDims };
+      const values = [3, 7, 9, 200];
+      const channels = values.length + 1;
+      const [mx, my, mz] = modelDims;
+      const vol = mx * my * mz;
+      const probs = random(channels * vol, 5);
+      // the order rows come in: as a sliding window of 8×6×5 tiles finishes them
+      const order: [number, number][] = [];
+      await slidingWindow(
+        new Float32Array(vol),
+        modelDims,
+        1,
+        { patch: [8, 6, 5], overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
+        async (t) => new Float32Array(t.length),
+        (z, y) => order.push([z, y]),
+      );
+      assert.equal(order.length, my * mz);
+      const labeller = new SourceLabeller(record, values);
+      let made = 0;
+      for (const [z, y] of order) {
+        const row = labeller.free.pop() ?? (made++, new Float32Array(channels * mx));
+        for (let c = 0; c < channels; c++)
+          row.set(probs.subarray(c * vol + (z * my + y) * mx, c * vol + (z * my + y + 1) * mx), c * mx);
+        labeller.add(z, y, row);
+      }
+      assert.deepEqual(labeller.labels.data, wholeGridLabels(probs, record, values));
+      assert.ok(new Set(labeller.labels.data).size === channels, "every class wins somewhere");
+      assert.ok(made < (my * mz) / 2, `${made} row arrays made for ${my * mz} rows: the rest were let go and reused`);
+    });
 });
