@@ -3,8 +3,9 @@
  * (two convolutions, 101 output channels: the cost under test is the engine's handling of 101 classes, not the
  * network); the algorithm is the usual one (resample to 1.5 mm, 128³ tiles at overlap 0.5, Gaussian blending,
  * softmax, probabilities back to the source grid, argmax). Each run is its own process, so its peak resident set is
- * its own: at the same time, once with the exact float32 band (under `node --cpu-prof`, for where the time goes), once with the
- * float16 band, and their label maps compared voxel by voxel. Writes bench/MEMORY.md and the "memory" entry of
+ * its own: once with the exact float32 accumulators (under `node --cpu-prof`, for where the time goes), beside an
+ * older build's float32 run when `--before DIR` names one, then once with float16 accumulators; the label maps are
+ * compared voxel by voxel. Writes bench/MEMORY.md and the "memory" entry of
  * bench/results.json.
  */
 
@@ -16,6 +17,7 @@ import ort from "onnxruntime-node";
 import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
 import { segmentVolume } from "../src/inference/segmentVolume.js";
+import { type Dims, mostRowsHeld } from "../src/inference/slidingWindow.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { cpuProfileSplit, installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 import { benchManifestJson, ellipticalBody } from "./synthetic.js";
@@ -42,14 +44,17 @@ const manifest = ManifestSchema.parse(
   ),
 );
 
-/** The child: one segmentation with the given band accumulator, its labels written to `labelsOut`, then its figures as a JSON line. */
+/** The child: one segmentation with the given accumulator, its labels written to `labelsOut`, then its figures as a JSON line. */
 async function child(onnx: string, accumulator: "float32" | "float16", labelsOut: string): Promise<void> {
   const [nx, ny, nz] = DIMS;
+  const rss = () => process.memoryUsage().rss / MiB;
+  const startRssMiB = rss();
   const data = ellipticalBody([nx, ny, nz], (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100);
   const session = await ort.InferenceSession.create(onnx, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
   });
+  const sessionRssMiB = rss();
   // the network's share of the time: every call to onnxruntime, timed
   let networkSeconds = 0;
   const run = session.run.bind(session);
@@ -79,7 +84,7 @@ async function child(onnx: string, accumulator: "float32" | "float16", labelsOut
   const used = new Set(labels.data).size;
   writeFileSync(labelsOut, labels.data);
   process.stdout.write(
-    `${JSON.stringify({ seconds, networkSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, labelValuesFound: used })}\n`,
+    `${JSON.stringify({ seconds, networkSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, startRssMiB, sessionRssMiB, labelValuesFound: used })}\n`,
   );
 }
 
@@ -87,6 +92,9 @@ interface ChildRun {
   seconds: number;
   networkSeconds: number;
   peakRssMiB: number;
+  /** resident set of the bare process, and with the CT made and the session loaded (the older build does not say) */
+  startRssMiB?: number;
+  sessionRssMiB?: number;
   labelValuesFound: number;
 }
 
@@ -96,11 +104,12 @@ async function runChild(
   accumulator: "float32" | "float16",
   labelsOut: string,
   nodeArgs: string[],
+  script = fileURLToPath(import.meta.url),
 ): Promise<ChildRun> {
   const out = await new Promise<string>((resolve, reject) =>
     execFile(
       process.execPath,
-      [...nodeArgs, fileURLToPath(import.meta.url), "--child", onnx, accumulator, labelsOut],
+      [...nodeArgs, script, "--child", onnx, accumulator, labelsOut],
       { encoding: "utf8", maxBuffer: 1 << 20 },
       (err, stdout) => (err ? reject(err) : resolve(stdout)),
     ),
@@ -108,26 +117,62 @@ async function runChild(
   return JSON.parse(out.trim().split("\n").at(-1)!) as ChildRun;
 }
 
+/** Voxels whose labels differ between two label files. */
+function labelsDiffering(a: string, b: string): { differing: number; voxels: number } {
+  const x = readFileSync(a),
+    y = readFileSync(b);
+  let differing = 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) differing++;
+  return { differing, voxels: x.length };
+}
+
+/**
+ * `--before DIR`: DIR holds a build of an older commit (its dist/bench/memory.js); its float32 child runs beside
+ * this build's, in the same run, and their labels are compared. The float16 child runs after those two, alone, so
+ * that three peaks of several GB are never resident at once on a shared machine.
+ */
 async function main(): Promise<void> {
+  const beforeAt = process.argv.indexOf("--before");
+  const beforeDir = beforeAt > 0 ? path.resolve(process.argv[beforeAt + 1]!) : undefined;
   const work = tempDir("bench-memory-");
   const onnx = path.join(work, "model.onnx");
   await exec("/usr/bin/python3", ["-c", NETWORK, onnx]);
   const profileDir = path.join(work, "profile");
-  const [exact, half] = await Promise.all([
-    runChild(onnx, "float32", path.join(work, "labels32"), ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
-    runChild(onnx, "float16", path.join(work, "labels16"), []),
+  const labels32 = path.join(work, "labels32"),
+    labels16 = path.join(work, "labels16"),
+    labelsBefore = path.join(work, "labelsBefore");
+  const [exact, before] = await Promise.all([
+    runChild(onnx, "float32", labels32, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
+    beforeDir
+      ? runChild(onnx, "float32", labelsBefore, [], path.join(beforeDir, "dist", "bench", "memory.js"))
+      : undefined,
   ]);
-  const a = readFileSync(path.join(work, "labels32")),
-    b = readFileSync(path.join(work, "labels16"));
-  let labelsDiffering = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) labelsDiffering++;
+  const half = await runChild(onnx, "float16", labels16, []);
+  const { differing: labelsDiffer, voxels } = labelsDiffering(labels32, labels16);
+  const beforeDiffer = before ? labelsDiffering(labels32, labelsBefore).differing : undefined;
   const run = exact;
+  // what the older build is: a line in DIR/BUILD, written by whoever made it (a commit, say)
+  const beforeName = beforeDir
+    ? (() => {
+        try {
+          return readFileSync(path.join(beforeDir, "BUILD"), "utf8").trim();
+        } catch {
+          return beforeDir;
+        }
+      })()
+    : undefined;
 
   const source = DIMS[0] * DIMS[1] * DIMS[2];
-  const model = DIMS.map((n, a) => Math.round((n * SPACING[a]!) / 1.5));
-  const modelVoxels = model[0]! * model[1]! * model[2]!;
+  const model = DIMS.map((n, a) => Math.round((n * SPACING[a]!) / 1.5)) as Dims;
+  const modelVoxels = model[0] * model[1] * model[2];
   const classes = LABELS + 1;
+  const patch: Dims = [128, 128, 128];
   const tile = 128 ** 3;
+  // the accumulators at their largest: rows (y, z) of the model grid held at once, each classes + 1 floats by x
+  const rowsHeld = mostRowsHeld(model, patch, 0.5);
+  const rowMiB = (bytesPerClass: number, weightBytes: number) =>
+    (model[0] * (classes * bytesPerClass + weightBytes)) / MiB;
+  const mib = (n: number) => Math.round(n).toLocaleString("en");
   const result = {
     volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm`,
     modelGrid: model.join("×"),
@@ -135,19 +180,32 @@ async function main(): Promise<void> {
     seconds: run.seconds,
     networkSeconds: run.networkSeconds,
     peakRssMiB: Math.round(run.peakRssMiB),
+    startRssMiB: Math.round(run.startRssMiB ?? 0),
+    sessionRssMiB: Math.round(run.sessionRssMiB ?? 0),
     labelValuesFound: run.labelValuesFound,
     float16: {
       seconds: half.seconds,
       networkSeconds: half.networkSeconds,
       peakRssMiB: Math.round(half.peakRssMiB),
-      labelsDiffering,
-      voxels: a.length,
+      labelsDiffering: labelsDiffer,
+      voxels,
+    },
+    before: before && {
+      build: beforeName,
+      seconds: before.seconds,
+      networkSeconds: before.networkSeconds,
+      peakRssMiB: Math.round(before.peakRssMiB),
+      labelsDifferingFromAfter: beforeDiffer,
     },
     // where the float32 run's time went: self time by function, from node --cpu-prof (onnxruntime's run shows as the function that called it)
     profile: cpuProfileSplit(profileDir),
     // what cannot go: one tile's logits as onnxruntime returns them, held by onnxruntime and copied into JS
     tileLogitsMiB: Math.round((classes * tile * 4) / MiB),
-    bandFloat32MiB: Math.round((classes * 128 * model[0]! * model[1]! * 4) / MiB),
+    // whole slices, one patch deep (before), against the rows held at once (after)
+    wholeSliceBandFloat32MiB: Math.round(128 * model[1] * rowMiB(4, 4)),
+    rowsHeld,
+    rowBandFloat32MiB: Math.round(rowsHeld * rowMiB(4, 4)),
+    rowBandFloat16MiB: Math.round(rowsHeld * rowMiB(2, 4)),
     volumeMiB: Math.round((source * 4) / MiB),
     // what holding every class's probabilities at once would take, float32
     wholeModelGridProbabilitiesMiB: Math.round((classes * modelVoxels * 4) / MiB),
@@ -161,23 +219,37 @@ async function main(): Promise<void> {
     "Written by `npm run bench:memory` (bench/memory.ts); do not edit by hand. A 512×512×300 CT (0.8×0.8×1.5 mm, float32)",
     "segmented by a 101-class network (two convolutions: the classes are what is measured) through the engine: resampling to",
     "1.5 mm, 128³ tiles at overlap 0.5 with Gaussian blending, softmax, probabilities back to the source grid, argmax.",
-    "Peak resident set of the process that did only this; once with the exact float32 band of blended logits (the",
-    'default) and once with `inference.accumulator: "float16"`, each its own process, in the same run.',
+    "Peak resident set of the process that did only this; with the exact float32 accumulators (the default) and with",
+    '`inference.accumulator: "float16"`, each its own process, in the same run' +
+      (before ? "; and the float32 run of an older build beside this build's, at the same time." : "."),
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; onnxruntime-node ${machine.onnxruntime}; ${machine.date}.`,
     "",
     "| | MiB |",
     "| --- | --- |",
-    `| **peak resident set, float32 band (exact)** | **${result.peakRssMiB.toLocaleString("en")}** |`,
-    `| **peak resident set, float16 band** | **${result.float16.peakRssMiB.toLocaleString("en")}** |`,
-    `| one tile's logits (101 × 128³ float32): held by onnxruntime, then copied into JS, so twice at the peak | ${result.tileLogitsMiB.toLocaleString("en")} |`,
-    `| the band of blended logits, float32 (101 classes × 128 slices × the model plane; half in float16) | ${result.bandFloat32MiB.toLocaleString("en")} |`,
-    `| the CT volume itself (float32) | ${result.volumeMiB.toLocaleString("en")} |`,
-    `| every class's probabilities on the model grid ${result.modelGrid}, at once (not held) | ${result.wholeModelGridProbabilitiesMiB.toLocaleString("en")} |`,
-    `| every class's probabilities on the source grid, at once (not held) | ${result.wholeSourceGridProbabilitiesMiB.toLocaleString("en")} |`,
+    ...(before
+      ? [
+          `| peak resident set, float32, before (${beforeName}: whole slices, one patch deep) | ${mib(before.peakRssMiB)} |`,
+        ]
+      : []),
+    `| **peak resident set, float32 (exact)** | **${mib(result.peakRssMiB)}** |`,
+    `| **peak resident set, float16** | **${mib(result.float16.peakRssMiB)}** |`,
+    `| the process with the CT made and the session loaded, before inference (float32 run) | ${mib(result.sessionRssMiB)} |`,
+    `| one tile's logits (101 × 128³ float32): held by onnxruntime, then copied into JS, so twice at the peak | ${mib(result.tileLogitsMiB)} |`,
+    `| accumulated logits before: 128 whole slices of the model plane, float32 (101 classes and the weights) | ${mib(result.wholeSliceBandFloat32MiB)} |`,
+    `| accumulated logits now: at most ${rowsHeld.toLocaleString("en")} rows of the model grid at once, float32 | ${mib(result.rowBandFloat32MiB)} |`,
+    `| the same rows with float16 means (weights float32) | ${mib(result.rowBandFloat16MiB)} |`,
+    `| the CT volume itself (float32) | ${mib(result.volumeMiB)} |`,
+    `| every class's probabilities on the model grid ${result.modelGrid}, at once (not held) | ${mib(result.wholeModelGridProbabilitiesMiB)} |`,
+    `| every class's probabilities on the source grid, at once (not held) | ${mib(result.wholeSourceGridProbabilitiesMiB)} |`,
     "",
-    `float32: ${result.seconds.toFixed(1)} s (${result.networkSeconds.toFixed(1)} s in onnxruntime); float16: ${half.seconds.toFixed(1)} s (${half.networkSeconds.toFixed(1)} s in onnxruntime).`,
-    `${result.labelValuesFound} distinct label values; **${labelsDiffering} of ${a.length.toLocaleString("en")} voxels' labels differ** between the two.`,
+    `float32: ${result.seconds.toFixed(1)} s (${result.networkSeconds.toFixed(1)} s in onnxruntime)` +
+      (before
+        ? `, before: ${before.seconds.toFixed(1)} s (${before.networkSeconds.toFixed(1)} s), at the same time`
+        : "") +
+      `; float16: ${half.seconds.toFixed(1)} s (${half.networkSeconds.toFixed(1)} s in onnxruntime), alone after them.`,
+    `${result.labelValuesFound} distinct label values; **${labelsDiffer} of ${voxels.toLocaleString("en")} voxels' labels differ** between float32 and float16` +
+      (before ? `; **${beforeDiffer} differ** between this build's float32 and the older build's.` : "."),
     "",
     "Where the float32 run's time went (self time, `node --cpu-prof`):",
     "",
@@ -185,18 +257,17 @@ async function main(): Promise<void> {
     "| --- | --- | --- |",
     ...result.profile.map((p) => `| ${p.function} | ${p.seconds.toFixed(1)} | ${(p.share * 100).toFixed(0)} % |`),
     "",
-    "Why it stays bounded: tiles go band by band along z and the slices below a new band are final, so they are",
-    "divided, softmaxed and handed on (src/inference/slidingWindow.ts); the accumulators hold one patch's depth of",
-    "slices. Each source slice is labelled as soon as the two model slices around it have come, and model slices no",
-    "longer needed are let go (`SourceLabeller` in src/inference/segmentVolume.ts). What remains is one band of",
-    "accumulated logits (101 classes × 128 slices of the model grid's plane) and one tile's logits from the network.",
+    "Why it stays bounded: the blended sums are kept per row (y, z) of the model grid, and a row is final as soon as the",
+    "last tile that reaches it has been blended (tiles go z, then y, then x); it is divided, softmaxed and handed on",
+    "(src/inference/slidingWindow.ts). Each source row is labelled as soon as the four model rows it lies between have",
+    "come, and model rows no longer needed are let go (`SourceLabeller` in src/inference/segmentVolume.ts). Each voxel's",
+    "sum takes its tiles in the same order as when whole slices were finished, so the float32 logits are the same to",
+    "the bit.",
     "",
-    "Why not 2 GB: the two rows above are the floor with 128³ tiles and 101 classes through onnxruntime-node. A tile's",
-    "logits exist twice at once (onnxruntime's output, and the JS copy the binding makes; it does not write into a",
-    "preallocated output on the CPU), and the band must hold every class for the slices that the next row of tiles",
-    "still reaches (at overlap 0.5, half a patch of the whole plane at the least, whatever the tile order). The float16",
-    "band halves the second; the first would need the network to return float16 (a Cast in the exported model) or",
-    "smaller tiles (other outputs).",
+    "Why not 2 GB: a tile's logits exist twice at once (onnxruntime's output, and the JS copy the binding makes; it",
+    "does not write into a preallocated output on the CPU without copying it again), and the accumulators must hold",
+    "every class for the rows that the next band of tiles still reaches (at overlap 0.5, over half a patch of whole",
+    "slices, whatever the order of the tiles). docs/inference.md says what would reach 2 GB.",
     "",
   ];
   writeFileSync(path.join(ROOT, "bench", "MEMORY.md"), md.join("\n"));

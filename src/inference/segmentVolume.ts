@@ -90,47 +90,33 @@ export function normalize(data: Float32Array, norm: ModelManifest["normalization
 }
 
 /**
- * Softmax over channels of slices z0 ≤ z < z1 of the padded grid's logits (channel stride `stride`), cropped to
- * the unpadded model grid: one [C, mx·my] array per model slice, handed to `onSlice` in order, taken from `free`
- * (arrays the consumer is done with) when it has one.
+ * Softmax over channels of one row of the padded grid's logits (channel c, voxel x at `logits[offset + c · stride + x]`),
+ * cropped to the unpadded model grid's x, into `probs` ([C, mx]).
  */
-function softmaxSlices(
+function softmaxRow(
   logits: Float32Array,
+  offset: number,
   stride: number,
-  z0: number,
-  z1: number,
   channels: number,
-  record: PreprocessRecord,
-  onSlice: (k: number, probs: Float32Array) => void,
-  free: Float32Array[],
+  mx: number,
+  probs: Float32Array,
+  e: Float32Array,
 ): void {
-  const [px, py] = record.paddedDims;
-  const [mx, my, mz] = record.modelDims;
-  const mPlane = mx * my;
-  const e = new Float32Array(channels);
-  for (let k = z0; k < Math.min(z1, mz); k++) {
-    // a slice the consumer has let go of, if any: with 100 classes a slice is 30 MB, and waiting for the collector
-    // to find hundreds of them raised the peak
-    const probs = free.pop() ?? new Float32Array(channels * mPlane);
-    for (let j = 0; j < my; j++)
-      for (let i = 0; i < mx; i++) {
-        const src = ((k - z0) * py + j) * px + i,
-          dst = j * mx + i;
-        let max = -Infinity;
-        for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * stride + src]!);
-        let sum = 0;
-        for (let c = 0; c < channels; c++) sum += e[c] = Math.exp(logits[c * stride + src]! - max);
-        for (let c = 0; c < channels; c++) probs[c * mPlane + dst] = e[c]! / sum;
-      }
-    onSlice(k, probs);
+  for (let i = 0; i < mx; i++) {
+    const src = offset + i;
+    let max = -Infinity;
+    for (let c = 0; c < channels; c++) max = Math.max(max, logits[c * stride + src]!);
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += e[c] = Math.exp(logits[c * stride + src]! - max);
+    for (let c = 0; c < channels; c++) probs[c * mx + i] = e[c]! / sum;
   }
 }
 
 /**
- * Back to the source grid, fed one model slice at a time (class probabilities, [C, mx·my], in order): class
- * probabilities interpolated linearly, then argmax, each source slice as soon as the model slices it lies between
- * have come; model slices no longer needed are let go. So neither the model grid's nor the source grid's
- * probabilities are ever held whole (never nearest-neighbour on labels). Channel c is label value
+ * Back to the source grid, fed one model row at a time (class probabilities, [C, mx], rows of any one model slice
+ * in increasing y): class probabilities interpolated linearly, then argmax, each source row as soon as the four
+ * model rows it lies between have come; model rows no longer needed are let go. So neither the model grid's nor
+ * the source grid's probabilities are ever held whole (never nearest-neighbour on labels). Channel c is label value
  * `labelValues[c - 1]`; channel 0 is background.
  */
 export class SourceLabeller {
@@ -138,13 +124,20 @@ export class SourceLabeller {
   private readonly wx: AxisWeights;
   private readonly wy: AxisWeights;
   private readonly wz: AxisWeights;
-  private readonly held = new Map<number, Float32Array>();
-  /** model slices let go of, for the next ones to be written into */
+  /** model rows (index z · my + y) that have come and are still needed */
+  private readonly rows: (Float32Array | undefined)[] = [];
+  /** model rows let go of, for the next ones to be written into */
   readonly free: Float32Array[] = [];
-  private next = 0;
-  // per source slice: the best probability so far at each pixel, and one class's plane between two model slices
+  /** per model slice: rows come, counted from y = 0 without a gap; and rows let go, from y = 0 */
+  private readonly ready: Int32Array;
+  private readonly released: Int32Array;
+  /** per source slice: rows labelled */
+  private readonly done: Int32Array;
+  /** per model slice: the source slices that lie against it */
+  private readonly users: number[][];
+  // the best probability so far at each pixel of the source rows being labelled, and one class's model rows between two model slices
   private readonly best: Float32Array;
-  private readonly zPlane: Float32Array;
+  private readonly zRows: Float32Array;
 
   constructor(
     private readonly record: PreprocessRecord,
@@ -157,45 +150,84 @@ export class SourceLabeller {
     this.wz = axisWeights(mz, sz);
     this.labels = { dims: [sx, sy, sz], data: new Uint8Array(sx * sy * sz) };
     this.best = new Float32Array(sx * sy);
-    this.zPlane = new Float32Array(mx * my);
+    this.zRows = new Float32Array(mx * my);
+    this.ready = new Int32Array(mz);
+    this.released = new Int32Array(mz);
+    this.done = new Int32Array(sz);
+    this.users = Array.from({ length: mz }, () => []);
+    for (let k = 0; k < sz; k++) {
+      this.users[this.wz.i0[k]!]!.push(k);
+      if (this.wz.i1[k] !== this.wz.i0[k]) this.users[this.wz.i1[k]!]!.push(k);
+    }
   }
 
-  add(k: number, probs: Float32Array): void {
-    this.held.set(k, probs);
-    const sz = this.record.sourceDims[2];
-    while (this.next < sz && this.wz.i1[this.next]! <= k) this.sourceSlice(this.next++);
-    for (const [m, p] of this.held)
-      if (this.next >= sz || m < this.wz.i0[this.next]!) {
-        this.held.delete(m);
-        this.free.push(p);
-      }
+  add(z: number, y: number, probs: Float32Array): void {
+    const my = this.record.modelDims[1];
+    this.rows[z * my + y] = probs;
+    while (this.ready[z]! < my && this.rows[z * my + this.ready[z]!]) this.ready[z]!++;
+    const sy = this.record.sourceDims[1];
+    const { wy, wz, done } = this;
+    for (const k of this.users[z]!) {
+      const have = Math.min(this.ready[wz.i0[k]!]!, this.ready[wz.i1[k]!]!);
+      let j1 = done[k]!;
+      while (j1 < sy && wy.i1[j1]! < have) j1++;
+      if (j1 > done[k]!) this.sourceRows(k, done[k]!, j1);
+      done[k] = j1;
+    }
+    for (const m of new Set([z, ...this.users[z]!.flatMap((k) => [wz.i0[k]!, wz.i1[k]!])])) this.release(m);
   }
 
-  private sourceSlice(k: number): void {
-    const [sx, sy] = this.record.sourceDims;
+  /** Lets go of model slice m's rows that no source row still to be labelled lies against. */
+  private release(m: number): void {
+    const my = this.record.modelDims[1];
+    const sy = this.record.sourceDims[1];
+    let keepFrom = Math.min(my, this.ready[m]!);
+    for (const k of this.users[m]!) if (this.done[k]! < sy) keepFrom = Math.min(keepFrom, this.wy.i0[this.done[k]!]!);
+    for (let y = this.released[m]!; y < keepFrom; y++) {
+      const p = this.rows[m * my + y];
+      if (p) this.free.push(p);
+      this.rows[m * my + y] = undefined;
+    }
+    this.released[m] = Math.max(this.released[m]!, keepFrom);
+  }
+
+  /** Labels rows j0 ≤ j < j1 of source slice k: every class's probability interpolated, the best kept. */
+  private sourceRows(k: number, j0: number, j1: number): void {
+    const [sx] = this.record.sourceDims;
     const [mx, my] = this.record.modelDims;
-    const { wx, wy, zPlane } = this;
-    const mPlane = mx * my;
-    const p0 = this.held.get(this.wz.i0[k]!)!,
-      p1 = this.held.get(this.wz.i1[k]!)!,
+    const { wx, wy, zRows } = this;
+    const z0 = this.wz.i0[k]!,
+      z1 = this.wz.i1[k]!,
       w = this.wz.w1[k]!;
-    const best = this.best.fill(-1);
-    const labels = this.labels.data.subarray(k * sx * sy, (k + 1) * sx * sy);
-    for (let c = 0; c * mPlane < p0.length; c++) {
-      for (let i = 0; i < mPlane; i++) zPlane[i] = p0[c * mPlane + i]! * (1 - w) + p1[c * mPlane + i]! * w;
+    // the model rows these source rows lie between
+    const r0 = wy.i0[j0]!,
+      r1 = wy.i1[j1 - 1]!;
+    const best = this.best.subarray(0, (j1 - j0) * sx).fill(-1);
+    const labels = this.labels.data.subarray(
+      (k * this.record.sourceDims[1] + j0) * sx,
+      (k * this.record.sourceDims[1] + j1) * sx,
+    );
+    const channels = this.rows[z0 * my + r0]!.length / mx;
+    for (let c = 0; c < channels; c++) {
+      for (let r = r0; r <= r1; r++) {
+        const p0 = this.rows[z0 * my + r]!,
+          p1 = this.rows[z1 * my + r]!,
+          at = (r - r0) * mx;
+        for (let i = 0; i < mx; i++) zRows[at + i] = p0[c * mx + i]! * (1 - w) + p1[c * mx + i]! * w;
+      }
       const value = c === 0 ? 0 : this.labelValues[c - 1]!;
-      for (let j = 0; j < sy; j++) {
-        const r0 = wy.i0[j]! * mx,
-          r1 = wy.i1[j]! * mx,
+      for (let j = j0; j < j1; j++) {
+        const a0 = (wy.i0[j]! - r0) * mx,
+          a1 = (wy.i1[j]! - r0) * mx,
           v = wy.w1[j]!;
         for (let i = 0; i < sx; i++) {
           const a = wx.i0[i]!,
             b = wx.i1[i]!,
             u = wx.w1[i]!;
           const q =
-            (zPlane[r0 + a]! * (1 - u) + zPlane[r0 + b]! * u) * (1 - v) +
-            (zPlane[r1 + a]! * (1 - u) + zPlane[r1 + b]! * u) * v;
-          const o = j * sx + i;
+            (zRows[a0 + a]! * (1 - u) + zRows[a0 + b]! * u) * (1 - v) +
+            (zRows[a1 + a]! * (1 - u) + zRows[a1 + b]! * u) * v;
+          const o = (j - j0) * sx + i;
           if (q > best[o]!) {
             best[o] = q;
             labels[o] = value;
@@ -218,15 +250,16 @@ function batchSize(manifest: ModelManifest, sessions: readonly ort.InferenceSess
 }
 
 /**
- * The network's class probabilities on the model grid, one model slice at a time (all classes, [C, mx·my]), in
- * order: preprocess, the network over the volume (one pass, or tiles with blending; 2D models slice by slice), for
- * each fold and mirroring, logits averaged, softmax. Memory beyond the volume: one band of tiles' logits.
+ * The network's class probabilities on the model grid, one model row at a time (all classes, [C, mx]; any one
+ * slice's rows in increasing y): preprocess, the network over the volume (one pass, or tiles with blending; 2D
+ * models slice by slice), for each fold and mirroring, logits averaged, softmax. Rows are taken from `free` (arrays
+ * the consumer is done with) when it has one. Memory beyond the volume: the rows of tiles' logits not final yet.
  */
-export async function modelGridSlices(
+export async function modelGridRows(
   volume: Omit<InferenceVolume, "direction">,
   manifest: ModelManifest,
   sessions: readonly ort.InferenceSession[],
-  onSlice: (k: number, probs: Float32Array) => void,
+  onRow: (z: number, y: number, probs: Float32Array) => void,
   free: Float32Array[] = [],
 ): Promise<PreprocessRecord> {
   const { tensor, record } = preprocess(volume, manifest);
@@ -266,6 +299,8 @@ export async function modelGridSlices(
   };
   const axes = { x: 0, y: 1, z: 2 } as const;
   const [px, py, pz] = record.paddedDims;
+  const [mx, my, mz] = record.modelDims;
+  const e = new Float32Array(channels);
   // a 2D model: tiles one slice thick, so every slice is its own pass
   const patch = (manifest.inference.patchSize ?? (twoD ? [px, py, 1] : [px, py, pz])).map((p, a) => {
     const size = record.paddedDims[a]!;
@@ -284,7 +319,13 @@ export async function modelGridSlices(
       accumulator: manifest.inference.accumulator,
     },
     predict,
-    (z0, z1, logits, stride) => softmaxSlices(logits, stride, z0, z1, channels, record, onSlice, free),
+    (z, y, logits, offset, stride) => {
+      if (z >= mz || y >= my) return; // padding
+      // a row the consumer has let go of, if any: waiting for the collector to find thousands of them raised the peak
+      const probs = free.pop() ?? new Float32Array(channels * mx);
+      softmaxRow(logits, offset, stride, channels, mx, probs, e);
+      onRow(z, y, probs);
+    },
   );
   return record;
 }
@@ -299,12 +340,12 @@ export async function modelGridProbabilities(
   const plane = mx * my;
   const probs = Array.from({ length: manifest.labels.length + 1 }, () => new Float32Array(plane * mz));
   const free: Float32Array[] = [];
-  const record = await modelGridSlices(
+  const record = await modelGridRows(
     volume,
     manifest,
     sessions,
-    (k, p) => {
-      for (let c = 0; c < probs.length; c++) probs[c]!.set(p.subarray(c * plane, (c + 1) * plane), k * plane);
+    (z, y, p) => {
+      for (let c = 0; c < probs.length; c++) probs[c]!.set(p.subarray(c * mx, (c + 1) * mx), z * plane + y * mx);
       free.push(p);
     },
     free,
@@ -344,7 +385,7 @@ export async function segmentVolume(
     : volume;
   const values = manifest.labels.map((l) => l.value);
   const labeller = new SourceLabeller(modelGrid(input.dims, input.spacing, manifest), values);
-  await modelGridSlices(input, manifest, sessions, (k, p) => labeller.add(k, p), labeller.free);
+  await modelGridRows(input, manifest, sessions, (z, y, p) => labeller.add(z, y, p), labeller.free);
   let labels = labeller.labels;
   if (reoriented) labels = permuteAxes(labels.data, labels.dims, invertMapping(mapping));
   postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);

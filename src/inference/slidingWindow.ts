@@ -15,7 +15,7 @@ export interface WindowOptions {
   /** tiles (or mirrorings of a tile) given to the network in one call; 1 when absent */
   batch?: number;
   /**
-   * how the band's weighted logit sums are stored: "float32" (default; exactly the sums nnU-Net's float32 path
+   * how the accumulated weighted logits are stored: "float32" (default; exactly the sums nnU-Net's float32 path
    * makes) or "float16" (half the band's memory; each stored sum is rounded to 11 significant bits, so logits are
    * off by up to about 1e-3 of their size and a voxel whose two best classes are that close may change label)
    */
@@ -26,10 +26,11 @@ export interface WindowOptions {
 export type Predict = (tiles: Float32Array, n: number, tileDims: Dims) => Promise<Float32Array>;
 
 /**
- * Receives the blended logits of the image's slices z0 ≤ z < z1, final: channel c, slice z, voxel v at
- * `logits[c * channelStride + (z - z0) * nx * ny + v]`. The array is reused once the call returns.
+ * Receives the blended logits of image row (y, z), final: channel c, voxel x at `logits[offset + c * channelStride + x]`.
+ * Rows come as soon as no later tile reaches them; for any one slice, in increasing y. The array is reused once the
+ * call returns.
  */
-export type EmitSlab = (z0: number, z1: number, logits: Float32Array, channelStride: number) => void;
+export type EmitRow = (z: number, y: number, logits: Float32Array, offset: number, channelStride: number) => void;
 
 /**
  * Tile starts along one axis: as few tiles as cover it with at most the given overlap's step, spread evenly so the
@@ -130,9 +131,13 @@ function mirrorCombinations(axes: readonly number[]): number[][] {
  * [C, Z, Y, X] logits: each tile's logits, averaged over its mirrorings, are weighted by the importance map (or 1s),
  * summed, and divided by the summed weights.
  *
- * Memory is bounded by the patch, not the image: tiles go band by band along z, and once a band begins, the slices
- * below it are final (no later tile reaches them), so they are handed to `emit` and their buffer reused. The
- * accumulators hold one patch's depth of slices (C + 1 planes each), whatever the image's length.
+ * Memory is bounded by the patch, not the image: the blended sums are kept per image row (y, z), a row made when a
+ * tile first reaches it, and as soon as the last tile that reaches a row has been blended the row is final: it is
+ * divided by its weights, handed to `emit` and its buffer reused. Tiles go z, then y, then x, so what is held is the
+ * rows the next band of tiles along z still reaches (the overlap, across the whole slice) and, of the band now
+ * running, the rows of its current row of tiles: about three quarters of one patch's depth of whole slices at
+ * overlap 0.5, where finishing whole slices only held the full patch depth. Each voxel's sum takes its tiles in the
+ * same order either way, so the logits are the same to the bit.
  */
 export async function slidingWindow(
   image: Float32Array,
@@ -140,7 +145,7 @@ export async function slidingWindow(
   channels: number,
   options: WindowOptions,
   predict: Predict,
-  emit: EmitSlab,
+  emit: EmitRow,
 ): Promise<void> {
   const [nx, ny, nz] = dims;
   const [px, py, pz] = options.patch;
@@ -152,17 +157,17 @@ export async function slidingWindow(
       { dims: dims.join("×"), patch: options.patch.join("×") },
     );
   // one tile covering the image, not mirrored: its logits are the answer, with no copies or weights to undo
-  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0)
-    return emit(0, nz, await predict(image, 1, dims), nz * nx * ny);
+  if (px === nx && py === ny && pz === nz && options.mirrorAxes.length === 0) {
+    const out = await predict(image, 1, dims);
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) emit(z, y, out, (z * ny + y) * nx, nz * ny * nx);
+    return;
+  }
+  const mirrors = mirrorCombinations(options.mirrorAxes);
+  const tiles = tileOrigins(dims, options.patch, options.overlap);
   const band =
     options.accumulator === "float16"
-      ? new HalfBandAccumulator(dims, channels, options, emit)
-      : new BandAccumulator(dims, channels, options, emit);
-  const mirrors = mirrorCombinations(options.mirrorAxes);
-  const tiles: Dims[] = [];
-  for (const z0 of tileStarts(nz, pz, options.overlap))
-    for (const y0 of tileStarts(ny, py, options.overlap))
-      for (const x0 of tileStarts(nx, px, options.overlap)) tiles.push([x0, y0, z0]);
+      ? new HalfRowAccumulator(dims, tiles, channels, options, emit)
+      : new RowAccumulator(dims, tiles, channels, options, emit);
   const items = tiles.length * mirrors.length;
   const batch = Math.max(1, Math.min(options.batch ?? 1, items));
   const tileVol = px * py * pz;
@@ -181,13 +186,13 @@ export async function slidingWindow(
         m = item % mirrors.length;
       const logits = out.subarray(b * channels * tileVol, (b + 1) * channels * tileVol);
       if (!mirrored) {
-        band.blend(tiles[t]!, logits);
+        band.blend(t, logits);
         continue;
       }
       flipInto(logits, back, options.patch, channels, mirrors[m]!);
       for (let i = 0; i < back.length; i++) tileLogits[i]! += back[i]! / mirrors.length;
       if (m === mirrors.length - 1) {
-        band.blend(tiles[t]!, tileLogits);
+        band.blend(t, tileLogits);
         tileLogits.fill(0);
       }
     }
@@ -213,7 +218,6 @@ export async function slidingWindow(
     // (blended in `take`, so that no variable of this frame still points into it)
     if (large) collectGarbage();
   }
-  band.finish(nz);
 }
 
 /** Copies the patch-sized block of `image` ([Z, Y, X], `dims`) whose first voxel is `origin` into `out`. */
@@ -227,78 +231,124 @@ function cutTile(image: Float32Array, dims: Dims, [x0, y0, z0]: Dims, [px, py, p
 }
 
 /**
- * The band both accumulators keep: one patch's depth of slices starting at image slice `base`, the sum of tile
- * weights per voxel, and the tile's weight map (Gaussian or flat).
+ * The tiles in z, then y, then x order over an image of `dims`, and for each, the image rows (index z · ny + y) that
+ * no later tile reaches, in increasing z, then y: those are final once it has been blended.
  */
-abstract class Band {
-  protected readonly nx: number;
-  protected readonly plane: number;
-  protected readonly band: number;
-  protected readonly tileVol: number;
-  protected readonly weights: Float32Array;
-  protected readonly weight: Float32Array;
-  protected base = 0;
+export function finalRows(dims: Dims, tiles: readonly Dims[], [, py, pz]: Dims): number[][] {
+  const [, ny, nz] = dims;
+  const last = new Int32Array(ny * nz).fill(-1);
+  tiles.forEach(([, y0, z0], t) => {
+    for (let z = z0; z < z0 + pz; z++) last.fill(t, z * ny + y0, z * ny + y0 + py);
+  });
+  const finalAfter: number[][] = tiles.map(() => []);
+  for (let row = 0; row < last.length; row++) finalAfter[last[row]!]!.push(row);
+  return finalAfter;
+}
 
-  constructor(
-    dims: Dims,
-    protected readonly channels: number,
-    protected readonly options: WindowOptions,
-    protected readonly emit: EmitSlab,
-  ) {
-    const [px, py, pz] = options.patch;
-    this.nx = dims[0];
-    this.plane = dims[0] * dims[1];
-    this.band = pz * this.plane;
-    this.tileVol = px * py * pz;
-    this.weights = new Float32Array(this.band);
-    this.weight =
-      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
-  }
+/** The tiles' origins, z, then y, then x, as the sliding window runs them. */
+export function tileOrigins([nx, ny, nz]: Dims, [px, py, pz]: Dims, overlap: number): Dims[] {
+  const tiles: Dims[] = [];
+  for (const z0 of tileStarts(nz, pz, overlap))
+    for (const y0 of tileStarts(ny, py, overlap))
+      for (const x0 of tileStarts(nx, px, overlap)) tiles.push([x0, y0, z0]);
+  return tiles;
+}
 
-  /** Moves the band past its first `n` voxels (slices made final): the rest to the front, zeros behind. */
-  protected shift(sum: Float32Array | Uint16Array, n: number, upTo: number): void {
-    const { band, channels } = this;
-    for (let c = 0; c < channels; c++)
-      sum.copyWithin(c * band, c * band + n, (c + 1) * band).fill(0, (c + 1) * band - n, (c + 1) * band);
-    this.weights.copyWithin(0, n).fill(0, band - n);
-    this.base = upTo;
-  }
+/** The most image rows the accumulators hold at once (made by a tile, not final yet): what their memory scales with. */
+export function mostRowsHeld(dims: Dims, patch: Dims, overlap: number): number {
+  const tiles = tileOrigins(dims, patch, overlap);
+  const finalAfter = finalRows(dims, tiles, patch);
+  const made = new Uint8Array(dims[1] * dims[2]);
+  let held = 0,
+    most = 0;
+  tiles.forEach(([, y0, z0], t) => {
+    for (let z = z0; z < z0 + patch[2]; z++)
+      for (let y = y0; y < y0 + patch[1]; y++)
+        if (!made[z * dims[1] + y]) {
+          made[z * dims[1] + y] = 1;
+          held++;
+        }
+    most = Math.max(most, held);
+    held -= finalAfter[t]!.length;
+  });
+  return most;
 }
 
 /**
- * Weighted sums of tiles' logits and of their weights over one patch's depth of slices (a band), starting at image
- * slice `base`. A tile starting above `base` makes the slices before it final: they are divided by their weights,
- * handed to `emit`, and the rest of the band moves to the front.
+ * What both accumulators share: the tiles in order, the tile's weight map (Gaussian or flat), and for each image row
+ * (y, z) the last tile that reaches it, after which the row is final.
  */
-class BandAccumulator extends Band {
-  private readonly sum = new Float32Array(this.channels * this.band);
+abstract class Rows {
+  protected readonly nx: number;
+  protected readonly ny: number;
+  protected readonly tileVol: number;
+  protected readonly weight: Float32Array;
+  /** the rows (index z · ny + y) made final by each tile, in increasing z, then y */
+  private readonly finalAfter: number[][];
 
-  /** Slices base ≤ z < upTo are final: divide, hand over, and move the rest of the band to the front. */
-  finish(upTo: number): void {
-    const { sum, weights, band, channels } = this;
-    const n = (upTo - this.base) * this.plane;
-    if (n <= 0) return;
-    for (let c = 0; c < channels; c++) for (let v = 0; v < n; v++) sum[c * band + v]! /= weights[v]!;
-    this.emit(this.base, upTo, sum, band);
-    this.shift(sum, n, upTo);
+  constructor(
+    dims: Dims,
+    protected readonly tiles: readonly Dims[],
+    protected readonly channels: number,
+    protected readonly options: WindowOptions,
+    protected readonly emit: EmitRow,
+  ) {
+    const [px, py, pz] = options.patch;
+    const [nx, ny] = dims;
+    this.nx = nx;
+    this.ny = ny;
+    this.tileVol = px * py * pz;
+    this.weight =
+      options.blend === "gaussian" ? gaussianImportance(options.patch) : new Float32Array(this.tileVol).fill(1);
+    this.finalAfter = finalRows(dims, tiles, options.patch);
   }
 
-  /** Adds one tile's [C, Z, Y, X] logits, weighted, at `origin`. */
-  blend([x0, y0, z0]: Dims, logits: Float32Array): void {
-    if (z0 > this.base) this.finish(z0);
-    const { sum, weights, weight, band, channels, tileVol, plane, nx } = this;
+  /** Adds tile `t`'s [C, Z, Y, X] logits, weighted, then hands on the rows no later tile reaches. */
+  blend(t: number, logits: Float32Array): void {
+    const [x0, y0, z0] = this.tiles[t]!;
     const [px, py, pz] = this.options.patch;
     for (let k = 0; k < pz; k++)
-      for (let j = 0; j < py; j++) {
-        const t0 = (k * py + j) * px,
-          v0 = (z0 - this.base + k) * plane + (y0 + j) * nx + x0;
-        for (let i = 0; i < px; i++) weights[v0 + i]! += weight[t0 + i]!;
-        for (let c = 0; c < channels; c++) {
-          const s = c * band + v0,
-            l = c * tileVol + t0;
-          for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
-        }
-      }
+      for (let j = 0; j < py; j++) this.blendRow(z0 + k, y0 + j, x0, (k * py + j) * px, logits);
+    for (const row of this.finalAfter[t]!) this.finish(Math.floor(row / this.ny), row % this.ny, row);
+  }
+
+  /** Adds one tile row (tile voxels t0 … t0 + px − 1, image row `row` from x0) to the sums. */
+  protected abstract blendRow(z: number, y: number, x0: number, t0: number, logits: Float32Array): void;
+  /** Row `row` (y, z) is final: divide, hand over, let its buffer go. */
+  protected abstract finish(z: number, y: number, row: number): void;
+}
+
+/**
+ * Weighted sums of tiles' logits (channels 0 … C − 1) and of their weights (channel C) per image row, float32, one
+ * [C + 1, X] array per row that a tile has reached and that is not final yet.
+ */
+class RowAccumulator extends Rows {
+  private readonly rows: (Float32Array | undefined)[] = [];
+  private readonly free: Float32Array[] = [];
+
+  protected blendRow(z: number, y: number, x0: number, t0: number, logits: Float32Array): void {
+    const { channels, tileVol, weight, nx } = this;
+    const px = this.options.patch[0];
+    const at = z * this.ny + y;
+    let sum = this.rows[at];
+    if (!sum) sum = this.rows[at] = this.free.pop()?.fill(0) ?? new Float32Array((channels + 1) * nx);
+    const w0 = channels * nx + x0;
+    for (let i = 0; i < px; i++) sum[w0 + i]! += weight[t0 + i]!;
+    for (let c = 0; c < channels; c++) {
+      const s = c * nx + x0,
+        l = c * tileVol + t0;
+      for (let i = 0; i < px; i++) sum[s + i]! += logits[l + i]! * weight[t0 + i]!;
+    }
+  }
+
+  protected finish(z: number, y: number, row: number): void {
+    const { channels, nx } = this;
+    const sum = this.rows[row]!;
+    const w0 = channels * nx;
+    for (let c = 0; c < channels; c++) for (let x = 0; x < nx; x++) sum[c * nx + x]! /= sum[w0 + x]!;
+    this.emit(z, y, sum, 0, nx);
+    this.rows[row] = undefined;
+    this.free.push(sum);
   }
 }
 
@@ -335,48 +385,49 @@ export const HALF_TO_FLOAT: Float32Array = (() => {
 })();
 
 /**
- * BandAccumulator's work with half the band's memory: per voxel it keeps the weighted mean of the logits so far
- * (not their weighted sum), as float16, and the sum of weights as float32. A tile adds its logit l with weight w as
+ * RowAccumulator's work with half the memory: per voxel it keeps the weighted mean of the logits so far (not their
+ * weighted sum), as float16, and the sum of weights as float32. A tile adds its logit l with weight w as
  * mean += (w / W) · (l − mean), W the weights so far including w, computed in float32 and rounded back to half.
  * A mean (not a sum) stays on the logits' scale, so the tiny weights at a tile's corners (1e-9 of the peak) do not
  * fall below half's range; the error is half an ulp of the logit's size per tile that reaches the voxel (up to 8
- * here; 2^-12 relative each). Final slices are handed on one at a time, in float32.
+ * here; 2^-12 relative each). Final rows are handed on in float32.
  */
-class HalfBandAccumulator extends Band {
-  private readonly sum = new Uint16Array(this.channels * this.band);
-  private readonly slice = new Float32Array(this.channels * this.plane);
+class HalfRowAccumulator extends Rows {
+  private readonly means: (Uint16Array | undefined)[] = [];
+  private readonly weights: (Float32Array | undefined)[] = [];
+  private readonly freeMeans: Uint16Array[] = [];
+  private readonly freeWeights: Float32Array[] = [];
   private readonly ratio = new Float32Array(this.options.patch[0]);
+  private readonly out = new Float32Array(this.channels * this.nx);
 
-  finish(upTo: number): void {
-    const { sum, band, channels, plane, slice } = this;
-    const n = (upTo - this.base) * plane;
-    if (n <= 0) return;
-    for (let z = this.base; z < upTo; z++) {
-      const off = (z - this.base) * plane;
-      for (let c = 0; c < channels; c++)
-        for (let v = 0; v < plane; v++) slice[c * plane + v] = HALF_TO_FLOAT[sum[c * band + off + v]!]!;
-      this.emit(z, z + 1, slice, plane);
+  protected blendRow(z: number, y: number, x0: number, t0: number, logits: Float32Array): void {
+    const { channels, tileVol, weight, nx, ratio } = this;
+    const px = this.options.patch[0];
+    const at = z * this.ny + y;
+    let mean = this.means[at];
+    let weights = this.weights[at]!;
+    if (!mean) {
+      mean = this.means[at] = this.freeMeans.pop()?.fill(0) ?? new Uint16Array(channels * nx);
+      weights = this.weights[at] = this.freeWeights.pop()?.fill(0) ?? new Float32Array(nx);
     }
-    this.shift(sum, n, upTo);
+    for (let i = 0; i < px; i++) ratio[i] = weight[t0 + i]! / (weights[x0 + i]! += weight[t0 + i]!);
+    for (let c = 0; c < channels; c++) {
+      const s = c * nx + x0,
+        l = c * tileVol + t0;
+      for (let i = 0; i < px; i++) {
+        const m = HALF_TO_FLOAT[mean[s + i]!]!;
+        mean[s + i] = toHalf(m + ratio[i]! * (logits[l + i]! - m));
+      }
+    }
   }
 
-  blend([x0, y0, z0]: Dims, logits: Float32Array): void {
-    if (z0 > this.base) this.finish(z0);
-    const { sum, weights, weight, band, channels, tileVol, plane, nx, ratio } = this;
-    const [px, py, pz] = this.options.patch;
-    for (let k = 0; k < pz; k++)
-      for (let j = 0; j < py; j++) {
-        const t0 = (k * py + j) * px,
-          v0 = (z0 - this.base + k) * plane + (y0 + j) * nx + x0;
-        for (let i = 0; i < px; i++) ratio[i] = weight[t0 + i]! / (weights[v0 + i]! += weight[t0 + i]!);
-        for (let c = 0; c < channels; c++) {
-          const s = c * band + v0,
-            l = c * tileVol + t0;
-          for (let i = 0; i < px; i++) {
-            const mean = HALF_TO_FLOAT[sum[s + i]!]!;
-            sum[s + i] = toHalf(mean + ratio[i]! * (logits[l + i]! - mean));
-          }
-        }
-      }
+  protected finish(z: number, y: number, row: number): void {
+    const { out } = this;
+    const mean = this.means[row]!;
+    for (let v = 0; v < out.length; v++) out[v] = HALF_TO_FLOAT[mean[v]!]!;
+    this.emit(z, y, out, 0, this.nx);
+    this.freeMeans.push(mean);
+    this.freeWeights.push(this.weights[row]!);
+    this.means[row] = this.weights[row] = undefined;
   }
 }

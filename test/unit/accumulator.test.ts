@@ -9,18 +9,20 @@ async function argmax(accumulator: "float32" | "float16", dims: Dims, channels: 
   const margin = new Float32Array(plane * dims[2]);
   const image = new Float32Array(plane * dims[2]).map((_, i) => Math.sin(i * 0.013) * 3 + Math.cos(i * 0.0007));
   const options = { patch: [16, 16, 8] as Dims, overlap: 0.5, blend: "gaussian" as const, mirrorAxes: [], accumulator };
-  await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
-    for (let v = 0; v < (z1 - z0) * plane; v++) {
+  await slidingWindow(image, dims, channels, options, predict, (z, y, logits, offset, stride) => {
+    for (let x = 0; x < dims[0]; x++) {
+      const v = offset + x,
+        at = z * plane + y * dims[0] + x;
       let best = -Infinity,
         second = -Infinity,
-        at = 0;
+        top = 0;
       for (let c = 0; c < channels; c++) {
         const l = logits[c * stride + v]!;
-        if (l > best) (second = best), (best = l), (at = c);
+        if (l > best) (second = best), (best = l), (top = c);
         else if (l > second) second = l;
       }
-      labels[z0 * plane + v] = at;
-      margin[z0 * plane + v] = best - second;
+      labels[at] = top;
+      margin[at] = best - second;
     }
   });
   return { labels, margin };

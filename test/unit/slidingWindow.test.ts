@@ -14,7 +14,7 @@ const random = (n: number, seed: number) => {
   let x = seed;
   return Float32Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32) * 100 - 50);
 };
-/** The whole image's blended logits, [C, Z, Y, X], collected from the streamed slabs. */
+/** The whole image's blended logits, [C, Z, Y, X], collected from the streamed rows. */
 async function slidingWindowWhole(
   image: Float32Array,
   dims: Dims,
@@ -22,12 +22,12 @@ async function slidingWindowWhole(
   options: WindowOptions,
   predict: Predict,
 ): Promise<Float32Array> {
-  const plane = dims[0] * dims[1],
-    vol = plane * dims[2];
+  const [nx, ny, nz] = dims;
+  const vol = nx * ny * nz;
   const out = new Float32Array(channels * vol);
-  await slidingWindow(image, dims, channels, options, predict, (z0, z1, logits, stride) => {
+  await slidingWindow(image, dims, channels, options, predict, (z, y, logits, offset, stride) => {
     for (let c = 0; c < channels; c++)
-      out.set(logits.subarray(c * stride, c * stride + (z1 - z0) * plane), c * vol + z0 * plane);
+      out.set(logits.subarray(offset + c * stride, offset + c * stride + nx), c * vol + (z * ny + y) * nx);
   });
   return out;
 }
@@ -143,24 +143,98 @@ describe("sliding window", () => {
     assert.deepEqual(five, [...Array(Math.floor(items / 5)).fill(5), items % 5]);
     close(b, a, 1e-5);
   });
-  it("streams: slabs come in order, each slice once and final, the first before the last tile has run", async () => {
+  it("streams: every row once and final, a slice's rows in increasing y, the first before the last tile has run", async () => {
     const dims: Dims = [10, 8, 30];
-    const image = random(10 * 8 * 30, 9);
+    const [nx, ny, nz] = dims;
+    const image = random(nx * ny * nz, 9);
     const options = { patch: [6, 6, 8] as Dims, overlap: 0.5, blend: "gaussian" as const, mirrorAxes: [] };
     let calls = 0;
     const predict = async (tiles: Float32Array) => (calls++, tiles.map((v, i) => v * 3 + (i % 5)));
     const whole = await slidingWindowWhole(image, dims, 1, options, predict);
     const total = calls;
     calls = 0;
-    const slabs: { z0: number; z1: number; at: number }[] = [];
-    await slidingWindow(image, dims, 1, options, predict, (z0, z1, logits, stride) => {
-      slabs.push({ z0, z1, at: calls });
-      assert.ok(stride < dims[0] * dims[1] * dims[2], "the accumulators are smaller than the image");
-      close(logits.subarray(0, (z1 - z0) * 80), whole.subarray(z0 * 80, z1 * 80), 1e-5); // channel 0 starts at 0
+    const rows: { z: number; y: number; at: number }[] = [];
+    await slidingWindow(image, dims, 1, options, predict, (z, y, logits, offset) => {
+      rows.push({ z, y, at: calls });
+      const at = (z * ny + y) * nx;
+      close(logits.subarray(offset, offset + nx), whole.subarray(at, at + nx), 1e-5); // channel 0 starts at offset
     });
-    assert.equal(slabs[0]!.z0, 0);
-    for (let i = 1; i < slabs.length; i++) assert.equal(slabs[i]!.z0, slabs[i - 1]!.z1, "contiguous, in order");
-    assert.equal(slabs.at(-1)!.z1, 30);
-    assert.ok(slabs[0]!.at < total, `the first slab came after ${slabs[0]!.at} of ${total} calls`);
+    assert.equal(rows.length, ny * nz, "as many rows as the image has");
+    assert.equal(new Set(rows.map(({ z, y }) => z * ny + y)).size, ny * nz, "each row once");
+    for (let z = 0; z < nz; z++) {
+      const ys = rows.filter((r) => r.z === z).map((r) => r.y);
+      assert.deepEqual(
+        ys,
+        [...ys].sort((a, b) => a - b),
+        `slice ${z}'s rows in increasing y`,
+      );
+    }
+    assert.ok(rows[0]!.at < total, `the first row came after ${rows[0]!.at} of ${total} calls`);
+  });
+  it("finishes rows as well as slices: rows of a band come before the band's last row of tiles has run", async () => {
+    // 3 tiles along y and one along x and z per band: slice 0's first rows are final after the first tile
+    const dims: Dims = [6, 12, 8];
+    const order: string[] = [];
+    let calls = 0;
+    await slidingWindow(
+      random(6 * 12 * 8, 4),
+      dims,
+      1,
+      { patch: [6, 6, 8], overlap: 0.5, blend: "constant", mirrorAxes: [] },
+      async (t) => (calls++, Float32Array.from(t)),
+      (z, y) => order.push(`${calls}:${z},${y}`),
+    );
+    // tiles start at y = 0, 3, 6: rows 0–2 are final after the first, 3–5 after the second, 6–11 after the third
+    assert.deepEqual(
+      order.filter((o) => /:0,[036]$/.test(o)),
+      ["1:0,0", "2:0,3", "3:0,6"],
+    );
+  });
+  it("blends each voxel's tiles in the order whole slices did: the logits equal a whole-image accumulation to the bit", async () => {
+    // the accumulation nnU-Net's float32 path makes, written out here for the whole image at once: tiles in z, then
+    // y, then x order, each voxel's weighted logits and weights summed, then divided
+    const dims: Dims = [23, 19, 17];
+    const [nx, ny, nz] = dims;
+    const patch: Dims = [8, 7, 6];
+    const channels = 3;
+    const image = random(nx * ny * nz, 11);
+    const tileVol = patch[0] * patch[1] * patch[2];
+    const predict = async (tile: Float32Array) => {
+      const out = new Float32Array(channels * tileVol);
+      for (let c = 0; c < channels; c++)
+        for (let v = 0; v < tileVol; v++) out[c * tileVol + v] = Math.sin(tile[v]! * (c + 1)) * 5 + (v % 11) * 0.1;
+      return out;
+    };
+    const vol = nx * ny * nz;
+    const sum = new Float32Array(channels * vol),
+      weights = new Float32Array(vol);
+    const w = gaussianImportance(patch);
+    for (const z0 of tileStarts(nz, patch[2], 0.5))
+      for (const y0 of tileStarts(ny, patch[1], 0.5))
+        for (const x0 of tileStarts(nx, patch[0], 0.5)) {
+          const tile = new Float32Array(tileVol);
+          for (let k = 0; k < patch[2]; k++)
+            for (let j = 0; j < patch[1]; j++)
+              for (let i = 0; i < patch[0]; i++)
+                tile[(k * patch[1] + j) * patch[0] + i] = image[((z0 + k) * ny + y0 + j) * nx + x0 + i]!;
+          const logits = await predict(tile);
+          for (let k = 0; k < patch[2]; k++)
+            for (let j = 0; j < patch[1]; j++)
+              for (let i = 0; i < patch[0]; i++) {
+                const t = (k * patch[1] + j) * patch[0] + i,
+                  v = ((z0 + k) * ny + y0 + j) * nx + x0 + i;
+                weights[v]! += w[t]!;
+                for (let c = 0; c < channels; c++) sum[c * vol + v]! += logits[c * tileVol + t]! * w[t]!;
+              }
+        }
+    for (let c = 0; c < channels; c++) for (let v = 0; v < vol; v++) sum[c * vol + v]! /= weights[v]!;
+    const streamed = await slidingWindowWhole(
+      image,
+      dims,
+      channels,
+      { patch, overlap: 0.5, blend: "gaussian", mirrorAxes: [] },
+      predict,
+    );
+    assert.deepEqual(streamed, sum);
   });
 });
