@@ -20,13 +20,22 @@ export interface ParsedDicom {
   transferSyntaxUID: string;
   /** MediaStorageSOPClassUID, which some files carry when their SOPClassUID is empty. */
   mediaStorageSOPClassUID: string;
-  /** the Pixel Data value, read from the file when asked for: set when the dataset was read without it */
-  readPixelData?: () => unknown;
+  /**
+   * the Pixel Data value, read from the file when asked for: set when the dataset was read without it. Native pixels
+   * read from a file go into `scratch`'s buffer (made or remade at their length), which a caller decoding slice after
+   * slice passes again: one buffer for a series instead of a fresh one per slice, each faulted in page by page.
+   */
+  readPixelData?: (scratch?: PixelScratch) => unknown;
+}
+
+/** A buffer a pixel reader may reuse from one call to the next: what it returned last is overwritten. */
+export interface PixelScratch {
+  buffer?: ArrayBuffer;
 }
 
 /** An instance's Pixel Data value as dcmjs gives it, read from its file first if it was left there. */
-export function pixelDataOf(p: ParsedDicom): unknown {
-  return p.dataset.PixelData ?? p.readPixelData?.();
+export function pixelDataOf(p: ParsedDicom, scratch?: PixelScratch): unknown {
+  return p.dataset.PixelData ?? p.readPixelData?.(scratch);
 }
 
 /**
@@ -142,10 +151,12 @@ export function readPart10Lazily(file: string): ParsedDicom {
     const { valueOffset, length } = px;
     const readPixelData =
       length !== undefined
-        ? () => {
+        ? (scratch?: PixelScratch) => {
             const again = openSync(file, "r");
             try {
-              return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
+              if (!scratch) return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
+              if (scratch.buffer?.byteLength !== length) scratch.buffer = new ArrayBuffer(length);
+              return [readOf(file, again, valueOffset, length, `${file}: `, new Uint8Array(scratch.buffer)).buffer];
             } finally {
               closeSync(again);
             }
@@ -167,9 +178,16 @@ export function readPart10Lazily(file: string): ParsedDicom {
  * readAt, a file shorter than it was (cut after it was scanned) refused as this file's; `prefix` starts the message
  * (the file's name where the caller cannot add it: the pixel reader's callers do not know the file).
  */
-function readOf(file: string, fd: number, position: number, length: number, prefix: string): Uint8Array {
+function readOf(
+  file: string,
+  fd: number,
+  position: number,
+  length: number,
+  prefix: string,
+  into?: Uint8Array,
+): Uint8Array {
   try {
-    return readAt(fd, position, length);
+    return readAt(fd, position, length, into);
   } catch (err) {
     throw new DelineateError("DLN_ERR_DICOM_PARSE", `${prefix}${messageOf(err)}`, { file }, { cause: err });
   }
