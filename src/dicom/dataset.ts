@@ -25,16 +25,16 @@ export interface ParsedDicom {
    * read from a file go into `scratch`'s buffer (made or remade at their length), which a caller decoding slice after
    * slice passes again: one buffer for a series instead of a fresh one per slice, each faulted in page by page.
    */
-  readPixelData?: (scratch?: PixelScratch) => unknown;
+  readPixelData?: (scratch?: ScratchBuffer) => unknown;
 }
 
 /** A buffer a pixel reader may reuse from one call to the next: what it returned last is overwritten. */
-export interface PixelScratch {
+export interface ScratchBuffer {
   buffer?: ArrayBuffer;
 }
 
 /** An instance's Pixel Data value as dcmjs gives it, read from its file first if it was left there. */
-export function pixelDataOf(p: ParsedDicom, scratch?: PixelScratch): unknown {
+export function pixelDataOf(p: ParsedDicom, scratch?: ScratchBuffer): unknown {
   return p.dataset.PixelData ?? p.readPixelData?.(scratch);
 }
 
@@ -133,11 +133,16 @@ const HEADER_GUESS = 64 * 1024;
  * @throws DelineateError DLN_ERR_DICOM_PARSE when the file is not readable Part 10 (callers add which file; the
  * pixel reader names it), or an error from opening the file.
  */
-export function readPart10Lazily(file: string): ParsedDicom {
+export function readPart10Lazily(file: string, scratch?: ScratchBuffer): ParsedDicom {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    let bytes = readOf(file, fd, 0, Math.min(size, HEADER_GUESS), "");
+    const guess = Math.min(size, HEADER_GUESS);
+    // the first bytes go into the caller's scratch when it passes one: nothing read is kept from them (values are
+    // copied out), so a folder scan reads every header into one buffer
+    if (scratch && (scratch.buffer?.byteLength ?? 0) < HEADER_GUESS) scratch.buffer = new ArrayBuffer(HEADER_GUESS);
+    const into = scratch?.buffer ? new Uint8Array(scratch.buffer, 0, guess) : undefined;
+    let bytes = readOf(file, fd, 0, guess, "", into);
     let layout = inspectPart10(bytes, size);
     const deflated = layout.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian;
     if (layout.incomplete || (deflated && bytes.length < size)) {
@@ -151,7 +156,7 @@ export function readPart10Lazily(file: string): ParsedDicom {
     const { valueOffset, length } = px;
     const readPixelData =
       length !== undefined
-        ? (scratch?: PixelScratch) => {
+        ? (scratch?: ScratchBuffer) => {
             const again = openSync(file, "r");
             try {
               if (!scratch) return [readOf(file, again, valueOffset, length, `${file}: `).buffer];

@@ -16,14 +16,15 @@ import { TransferSyntax } from "./uids.js";
  */
 
 type DictEntry = { vr?: string; name: string };
-const { DicomMetaDictionary, ValueRepresentation } = dcmjs.data;
+const { DicomMetaDictionary } = dcmjs.data;
 const { addAccessors, dicomJson } = dcmjs.utilities;
 const { encodingMapping } = dcmjs.constants;
 
-/** What `readFile` gives per element, the input of `naturalizeDataset`. */
+/** What `readFile` gives per element, the input of `naturalizeDataset`; with its dictionary entry, looked up once. */
 interface Element {
   vr: string;
   Value: unknown[];
+  entry: DictEntry | undefined;
 }
 type Dict = Record<string, Element>;
 
@@ -61,14 +62,6 @@ function tagInfo(tag: number): { key: string; entry: DictEntry | undefined } {
   }
   return info;
 }
-const entryByKey = new Map<string, DictEntry | undefined>();
-function entryOf(key: string): DictEntry | undefined {
-  if (entryByKey.has(key)) return entryByKey.get(key);
-  const entry = /^[0-9A-F]{8}$/.test(key) ? tagInfo(Number.parseInt(key, 16)).entry : undefined;
-  entryByKey.set(key, entry);
-  return entry;
-}
-
 /** TextDecoders per label, as dcmjs makes them (stateless: decode() without streaming). */
 const decoders = new Map<string, TextDecoder>();
 function decoderFor(label: string): TextDecoder {
@@ -186,7 +179,9 @@ class Part10Reader {
         value = ["ISO_IR 192"];
       }
       if (Object.hasOwn(dict, info.key)) throw new NotOurs(); // a repeated tag: dcmjs keeps the first's place
-      dict[info.key] = { vr, Value: vr === "PN" ? dicomJson.pnAddValueAccessors(value) : value };
+      // dcmjs would give a person name read with another VR accessors of its own (a String object, say)
+      if (info.entry?.vr === "PN" && vr !== "PN") throw new NotOurs();
+      dict[info.key] = { vr, Value: vr === "PN" ? dicomJson.pnAddValueAccessors(value) : value, entry: info.entry };
     }
     return dict;
   }
@@ -386,28 +381,34 @@ function numberOf(s: string): number | null {
   return cleaned === "" ? null : Number(cleaned);
 }
 
-/** dcmjs's DicomMetaDictionary.naturalizeDataset, step for step, with the dictionary lookups memoised. */
+/**
+ * dcmjs's DicomMetaDictionary.naturalizeDataset, step for step, into a plain object where dcmjs makes a Proxy whose
+ * one trap gives person names assigned later dcmjs's accessors (nothing in Delineate assigns into a parsed dataset;
+ * the headers scanFolder keeps were always plain copies). What the trap does on the way, for values read, is done
+ * here: person-name values carry the accessors already, and a person name read with another VR is left to dcmjs.
+ * The Proxy cost a dictionary of every keyword built on first use and a slow copy of each dataset after.
+ */
 function naturalise(dict: Dict): NaturalDataset {
-  const natural = ValueRepresentation.addTagAccessors({ _vrMap: {} }) as NaturalDataset & {
-    _vrMap: Record<string, string>;
-  };
+  const vrMap: Record<string, string> = {};
+  const natural: NaturalDataset = { _vrMap: vrMap };
   for (const key of Object.keys(dict)) {
     const data = dict[key]!;
-    const entry = entryOf(key);
+    const entry = data.entry;
     let name = key;
     if (entry) {
       name = entry.name;
-      if (entry.vr === "ox") natural._vrMap[name] = data.vr;
-      if (data.vr !== entry.vr) natural._vrMap[name] = data.vr;
+      if (entry.vr === "ox") vrMap[name] = data.vr;
+      if (data.vr !== entry.vr) vrMap[name] = data.vr;
     }
-    natural[name] = data.vr === "SQ" ? (data.Value as Dict[]).map(naturalise) : data.Value;
-    const set = natural[name] as unknown[];
-    if (set.length === 1) {
-      const first = set[0];
+    const value: unknown[] = data.vr === "SQ" ? (data.Value as Dict[]).map(naturalise) : data.Value;
+    if (value.length === 1) {
+      const first = value[0];
       natural[name] =
         first && typeof first === "object" && !(first as { length?: unknown }).length
-          ? addAccessors(set, first)
+          ? addAccessors(value, first)
           : first;
+    } else {
+      natural[name] = value;
     }
   }
   return natural;

@@ -3,8 +3,8 @@ import {
   num,
   nums,
   type ParsedDicom,
-  type PixelScratch,
   pixelDataOf,
+  type ScratchBuffer,
   str,
   strs,
 } from "../dicom/dataset.js";
@@ -30,7 +30,7 @@ export function decodeSlice(
   seriesInstanceUID: string,
   decoders?: PixelDecoders,
   mosaics?: Map<unknown, StoredFrame>,
-  scratch?: PixelScratch,
+  scratch?: ScratchBuffer,
 ): void {
   const s = storedSlice(inst, out.length, seriesInstanceUID, decoders, mosaics, scratch);
   rescaleInto(s.raw, out, s.signed, s.bitsStored, s.slope, s.intercept);
@@ -46,7 +46,7 @@ export function decodeSliceInt16(
   seriesInstanceUID: string,
   decoders?: PixelDecoders,
   mosaics?: Map<unknown, StoredFrame>,
-  scratch?: PixelScratch,
+  scratch?: ScratchBuffer,
 ): boolean {
   const s = storedSlice(inst, out.length, seriesInstanceUID, decoders, mosaics, scratch);
   return rescaleInt16(s.raw, out, s.signed, s.bitsStored, s.slope, s.intercept);
@@ -71,7 +71,7 @@ function storedSlice(
   seriesInstanceUID: string,
   decoders?: PixelDecoders,
   mosaics?: Map<unknown, StoredFrame>,
-  scratch?: PixelScratch,
+  scratch?: ScratchBuffer,
 ): StoredSlice {
   const ds = inst.dataset;
   const sop = str(ds, "SOPInstanceUID");
@@ -209,7 +209,7 @@ function storedValues(
   n: number,
   bad: (why: string, cause?: unknown) => DelineateError,
   decoders: PixelDecoders | undefined,
-  scratch?: PixelScratch,
+  scratch?: ScratchBuffer,
 ): StoredFrame {
   const ts = inst.transferSyntaxUID;
   let pixelData: unknown;
