@@ -1,18 +1,14 @@
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
-import dcmjs, { type NaturalDataset } from "dcmjs";
+import type { NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
 import { readAt } from "../fileRange.js";
+import { dcmjs } from "./dcmjsLibrary.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
 import { readPart10Natural } from "./part10Reader.js";
 import { SequenceWriter, splitTrailingSequences } from "./sequenceWriter.js";
 import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
-
-dcmjs.log.setLevel("silent");
-// dcmjs reports each ambiguous dictionary VR ("xs", "ox") it resolves as an error on the console; it resolves them
-// as the standard says (US/OW when the file does not tell), so the lines are noise in convert's stderr
-dcmjs.log.getLogger("validation.dcmjs").setLevel("silent");
 
 /** A Part 10 file read into dcmjs's naturalised form, with the transfer syntax and the meta SOP class. */
 export interface ParsedDicom {
@@ -91,7 +87,7 @@ function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDi
  */
 export function naturaliseWithDcmjs(bytes: Uint8Array, options: { untilTag?: string } = {}): ParsedDicom {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...options, ...extra });
+  const read = (extra: object) => dcmjs().data.DicomMessage.readFile(ab, { ...options, ...extra });
   // dcmjs throws plain errors (or strings): typed here, its message kept as the reason and the error as the cause
   const unreadable = (err: unknown) => new DelineateError("DLN_ERR_DICOM_PARSE", messageOf(err), {}, { cause: err });
   let dict: ReturnType<typeof read>;
@@ -108,8 +104,8 @@ export function naturaliseWithDcmjs(bytes: Uint8Array, options: { untilTag?: str
     }
   }
   try {
-    const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
-    const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+    const meta = dcmjs().data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+    const dataset = dcmjs().data.DicomMetaDictionary.naturalizeDataset(dict.dict);
     return {
       dataset,
       transferSyntaxUID: String(meta.TransferSyntaxUID ?? ""),
@@ -236,8 +232,9 @@ export function writePart10(input: NaturalDataset): Uint8Array {
   const pixels = nativePixels(rest, pixelData);
   if (pixelData instanceof PixelFiller && !pixels)
     throw new DelineateError("DLN_ERR_INTERNAL", "a PixelFiller must be the dataset's last element");
-  const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  const all = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
+  const { DicomDict, DicomMetaDictionary } = dcmjs().data;
+  const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
+  const all = DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
   const { head: headTags, sequences } = splitTrailingSequences(all);
   dict.dict = Object.fromEntries(headTags.map((t) => [t, all[t]]));
   const head = new Uint8Array(dict.write());

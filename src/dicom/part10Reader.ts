@@ -1,4 +1,6 @@
-import dcmjs, { type NaturalDataset } from "dcmjs";
+import type { NaturalDataset } from "dcmjs";
+import { ENCODINGS, oneItemList, type PersonName, personNames, withPersonNameAccessors } from "./naturalForms.js";
+import { STANDARD_TAGS, TAG_RANGES } from "./standardDictionary.js";
 import { TransferSyntax } from "./uids.js";
 
 /**
@@ -8,17 +10,15 @@ import { TransferSyntax } from "./uids.js";
  * Why not dcmjs: its reader costs 2–5 ms of CPU per CT header (a stream object per item, a Tag object and a
  * string per element, strings built a character at a time), 62% of `convert`'s time on a 300-slice series
  * (bench/CONVERT.md). This reader gives the same dict dcmjs's `DicomMessage.readFile` gives (tag → { vr, Value }),
- * value by value, and naturalises it as `DicomMetaDictionary.naturalizeDataset` does, with dcmjs's own dictionary,
- * proxies and person-name accessors; only the byte walking is ours. Where dcmjs would do something this reader does
+ * value by value, and naturalises it as `DicomMetaDictionary.naturalizeDataset` does, with dcmjs's dictionary
+ * (src/dicom/standardDictionary.ts, generated from it) and value forms (naturalForms.ts): dcmjs itself is not
+ * loaded unless a file needs it. Where dcmjs would do something this reader does
  * not copy exactly (big endian, deflate, encapsulated pixel data, a VR of UN for a known tag, a length that does not
  * fit, an unsupported character set, any error), it answers undefined and the caller asks dcmjs, which then gives
  * the same dataset, or the same error, as before. test/unit/part10Reader.test.ts compares the two on every file.
  */
 
 type DictEntry = { vr?: string; name: string };
-const { DicomMetaDictionary } = dcmjs.data;
-const { addAccessors, dicomJson } = dcmjs.utilities;
-const { encodingMapping } = dcmjs.constants;
 
 /** What `readFile` gives per element, the input of `naturalizeDataset`; with its dictionary entry, looked up once. */
 interface Element {
@@ -47,21 +47,30 @@ const BINARY_SIZE: Record<string, number> = { FL: 4, FD: 8, SL: 4, SS: 2, UL: 4,
 /** what dcmjs gives for an empty value of those VRs (their `defaultValue`; AT has none) */
 const BINARY_EMPTY: Record<string, number | undefined> = { FL: 0, FD: 0, SL: 0, SS: 0, UL: 0, US: 0, AT: undefined };
 
-/**
- * Memo of dcmjs's dictionary per tag: its lookups parse the key string through a proxy each time. A cache of a
- * constant table, not state: the answers never change.
- */
+/** dcmjs's standard dictionary, by tag number. A constant table. */
+const STANDARD = new Map(STANDARD_TAGS.map(([tag, vr, name]) => [tag, { vr, name }]));
+
+/** A tag's entry as dcmjs's dictionary answers "(GGGG,EEEE)": its table, else a repeating-group range. */
+function dictionaryEntry(tag: number): DictEntry | undefined {
+  const entry = STANDARD.get(tag);
+  if (entry) return entry;
+  const group = tag >>> 16;
+  const element = tag & 0xffff;
+  const range = TAG_RANGES.find(([min, max, el]) => group >= min && group <= max && element === el);
+  return range && { vr: range[3], name: range[4] };
+}
+
+/** Memo per tag of its key and entry: a cache of constant answers, not state. */
 const tagInfos = new Map<number, { key: string; entry: DictEntry | undefined }>();
 function tagInfo(tag: number): { key: string; entry: DictEntry | undefined } {
   let info = tagInfos.get(tag);
   if (!info) {
-    const key = tag.toString(16).toUpperCase().padStart(8, "0");
-    const entry = DicomMetaDictionary.dictionary[`(${key.slice(0, 4)},${key.slice(4)})`];
-    info = { key, entry };
+    info = { key: tag.toString(16).toUpperCase().padStart(8, "0"), entry: dictionaryEntry(tag) };
     tagInfos.set(tag, info);
   }
   return info;
 }
+
 /** TextDecoders per label, as dcmjs makes them (stateless: decode() without streaming). */
 const decoders = new Map<string, TextDecoder>();
 function decoderFor(label: string): TextDecoder {
@@ -174,14 +183,18 @@ class Part10Reader {
       if (tag === SPECIFIC_CHARACTER_SET) {
         // dcmjs decodes the rest with the first set and calls the data set UTF-8; several sets make it throw
         const coding = String(value[0]).replace(/[_ ]/g, "-").toLowerCase();
-        if (value.length !== 1 || !Object.hasOwn(encodingMapping, coding)) throw new NotOurs();
-        charset = encodingMapping[coding];
+        if (value.length !== 1 || !Object.hasOwn(ENCODINGS, coding)) throw new NotOurs();
+        charset = ENCODINGS[coding];
         value = ["ISO_IR 192"];
       }
       if (Object.hasOwn(dict, info.key)) throw new NotOurs(); // a repeated tag: dcmjs keeps the first's place
       // dcmjs would give a person name read with another VR accessors of its own (a String object, say)
       if (info.entry?.vr === "PN" && vr !== "PN") throw new NotOurs();
-      dict[info.key] = { vr, Value: vr === "PN" ? dicomJson.pnAddValueAccessors(value) : value, entry: info.entry };
+      dict[info.key] = {
+        vr,
+        Value: vr === "PN" ? withPersonNameAccessors(value as PersonName[]) : value,
+        entry: info.entry,
+      };
     }
     return dict;
   }
@@ -300,7 +313,7 @@ class Part10Reader {
         return [this.text(start, end, charset).trimEnd()];
       case "PN": {
         const s = this.text(start, end, charset);
-        return dicomJson.pnConvertToJsonObject(s.length > 0 && !s.endsWith(" ") ? s : s.slice(0, -1));
+        return personNames(s.length > 0 && !s.endsWith(" ") ? s : s.slice(0, -1));
       }
       default:
         return this.numbers(vr, start, length);
@@ -405,7 +418,7 @@ function naturalise(dict: Dict): NaturalDataset {
       const first = value[0];
       natural[name] =
         first && typeof first === "object" && !(first as { length?: unknown }).length
-          ? addAccessors(value, first)
+          ? oneItemList(value, first)
           : first;
     } else {
       natural[name] = value;

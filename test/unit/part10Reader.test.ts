@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import dcmjs from "dcmjs";
 import { naturaliseWithDcmjs, type ParsedDicom, parsePart10 } from "../../src/dicom/dataset.js";
 import { inspectPart10 } from "../../src/dicom/declaredLengths.js";
+import { ENCODINGS } from "../../src/dicom/naturalForms.js";
 import { readPart10Natural } from "../../src/dicom/part10Reader.js";
+import { STANDARD_TAGS, TAG_RANGES } from "../../src/dicom/standardDictionary.js";
 import { TransferSyntax } from "../../src/dicom/uids.js";
 import { DelineateError } from "../../src/errors.js";
 import { ROOT, sharedData } from "../helpers/tools.js";
@@ -25,6 +28,19 @@ function* dicomFiles(dir: string): Generator<string> {
 const json = (ds: unknown) =>
   JSON.stringify(ds, (_k, v) => (v instanceof ArrayBuffer ? Buffer.from(v).toString("hex") : v));
 
+/** Each value as text (String(): a person name's toString), into sequences' items. */
+function texts(ds: Record<string, unknown>): unknown {
+  return Object.fromEntries(
+    Object.entries(ds).map(([k, v]) => [
+      k,
+      Array.isArray(v) &&
+      v.every((x) => x && typeof x === "object" && !(x instanceof ArrayBuffer) && !("Alphabetic" in x))
+        ? v.map((item) => texts(item as Record<string, unknown>))
+        : String(v),
+    ]),
+  );
+}
+
 /** Our reader against dcmjs on `bytes`: the same dataset when ours reads it, or undefined when it leaves it. */
 function compare(bytes: Uint8Array, what: string): "ours" | "dcmjs" {
   const ours = readPart10Natural(bytes);
@@ -39,6 +55,7 @@ function compare(bytes: Uint8Array, what: string): "ours" | "dcmjs" {
   assert.ok(reference, `${what}: ours read what dcmjs refuses (${String(refused)})`);
   assert.deepStrictEqual(ours.dataset, reference.dataset, what);
   assert.equal(json(ours.dataset), json(reference.dataset), what);
+  assert.deepStrictEqual(texts(ours.dataset), texts(reference.dataset), what);
   assert.equal(ours.transferSyntaxUID, reference.transferSyntaxUID, what);
   assert.equal(ours.mediaStorageSOPClassUID, reference.mediaStorageSOPClassUID, what);
   return "ours";
@@ -89,6 +106,21 @@ describe("our Part 10 reader gives dcmjs's naturalised dataset", () => {
     assert.ok(counts.dcmjs > 50, `dcmjs read ${counts.dcmjs}: the files ours leaves are still there`);
   });
 
+  it("names and types elements with dcmjs's dictionary and character sets", () => {
+    const lookup = (group: number, element: number) => {
+      const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+      const e = dcmjs.data.DicomMetaDictionary.dictionary[`(${hex(group)},${hex(element)})`];
+      return e && [e.vr ?? "", e.name];
+    };
+    assert.ok(STANDARD_TAGS.length > 5000);
+    for (const [tag, vr, name] of STANDARD_TAGS) assert.deepEqual(lookup(tag >>> 16, tag & 0xffff), [vr, name]);
+    for (const [min, max, element, vr, name] of TAG_RANGES) {
+      for (const group of [min, min + 1, (min + max) >> 1, max]) assert.deepEqual(lookup(group, element), [vr, name]);
+      for (const group of [min - 1, max + 1]) assert.notDeepEqual(lookup(group, element), [vr, name]);
+    }
+    assert.deepEqual({ ...ENCODINGS }, { ...dcmjs.constants.encodingMapping });
+  });
+
   it("reads implicit VR: nested sequences of undefined length, empty items dropped, Latin-1 text, numbers", () => {
     const inner = implicit(0x0008, 0x1155, "1.2.3\0"); // ReferencedSOPInstanceUID
     const bytes = part10(TransferSyntax.ImplicitVRLittleEndian, [
@@ -117,6 +149,8 @@ describe("our Part 10 reader gives dcmjs's naturalised dataset", () => {
     const refd = ds.ReferencedImageSequence as { ReferencedSOPInstanceUID: string }[];
     assert.equal(refd.length, 1, "the empty item is dropped, as dcmjs drops it");
     assert.equal(refd[0]!.ReferencedSOPInstanceUID, "1.2.3");
+    assert.equal((refd as unknown as { ReferencedSOPInstanceUID: string }).ReferencedSOPInstanceUID, "1.2.3");
+    assert.equal(String(ds.PatientName), "Müller^Jörg");
     const series = (ds.ReferencedSeriesSequence as { ReferencedInstanceSequence?: unknown[] }[])[0]!;
     assert.equal(series.ReferencedInstanceSequence?.length, 1, "a defined-length item's empty item is dropped too");
   });
