@@ -106,10 +106,13 @@ async function convertProfile(series: string, dir: string): Promise<Record<strin
     path.join(dir, "profiled.nii"),
   ]);
   return profileSplit(profDir, {
-    "header parse (dcmjs, scanFolder)": ["scanFolder"],
-    "pixel decode and NIfTI write": ["writeNiftiFile"],
+    "header read and parse (scanFolder)": ["scanFolder"],
+    "pixel read": ["pixelDataOf"],
+    "rescale to int16": ["rescaleInt16"],
+    "NIfTI writes": ["writeAll"],
     "module loading": ["loadAndTranslate", "compileSourceTextModule", "getModuleJobForImport", "moduleStrategy"],
     "volume plan": ["seriesToVolumes"],
+    "garbage collection": ["(garbage collector)"],
   });
 }
 

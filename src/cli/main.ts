@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Config } from "../config/schema.js";
 import { DelineateError } from "../errors.js";
+import { readJsonFile } from "../jsonFile.js";
 import type { OutputKind } from "../route/rules.js";
 import type { SegmentFolderReport } from "./segmentFolder.js";
 
@@ -56,8 +57,11 @@ interface Options {
   to?: string;
 }
 
-/** One command: its options and positionals, and the configuration file it reads (read only when it needs it). */
-type Command = (values: Options, positionals: string[], config: () => Readonly<Config>) => Promise<number>;
+/**
+ * One command: its options and positionals, and the configuration file it reads (read, and the schema's library
+ * loaded, only when it needs it).
+ */
+type Command = (values: Options, positionals: string[], config: () => Promise<Readonly<Config>>) => Promise<number>;
 
 async function main(argv: string[]): Promise<number> {
   // asking for help is a success: `delineate --help` and `-h` print the usage and exit 0
@@ -92,7 +96,6 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
-  const { loadConfig } = await import("../config/load.js");
   const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!run) {
     process.stderr.write(`unknown command "${command}"\n${USAGE}`);
@@ -100,13 +103,13 @@ async function main(argv: string[]): Promise<number> {
   }
   // --role wins over DELINEATE_ROLES, as the environment wins over the file
   const env = values.role ? { ...process.env, DELINEATE_ROLES: values.role } : process.env;
-  return run(values, positionals, () => loadConfig(configFile, env));
+  return run(values, positionals, async () => (await import("../config/load.js")).loadConfig(configFile, env));
 }
 
 /** `serve`: runs the node until SIGINT or SIGTERM. */
 const serve: Command = async (_values, _positionals, readConfig) => {
   const [{ createLogger }, { startNode }] = await Promise.all([import("../log.js"), import("../node.js")]);
-  const config = readConfig();
+  const config = await readConfig();
   const log = createLogger({ level: config.log.level, ...(config.log.file ? { file: config.log.file } : {}) });
   const node = await startNode(config, log);
   const stop = async (signal: string) => {
@@ -138,7 +141,7 @@ const store: Command = async (values, positionals) => {
 /** `models`: each installed model package, its version and whether it loads. */
 const models: Command = async (_values, _positionals, readConfig) => {
   const { loadModelPackage } = await import("../models/loadModel.js");
-  const config = readConfig();
+  const config = await readConfig();
   let bad = 0;
   for (const id of readdirSync(config.model.dir, { withFileTypes: true })
     .filter((d) => d.isDirectory())
@@ -166,7 +169,7 @@ const segment: Command = async (values, positionals, readConfig) => {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", "segment needs one FOLDER and --out DIR");
   if (/\.nii(\.gz)?$/i.test(folder)) {
     const { segmentNiftiCommand } = await import("./segmentNifti.js");
-    return segmentNiftiCommand(folder, values.out, values.model, values.probabilities ?? false, readConfig());
+    return segmentNiftiCommand(folder, values.out, values.model, values.probabilities ?? false, await readConfig());
   }
   const [
     { createLogger },
@@ -187,7 +190,7 @@ const segment: Command = async (values, positionals, readConfig) => {
     import("../outputs/uid.js"),
     import("../version.js"),
   ]);
-  const config = readConfig();
+  const config = await readConfig();
   const log = createLogger({ level: "warn" });
   const model = loadModelPackage(config.model.dir, values.model ?? config.model.id);
   const [rule] = resolveRules(undefined, model.manifest.id, () => model.manifest);
@@ -259,7 +262,21 @@ const convert: Command = async (values, positionals, readConfig) => {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", "convert needs one FOLDER and --out FILE.nii or FILE.nii.gz");
   }
   const { convertFolder } = await import("./convertFolder.js");
-  const report = await convertFolder(folder, values.out, readConfig().volume);
+  // convert reads only the volume section: without one (the default file's case) it has the schema's defaults
+  // (DEFAULT_VOLUME_OPTIONS, test/unit/config.test.ts), and the whole file is not validated, which takes loading zod:
+  // a tenth of converting a 300-slice CT
+  const configFile = values.config ?? DEFAULT_CONFIG;
+  const raw = readJsonFile(
+    configFile,
+    "DLN_ERR_CONFIG_INVALID",
+    (why) => `cannot read configuration ${configFile}: ${why}`,
+    {
+      file: configFile,
+    },
+  );
+  const plain = raw !== null && typeof raw === "object" && !Array.isArray(raw);
+  const volume = plain && !("volume" in raw) ? {} : (await readConfig()).volume; // a bad file: loadConfig says why
+  const report = await convertFolder(folder, values.out, volume);
   for (const u of report.unreadable) process.stderr.write(`delineate: skipped ${u.file}: ${u.reason}\n`);
   for (const s of report.skipped)
     process.stderr.write(`delineate: series ${s.seriesInstanceUID} has no image to convert: ${s.reason}\n`);

@@ -1,6 +1,13 @@
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { type NaturalDataset, type ParsedDicom, readPart10Lazily, str, withSopClass } from "../dicom/dataset.js";
+import {
+  type NaturalDataset,
+  type ParsedDicom,
+  readPart10Lazily,
+  type ScratchBuffer,
+  str,
+  withSopClass,
+} from "../dicom/dataset.js";
 import { DelineateError } from "../errors.js";
 
 export interface FolderSeries {
@@ -27,10 +34,11 @@ export function scanFolder(folder: string): {
     throw new DelineateError("DLN_ERR_CONFIG_INVALID", `${folder} is not a folder`);
   const series = new Map<string, FolderSeries>();
   const unreadable: { file: string; reason: string }[] = [];
+  const scratch: ScratchBuffer = {}; // every header is read into one buffer
   for (const file of walk(folder)) {
     let instance: ParsedDicom;
     try {
-      instance = readPart10Lazily(file);
+      instance = readPart10Lazily(file, scratch);
     } catch (err) {
       unreadable.push({ file, reason: (err as Error).message });
       continue;

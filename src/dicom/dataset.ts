@@ -1,17 +1,14 @@
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
-import dcmjs, { type NaturalDataset } from "dcmjs";
+import type { NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
 import { readAt } from "../fileRange.js";
+import { dcmjs } from "./dcmjsLibrary.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
+import { readPart10Natural } from "./part10Reader.js";
 import { SequenceWriter, splitTrailingSequences } from "./sequenceWriter.js";
 import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
-
-dcmjs.log.setLevel("silent");
-// dcmjs reports each ambiguous dictionary VR ("xs", "ox") it resolves as an error on the console; it resolves them
-// as the standard says (US/OW when the file does not tell), so the lines are noise in convert's stderr
-dcmjs.log.getLogger("validation.dcmjs").setLevel("silent");
 
 /** A Part 10 file read into dcmjs's naturalised form, with the transfer syntax and the meta SOP class. */
 export interface ParsedDicom {
@@ -21,16 +18,25 @@ export interface ParsedDicom {
   mediaStorageSOPClassUID: string;
   /**
    * Top-level UI values as the file holds them, by tag ("0020000D"): dcmjs drops every character a UID cannot hold
-   * when it reads one ("1.2/3" becomes "1.23"), so a UID is checked here, never in `dataset`.
+   * when it reads one ("1.2/3" becomes "1.23"), and our reader copies it, so a UID is checked here, never in `dataset`.
    */
   rawUIDs?: Record<string, string>;
-  /** the Pixel Data value, read from the file when asked for: set when the dataset was read without it */
-  readPixelData?: () => unknown;
+  /**
+   * the Pixel Data value, read from the file when asked for: set when the dataset was read without it. Native pixels
+   * read from a file go into `scratch`'s buffer (made or remade at their length), which a caller decoding slice after
+   * slice passes again: one buffer for a series instead of a fresh one per slice, each faulted in page by page.
+   */
+  readPixelData?: (scratch?: ScratchBuffer) => unknown;
+}
+
+/** A buffer a pixel reader may reuse from one call to the next: what it returned last is overwritten. */
+export interface ScratchBuffer {
+  buffer?: ArrayBuffer;
 }
 
 /** An instance's Pixel Data value as dcmjs gives it, read from its file first if it was left there. */
-export function pixelDataOf(p: ParsedDicom): unknown {
-  return p.dataset.PixelData ?? p.readPixelData?.();
+export function pixelDataOf(p: ParsedDicom, scratch?: ScratchBuffer): unknown {
+  return p.dataset.PixelData ?? p.readPixelData?.(scratch);
 }
 
 /**
@@ -76,8 +82,17 @@ const NATIVE_SYNTAXES = new Set<string>([
 ]);
 
 function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDicom {
+  // our reader for the common syntaxes (a tenth of dcmjs's time); dcmjs for the rest, and for every error
+  return (options.untilTag === undefined ? readPart10Natural(bytes) : undefined) ?? naturaliseWithDcmjs(bytes, options);
+}
+
+/**
+ * A Part 10 file read by dcmjs alone (what naturalise falls back to; the reference its own reader is tested against).
+ * @throws DelineateError DLN_ERR_DICOM_PARSE when dcmjs cannot read the bytes.
+ */
+export function naturaliseWithDcmjs(bytes: Uint8Array, options: { untilTag?: string } = {}): ParsedDicom {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const read = (extra: object) => dcmjs.data.DicomMessage.readFile(ab, { ...options, ...extra });
+  const read = (extra: object) => dcmjs().data.DicomMessage.readFile(ab, { ...options, ...extra });
   // dcmjs throws plain errors (or strings): typed here, its message kept as the reason and the error as the cause
   const unreadable = (err: unknown) => new DelineateError("DLN_ERR_DICOM_PARSE", messageOf(err), {}, { cause: err });
   let dict: ReturnType<typeof read>;
@@ -94,8 +109,8 @@ function naturalise(bytes: Uint8Array, options: { untilTag?: string }): ParsedDi
     }
   }
   try {
-    const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
-    const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+    const meta = dcmjs().data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+    const dataset = dcmjs().data.DicomMetaDictionary.naturalizeDataset(dict.dict);
     return {
       dataset,
       rawUIDs: rawUIDsOf(dict.dict),
@@ -131,11 +146,16 @@ const HEADER_GUESS = 64 * 1024;
  * @throws DelineateError DLN_ERR_DICOM_PARSE when the file is not readable Part 10 (callers add which file; the
  * pixel reader names it), or an error from opening the file.
  */
-export function readPart10Lazily(file: string): ParsedDicom {
+export function readPart10Lazily(file: string, scratch?: ScratchBuffer): ParsedDicom {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    let bytes = readOf(file, fd, 0, Math.min(size, HEADER_GUESS), "");
+    const guess = Math.min(size, HEADER_GUESS);
+    // the first bytes go into the caller's scratch when it passes one: nothing read is kept from them (values are
+    // copied out), so a folder scan reads every header into one buffer
+    if (scratch && (scratch.buffer?.byteLength ?? 0) < HEADER_GUESS) scratch.buffer = new ArrayBuffer(HEADER_GUESS);
+    const into = scratch?.buffer ? new Uint8Array(scratch.buffer, 0, guess) : undefined;
+    let bytes = readOf(file, fd, 0, guess, "", into);
     let layout = inspectPart10(bytes, size);
     const deflated = layout.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian;
     if (layout.incomplete || (deflated && bytes.length < size)) {
@@ -149,10 +169,12 @@ export function readPart10Lazily(file: string): ParsedDicom {
     const { valueOffset, length } = px;
     const readPixelData =
       length !== undefined
-        ? () => {
+        ? (scratch?: ScratchBuffer) => {
             const again = openSync(file, "r");
             try {
-              return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
+              if (!scratch) return [readOf(file, again, valueOffset, length, `${file}: `).buffer];
+              if (scratch.buffer?.byteLength !== length) scratch.buffer = new ArrayBuffer(length);
+              return [readOf(file, again, valueOffset, length, `${file}: `, new Uint8Array(scratch.buffer)).buffer];
             } finally {
               closeSync(again);
             }
@@ -174,9 +196,16 @@ export function readPart10Lazily(file: string): ParsedDicom {
  * readAt, a file shorter than it was (cut after it was scanned) refused as this file's; `prefix` starts the message
  * (the file's name where the caller cannot add it: the pixel reader's callers do not know the file).
  */
-function readOf(file: string, fd: number, position: number, length: number, prefix: string): Uint8Array {
+function readOf(
+  file: string,
+  fd: number,
+  position: number,
+  length: number,
+  prefix: string,
+  into?: Uint8Array,
+): Uint8Array {
   try {
-    return readAt(fd, position, length);
+    return readAt(fd, position, length, into);
   } catch (err) {
     throw new DelineateError("DLN_ERR_DICOM_PARSE", `${prefix}${messageOf(err)}`, { file }, { cause: err });
   }
@@ -220,8 +249,9 @@ export function writePart10(input: NaturalDataset): Uint8Array {
   const pixels = nativePixels(rest, pixelData);
   if (pixelData instanceof PixelFiller && !pixels)
     throw new DelineateError("DLN_ERR_INTERNAL", "a PixelFiller must be the dataset's last element");
-  const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  const all = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
+  const { DicomDict, DicomMetaDictionary } = dcmjs().data;
+  const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
+  const all = DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
   const { head: headTags, sequences } = splitTrailingSequences(all);
   dict.dict = Object.fromEntries(headTags.map((t) => [t, all[t]]));
   const head = new Uint8Array(dict.write());
@@ -264,8 +294,14 @@ function hasNonAscii(value: unknown): boolean {
   return false;
 }
 
-/** A parsed instance's dataset with its SOP Class UID, taken from the meta header when the dataset's is empty. */
+/**
+ * A parsed instance's dataset with its SOP Class UID, taken from the meta header when the dataset's is empty: a copy
+ * then, the dataset itself when it has one (never assigned into, like every parsed dataset).
+ */
 export function withSopClass(p: ParsedDicom): NaturalDataset {
+  const own = p.dataset.SOPClassUID;
+  // already what the copy would hold: the dataset itself (a folder scan's 300 copies were a tenth of its time)
+  if (typeof own === "string" && own !== "" && own === own.trim()) return p.dataset;
   return { ...p.dataset, SOPClassUID: str(p.dataset, "SOPClassUID") || p.mediaStorageSOPClassUID };
 }
 

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { Decoder as LosslessJpegDecoder } from "jpeg-lossless-decoder-js";
+import type { Decoder as LosslessJpegDecoder } from "jpeg-lossless-decoder-js";
 import { DelineateError } from "../errors.js";
 import { TransferSyntax } from "./uids.js";
 
@@ -56,6 +56,9 @@ export async function loadPixelDecoders(): Promise<PixelDecoders> {
   // OpenJPEG prints progress lines through Emscripten's print: keep them off our stdout (convert lists files there)
   const quiet = { print: () => {}, printErr: () => {} };
   const load = (name: string) => (require(name) as (options: object) => Promise<WasmModule>)(quiet);
+  // loaded here, not with this module: convert imports it for every folder, and it costs ~40 ms of CPU to load
+  const { Decoder } = require("jpeg-lossless-decoder-js") as { Decoder: typeof LosslessJpegDecoder };
+  const decodeLosslessJpeg = (encoded: Uint8Array, layout: FrameLayout) => losslessJpeg(Decoder, encoded, layout);
   const [openjpeg, charls, turbo] = await Promise.all([
     load("@cornerstonejs/codec-openjpeg/decodewasmjs"),
     load("@cornerstonejs/codec-charls/decodewasmjs"),
@@ -129,7 +132,7 @@ function decodeWasm(decoder: WasmDecoder, encoded: Uint8Array, layout: FrameLayo
  * Huffman code ends in the byte before it, and leaves that pixel 0 (WG04 CT2 lost its last pixel so). Handing it
  * the codestream with the marker replaced by zero bytes lets it finish the last code; it stops at the last pixel.
  */
-function decodeLosslessJpeg(encoded: Uint8Array, layout: FrameLayout): StoredFrame {
+function losslessJpeg(Decoder: typeof LosslessJpegDecoder, encoded: Uint8Array, layout: FrameLayout): StoredFrame {
   const bytesPerSample = layout.bitsAllocated > 8 ? 2 : 1;
   // the marker is within the last few bytes: after it, at most the padding to an even length (0 or FF)
   let eoi = encoded.byteLength - 2;
@@ -139,7 +142,7 @@ function decodeLosslessJpeg(encoded: Uint8Array, layout: FrameLayout): StoredFra
   stream.set(encoded.subarray(0, end));
   let out: ReturnType<LosslessJpegDecoder["decode"]>;
   try {
-    out = new LosslessJpegDecoder().decode(stream.buffer, 0, stream.byteLength, bytesPerSample);
+    out = new Decoder().decode(stream.buffer, 0, stream.byteLength, bytesPerSample);
   } catch (e) {
     throw corrupt(e instanceof Error ? e.message : `the decoder failed (${String(e)})`, e);
   }

@@ -1,4 +1,4 @@
-import dcmjs from "dcmjs";
+import { dcmjs } from "./dcmjsLibrary.js";
 import { TransferSyntax } from "./uids.js";
 
 /** An element of a denaturalised dataset, as dcmjs holds it: its VR and its values (items, for a sequence). */
@@ -87,8 +87,9 @@ export class SequenceWriter {
     const key = plain ? `${tag}${el.vr}${JSON.stringify(el.Value ?? null)}` : undefined;
     const known = key === undefined ? undefined : this.leaves.get(key);
     if (known) return known;
-    const stream = new dcmjs.data.WriteBufferStream(256, true);
-    dcmjs.data.DicomMessage.write({ [tag]: el }, stream, TransferSyntax.ExplicitVRLittleEndian, {
+    const { DicomMessage, WriteBufferStream } = dcmjs().data;
+    const stream = new WriteBufferStream(256, true);
+    DicomMessage.write({ [tag]: el }, stream, TransferSyntax.ExplicitVRLittleEndian, {
       allowInvalidVRLength: false,
     });
     const bytes = new Uint8Array(stream.getBuffer());

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import dcmjs, { type NaturalDataset } from "dcmjs";
+import type { NaturalDataset } from "dcmjs";
+import { dcmjs } from "../dicom/dcmjsLibrary.js";
 import { requireDicomUid, TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type PacsConnection, PacsHttp, parseJsonBody } from "./http.js";
@@ -115,6 +116,6 @@ export class DicomWebClient {
         path,
       });
     }
-    return items.map((item: Record<string, unknown>) => dcmjs.data.DicomMetaDictionary.naturalizeDataset(item));
+    return items.map((item: Record<string, unknown>) => dcmjs().data.DicomMetaDictionary.naturalizeDataset(item));
   }
 }

@@ -28,7 +28,23 @@ declare module "dcmjs" {
       DicomMetaDictionary: {
         naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;
         denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
+        /** keyed "(GGGG,EEEE)", hexadecimal in capitals */
+        dictionary: Record<string, { vr?: string; name: string } | undefined>;
       };
+      ValueRepresentation: {
+        addTagAccessors<T extends object>(tag: T): T;
+      };
+    };
+    utilities: {
+      addAccessors<T extends object>(dest: T, sqZero?: unknown): T;
+      dicomJson: {
+        pnConvertToJsonObject(value: string): unknown[];
+        pnAddValueAccessors<T extends object>(value: T): T;
+      };
+    };
+    constants: {
+      /** DICOM character set (lower case, "-" for " " and "_") to TextDecoder label */
+      encodingMapping: Record<string, string>;
     };
     log: {
       setLevel(level: string): void;

@@ -1,4 +1,4 @@
-import { num, nums, type ParsedDicom, str, withSopClass } from "../dicom/dataset.js";
+import { num, nums, type ParsedDicom, type ScratchBuffer, str, withSopClass } from "../dicom/dataset.js";
 import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
 import { median, orientationFromIOP, sortAlongNormal, stackSpacing, stepAngle, type Vec3 } from "./geometry.js";
@@ -139,10 +139,11 @@ export function planVolume(input: readonly ParsedDicom[], options: VolumeOptions
     slices: sliceSources(instances, order, positions),
   };
   const mosaics = new Map<unknown, StoredFrame>(); // a mosaic is decoded once for all its tiles
+  const scratch: ScratchBuffer = {}; // one buffer for the slices read from files, each decoded before the next is read
   const readSlice = (k: number, out: Float32Array) =>
-    decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+    decodeSlice(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics, scratch);
   const readSliceInt16 = (k: number, out: Int16Array) =>
-    decodeSliceInt16(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics);
+    decodeSliceInt16(instances[order[k]!]!, out, seriesInstanceUID, options.decoders, mosaics, scratch);
   if (!tilt.sheared && !spacing.irregular) return { grid, readSlice, readSliceInt16, warnings: [] };
   return resampledPlan({ grid, positions: order.map((i) => positions[i]!), readSlice }, tilt, spacing, steps);
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { DelineateError } from "../../src/errors.js";
+import { DEFAULT_VOLUME_OPTIONS } from "../../src/volume/seriesToVolume.js";
 import { ROOT, tempDir } from "../helpers/tools.js";
 
 const DEFAULT = path.join(ROOT, "config", "default.json");
@@ -14,6 +15,11 @@ describe("configuration", () => {
     assert.equal(c.model.dir, path.join(ROOT, "models"));
     assert.equal(c.dataDir, path.join(ROOT, "var"));
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.pacs));
+  });
+  it("gives a file without a volume section the volume options convert uses without reading the file whole", () => {
+    const c = loadConfig(DEFAULT, {});
+    assert.equal("volume" in JSON.parse(readFileSync(DEFAULT, "utf8")), false, "the shipped default has none");
+    assert.deepEqual(c.volume, { ...DEFAULT_VOLUME_OPTIONS });
   });
   it("lets the environment override the file", () => {
     const c = loadConfig(DEFAULT, {
