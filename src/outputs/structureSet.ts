@@ -11,7 +11,7 @@ import {
   ds,
   sourceImageReferences,
 } from "./attributes.js";
-import { traceMask } from "./contours.js";
+import { traceLabels } from "./contours.js";
 
 export interface StructureSetInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -88,101 +88,134 @@ function roiContours(input: StructureSetInput): RoiContours[] {
   const [nx, ny, nz] = volume.dims;
   const plane = nx * ny;
   const includes = input.externalIncludes ?? [];
-  const rois = input.segmentLabels.map((label) => ({
-    label,
-    contours: [] as NaturalDataset[],
-    values: new Set(label.rtInterpretedType === "EXTERNAL" ? [label.value, ...includes] : [label.value]),
-  }));
-  const wanted = new Map(input.segmentLabels.map((l) => [l.value, l]));
+  const rois = input.segmentLabels.map((label) => {
+    const values = label.rtInterpretedType === "EXTERNAL" ? [label.value, ...includes] : [label.value];
+    // the label values a ROI covers, as a lookup table the tracer reads per pixel
+    const member = new Uint8Array(256);
+    for (const v of values) if (v >= 0 && v < 256) member[v] = 1;
+    return { label, contours: [] as NaturalDataset[], values, member };
+  });
+  const wanted = new Uint8Array(256);
+  for (const l of input.segmentLabels) if (l.value >= 0 && l.value < 256) wanted[l.value] = 1;
+  const boxes = new Int32Array(256 * 4);
   for (let k = 0; k < nz; k++) {
     const slice = labels.data.subarray(k * plane, (k + 1) * plane);
-    const boxes = labelBoxes(slice, nx, ny, wanted);
+    labelBoxes(slice, nx, ny, wanted, boxes);
+    const points = new SliceText(volume, k);
     for (const roi of rois) {
-      const box = unionBox([...roi.values].map((v) => boxes.get(v)));
-      if (box) roi.contours.push(...contourSequence(slice, roi.values, box, volume, k));
+      const box = unionBox(boxes, roi.values);
+      if (box) roi.contours.push(...contourSequence(slice, nx, roi.member, box, points, volume.slices[k]!));
     }
   }
   return rois;
 }
 
-/** The box holding every given box (absent ones skipped); undefined when none is given. */
-function unionBox(
-  boxes: readonly ([number, number, number, number] | undefined)[],
-): [number, number, number, number] | undefined {
+/** The box [i0, j0, i1, j1] holding the boxes of the given label values; undefined when none has a voxel. */
+function unionBox(boxes: Int32Array, values: readonly number[]): [number, number, number, number] | undefined {
   let out: [number, number, number, number] | undefined;
-  for (const b of boxes) {
-    if (!b) continue;
-    if (!out) out = [...b];
-    else out = [Math.min(out[0], b[0]), Math.min(out[1], b[1]), Math.max(out[2], b[2]), Math.max(out[3], b[3])];
+  for (const v of values) {
+    if (v < 0 || v > 255 || boxes[v * 4 + 1]! < 0) continue;
+    const [i0, j0, i1, j1] = [boxes[v * 4]!, boxes[v * 4 + 1]!, boxes[v * 4 + 2]!, boxes[v * 4 + 3]!];
+    if (!out) out = [i0, j0, i1, j1];
+    else out = [Math.min(out[0], i0), Math.min(out[1], j0), Math.max(out[2], i1), Math.max(out[3], j1)];
   }
   return out;
 }
 
-/** The bounding box [i0, j0, i1, j1] of each label (of those in `wanted`) on one slice. */
-function labelBoxes(
-  slice: Uint8Array,
-  nx: number,
-  ny: number,
-  wanted: ReadonlyMap<number, unknown>,
-): Map<number, [number, number, number, number]> {
-  const box = new Map<number, [number, number, number, number]>();
-  const want = new Uint8Array(256);
-  for (const v of wanted.keys()) if (v >= 0 && v < 256) want[v] = 1;
+/**
+ * The bounding box of each label (of those `wanted` marks) on one slice, into `boxes`: [i0, j0, i1, j1] at 4·label,
+ * j0 = −1 where the label has no voxel.
+ */
+function labelBoxes(slice: Uint8Array, nx: number, ny: number, wanted: Uint8Array, boxes: Int32Array): void {
+  for (let v = 0; v < 256; v++) boxes[v * 4 + 1] = -1;
+  const see = (v: number, i: number, j: number) => {
+    const o = v * 4;
+    if (boxes[o + 1]! < 0) {
+      boxes[o] = boxes[o + 2] = i;
+      boxes[o + 1] = boxes[o + 3] = j;
+    } else {
+      if (i < boxes[o]!) boxes[o] = i;
+      if (i > boxes[o + 2]!) boxes[o + 2] = i;
+      boxes[o + 3] = j;
+    }
+  };
   // four pixels at a time where they are all background (most of a slice): their word is zero
-  const words =
-    slice.byteOffset % 4 === 0 && nx % 4 === 0
-      ? new Uint32Array(slice.buffer, slice.byteOffset, (nx * ny) >> 2)
-      : undefined;
-  for (let j = 0; j < ny; j++) {
-    for (let i = 0; i < nx; i++) {
-      if (words && (i & 3) === 0 && words[(j * nx + i) >> 2] === 0) {
-        i += 3;
-        continue;
-      }
-      const v = slice[j * nx + i]!;
-      if (!v || !want[v]) continue;
-      const b = box.get(v);
-      if (!b) box.set(v, [i, j, i, j]);
-      else {
-        if (i < b[0]) b[0] = i;
-        if (i > b[2]) b[2] = i;
-        if (j > b[3]) b[3] = j;
+  if (slice.byteOffset % 4 === 0 && nx % 4 === 0) {
+    const words = new Uint32Array(slice.buffer, slice.byteOffset, (nx * ny) >> 2);
+    const perRow = nx >> 2;
+    for (let j = 0; j < ny; j++) {
+      for (let w = j * perRow, end = w + perRow; w < end; w++) {
+        if (words[w] === 0) continue;
+        for (let b = 0; b < 4; b++) {
+          const v = slice[w * 4 + b]!;
+          if (v && wanted[v]) see(v, w * 4 + b - j * nx, j);
+        }
       }
     }
+    return;
   }
-  return box;
+  for (let j = 0; j < ny; j++)
+    for (let i = 0; i < nx; i++) {
+      const v = slice[j * nx + i]!;
+      if (v && wanted[v]) see(v, i, j);
+    }
 }
 
-/** One ROI's CLOSED_PLANAR contours on slice k (one per island of its label values), traced in a box, in patient mm. */
+/**
+ * Contour points of one slice as DS text, in patient mm: pixel-edge (x, y) is at
+ * position + (x − 0.5)·sx·row + (y − 0.5)·sy·column (pixel (i, j) has its centre at x = i + 0.5). A coordinate whose
+ * column (or row) cosine is 0 depends on x (or y) alone, so its text is made once per x (or y) on the slice and
+ * reused by every contour: an axial slice formats each distinct x and y once instead of every point's three values.
+ */
+class SliceText {
+  private readonly byX: (string | undefined)[][] = [[], [], []];
+  private readonly byY: (string | undefined)[][] = [[], [], []];
+
+  constructor(
+    private readonly volume: Volume,
+    private readonly k: number,
+  ) {}
+
+  /** The three DS values of point (x, y), appended to `out`. */
+  push(out: string[], x: number, y: number): void {
+    const [row, column] = this.volume.direction;
+    for (let a = 0; a < 3; a++) {
+      // keyed by 2x (2y): corners are integers, keyhole points halves
+      if (column[a] === 0) out.push((this.byX[a]![x * 2] ??= this.text(a, x, y)));
+      else if (row[a] === 0) out.push((this.byY[a]![y * 2] ??= this.text(a, x, y)));
+      else out.push(this.text(a, x, y));
+    }
+  }
+
+  /**
+   * Coordinate `a` of (x, y). With a zero cosine the other term adds ±0, which changes neither a non-zero value nor
+   * the text of a zero ("0" either way), so the text is the same for every point sharing x (or y).
+   */
+  private text(a: number, x: number, y: number): string {
+    const { direction, spacing } = this.volume;
+    const position = this.volume.slices[this.k]!.position;
+    const u = (x - 0.5) * spacing[0],
+      v = (y - 0.5) * spacing[1];
+    return ds(position[a]! + u * direction[0][a]! + v * direction[1][a]!);
+  }
+}
+
+/** One ROI's CLOSED_PLANAR contours on a slice (one per island of its label values), traced in a box, in patient mm. */
 function contourSequence(
   slice: Uint8Array,
-  values: ReadonlySet<number>,
-  [i0, j0, i1, j1]: readonly [number, number, number, number],
-  volume: Volume,
-  k: number,
+  nx: number,
+  member: Uint8Array,
+  box: readonly [number, number, number, number],
+  points: SliceText,
+  src: Volume["slices"][number],
 ): NaturalDataset[] {
-  const nx = volume.dims[0];
-  const [row, column] = volume.direction;
-  const [sx, sy] = volume.spacing;
-  const src = volume.slices[k]!;
-  // one pixel of margin so outlines close inside the crop
-  const w = i1 - i0 + 3,
-    h = j1 - j0 + 3;
-  const mask = new Uint8Array(w * h);
-  for (let j = j0; j <= j1; j++)
-    for (let i = i0; i <= i1; i++) if (values.has(slice[j * nx + i]!)) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
-  return traceMask(mask, w, h).map((ring) => {
+  return traceLabels(slice, nx, box, member).map((ring) => {
     const data: string[] = [];
-    for (const [x, y] of ring) {
-      // pixel-edge coordinates → patient mm: pixel (i, j) has its centre at x = i + 0.5
-      const u = (x - 1 + i0 - 0.5) * sx,
-        v = (y - 1 + j0 - 0.5) * sy;
-      for (let a = 0; a < 3; a++) data.push(ds(src.position[a]! + u * row[a]! + v * column[a]!));
-    }
+    for (let p = 0; p < ring.length; p += 2) points.push(data, ring[p]!, ring[p + 1]!);
     return {
       ContourImageSequence: [{ ReferencedSOPClassUID: src.sopClassUID, ReferencedSOPInstanceUID: src.sopInstanceUID }],
       ContourGeometricType: "CLOSED_PLANAR",
-      NumberOfContourPoints: ring.length,
+      NumberOfContourPoints: ring.length / 2,
       ContourData: data,
     };
   });
