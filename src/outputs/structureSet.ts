@@ -2,6 +2,7 @@ import { codeItem } from "../dicom/codes.js";
 import type { NaturalDataset } from "../dicom/dataset.js";
 import { SopClass } from "../dicom/uids.js";
 import type { ModelLabel } from "../models/manifest.js";
+import type { Vec3 } from "../volume/geometry.js";
 import type { Volume } from "../volume/volume.js";
 import {
   checkedGrid,
@@ -128,37 +129,43 @@ function unionBox(boxes: Int32Array, values: readonly number[]): [number, number
  */
 function labelBoxes(slice: Uint8Array, nx: number, ny: number, wanted: Uint8Array, boxes: Int32Array): void {
   for (let v = 0; v < 256; v++) boxes[v * 4 + 1] = -1;
-  const see = (v: number, i: number, j: number) => {
-    const o = v * 4;
-    if (boxes[o + 1]! < 0) {
-      boxes[o] = boxes[o + 2] = i;
-      boxes[o + 1] = boxes[o + 3] = j;
-    } else {
-      if (i < boxes[o]!) boxes[o] = i;
-      if (i > boxes[o + 2]!) boxes[o + 2] = i;
-      boxes[o + 3] = j;
-    }
-  };
-  // four pixels at a time where they are all background (most of a slice): their word is zero
-  if (slice.byteOffset % 4 === 0 && nx % 4 === 0) {
-    const words = new Uint32Array(slice.buffer, slice.byteOffset, (nx * ny) >> 2);
-    const perRow = nx >> 2;
-    for (let j = 0; j < ny; j++) {
-      for (let w = j * perRow, end = w + perRow; w < end; w++) {
-        if (words[w] === 0) continue;
-        for (let b = 0; b < 4; b++) {
-          const v = slice[w * 4 + b]!;
-          if (v && wanted[v]) see(v, w * 4 + b - j * nx, j);
+  // only the ends of each run of one value along a row can widen a box; a word of four background pixels outside a
+  // run (most of a slice) is skipped whole
+  const aligned = slice.byteOffset % 4 === 0 && nx % 4 === 0;
+  const words = aligned ? new Uint32Array(slice.buffer, slice.byteOffset, (nx * ny) >> 2) : undefined;
+  const step = aligned ? 4 : nx;
+  for (let j = 0; j < ny; j++) {
+    const row = j * nx;
+    let prev = 0;
+    for (let from = row, end = row + nx; from < end; from += step) {
+      if (words && prev === 0 && words[from >> 2] === 0) continue;
+      for (let at = from, stop = from + step; at < stop; at++) {
+        const v = slice[at]!;
+        if (v === prev) continue;
+        if (prev && wanted[prev]) {
+          const o = prev * 4;
+          if (at - 1 - row > boxes[o + 2]!) boxes[o + 2] = at - 1 - row;
         }
+        if (v && wanted[v]) openRun(boxes, v * 4, at - row, j);
+        prev = v;
       }
     }
-    return;
-  }
-  for (let j = 0; j < ny; j++)
-    for (let i = 0; i < nx; i++) {
-      const v = slice[j * nx + i]!;
-      if (v && wanted[v]) see(v, i, j);
+    if (prev && wanted[prev]) {
+      const o = prev * 4;
+      if (nx - 1 > boxes[o + 2]!) boxes[o + 2] = nx - 1;
     }
+  }
+}
+
+/** A run of the label whose box is at `o` starts at (i, j): the box's left, top and bottom. */
+function openRun(boxes: Int32Array, o: number, i: number, j: number): void {
+  if (boxes[o + 1]! < 0) {
+    boxes[o] = boxes[o + 2] = i;
+    boxes[o + 1] = boxes[o + 3] = j;
+  } else {
+    if (i < boxes[o]!) boxes[o] = i;
+    boxes[o + 3] = j;
+  }
 }
 
 /**
@@ -168,21 +175,27 @@ function labelBoxes(slice: Uint8Array, nx: number, ny: number, wanted: Uint8Arra
  * reused by every contour: an axial slice formats each distinct x and y once instead of every point's three values.
  */
 class SliceText {
+  /** per coordinate: its text by 2x (by 2y), when it depends on x (y) alone; corners are integers, keyholes halves */
   private readonly byX: (string | undefined)[][] = [[], [], []];
   private readonly byY: (string | undefined)[][] = [[], [], []];
+  private readonly along: ("x" | "y" | "xy")[];
+  private readonly position: Vec3;
 
   constructor(
     private readonly volume: Volume,
-    private readonly k: number,
-  ) {}
+    k: number,
+  ) {
+    const [row, column] = volume.direction;
+    this.along = [0, 1, 2].map((a) => (column[a] === 0 ? "x" : row[a] === 0 ? "y" : "xy"));
+    this.position = volume.slices[k]!.position;
+  }
 
   /** The three DS values of point (x, y), appended to `out`. */
   push(out: string[], x: number, y: number): void {
-    const [row, column] = this.volume.direction;
     for (let a = 0; a < 3; a++) {
-      // keyed by 2x (2y): corners are integers, keyhole points halves
-      if (column[a] === 0) out.push((this.byX[a]![x * 2] ??= this.text(a, x, y)));
-      else if (row[a] === 0) out.push((this.byY[a]![y * 2] ??= this.text(a, x, y)));
+      const along = this.along[a];
+      if (along === "x") out.push((this.byX[a]![x * 2] ??= this.text(a, x, y)));
+      else if (along === "y") out.push((this.byY[a]![y * 2] ??= this.text(a, x, y)));
       else out.push(this.text(a, x, y));
     }
   }
@@ -193,10 +206,9 @@ class SliceText {
    */
   private text(a: number, x: number, y: number): string {
     const { direction, spacing } = this.volume;
-    const position = this.volume.slices[this.k]!.position;
     const u = (x - 0.5) * spacing[0],
       v = (y - 0.5) * spacing[1];
-    return ds(position[a]! + u * direction[0][a]! + v * direction[1][a]!);
+    return ds(this.position[a]! + u * direction[0][a]! + v * direction[1][a]!);
   }
 }
 

@@ -140,3 +140,30 @@ for (const [rows, cols, nz] of [
     assert.deepEqual(writePart10(rt), dcmjsWithoutPixels(rt), "RTSTRUCT");
   });
 }
+
+it("leaves DS values other than ds()'s text to dcmjs, and writes the same bytes as dcmjs for them", () => {
+  // each ContourData below is written by dcmjs (a value it pads, trims, truncates or would refuse to read back as ds()
+  // text) except the first, written directly; either way the file equals dcmjs's own
+  const contour = (data: unknown[]) => ({ ContourGeometricType: "CLOSED_PLANAR", ContourData: data });
+  const dataset: NaturalDataset = {
+    SpecificCharacterSet: "ISO_IR 192", // for the "µ"
+    SOPClassUID: "1.2.840.10008.5.1.4.1.1.481.3",
+    SOPInstanceUID: "1.2.3.4",
+    ROIContourSequence: [
+      {
+        ReferencedROINumber: 1,
+        ContourSequence: [
+          contour(["1.5", "-2", "3e-7", "1234567890.12345"]),
+          contour(["1.5", " 2", "3"]),
+          contour(["1.5", "12345678901234567", "3"]),
+          contour(["1.5", "", "3"]),
+          contour(["1.5", "2\\3"]),
+          contour([1.5, "2", "3"]),
+          contour(["1.5", "2,5", "3"]),
+          contour(["1.5", "2", "µ"]),
+        ],
+      },
+    ],
+  };
+  assert.deepEqual(writePart10(dataset), dcmjsWithoutPixels(dataset));
+});
