@@ -238,11 +238,19 @@ function nativePixels(rest: NaturalDataset, pixelData: unknown): Uint8Array | Pi
 }
 
 function hasNonAscii(value: unknown): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII code, control characters included
-  if (typeof value === "string") return /[^\x00-\x7f]/.test(value);
-  if (Array.isArray(value)) return value.some(hasNonAscii);
+  // loops rather than a regular expression per string and Object.entries per item: an RTSTRUCT has a million
+  // ContourData strings
+  if (typeof value === "string") {
+    for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return true;
+    return false;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) if (hasNonAscii(v)) return true;
+    return false;
+  }
   if (value && typeof value === "object" && !(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
-    return Object.entries(value).some(([k, v]) => k !== "_vrMap" && k !== "_meta" && hasNonAscii(v));
+    for (const k of Object.keys(value))
+      if (k !== "_vrMap" && k !== "_meta" && hasNonAscii((value as Record<string, unknown>)[k])) return true;
   }
   return false;
 }

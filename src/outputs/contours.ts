@@ -34,7 +34,13 @@ export function traceMask(mask: Uint8Array, width: number, height: number): Ring
  * stitching were a third of an RTSTRUCT's encoding time (bench/SPEED.md); this walks each boundary once over a typed
  * mask of the box.
  */
-export function traceLabels(slice: Uint8Array, stride: number, box: Box, member: Uint8Array): Ring[] {
+export function traceLabels(
+  slice: Uint8Array,
+  stride: number,
+  box: Box,
+  member: Uint8Array,
+  buffers = new TraceBuffers(),
+): Ring[] {
   const [i0, j0, i1, j1] = box;
   const w = i1 - i0 + 1,
     h = j1 - j0 + 1;
@@ -42,13 +48,13 @@ export function traceLabels(slice: Uint8Array, stride: number, box: Box, member:
   // the box with one pixel of background around it, so every boundary closes inside
   const pw = w + 2,
     ph = h + 2;
-  const mask = new Uint8Array(pw * ph);
+  const mask = buffers.zeroedMask(pw * ph);
   for (let j = 0; j < h; j++) {
     const from = (j0 + j) * stride + i0,
       to = (j + 1) * pw + 1;
     for (let i = 0; i < w; i++) mask[to + i] = member[slice[from + i]!]!;
   }
-  const walker = new BoundaryWalker(mask, pw, ph);
+  const walker = new BoundaryWalker(mask, pw, buffers.zeroedEdges((pw + 1) * ph), buffers.corners);
   // Scan each row's vertical boundary edges left to right. A ring's first edge in this order is the left edge of its
   // island's top-left pixel (background → mask) or, for a hole, the left edge of the hole's top-left pixel (mask →
   // background); an edge met again was traced with its ring. So a new ring met mask-first is an island's, and one met
@@ -64,7 +70,33 @@ export function traceLabels(slice: Uint8Array, stride: number, box: Box, member:
       else if (!seen) walker.trace(x, y + 1, NORTH, island);
     }
   }
+  buffers.corners = walker.corners;
   return walker.rings(i0 - 1, j0 - 1);
+}
+
+/**
+ * Scratch arrays a caller tracing many boxes (each ROI on each slice) passes to every call, so that they are
+ * allocated once and grown when needed rather than made and collected per box.
+ */
+export class TraceBuffers {
+  private mask = new Uint8Array(0);
+  private edges = new Int32Array(0);
+  /** corner coordinates of the rings being traced */
+  corners: Int32Array = new Int32Array(256);
+
+  /** n bytes, zeroed */
+  zeroedMask(n: number): Uint8Array {
+    if (this.mask.length < n) this.mask = new Uint8Array(Math.max(n, this.mask.length * 2));
+    else this.mask.fill(0, 0, n);
+    return this.mask.subarray(0, n);
+  }
+
+  /** n integers, zeroed */
+  zeroedEdges(n: number): Int32Array {
+    if (this.edges.length < n) this.edges = new Int32Array(Math.max(n, this.edges.length * 2));
+    else this.edges.fill(0, 0, n);
+    return this.edges.subarray(0, n);
+  }
 }
 
 // directions, turning clockwise on screen (y down): east, south, west, north; a left turn is d + 3 (mod 4)
@@ -75,9 +107,6 @@ const DX = [1, 0, -1, 0] as const,
 
 /** The rings of one padded mask, as they are traced: corners in one growing buffer, one record per ring. */
 class BoundaryWalker {
-  /** per vertical pixel edge (x between pixels x−1 and x on row y: y·(pw+1) + x), 1 + the ring through it, or 0 */
-  readonly ringOfEdge: Int32Array;
-  private corners = new Int32Array(256);
   private used = 0;
   /** per ring: first corner, corner count, index of its last corner in raster order, its island, whether a hole */
   private readonly starts: number[] = [];
@@ -93,9 +122,11 @@ class BoundaryWalker {
   constructor(
     private readonly mask: Uint8Array,
     private readonly pw: number,
-    ph: number,
+    /** per vertical pixel edge (x between pixels x−1 and x on row y: y·(pw+1) + x), 1 + the ring through it, or 0 */
+    readonly ringOfEdge: Int32Array,
+    /** corner coordinates, grown as rings are traced */
+    public corners: Int32Array,
   ) {
-    this.ringOfEdge = new Int32Array((pw + 1) * ph);
     this.around = [-pw, 0, -1, -pw - 1];
   }
 

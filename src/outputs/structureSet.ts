@@ -12,7 +12,7 @@ import {
   ds,
   sourceImageReferences,
 } from "./attributes.js";
-import { traceLabels } from "./contours.js";
+import { TraceBuffers, traceLabels } from "./contours.js";
 
 export interface StructureSetInput extends DerivedObjectInput {
   algorithm: { name: string; version: string };
@@ -99,13 +99,15 @@ function roiContours(input: StructureSetInput): RoiContours[] {
   const wanted = new Uint8Array(256);
   for (const l of input.segmentLabels) if (l.value >= 0 && l.value < 256) wanted[l.value] = 1;
   const boxes = new Int32Array(256 * 4);
+  const points = new ContourText(volume);
+  const buffers = new TraceBuffers();
   for (let k = 0; k < nz; k++) {
     const slice = labels.data.subarray(k * plane, (k + 1) * plane);
     labelBoxes(slice, nx, ny, wanted, boxes);
-    const points = new SliceText(volume, k);
+    points.slice(k);
     for (const roi of rois) {
       const box = unionBox(boxes, roi.values);
-      if (box) roi.contours.push(...contourSequence(slice, nx, roi.member, box, points, volume.slices[k]!));
+      if (box) roi.contours.push(...contourSequence(slice, nx, roi.member, box, points, buffers, volume.slices[k]!));
     }
   }
   return rois;
@@ -169,40 +171,47 @@ function openRun(boxes: Int32Array, o: number, i: number, j: number): void {
 }
 
 /**
- * Contour points of one slice as DS text, in patient mm: pixel-edge (x, y) is at
- * position + (x − 0.5)·sx·row + (y − 0.5)·sy·column (pixel (i, j) has its centre at x = i + 0.5). A coordinate whose
- * column (or row) cosine is 0 depends on x (or y) alone, so its text is made once per x (or y) on the slice and
- * reused by every contour: an axial slice formats each distinct x and y once instead of every point's three values.
+ * Contour points as DS text, in patient mm: pixel-edge (x, y) on slice k is at
+ * position(k) + (x − 0.5)·sx·row + (y − 0.5)·sy·column (pixel (i, j) has its centre at x = i + 0.5). A coordinate whose
+ * column (or row) cosine is 0 depends on x (or y) alone, and on the slice's position along it: its text is made once
+ * per x (or y) and kept while that position stays (on an axial stack, x and y for the whole volume), so an RTSTRUCT
+ * formats a few thousand numbers instead of three per contour point.
  */
-class SliceText {
+class ContourText {
   /** per coordinate: its text by 2x (by 2y), when it depends on x (y) alone; corners are integers, keyholes halves */
-  private readonly byX: (string | undefined)[][] = [[], [], []];
-  private readonly byY: (string | undefined)[][] = [[], [], []];
+  private readonly cache: (string | undefined)[][] = [[], [], []];
+  private readonly cachedAt: number[] = [Number.NaN, Number.NaN, Number.NaN];
   private readonly along: ("x" | "y" | "xy")[];
-  private readonly position: Vec3;
+  private position: Vec3 = [0, 0, 0];
 
-  constructor(
-    private readonly volume: Volume,
-    k: number,
-  ) {
+  constructor(private readonly volume: Volume) {
     const [row, column] = volume.direction;
     this.along = [0, 1, 2].map((a) => (column[a] === 0 ? "x" : row[a] === 0 ? "y" : "xy"));
-    this.position = volume.slices[k]!.position;
+  }
+
+  /** Points from now on lie on slice k. */
+  slice(k: number): void {
+    this.position = this.volume.slices[k]!.position;
+    for (let a = 0; a < 3; a++) {
+      if (Object.is(this.cachedAt[a], this.position[a])) continue;
+      this.cache[a] = [];
+      this.cachedAt[a] = this.position[a]!;
+    }
   }
 
   /** The three DS values of point (x, y), appended to `out`. */
   push(out: string[], x: number, y: number): void {
     for (let a = 0; a < 3; a++) {
       const along = this.along[a];
-      if (along === "x") out.push((this.byX[a]![x * 2] ??= this.text(a, x, y)));
-      else if (along === "y") out.push((this.byY[a]![y * 2] ??= this.text(a, x, y)));
+      if (along === "x") out.push((this.cache[a]![x * 2] ??= this.text(a, x, y)));
+      else if (along === "y") out.push((this.cache[a]![y * 2] ??= this.text(a, x, y)));
       else out.push(this.text(a, x, y));
     }
   }
 
   /**
    * Coordinate `a` of (x, y). With a zero cosine the other term adds ±0, which changes neither a non-zero value nor
-   * the text of a zero ("0" either way), so the text is the same for every point sharing x (or y).
+   * the text of a zero ("0" either way), so the text is the same for every point sharing x (or y) and the position.
    */
   private text(a: number, x: number, y: number): string {
     const { direction, spacing } = this.volume;
@@ -218,10 +227,11 @@ function contourSequence(
   nx: number,
   member: Uint8Array,
   box: readonly [number, number, number, number],
-  points: SliceText,
+  points: ContourText,
+  buffers: TraceBuffers,
   src: Volume["slices"][number],
 ): NaturalDataset[] {
-  return traceLabels(slice, nx, box, member).map((ring) => {
+  return traceLabels(slice, nx, box, member, buffers).map((ring) => {
     const data: string[] = [];
     for (let p = 0; p < ring.length; p += 2) points.push(data, ring[p]!, ring[p + 1]!);
     return {
