@@ -3,7 +3,7 @@ import dcmjs, { type NaturalDataset } from "dcmjs";
 import { DelineateError } from "../errors.js";
 import { readAt } from "../fileRange.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
-import { SequenceWriter, splitTrailingSequences } from "./sequenceWriter.js";
+import { SequenceWriter, splitTrailingNaturalSequences } from "./sequenceWriter.js";
 import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
@@ -204,12 +204,19 @@ export function writePart10(input: NaturalDataset): Uint8Array {
   if (pixelData instanceof PixelFiller && !pixels)
     throw new DelineateError("DLN_ERR_INTERNAL", "a PixelFiller must be the dataset's last element");
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  const all = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
-  const { head: headTags, sequences } = splitTrailingSequences(all);
-  dict.dict = Object.fromEntries(headTags.map((t) => [t, all[t]]));
+  const body = (pixels ? rest : dataset) as Record<string, unknown>;
+  const { head: headNames, sequences } = splitTrailingNaturalSequences(body);
+  const headFields: Record<string, unknown> = Object.fromEntries(headNames.map((n) => [n, body[n]]));
+  if (body._vrMap) headFields._vrMap = body._vrMap;
+  const all = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(headFields as NaturalDataset);
+  dict.dict = Object.fromEntries(
+    Object.keys(all)
+      .sort()
+      .map((t) => [t, all[t]]),
+  );
   const head = new Uint8Array(dict.write());
   const tail = new SequenceWriter();
-  tail.writeElements(all as Parameters<SequenceWriter["writeElements"]>[0], sequences);
+  tail.writeNatural(body, sequences);
   const padded = pixels ? pixels.byteLength + (pixels.byteLength % 2) : 0;
   const out = new Uint8Array(head.byteLength + tail.size + (pixels ? 12 + padded : 0));
   out.set(head);

@@ -28,6 +28,10 @@ declare module "dcmjs" {
       DicomMetaDictionary: {
         naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;
         denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
+        /** natural name → dictionary entry; tags punctuated, "(3006,0050)" */
+        nameMap: Record<string, { tag: string; vr: string } | undefined>;
+        /** "(3006,0050)" → "30060050" */
+        unpunctuateTag(tag: string): string;
       };
     };
     log: {
