@@ -2,6 +2,8 @@
  * `npm run bench:outputs`: encoding cost of the outputs on a 512×512×300 grid, each case in its own process so
  * its peak memory is its own: our BINARY SEG with 100 labels beside dcmjs's derivations.Segmentation on the same
  * label map (the writer OHIF/cornerstone use), and our RTSTRUCT with 20 labels (dcmjs has no RTSTRUCT writer).
+ * `-- --rtstruct-before DIR` also runs the RTSTRUCT case of another build (DIR: a checkout with its dist/ built, say
+ * the commit before a change), interleaved with ours, three runs each, medians recorded: a before/after in one run.
  * Writes bench/OUTPUTS.md and the "outputs" entry of bench/results.json.
  */
 
@@ -224,13 +226,15 @@ async function main(): Promise<void> {
     .map((l) => l.toFixed(1))
     .join(", ");
   const profiles = tempDir("bench-outputs-");
-  const run = async (name: string, profile?: string) => {
+  const beforeArg = process.argv.indexOf("--rtstruct-before");
+  const before = beforeArg > 0 ? process.argv[beforeArg + 1] : undefined;
+  const run = async (name: string, profile?: string, script = fileURLToPath(import.meta.url)) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [
         "--max-old-space-size=16384",
         ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${path.join(profiles, profile)}`] : []),
-        fileURLToPath(import.meta.url),
+        script,
         "--case",
         name,
       ],
@@ -248,6 +252,32 @@ async function main(): Promise<void> {
   };
   const results = [await run("ours-seg"), await run("dcmjs-seg"), await run("ours-rtstruct")];
   const [ours, theirs, rt] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
+  // the RTSTRUCT before a change and after it, alternately (the load moves in between): medians of three each
+  type Run = (typeof results)[number];
+  let rtstructBeforeAfter: { before: Run; after: Run; dir: string } | undefined;
+  if (before) {
+    const pairs: [Run, Run][] = [];
+    for (let i = 0; i < 3; i++)
+      pairs.push([
+        {
+          ...(await run("ours-rtstruct", undefined, path.join(before, "dist", "bench", "outputs.js"))),
+          case: "before",
+        },
+        await run("ours-rtstruct"),
+      ]);
+    const median = (side: 0 | 1): Run => {
+      const runs = pairs.map((p) => p[side]);
+      const mid = (f: (r: Run) => number) => runs.map(f).sort((a, b) => a - b)[1]!;
+      return {
+        ...runs[0]!,
+        seconds: mid((r) => r.seconds),
+        cpuSeconds: mid((r) => r.cpuSeconds),
+        peakMiB: mid((r) => r.peakMiB),
+        encodeMiB: mid((r) => r.encodeMiB),
+      };
+    };
+    rtstructBeforeAfter = { before: median(0), after: median(1), dir: before };
+  }
   // where our encoders' time goes: one more run of each under --cpu-prof (inclusive time per group, first match)
   await run("ours-seg", "seg");
   await run("ours-rtstruct", "rtstruct");
@@ -258,13 +288,18 @@ async function main(): Promise<void> {
     "building the dataset": ["buildSegmentation"],
     "bench inputs (label map)": ["makeLabels", "makeVolume"],
   });
-  const rtSplit = profileSplit(path.join(profiles, "rtstruct"), {
-    "contour tracing (d3-contour, traceMask)": ["traceMask"],
+  const rtGroups = {
+    // traceMask: d3-contour's marching squares before our own tracer (traceLabels)
+    "contour tracing (traceLabels; before it, d3-contour in traceMask)": ["traceLabels", "traceMask"],
     "contour points to DS text": ["contourSequence"],
     "label boxes": ["labelBoxes"],
     "writing (dcmjs, SequenceWriter)": ["writePart10"],
     "bench inputs (label map)": ["makeLabels", "makeVolume"],
-  });
+    "garbage collection": ["(garbage collector)"],
+  };
+  const rtSplit = profileSplit(path.join(profiles, "rtstruct"), rtGroups);
+  if (before) await run("ours-rtstruct", "rtstruct-before", path.join(before, "dist", "bench", "outputs.js"));
+  const rtBeforeSplit = before ? profileSplit(path.join(profiles, "rtstruct-before"), rtGroups) : undefined;
   const machine = machineFacts({ dcmjs: installedVersion("dcmjs") });
   mergeResults({
     outputs: {
@@ -275,6 +310,7 @@ async function main(): Promise<void> {
       cpuSpeedup: theirs.cpuSeconds / ours.cpuSeconds,
       memoryRatio: theirs.encodeMiB / ours.encodeMiB,
       profileMs: { seg: segSplit, rtstruct: rtSplit },
+      ...(rtstructBeforeAfter ? { rtstructBeforeAfter: { ...rtstructBeforeAfter, profileMs: rtBeforeSplit } } : {}),
     },
   });
   const row = (label: string, r: typeof ours, labels: number) =>
@@ -300,6 +336,14 @@ async function main(): Promise<void> {
     "",
     `Where our RTSTRUCT's time goes: ${splitText(rtSplit)}.`,
     "",
+    ...(rtstructBeforeAfter
+      ? [
+          `RTSTRUCT before and after, in this run (\`--rtstruct-before ${rtstructBeforeAfter.dir}\`; alternately, three runs each, medians): before ${rtstructBeforeAfter.before.seconds.toFixed(2)} s wall, ${rtstructBeforeAfter.before.cpuSeconds.toFixed(2)} s CPU, ${Math.round(rtstructBeforeAfter.before.peakMiB)} MiB peak; after ${rtstructBeforeAfter.after.seconds.toFixed(2)} s wall, ${rtstructBeforeAfter.after.cpuSeconds.toFixed(2)} s CPU, ${Math.round(rtstructBeforeAfter.after.peakMiB)} MiB peak (${(rtstructBeforeAfter.before.cpuSeconds / rtstructBeforeAfter.after.cpuSeconds).toFixed(1)}× less CPU).`,
+          "",
+          `Where the RTSTRUCT's time went before (same run, one more run under \`--cpu-prof\`): ${splitText(rtBeforeSplit ?? {})}.`,
+          "",
+        ]
+      : []),
   ].join("\n");
   writeFileSync(path.join(ROOT, "bench", "OUTPUTS.md"), md);
   process.stdout.write(md);

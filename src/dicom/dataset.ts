@@ -5,7 +5,7 @@ import { readAt } from "../fileRange.js";
 import { dcmjs } from "./dcmjsLibrary.js";
 import { checkDeclaredLengths, inspectPart10 } from "./declaredLengths.js";
 import { readPart10Natural } from "./part10Reader.js";
-import { SequenceWriter, splitTrailingSequences } from "./sequenceWriter.js";
+import { SequenceWriter, splitTrailingNaturalSequences } from "./sequenceWriter.js";
 import { TransferSyntax } from "./uids.js";
 
 export type { NaturalDataset };
@@ -251,12 +251,19 @@ export function writePart10(input: NaturalDataset): Uint8Array {
     throw new DelineateError("DLN_ERR_INTERNAL", "a PixelFiller must be the dataset's last element");
   const { DicomDict, DicomMetaDictionary } = dcmjs().data;
   const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
-  const all = DicomMetaDictionary.denaturalizeDataset(pixels ? rest : dataset);
-  const { head: headTags, sequences } = splitTrailingSequences(all);
-  dict.dict = Object.fromEntries(headTags.map((t) => [t, all[t]]));
+  const body = (pixels ? rest : dataset) as Record<string, unknown>;
+  const { head: headNames, sequences } = splitTrailingNaturalSequences(body);
+  const headFields: Record<string, unknown> = Object.fromEntries(headNames.map((n) => [n, body[n]]));
+  if (body._vrMap) headFields._vrMap = body._vrMap;
+  const all = DicomMetaDictionary.denaturalizeDataset(headFields as NaturalDataset);
+  dict.dict = Object.fromEntries(
+    Object.keys(all)
+      .sort()
+      .map((t) => [t, all[t]]),
+  );
   const head = new Uint8Array(dict.write());
   const tail = new SequenceWriter();
-  tail.writeElements(all as Parameters<SequenceWriter["writeElements"]>[0], sequences);
+  tail.writeNatural(body, sequences);
   const padded = pixels ? pixels.byteLength + (pixels.byteLength % 2) : 0;
   const out = new Uint8Array(head.byteLength + tail.size + (pixels ? 12 + padded : 0));
   out.set(head);
@@ -285,11 +292,19 @@ function nativePixels(rest: NaturalDataset, pixelData: unknown): Uint8Array | Pi
 }
 
 function hasNonAscii(value: unknown): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII code, control characters included
-  if (typeof value === "string") return /[^\x00-\x7f]/.test(value);
-  if (Array.isArray(value)) return value.some(hasNonAscii);
+  // loops rather than a regular expression per string and Object.entries per item: an RTSTRUCT has a million
+  // ContourData strings
+  if (typeof value === "string") {
+    for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return true;
+    return false;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) if (hasNonAscii(v)) return true;
+    return false;
+  }
   if (value && typeof value === "object" && !(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
-    return Object.entries(value).some(([k, v]) => k !== "_vrMap" && k !== "_meta" && hasNonAscii(v));
+    for (const k of Object.keys(value))
+      if (k !== "_vrMap" && k !== "_meta" && hasNonAscii((value as Record<string, unknown>)[k])) return true;
   }
   return false;
 }

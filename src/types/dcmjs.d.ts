@@ -30,6 +30,10 @@ declare module "dcmjs" {
         denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
         /** keyed "(GGGG,EEEE)", hexadecimal in capitals */
         dictionary: Record<string, { vr?: string; name: string } | undefined>;
+        /** natural name → dictionary entry; tags punctuated, "(3006,0050)" */
+        nameMap: Record<string, { tag: string; vr: string } | undefined>;
+        /** "(3006,0050)" → "30060050" */
+        unpunctuateTag(tag: string): string;
       };
       ValueRepresentation: {
         addTagAccessors<T extends object>(tag: T): T;

@@ -140,3 +140,56 @@ for (const [rows, cols, nz] of [
     assert.deepEqual(writePart10(rt), dcmjsWithoutPixels(rt), "RTSTRUCT");
   });
 }
+
+it("leaves DS values other than ds()'s text to dcmjs, and writes the same bytes as dcmjs for them", () => {
+  // each ContourData below is written by dcmjs (a value it pads, trims, truncates or would refuse to read back as ds()
+  // text) except the first, written directly; either way the file equals dcmjs's own
+  const contour = (data: unknown[]) => ({ ContourGeometricType: "CLOSED_PLANAR", ContourData: data });
+  const dataset: NaturalDataset = {
+    SpecificCharacterSet: "ISO_IR 192", // for the "µ"
+    SOPClassUID: "1.2.840.10008.5.1.4.1.1.481.3",
+    SOPInstanceUID: "1.2.3.4",
+    ROIContourSequence: [
+      {
+        ReferencedROINumber: 1,
+        ContourSequence: [
+          contour(["1.5", "-2", "3e-7", "1234567890.12345"]),
+          contour(["1.5", " 2", "3"]),
+          contour(["1.5", "12345678901234567", "3"]),
+          contour(["1.5", "", "3"]),
+          contour(["1.5", "2\\3"]),
+          contour([1.5, "2", "3"]),
+          contour(["1.5", "2,5", "3"]),
+          contour(["1.5", "2", "µ"]),
+        ],
+      },
+    ],
+  };
+  assert.deepEqual(writePart10(dataset), dcmjsWithoutPixels(dataset));
+});
+
+it("declares UTF-8 (ISO_IR 192) when any text, nested in a sequence or not, is not ASCII, and only then", () => {
+  // the bytes of the file (dcmjs's reader reports ISO_IR 192 for whatever it decoded)
+  const charset = (dataset: NaturalDataset) => {
+    const text = Buffer.from(writePart10(dataset)).toString("latin1");
+    return ["ISO_IR 100", "ISO_IR 192"].filter((c) => text.includes(c));
+  };
+  const base: NaturalDataset = {
+    SpecificCharacterSet: "ISO_IR 100",
+    SOPClassUID: "1.2.840.10008.5.1.4.1.1.481.3",
+    SOPInstanceUID: "1.2.3.4",
+    PatientName: "Muller^A",
+  };
+  assert.deepEqual(charset(base), ["ISO_IR 100"]);
+  assert.deepEqual(charset({ ...base, PatientName: "Müller^A" }), ["ISO_IR 192"]);
+  assert.deepEqual(
+    charset({
+      ...base,
+      StructureSetROISequence: [{ ROINumber: 1, ROIName: "Parotide_gauche", ROIDescription: "lobe é" }],
+    }),
+    ["ISO_IR 192"],
+  );
+  assert.deepEqual(charset({ ...base, StructureSetROISequence: [{ ROINumber: 1, ROIName: "Parotid_L" }] }), [
+    "ISO_IR 100",
+  ]);
+});
