@@ -10,7 +10,7 @@
 export class DiscMorphology {
   /** words per row (pixels past nx are padding) */
   private readonly words: number;
-  /** guard words on each side of a row, so a shift by up to h(0) pixels reads no index out of the row */
+  /** a guard word on each side of a row, so a shift by a pixel reads no index out of the row */
   private readonly guard: number;
   private readonly stride: number;
   /** h(|dy|) for |dy| = 0 … reach */
@@ -18,9 +18,9 @@ export class DiscMorphology {
   private readonly reach: number;
   /** the packed rows a morphology reads; its guards and padding say what lies outside the slice */
   readonly bits: Int32Array;
-  /** layer h: each row of `bits` eroded (or dilated) by the segment of half-width h */
+  /** layer h: each row of `bits` eroded (or dilated) by the segment of half-width h, guarded as `bits` are */
   private readonly layers: Int32Array[];
-  /** the result, words per row without guards */
+  /** the result, rows guarded as `bits` are (guards and padding meaningless) */
   readonly out: Int32Array;
 
   constructor(
@@ -43,106 +43,107 @@ export class DiscMorphology {
     this.half = Int32Array.from(half);
     this.reach = half.length - 1;
     this.words = (nx + 31) >>> 5;
-    this.guard = (half[0]! >>> 5) + 1;
+    this.guard = 1;
     this.stride = this.words + 2 * this.guard;
     this.bits = new Int32Array(ny * this.stride);
-    this.layers = Array.from({ length: half[0]! + 1 }, () => new Int32Array(ny * this.words));
-    this.out = new Int32Array(ny * this.words);
+    this.layers = Array.from({ length: half[0]! + 1 }, () => new Int32Array(ny * this.stride));
+    this.out = new Int32Array(ny * this.stride);
   }
 
-  /** Packs the pixels of `w` with `bit` set into `bits`; pixels outside the slice read as `outside` (0 or 1). */
-  pack(w: Uint8Array, bit: number, outside: 0 | 1): void {
+  /** Loads a packed slice (rows of words as bitRows packs them, from src[offset]); outside pixels read as `outside`. */
+  load(src: Int32Array, offset: number, outside: 0 | 1): void {
     const { nx, ny, words, guard, stride, bits } = this;
     const fill = outside ? -1 : 0;
+    const pad = outside && nx & 31 ? -1 << (nx & 31) : 0;
     for (let y = 0; y < ny; y++) {
       const row = y * stride;
       bits.fill(fill, row, row + guard);
       bits.fill(fill, row + guard + words, row + stride);
-      const base = y * nx;
-      for (let i = 0; i < words; i++) {
-        const x0 = i << 5;
-        const n = Math.min(32, nx - x0);
-        let word = n < 32 && outside ? -1 << n : 0;
-        for (let b = 0; b < n; b++) if (w[base + x0 + b]! & bit) word |= 1 << b;
-        bits[row + guard + i] = word;
-      }
+      bits.set(src.subarray(offset + y * words, offset + (y + 1) * words), row + guard);
+      bits[row + guard + words - 1]! |= pad;
     }
   }
 
-  /** Packs `out` (the last result) into `bits` with outside pixels 0, to dilate what was eroded. */
+  /** dst[to…] = `out` AND mask[from…], as a packed slice. */
+  outAnd(mask: Int32Array, from: number, dst: Int32Array, to: number): void {
+    const { ny, words, guard, stride, out } = this;
+    for (let y = 0; y < ny; y++)
+      for (let i = 0, o = y * stride + guard, p = y * words; i < words; i++, o++, p++)
+        dst[to + p] = out[o]! & mask[from + p]!;
+  }
+
+  /** Moves `out` (the last result) into `bits` with outside pixels 0, to dilate what was eroded. */
   outToBits(): void {
     const { nx, ny, words, guard, stride, bits, out } = this;
     const last = nx & 31 ? (1 << (nx & 31)) - 1 : -1;
+    bits.set(out);
     for (let y = 0; y < ny; y++) {
       const row = y * stride;
-      bits.fill(0, row, row + stride);
-      for (let i = 0; i < words; i++) bits[row + guard + i] = out[y * words + i]!;
+      bits[row + guard - 1] = bits[row + guard + words] = 0;
       bits[row + guard + words - 1]! &= last;
     }
   }
 
-  /** `out`: pixels whose whole disc (within the slice) is set in `bits`; pack with outside 1. */
+  /** `out`: pixels whose whole disc (within the slice) is set in `bits`; load with outside 1. */
   erode(): void {
     this.segments(true);
     this.combine(true);
   }
 
-  /** `out`: pixels whose disc holds a pixel set in `bits`; pack with outside 0. */
+  /** `out`: pixels whose disc holds a pixel set in `bits`; load with outside 0. */
   dilate(): void {
     this.segments(false);
     this.combine(false);
   }
 
-  /** Sets `bit` in `w` on the pixels set in `out` that also have `within` set (any pixel when `within` is 0). */
-  unpack(w: Uint8Array, bit: number, within = 0): void {
-    const { nx, ny, words, out } = this;
-    for (let y = 0; y < ny; y++)
-      for (let i = 0; i < words; i++) {
-        let word = out[y * words + i]!;
-        const base = y * nx + (i << 5);
-        while (word !== 0) {
-          const low = word & -word;
-          const p = base + 31 - Math.clz32(low);
-          if ((i << 5) + 31 - Math.clz32(low) < nx && (within === 0 || w[p]! & within)) w[p]! |= bit;
-          word ^= low;
-        }
-      }
-  }
-
-  /** layers[h]: every row of `bits` eroded (AND) or dilated (OR) by the segment [-h, h]. */
+  /**
+   * layers[h]: every row of `bits` eroded (AND) or dilated (OR) by the segment [-h, h], each from the one before
+   * shifted a pixel either way (the segment [-h, h] is [-(h-1), h-1] moved by -1 and by +1, with its middle).
+   */
   private segments(and: boolean): void {
-    const { ny, words, guard, stride, bits, layers } = this;
-    const first = layers[0]!;
-    for (let y = 0; y < ny; y++) for (let i = 0; i < words; i++) first[y * words + i] = bits[y * stride + guard + i]!;
+    const { ny, guard, stride, bits, layers } = this;
+    layers[0]!.set(bits);
+    const fill = and ? -1 : 0;
     for (let h = 1; h < layers.length; h++) {
       const prev = layers[h - 1]!,
         cur = layers[h]!;
-      const q = h >>> 5,
-        s = h & 31;
       for (let y = 0; y < ny; y++) {
-        const row = y * stride + guard;
-        for (let i = 0; i < words; i++) {
-          const at = row + i;
-          // bits of x+h and of x-h, for every x of word i
-          const right = s === 0 ? bits[at + q]! : (bits[at + q]! >>> s) | (bits[at + q + 1]! << (32 - s));
-          const left = s === 0 ? bits[at - q]! : (bits[at - q]! << s) | (bits[at - q - 1]! >>> (32 - s));
-          const o = y * words + i;
-          cur[o] = and ? prev[o]! & right & left : prev[o]! | right | left;
-        }
+        const row = y * stride;
+        cur[row] = cur[row + stride - 1] = fill;
+        if (and) segmentAnd(prev, cur, row + guard, row + stride - guard);
+        else segmentOr(prev, cur, row + guard, row + stride - guard);
       }
     }
   }
 
   /** out row y: the AND (OR) over dy of layer h(|dy|) at row y + dy, rows outside the slice left out. */
   private combine(and: boolean): void {
-    const { ny, words, half, reach, layers, out } = this;
+    const { ny, stride, half, reach, layers, out } = this;
     out.fill(and ? -1 : 0);
     for (let dy = -reach; dy <= reach; dy++) {
       const layer = layers[half[Math.abs(dy)]!]!;
-      const y0 = Math.max(0, -dy),
-        y1 = Math.min(ny, ny - dy);
-      for (let o = y0 * words, from = (y0 + dy) * words, end = y1 * words; o < end; o++, from++)
-        out[o] = and ? out[o]! & layer[from]! : out[o]! | layer[from]!;
+      // rows y with y + dy inside the slice, guards and all: one contiguous run of words
+      const a = Math.max(0, -dy) * stride,
+        b = Math.min(ny, ny - dy) * stride,
+        shift = dy * stride;
+      if (and) for (let o = a; o < b; o++) out[o]! &= layer[o + shift]!;
+      else for (let o = a; o < b; o++) out[o]! |= layer[o + shift]!;
     }
+  }
+}
+
+/** cur[a, b) = prev AND prev shifted a pixel either way (bit x: prev's bits x - 1, x and x + 1). */
+function segmentAnd(prev: Int32Array, cur: Int32Array, a: number, b: number): void {
+  for (let i = a; i < b; i++) {
+    const p = prev[i]!;
+    cur[i] = p & ((p >>> 1) | (prev[i + 1]! << 31)) & ((p << 1) | (prev[i - 1]! >>> 31));
+  }
+}
+
+/** cur[a, b) = prev OR prev shifted a pixel either way. */
+function segmentOr(prev: Int32Array, cur: Int32Array, a: number, b: number): void {
+  for (let i = a; i < b; i++) {
+    const p = prev[i]!;
+    cur[i] = p | (p >>> 1) | (prev[i + 1]! << 31) | (p << 1) | (prev[i - 1]! >>> 31);
   }
 }

@@ -1,6 +1,7 @@
 import type { LabelMap } from "../volume/volume.js";
+import { anyBits, anyWord, rowRuns, setBits, wordsPerRow } from "./bitRows.js";
 import { DiscMorphology } from "./discMorphology.js";
-import { fillHolesByRuns, SliceRuns } from "./sliceRuns.js";
+import { fillHolesByRuns, fillHolesInBits, SliceRuns } from "./sliceRuns.js";
 
 type Dims = readonly [number, number, number];
 
@@ -18,50 +19,59 @@ export interface ExternalOptions {
   combine: "replace" | "intersect";
 }
 
-// bits of the working mask, one byte per voxel
-const ABOVE = 1; // smoothed HU above the threshold, holes filled per slice
-const OPENED = 2; // kept by the in-plane opening
-const LARGEST = 4; // in the largest 3D component of the opened mask
-const BODY = 16; // the final outline
-const NEAR = 32; // above the threshold and near the largest component (per slice)
+/**
+ * The outline's masks, one bit per voxel in rows of words (bitRows.ts), a slice after another: ABOVE (smoothed HU
+ * above the threshold, holes filled per slice) and OPENED (kept by the in-plane opening, then only its largest 3D
+ * component). A slice's pass is a pass over its words, and its regions are runs between the words' transitions.
+ */
+interface Masks {
+  nx: number;
+  ny: number;
+  nz: number;
+  /** words per row, and per slice */
+  words: number;
+  sliceWords: number;
+  above: Int32Array;
+  opened: Int32Array;
+}
 
 /**
- * One slice's box mean, radius rx × ry pixels (edges: the mean of the pixels inside the slice), then ABOVE in `w`
- * where both the raw and the smoothed HU exceed the threshold; returns how many pixels are ABOVE. The sums run along
- * x, then along y with one running sum per column over contiguous rows: each column's additions and subtractions,
- * and so its float rounding, are those of a sweep down the column.
+ * One slice's box mean, radius rx × ry pixels (edges: the mean of the pixels inside the slice), then ABOVE (packed at
+ * above[offset]) where both the raw and the smoothed HU exceed the threshold; returns how many pixels are ABOVE.
+ * The sums run along x, then along y with one running sum per column over contiguous rows: each column's additions
+ * and subtractions, and so its float rounding, are those of a sweep down the column.
  */
 function smoothAndThreshold(
   slice: Float32Array,
-  nx: number,
-  ny: number,
   [rx, ry]: readonly [number, number],
   thresholdHu: number,
   { tmp, column }: { tmp: Float32Array; column: Float64Array },
-  w: Uint8Array,
+  m: Masks,
+  offset: number,
 ): number {
+  const { nx, ny, words, above } = m;
   for (let y = 0; y < ny; y++) boxRow(slice, tmp, y * nx, nx, rx);
   column.fill(0);
   let count = 0;
   for (let i = 0; i < Math.min(ry, ny); i++, count++) for (let x = 0; x < nx; x++) column[x]! += tmp[i * nx + x]!;
-  let above = 0;
+  let total = 0;
   for (let y = 0; y < ny; y++) {
     const add = y + ry < ny ? (y + ry) * nx : -1,
       sub = y - ry - 1 >= 0 ? (y - ry - 1) * nx : -1;
     if (add >= 0) count++;
     if (sub >= 0) count--;
     // per column: the row entering the window, then the row leaving it, then the mean as the float32 it was stored as
+    let word = 0;
     for (let x = 0, p = y * nx; x < nx; x++, p++) {
       let c = column[x]!;
       if (add >= 0) c += tmp[add + x]!;
       if (sub >= 0) c -= tmp[sub + x]!;
       column[x] = c;
-      const on = slice[p]! > thresholdHu && Math.fround(c / count) > thresholdHu;
-      w[p] = on ? ABOVE : 0;
-      above += on ? 1 : 0;
+      if (slice[p]! > thresholdHu && Math.fround(c / count) > thresholdHu) (word |= 1 << (x & 31)), total++;
+      if ((x & 31) === 31 || x === nx - 1) (above[offset + y * words + (x >>> 5)] = word), (word = 0);
     }
   }
-  return above;
+  return total;
 }
 
 /** Box mean of one row of `n` values at `base`, radius r, into `to`: a running sum, the pixels inside the row counted. */
@@ -93,14 +103,8 @@ function anyAbove(slice: Float32Array, thresholdHu: number): boolean {
  * (erosion then dilation by a disc of `openingMm`) keeps it. The opening is what separates the table and thin
  * immobilisation shells from the patient before the largest component is taken.
  */
-function thresholdAndOpen(
-  hu: Float32Array,
-  dims: Dims,
-  spacing: readonly number[],
-  o: ExternalOptions,
-  work: Uint8Array,
-): void {
-  const [nx, ny, nz] = dims;
+function thresholdAndOpen(hu: Float32Array, m: Masks, spacing: readonly number[], o: ExternalOptions): void {
+  const { nx, ny, nz, sliceWords, above, opened } = m;
   const plane = nx * ny;
   const [sx, sy] = [spacing[0]!, spacing[1]!];
   const radius = [Math.round(o.smoothMm / sx), Math.round(o.smoothMm / sy)] as const;
@@ -108,20 +112,20 @@ function thresholdAndOpen(
   const disc = new DiscMorphology(nx, ny, sx, sy, o.openingMm);
   const runs = new SliceRuns(nx, ny);
   for (let k = 0; k < nz; k++) {
-    const w = work.subarray(k * plane, (k + 1) * plane);
     const slice = hu.subarray(k * plane, (k + 1) * plane);
+    const offset = k * sliceWords;
     // smoothing may only take away (noise specks in air): it must not bridge a one-pixel gap between an arm and the trunk
-    if (!anyAbove(slice, o.thresholdHu) || smoothAndThreshold(slice, nx, ny, radius, o.thresholdHu, scratch, w) === 0)
+    if (!anyAbove(slice, o.thresholdHu) || smoothAndThreshold(slice, radius, o.thresholdHu, scratch, m, offset) === 0)
       continue;
     // holes filled before the opening: a thin wall around air (a phantom's skull, a chest wall at the lungs) is
     // solid then and survives it, while open shells (table, head rests) stay thin and go
-    fillHolesByRuns(w, nx, ny, runs, ABOVE);
+    fillHolesInBits(above, offset, nx, ny, runs);
     // eroded: the whole disc around it ABOVE (outside the slice counts as ABOVE); opened: within the disc of an eroded pixel
-    disc.pack(w, ABOVE, 1);
+    disc.load(above, offset, 1);
     disc.erode();
     disc.outToBits();
     disc.dilate();
-    disc.unpack(w, OPENED, ABOVE);
+    disc.outAnd(above, offset, opened, offset);
   }
 }
 
@@ -173,28 +177,25 @@ class OpenedRuns {
 }
 
 /**
- * Marks LARGEST on the largest 6-connected 3D component of OPENED, by runs: each row's runs of opened voxels are
- * joined with the runs they touch in the row before (same slice) and the same row of the slice before, in a
- * union-find. One sequential pass over the volume and work per run, not per voxel.
+ * Keeps in OPENED only its largest 6-connected 3D component, by runs: each row's runs of opened voxels are joined
+ * with the runs they touch in the row before (same slice) and the same row of the slice before, in a union-find.
+ * One sequential pass over the words of the volume and work per run, not per voxel.
  */
-function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
+function keepLargestComponent({ nx, ny, nz, words, opened }: Masks): void {
   const rows = ny * nz;
   const runs = new OpenedRuns();
   const rowStart = new Int32Array(rows + 1);
+  const pairs = new Int32Array(nx + 2);
   for (let row = 0; row < rows; row++) {
     rowStart[row] = runs.n;
-    const base = row * nx;
-    for (let x = 0; x < nx; x++) {
-      if (!(work[base + x]! & OPENED)) continue;
-      const x0 = x;
-      while (x + 1 < nx && work[base + x + 1]! & OPENED) x++;
-      runs.add(base + x0, x - x0 + 1);
-    }
+    const count = rowRuns(opened, row * words, nx, false, pairs, 0);
+    for (let i = 0; i < count; i += 2) runs.add(row * nx + pairs[i]!, pairs[i + 1]! - pairs[i]!);
     const end = runs.n;
     if (row % ny > 0) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - 1]!, rowStart[row]!, nx);
     if (row >= ny) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - ny]!, rowStart[row - ny + 1]!, nx);
   }
   rowStart[rows] = runs.n;
+  opened.fill(0);
   if (runs.n === 0) return;
   const size = new Float64Array(runs.n);
   let best = 0;
@@ -203,47 +204,50 @@ function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
     size[r]! += runs.length[i]!;
     if (size[r]! > size[best]!) best = r;
   }
-  for (let i = 0; i < runs.n; i++) {
-    if (runs.root(i) !== best) continue;
-    const p = runs.start[i]!;
-    for (let q = p; q < p + runs.length[i]!; q++) work[q]! |= LARGEST;
-  }
+  for (let row = 0; row < rows; row++)
+    for (let i = rowStart[row]!; i < rowStart[row + 1]!; i++) {
+      if (runs.root(i) !== best) continue;
+      const x0 = runs.start[i]! - row * nx;
+      setBits(opened, row * words, x0, x0 + runs.length[i]!);
+    }
 }
 
 /**
- * Slice by slice, BODY: what the opening shaved off the kept component comes back (pixels above the threshold
- * within `openingMm` of it and connected to it in the slice, so a mask lying apart from the skin stays out), then
- * every hole is filled: lungs, airway, bowel gas, anything the slice's border cannot reach.
+ * Slice by slice, the outline into `out` (1 inside): what the opening shaved off the kept component comes back
+ * (pixels above the threshold within `openingMm` of it and connected to it in the slice, so a mask lying apart from
+ * the skin stays out), then every hole is filled: lungs, airway, bowel gas, anything the slice's border cannot reach.
  */
-function restoreAndFill(work: Uint8Array, dims: Dims, spacing: readonly number[], o: ExternalOptions): void {
-  const [nx, ny, nz] = dims;
-  const plane = nx * ny;
+function restoreAndFill(m: Masks, spacing: readonly number[], o: ExternalOptions, out: Uint8Array): void {
+  const { nx, ny, nz, words, sliceWords, above, opened: largest } = m;
   const disc = new DiscMorphology(nx, ny, spacing[0]!, spacing[1]!, o.openingMm);
   const runs = new SliceRuns(nx, ny);
-  const above = new SliceRuns(nx, ny);
+  const aboveRuns = new SliceRuns(nx, ny);
+  const near = new Int32Array(sliceWords),
+    body = new Int32Array(sliceWords);
   for (let k = 0; k < nz; k++) {
-    const w = work.subarray(k * plane, (k + 1) * plane);
-    if (!hasBit(w, LARGEST)) continue;
+    const offset = k * sliceWords;
+    if (!anyWord(largest, offset, offset + sliceWords)) continue;
     // NEAR: above the threshold and within reach of the component
-    disc.pack(w, LARGEST, 0);
+    disc.load(largest, offset, 0);
     disc.dilate();
-    disc.unpack(w, NEAR, ABOVE);
+    disc.outAnd(above, offset, near, 0);
     // BODY: the regions of NEAR that hold some of the component (it lies within NEAR)
-    runs.label(w, NEAR, NEAR);
-    for (let i = 0; i < runs.n; i++) {
-      const root = runs.root(i);
-      if (!runs.flag[root] && hasBit(w, LARGEST, runs.start[i]!, runs.end[i]!)) runs.flag[root] = 1;
-    }
-    for (let i = 0; i < runs.n; i++) if (runs.flag[runs.root(i)]) runs.fill(w, i, BODY);
-    joinSplitPieces(w, runs, above);
-    fillHolesByRuns(w, nx, ny, runs, BODY);
+    runs.labelBits(near, 0, false);
+    const { start, end, rowStart, flag } = runs;
+    for (let y = 0; y < ny; y++)
+      for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) {
+        const root = runs.root(i);
+        if (!flag[root] && anyBits(largest, offset + y * words, start[i]! - y * nx, end[i]! - y * nx)) flag[root] = 1;
+      }
+    body.fill(0);
+    for (let y = 0; y < ny; y++)
+      for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) if (flag[runs.root(i)]) runs.setRun(body, 0, i, y);
+    joinSplitPieces(body, above, offset, runs, aboveRuns);
+    fillHolesInBits(body, 0, nx, ny, runs);
+    runs.labelBits(body, 0, false);
+    const at = k * nx * ny;
+    for (let i = 0; i < runs.n; i++) out.fill(1, at + runs.start[i]!, at + runs.end[i]!);
   }
-}
-
-/** True when a pixel of w[from, to) has `bit`. */
-function hasBit(w: Uint8Array, bit: number, from = 0, to = w.length): boolean {
-  for (let p = from; p < to; p++) if (w[p]! & bit) return true;
-  return false;
 }
 
 /**
@@ -251,37 +255,50 @@ function hasBit(w: Uint8Array, bit: number, from = 0, to = w.length): boolean {
  * a part-scanned slice), that whole piece of the thresholded slice becomes body: the External is one shape
  * wherever the patient is, and thin attachments come back only on such slices.
  */
-function joinSplitPieces(w: Uint8Array, body: SliceRuns, above: SliceRuns): void {
-  body.label(w, BODY, BODY);
+function joinSplitPieces(body: Int32Array, above: Int32Array, offset: number, runs: SliceRuns, aboveRuns: SliceRuns) {
+  runs.labelBits(body, 0, false);
   let pieces = 0;
-  for (let i = 0; i < body.n && pieces < 2; i++) if (body.root(i) === i) pieces++;
+  for (let i = 0; i < runs.n && pieces < 2; i++) if (runs.root(i) === i) pieces++;
   if (pieces < 2) return;
   // BODY lies within ABOVE: each piece falls in one region of ABOVE; a region holding two pieces becomes body
-  above.label(w, ABOVE, ABOVE);
-  const piece = above.tag;
+  aboveRuns.labelBits(above, offset, false);
+  const { tag: piece, flag: joined, rowStart } = aboveRuns;
   let j = 0;
-  for (let i = 0; i < body.n; i++) {
-    while (above.end[j]! <= body.start[i]!) j++; // the run of ABOVE holding run i (both in pixel order)
-    const region = above.root(j),
-      own = body.root(i);
+  for (let i = 0; i < runs.n; i++) {
+    while (aboveRuns.end[j]! <= runs.start[i]!) j++; // the run of ABOVE holding run i (both in pixel order)
+    const region = aboveRuns.root(j),
+      own = runs.root(i);
     if (piece[region] === -1) piece[region] = own;
-    else if (piece[region] !== own) above.flag[region] = 1;
+    else if (piece[region] !== own) joined[region] = 1;
   }
-  for (let i = 0; i < above.n; i++) if (above.flag[above.root(i)]) above.fill(w, i, BODY);
+  for (let y = 0; y < rowStart.length - 1; y++)
+    for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++)
+      if (joined[aboveRuns.root(i)]) aboveRuns.setRun(body, 0, i, y);
 }
 
 /**
  * The classical body outline of a CT volume (HU, x fastest, axial slices along the third axis): 1 inside the body.
  * Threshold after a small smoothing, in-plane opening, largest 3D component, the opening's shavings restored,
- * holes filled per slice. Memory: one byte per voxel, a few planes.
+ * holes filled per slice. Memory: two bits per voxel, the output's byte, a few planes.
  */
 export function bodyOutline(hu: Float32Array, dims: Dims, spacing: readonly number[], o: ExternalOptions): Uint8Array {
-  const work = new Uint8Array(hu.length);
-  thresholdAndOpen(hu, dims, spacing, o, work);
-  markLargestComponent(work, dims);
-  restoreAndFill(work, dims, spacing, o);
-  for (let i = 0; i < work.length; i++) work[i] = work[i]! & BODY ? 1 : 0;
-  return work;
+  const [nx, ny, nz] = dims;
+  const words = wordsPerRow(nx);
+  const sliceWords = ny * words;
+  const m: Masks = {
+    nx,
+    ny,
+    nz,
+    words,
+    sliceWords,
+    above: new Int32Array(nz * sliceWords),
+    opened: new Int32Array(nz * sliceWords),
+  };
+  thresholdAndOpen(hu, m, spacing, o);
+  keepLargestComponent(m);
+  const out = new Uint8Array(hu.length);
+  restoreAndFill(m, spacing, o, out);
+  return out;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { rowRuns, setBits, wordsPerRow } from "./bitRows.js";
+
 /**
  * The 4-connected regions of one axial slice, as runs: each row's runs of pixels whose bits under `mask` equal `want`,
  * joined with the runs they overlap in the row before by a union-find. Work is per run, not per pixel, and the
@@ -14,6 +16,8 @@ export class SliceRuns {
   /** runs of row y are [rowStart[y], rowStart[y + 1]) */
   readonly rowStart: Int32Array;
   n = 0;
+  /** one row's runs as [x0, x1) pairs, scratch of labelBits */
+  private readonly pairs: Int32Array;
 
   constructor(
     private readonly nx: number,
@@ -24,6 +28,7 @@ export class SliceRuns {
     this.flag = new Uint8Array(most);
     this.tag = new Int32Array(most);
     this.rowStart = new Int32Array(ny + 1);
+    this.pairs = new Int32Array(nx + 2);
   }
 
   /** Labels the runs of `w` (one slice) whose pixels p have (w[p] & mask) === want. */
@@ -48,6 +53,33 @@ export class SliceRuns {
     this.n = n;
     this.flag.fill(0, 0, n);
     this.tag.fill(-1, 0, n);
+  }
+
+  /** Labels the runs of set bits (of clear bits when `clear`) of a packed slice starting at bits[offset]. */
+  labelBits(bits: Int32Array, offset: number, clear: boolean): void {
+    const { nx, ny, start, end, parent, rowStart, pairs } = this;
+    const words = wordsPerRow(nx);
+    let n = 0;
+    for (let y = 0; y < ny; y++) {
+      rowStart[y] = n;
+      const count = rowRuns(bits, offset + y * words, nx, clear, pairs, 0);
+      for (let i = 0; i < count; i += 2, n++) {
+        start[n] = y * nx + pairs[i]!;
+        end[n] = y * nx + pairs[i + 1]!;
+        parent[n] = n;
+      }
+      if (y > 0) this.joinRows(rowStart[y - 1]!, rowStart[y]!, n);
+    }
+    rowStart[ny] = n;
+    this.n = n;
+    this.flag.fill(0, 0, n);
+    this.tag.fill(-1, 0, n);
+  }
+
+  /** Sets the bits of run i, which lies in row y, in the packed slice starting at bits[offset]. */
+  setRun(bits: Int32Array, offset: number, i: number, y: number): void {
+    const row = y * this.nx;
+    setBits(bits, offset + y * wordsPerRow(this.nx), this.start[i]! - row, this.end[i]! - row);
   }
 
   /** The region's representative run. */
@@ -96,4 +128,18 @@ export function fillHolesByRuns(w: Uint8Array, nx: number, ny: number, runs: Sli
     if (s < nx || s >= lastRow || s % nx === 0 || e % nx === 0) border[runs.root(i)] = 1;
   }
   for (let i = 0; i < n; i++) if (!border[runs.root(i)]) runs.fill(w, i, body);
+}
+
+/**
+ * Sets every bit of a packed slice (at bits[offset]) that the slice's border cannot reach through clear bits
+ * (4-connected): the clear regions touching no border are holes.
+ */
+export function fillHolesInBits(bits: Int32Array, offset: number, nx: number, ny: number, runs: SliceRuns): void {
+  runs.labelBits(bits, offset, true);
+  const { start, end, rowStart, flag: border } = runs;
+  for (let y = 0; y < ny; y++)
+    for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++)
+      if (y === 0 || y === ny - 1 || start[i] === y * nx || end[i] === (y + 1) * nx) border[runs.root(i)] = 1;
+  for (let y = 0; y < ny; y++)
+    for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) if (!border[runs.root(i)]) runs.setRun(bits, offset, i, y);
 }
