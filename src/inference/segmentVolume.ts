@@ -145,6 +145,8 @@ export class SourceLabeller {
   // per source slice: the best probability so far at each pixel, and one class's plane between two model slices
   private readonly best: Float32Array;
   private readonly zPlane: Float32Array;
+  // one class's plane interpolated along x, per model row and source column
+  private readonly xRows: Float64Array;
 
   constructor(
     private readonly record: PreprocessRecord,
@@ -158,6 +160,7 @@ export class SourceLabeller {
     this.labels = { dims: [sx, sy, sz], data: new Uint8Array(sx * sy * sz) };
     this.best = new Float32Array(sx * sy);
     this.zPlane = new Float32Array(mx * my);
+    this.xRows = new Float64Array(my * sx);
   }
 
   add(k: number, probs: Float32Array): void {
@@ -174,7 +177,7 @@ export class SourceLabeller {
   private sourceSlice(k: number): void {
     const [sx, sy] = this.record.sourceDims;
     const [mx, my] = this.record.modelDims;
-    const { wx, wy, zPlane } = this;
+    const { wx, wy, zPlane, xRows } = this;
     const mPlane = mx * my;
     const p0 = this.held.get(this.wz.i0[k]!)!,
       p1 = this.held.get(this.wz.i1[k]!)!,
@@ -183,19 +186,20 @@ export class SourceLabeller {
     const labels = this.labels.data.subarray(k * sx * sy, (k + 1) * sx * sy);
     for (let c = 0; c * mPlane < p0.length; c++) {
       for (let i = 0; i < mPlane; i++) zPlane[i] = p0[c * mPlane + i]! * (1 - w) + p1[c * mPlane + i]! * w;
+      // along x once per model row: a source row reads two model rows and a model row serves about two source rows.
+      // Kept as doubles, so q below is the same number the four-term expression gave
+      for (let r = 0; r < my; r++)
+        for (let i = 0, row = r * mx; i < sx; i++) {
+          const u = wx.w1[i]!;
+          xRows[r * sx + i] = zPlane[row + wx.i0[i]!]! * (1 - u) + zPlane[row + wx.i1[i]!]! * u;
+        }
       const value = c === 0 ? 0 : this.labelValues[c - 1]!;
       for (let j = 0; j < sy; j++) {
-        const r0 = wy.i0[j]! * mx,
-          r1 = wy.i1[j]! * mx,
+        const r0 = wy.i0[j]! * sx,
+          r1 = wy.i1[j]! * sx,
           v = wy.w1[j]!;
-        for (let i = 0; i < sx; i++) {
-          const a = wx.i0[i]!,
-            b = wx.i1[i]!,
-            u = wx.w1[i]!;
-          const q =
-            (zPlane[r0 + a]! * (1 - u) + zPlane[r0 + b]! * u) * (1 - v) +
-            (zPlane[r1 + a]! * (1 - u) + zPlane[r1 + b]! * u) * v;
-          const o = j * sx + i;
+        for (let i = 0, o = j * sx; i < sx; i++, o++) {
+          const q = xRows[r0 + i]! * (1 - v) + xRows[r1 + i]! * v;
           if (q > best[o]!) {
             best[o] = q;
             labels[o] = value;

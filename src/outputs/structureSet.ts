@@ -118,38 +118,50 @@ function unionBox(
   return out;
 }
 
-/** The bounding box [i0, j0, i1, j1] of each label (of those in `wanted`) on one slice. */
+/**
+ * The bounding box [i0, j0, i1, j1] of each label (of those in `wanted`) on one slice. A row is read as runs of one
+ * value, so a label's box is touched twice per run rather than per pixel (an External covers half a slice).
+ */
 function labelBoxes(
   slice: Uint8Array,
   nx: number,
   ny: number,
   wanted: ReadonlyMap<number, unknown>,
 ): Map<number, [number, number, number, number]> {
-  const box = new Map<number, [number, number, number, number]>();
   const want = new Uint8Array(256);
   for (const v of wanted.keys()) if (v >= 0 && v < 256) want[v] = 1;
+  const [i0, j0, i1, j1] = [
+    new Int32Array(256).fill(nx),
+    new Int32Array(256).fill(ny),
+    new Int32Array(256).fill(-1),
+    new Int32Array(256).fill(-1),
+  ];
   // four pixels at a time where they are all background (most of a slice): their word is zero
   const words =
     slice.byteOffset % 4 === 0 && nx % 4 === 0
       ? new Uint32Array(slice.buffer, slice.byteOffset, (nx * ny) >> 2)
       : undefined;
   for (let j = 0; j < ny; j++) {
-    for (let i = 0; i < nx; i++) {
-      if (words && (i & 3) === 0 && words[(j * nx + i) >> 2] === 0) {
-        i += 3;
+    const row = j * nx;
+    for (let i = 0; i < nx; ) {
+      if (words && (i & 3) === 0 && words[(row + i) >> 2] === 0) {
+        i += 4;
         continue;
       }
-      const v = slice[j * nx + i]!;
-      if (!v || !want[v]) continue;
-      const b = box.get(v);
-      if (!b) box.set(v, [i, j, i, j]);
-      else {
-        if (i < b[0]) b[0] = i;
-        if (i > b[2]) b[2] = i;
-        if (j > b[3]) b[3] = j;
+      const v = slice[row + i]!;
+      let end = i + 1;
+      while (end < nx && slice[row + end] === v) end++;
+      if (v && want[v]) {
+        if (i < i0[v]!) i0[v] = i;
+        if (end - 1 > i1[v]!) i1[v] = end - 1;
+        if (j < j0[v]!) j0[v] = j;
+        j1[v] = j;
       }
+      i = end;
     }
   }
+  const box = new Map<number, [number, number, number, number]>();
+  for (let v = 1; v < 256; v++) if (i1[v]! >= 0) box.set(v, [i0[v]!, j0[v]!, i1[v]!, j1[v]!]);
   return box;
 }
 
@@ -169,8 +181,10 @@ function contourSequence(
   const w = i1 - i0 + 3,
     h = j1 - j0 + 3;
   const mask = new Uint8Array(w * h);
+  const inRoi = new Uint8Array(256); // a table, not a Set lookup per pixel of the box
+  for (const v of values) if (v >= 0 && v < 256) inRoi[v] = 1;
   for (let j = j0; j <= j1; j++)
-    for (let i = i0; i <= i1; i++) if (values.has(slice[j * nx + i]!)) mask[(j - j0 + 1) * w + (i - i0 + 1)] = 1;
+    for (let i = i0; i <= i1; i++) mask[(j - j0 + 1) * w + (i - i0 + 1)] = inRoi[slice[j * nx + i]!]!;
   return traceMask(mask, w, h).map((ring) => {
     const data: string[] = [];
     for (const [x, y] of ring) {
