@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DiscMorphology } from "../../src/inference/discMorphology.js";
-import { bodyOutline, type ExternalOptions, fillSliceHoles } from "../../src/inference/external.js";
+import { applyExternal, bodyOutline, type ExternalOptions, fillSliceHoles } from "../../src/inference/external.js";
 import { bodyOutlineReference, fillSliceHolesReference } from "../helpers/bodyOutlineReference.js";
 import { blobCt, patientCt, seededRandom } from "../helpers/syntheticCt.js";
 
@@ -76,6 +76,25 @@ describe("the body outline equals the previous implementation's voxel for voxel"
       0,
       "the reference keeps nothing",
     );
+  });
+
+  it("replaces background and External voxels by the outline and keeps other labels, aligned in its buffer or not", () => {
+    const dims: Dims = [70, 50, 6];
+    const hu = patientCt(dims, 8);
+    const body = bodyOutlineReference(hu, dims, [0.9, 0.9, 2], options(1, 3));
+    const rnd = seededRandom(4);
+    for (const offset of [0, 1]) {
+      // the network's labels: mostly the outline itself (whole words agree), some wrong voxels, an organ (label 2)
+      const buffer = new Uint8Array(body.length + offset);
+      const data = buffer.subarray(offset);
+      for (let i = 0; i < data.length; i++) data[i] = rnd() < 0.05 ? Math.floor(rnd() * 3) : body[i]!;
+      const want = data.map((v, i) => (v !== 0 && v !== 1 ? v : body[i]!));
+      const changes = want.reduce((n, v, i) => n + (v !== data[i] ? 1 : 0), 0);
+      const changed = applyExternal({ dims, data }, hu, [0.9, 0.9, 2], options(1, 3));
+      assert.equal(differences(data, want, dims).count, 0, `offset ${offset}`);
+      assert.equal(changed, changes);
+      assert.ok(changes > 0);
+    }
   });
 
   it("fills the holes of each slice of a mask as before (the intersect mode's last step)", () => {
