@@ -62,6 +62,22 @@ describe("the body outline equals the previous implementation's voxel for voxel"
     });
   });
 
+  it("on slices of tissue to their edges, rows a whole number of words wide (runs that end at the row's end)", () => {
+    for (const dims of [
+      [64, 20, 2],
+      [32, 7, 1],
+    ] as Dims[]) {
+      const hu = new Float32Array(dims[0] * dims[1] * dims[2]).fill(40);
+      hu[dims[0] + 3] = -1000; // a hole, filled
+      const want = bodyOutlineReference(hu, dims, [1, 1, 1], options(1, 3));
+      assert.equal(differences(bodyOutline(hu, dims, [1, 1, 1], options(1, 3)), want, dims).count, 0, dims.join("×"));
+      assert.equal(
+        want.reduce((n, v) => n + v, 0),
+        want.length,
+      );
+    }
+  });
+
   it("compares the smoothed HU as the float32 it was stored as: a mean within half a float32 step of the threshold is not above it", () => {
     // rows one float32 step above -500 between rows at -500: their 3×3 mean is -500 + step/3, -500 as a float32
     const dims: Dims = [20, 21, 3];
