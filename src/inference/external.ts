@@ -1,4 +1,7 @@
 import type { LabelMap } from "../volume/volume.js";
+import { anyBits, anyWord, rowRuns, setBits, wordsPerRow } from "./bitRows.js";
+import { DiscMorphology } from "./discMorphology.js";
+import { fillHolesByRuns, fillHolesInBits, SliceRuns } from "./sliceRuns.js";
 
 type Dims = readonly [number, number, number];
 
@@ -16,161 +19,113 @@ export interface ExternalOptions {
   combine: "replace" | "intersect";
 }
 
-// bits of the working mask, one byte per voxel
-const ABOVE = 1; // smoothed HU above the threshold, holes filled per slice
-const OPENED = 2; // kept by the in-plane opening
-const LARGEST = 4; // in the largest 3D component of the opened mask
-const SEEN = 8; // scratch bit of the hole filling
-const BODY = 16; // the final outline
-const NEAR = 32; // above the threshold and near the largest component (per slice)
-const JOIN = 64; // visited while joining pieces of a slice (per slice)
-
 /**
- * Squared distances (mm²) along one line of `n` samples `step` mm apart, from f (0 at targets, Infinity elsewhere),
- * in place: Felzenszwalb and Huttenlocher's lower envelope of parabolas, exact, O(n).
+ * The outline's masks, one bit per voxel in rows of words (bitRows.ts), a slice after another: ABOVE (smoothed HU
+ * above the threshold, holes filled per slice) and OPENED (kept by the in-plane opening, then only its largest 3D
+ * component). A slice's pass is a pass over its words, and its regions are runs between the words' transitions.
  */
-function distanceLine(f: Float64Array, n: number, step: number, v: Int32Array, z: Float64Array, d: Float64Array): void {
-  let k = -1;
-  for (let q = 0; q < n; q++) {
-    const fq = f[q]!;
-    if (fq === Infinity) continue;
-    const pq = q * step;
-    while (k >= 0) {
-      const p = v[k]! * step;
-      const s = (fq + pq * pq - (f[v[k]!]! + p * p)) / (2 * (pq - p));
-      if (s > z[k]!) break;
-      k--;
-    }
-    k++;
-    v[k] = q;
-    z[k] =
-      k === 0 ? -Infinity : (fq + pq * pq - (f[v[k - 1]!]! + (v[k - 1]! * step) ** 2)) / (2 * (pq - v[k - 1]! * step));
-  }
-  if (k < 0) return; // no target on this line: every distance stays infinite
-  z[k + 1] = Infinity;
-  let j = 0;
-  for (let q = 0; q < n; q++) {
-    while (z[j + 1]! < q * step) j++;
-    const dq = (q - v[j]!) * step;
-    d[q] = dq * dq + f[v[j]!]!;
-  }
-  f.set(d.subarray(0, n));
+interface Masks {
+  nx: number;
+  ny: number;
+  nz: number;
+  /** words per row, and per slice */
+  words: number;
+  sliceWords: number;
+  above: Int32Array;
+  opened: Int32Array;
 }
 
 /**
- * Per-slice exact Euclidean distance transform with anisotropic pixels: squared mm from each pixel to the nearest
- * one whose byte has `bit` set (`set` true) or clear (`set` false).
+ * One slice's box mean, radius rx × ry pixels (edges: the mean of the pixels inside the slice), then ABOVE (packed at
+ * above[offset]) where both the raw and the smoothed HU exceed the threshold; returns how many pixels are ABOVE.
+ * The sums run along x, then along y with one running sum per column over contiguous rows: each column's additions
+ * and subtractions, and so its float rounding, are those of a sweep down the column.
  */
-export class SliceDistance {
-  private readonly out: Float64Array;
-  private readonly line: Float64Array;
-  private readonly v: Int32Array;
-  private readonly z: Float64Array;
-  private readonly d: Float64Array;
-
-  constructor(
-    private readonly nx: number,
-    private readonly ny: number,
-    private readonly sx: number,
-    private readonly sy: number,
-  ) {
-    const n = Math.max(nx, ny);
-    this.out = new Float64Array(nx * ny);
-    [this.line, this.z, this.d] = [new Float64Array(n), new Float64Array(n + 1), new Float64Array(n)];
-    this.v = new Int32Array(n);
-  }
-
-  /** The squared distances of the slice's pixels; valid until the next call. */
-  squared(w: Uint8Array, bit: number, set: boolean): Float64Array {
-    const { nx, ny, out, line, v, z, d } = this;
-    const want = set ? bit : 0;
-    // along y, distances in whole pixels to the nearest target in the column: two sweeps over contiguous rows
-    for (let x = 0; x < nx; x++) out[x] = (w[x]! & bit) === want ? 0 : Infinity;
-    for (let p = nx; p < nx * ny; p++) out[p] = (w[p]! & bit) === want ? 0 : out[p - nx]! + 1;
-    for (let p = nx * (ny - 1) - 1; p >= 0; p--) if (out[p + nx]! + 1 < out[p]!) out[p] = out[p + nx]! + 1;
-    // along x, the exact envelope over each row of squared column distances in mm
-    const sy2 = this.sy * this.sy;
-    for (let y = 0; y < ny; y++) {
-      const row = y * nx;
-      for (let x = 0; x < nx; x++) line[x] = out[row + x]! * out[row + x]! * sy2;
-      distanceLine(line, nx, this.sx, v, z, d);
-      out.set(line.subarray(0, nx), row);
+function smoothAndThreshold(
+  slice: Float32Array,
+  [rx, ry]: readonly [number, number],
+  thresholdHu: number,
+  { tmp, column }: { tmp: Float32Array; column: Float64Array },
+  m: Masks,
+  offset: number,
+): number {
+  const { nx, ny, words, above } = m;
+  for (let y = 0; y < ny; y++) boxRow(slice, tmp, y * nx, nx, rx);
+  column.fill(0);
+  let count = 0;
+  for (let i = 0; i < Math.min(ry, ny); i++, count++) for (let x = 0; x < nx; x++) column[x]! += tmp[i * nx + x]!;
+  let total = 0;
+  for (let y = 0; y < ny; y++) {
+    const add = y + ry < ny ? (y + ry) * nx : -1,
+      sub = y - ry - 1 >= 0 ? (y - ry - 1) * nx : -1;
+    if (add >= 0) count++;
+    if (sub >= 0) count--;
+    // per column: the row entering the window, then the row leaving it, then the mean as the float32 it was stored as
+    let word = 0;
+    for (let x = 0, p = y * nx; x < nx; x++, p++) {
+      let c = column[x]!;
+      if (add >= 0) c += tmp[add + x]!;
+      if (sub >= 0) c -= tmp[sub + x]!;
+      column[x] = c;
+      if (slice[p]! > thresholdHu && Math.fround(c / count) > thresholdHu) (word |= 1 << (x & 31)), total++;
+      if ((x & 31) === 31 || x === nx - 1) (above[offset + y * words + (x >>> 5)] = word), (word = 0);
     }
-    return out;
   }
+  return total;
 }
 
-/** Box mean of one slice, separable, radius rx × ry pixels (edges: the mean of the pixels inside the slice). */
-function smoothSlice(
-  src: Float32Array,
-  nx: number,
-  ny: number,
-  rx: number,
-  ry: number,
-  tmp: Float32Array,
-  out: Float32Array,
-): void {
-  const pass = (
-    from: Float32Array,
-    to: Float32Array,
-    n: number,
-    lines: number,
-    r: number,
-    step: number,
-    stride: number,
-  ) => {
-    for (let l = 0; l < lines; l++) {
-      const base = l * stride;
-      let sum = 0;
-      let count = 0;
-      for (let i = 0; i < Math.min(r, n); i++) (sum += from[base + i * step]!), count++;
-      for (let i = 0; i < n; i++) {
-        if (i + r < n) (sum += from[base + (i + r) * step]!), count++;
-        if (i - r - 1 >= 0) (sum -= from[base + (i - r - 1) * step]!), count--;
-        to[base + i * step] = sum / count;
-      }
-    }
-  };
-  pass(src, tmp, nx, ny, rx, 1, nx);
-  pass(tmp, out, ny, nx, ry, nx, 1);
+/** Box mean of one row of `n` values at `base`, radius r, into `to`: a running sum, the pixels inside the row counted. */
+function boxRow(from: Float32Array, to: Float32Array, base: number, n: number, r: number): void {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < Math.min(r, n); i++) (sum += from[base + i]!), count++;
+  // [0, a): the window grows; [a, b): it slides (r + 1 < n - r) or covers the row; [b, n): it shrinks
+  const grow = Math.max(0, n - r),
+    shrink = Math.min(n, r + 1);
+  const a = Math.min(grow, shrink),
+    b = Math.max(grow, shrink);
+  let i = 0;
+  for (; i < a; i++) (sum += from[base + i + r]!), (to[base + i] = sum / ++count);
+  if (grow > shrink)
+    for (; i < b; i++) (sum += from[base + i + r]!), (sum -= from[base + i - r - 1]!), (to[base + i] = sum / count);
+  else for (; i < b; i++) to[base + i] = sum / count;
+  for (; i < n; i++) (sum -= from[base + i - r - 1]!), (to[base + i] = sum / --count);
+}
+
+/** True when some HU of the slice exceeds the threshold (most slices of a scan; none of the air around a short one). */
+function anyAbove(slice: Float32Array, thresholdHu: number): boolean {
+  for (let p = 0; p < slice.length; p++) if (slice[p]! > thresholdHu) return true;
+  return false;
 }
 
 /**
- * Slice by slice: ABOVE where the smoothed HU exceeds the threshold (holes filled), OPENED where an in-plane opening (erosion then
- * dilation by a disc of `openingMm`) keeps it. The opening is what separates the table and thin immobilisation
- * shells from the patient before the largest component is taken.
+ * Slice by slice: ABOVE where the smoothed HU exceeds the threshold (holes filled), OPENED where an in-plane opening
+ * (erosion then dilation by a disc of `openingMm`) keeps it. The opening is what separates the table and thin
+ * immobilisation shells from the patient before the largest component is taken.
  */
-function thresholdAndOpen(
-  hu: Float32Array,
-  dims: Dims,
-  spacing: readonly number[],
-  o: ExternalOptions,
-  work: Uint8Array,
-): void {
-  const [nx, ny, nz] = dims;
+function thresholdAndOpen(hu: Float32Array, m: Masks, spacing: readonly number[], o: ExternalOptions): void {
+  const { nx, ny, nz, sliceWords, above, opened } = m;
   const plane = nx * ny;
   const [sx, sy] = [spacing[0]!, spacing[1]!];
-  const rx = Math.round(o.smoothMm / sx),
-    ry = Math.round(o.smoothMm / sy);
-  const tmp = new Float32Array(plane),
-    smooth = new Float32Array(plane);
-  const edt = new SliceDistance(nx, ny, sx, sy);
-  const stack = new Int32Array(plane);
-  const r2 = o.openingMm * o.openingMm;
+  const radius = [Math.round(o.smoothMm / sx), Math.round(o.smoothMm / sy)] as const;
+  const scratch = { tmp: new Float32Array(plane), column: new Float64Array(nx) };
+  const disc = new DiscMorphology(nx, ny, sx, sy, o.openingMm);
+  const runs = new SliceRuns(nx, ny);
   for (let k = 0; k < nz; k++) {
-    const w = work.subarray(k * plane, (k + 1) * plane);
     const slice = hu.subarray(k * plane, (k + 1) * plane);
-    smoothSlice(slice, nx, ny, rx, ry, tmp, smooth);
+    const offset = k * sliceWords;
     // smoothing may only take away (noise specks in air): it must not bridge a one-pixel gap between an arm and the trunk
-    for (let p = 0; p < plane; p++) w[p] = smooth[p]! > o.thresholdHu && slice[p]! > o.thresholdHu ? ABOVE : 0;
+    if (!anyAbove(slice, o.thresholdHu) || smoothAndThreshold(slice, radius, o.thresholdHu, scratch, m, offset) === 0)
+      continue;
     // holes filled before the opening: a thin wall around air (a phantom's skull, a chest wall at the lungs) is
     // solid then and survives it, while open shells (table, head rests) stay thin and go
-    fillHolesInSlice(w, nx, ny, stack, ABOVE, SEEN);
-    // eroded: farther than r from anything below the threshold; opened: within r of an eroded pixel
-    const toOutside = edt.squared(w, ABOVE, false);
-    for (let p = 0; p < plane; p++) if (toOutside[p]! > r2) w[p]! |= OPENED; // eroded, for now
-    const toEroded = edt.squared(w, OPENED, true);
-    for (let p = 0; p < plane; p++) w[p] = toEroded[p]! <= r2 && w[p]! & ABOVE ? w[p]! | OPENED : w[p]! & ~OPENED;
+    fillHolesInBits(above, offset, nx, ny, runs);
+    // eroded: the whole disc around it ABOVE (outside the slice counts as ABOVE); opened: within the disc of an eroded pixel
+    disc.load(above, offset, 1);
+    disc.erode();
+    disc.outToBits();
+    disc.dilate();
+    disc.outAnd(above, offset, opened, offset);
   }
 }
 
@@ -222,28 +177,25 @@ class OpenedRuns {
 }
 
 /**
- * Marks LARGEST on the largest 6-connected 3D component of OPENED, by runs: each row's runs of opened voxels are
- * joined with the runs they touch in the row before (same slice) and the same row of the slice before, in a
- * union-find. One sequential pass over the volume and work per run, not per voxel.
+ * Keeps in OPENED only its largest 6-connected 3D component, by runs: each row's runs of opened voxels are joined
+ * with the runs they touch in the row before (same slice) and the same row of the slice before, in a union-find.
+ * One sequential pass over the words of the volume and work per run, not per voxel.
  */
-function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
+function keepLargestComponent({ nx, ny, nz, words, opened }: Masks): void {
   const rows = ny * nz;
   const runs = new OpenedRuns();
   const rowStart = new Int32Array(rows + 1);
+  const pairs = new Int32Array(nx + 2);
   for (let row = 0; row < rows; row++) {
     rowStart[row] = runs.n;
-    const base = row * nx;
-    for (let x = 0; x < nx; x++) {
-      if (!(work[base + x]! & OPENED)) continue;
-      const x0 = x;
-      while (x + 1 < nx && work[base + x + 1]! & OPENED) x++;
-      runs.add(base + x0, x - x0 + 1);
-    }
+    const count = rowRuns(opened, row * words, nx, false, pairs, 0);
+    for (let i = 0; i < count; i += 2) runs.add(row * nx + pairs[i]!, pairs[i + 1]! - pairs[i]!);
     const end = runs.n;
     if (row % ny > 0) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - 1]!, rowStart[row]!, nx);
     if (row >= ny) runs.joinOverlapping(rowStart[row]!, end, rowStart[row - ny]!, rowStart[row - ny + 1]!, nx);
   }
   rowStart[rows] = runs.n;
+  opened.fill(0);
   if (runs.n === 0) return;
   const size = new Float64Array(runs.n);
   let best = 0;
@@ -252,88 +204,50 @@ function markLargestComponent(work: Uint8Array, [nx, ny, nz]: Dims): void {
     size[r]! += runs.length[i]!;
     if (size[r]! > size[best]!) best = r;
   }
-  for (let i = 0; i < runs.n; i++) {
-    if (runs.root(i) !== best) continue;
-    const p = runs.start[i]!;
-    for (let q = p; q < p + runs.length[i]!; q++) work[q]! |= LARGEST;
-  }
-}
-
-/**
- * 4-connected growth within one slice, breadth first, from the pixels in queue[0, n) (already marked) over pixels
- * whose bits under `mask` equal `want`, marking `bit` (inside `mask`, clear in `want`): the region grown is
- * queue[0, returned count). A pixel enters the queue once, so a slice's worth of queue is always enough.
- */
-function floodSlice(
-  w: Uint8Array,
-  nx: number,
-  ny: number,
-  queue: Int32Array,
-  n: number,
-  mask: number,
-  want: number,
-  bit: number,
-): number {
-  let head = 0,
-    tail = n;
-  while (head < tail) {
-    const p = queue[head++]!;
-    const x = p % nx;
-    let q: number;
-    if (x > 0 && (w[(q = p - 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (x < nx - 1 && (w[(q = p + 1)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (p >= nx && (w[(q = p - nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-    if (p < (ny - 1) * nx && (w[(q = p + nx)]! & mask) === want) (w[q]! |= bit), (queue[tail++] = q);
-  }
-  return tail;
-}
-
-/**
- * Slice by slice, BODY: what the opening shaved off the kept component comes back (pixels above the threshold
- * within `openingMm` of it and connected to it in the slice, so a mask lying apart from the skin stays out), then
- * every hole is filled: lungs, airway, bowel gas, anything the slice's border cannot reach.
- */
-function restoreAndFill(work: Uint8Array, dims: Dims, spacing: readonly number[], o: ExternalOptions): void {
-  const [nx, ny, nz] = dims;
-  const plane = nx * ny;
-  const edt = new SliceDistance(nx, ny, spacing[0]!, spacing[1]!);
-  const stack = new Int32Array(plane);
-  const ids = new Int32Array(plane);
-  const r2 = o.openingMm * o.openingMm;
-  for (let k = 0; k < nz; k++) {
-    const w = work.subarray(k * plane, (k + 1) * plane);
-    let n = 0;
-    for (let p = 0; p < plane; p++) {
-      w[p]! &= ~SEEN; // free again once the largest component is marked: the hole filling's scratch bit
-      if (w[p]! & LARGEST) (w[p]! |= BODY), (stack[n++] = p);
+  for (let row = 0; row < rows; row++)
+    for (let i = rowStart[row]!; i < rowStart[row + 1]!; i++) {
+      if (runs.root(i) !== best) continue;
+      const x0 = runs.start[i]! - row * nx;
+      setBits(opened, row * words, x0, x0 + runs.length[i]!);
     }
-    if (n === 0) continue;
-    const near = edt.squared(w, LARGEST, true);
-    // NEAR: above the threshold and within reach of the component; BODY floods over it from the component
-    for (let p = 0; p < plane; p++) if (near[p]! <= r2 && w[p]! & ABOVE) w[p]! |= NEAR;
-    floodSlice(w, nx, ny, stack, n, NEAR | BODY, NEAR, BODY);
-    joinSplitPieces(w, nx, ny, ids, stack);
-    fillHolesInSlice(w, nx, ny, stack, BODY, SEEN);
-  }
 }
 
 /**
- * Breadth-first 4-connected region of one slice from `seed`, over pixels whose bits under `mask` equal `want`,
- * marking `bit` (inside `mask`, clear in `want`): the region is queue[0, returned count).
+ * Slice by slice, the outline into `out` (1 inside): what the opening shaved off the kept component comes back
+ * (pixels above the threshold within `openingMm` of it and connected to it in the slice, so a mask lying apart from
+ * the skin stays out), then every hole is filled: lungs, airway, bowel gas, anything the slice's border cannot reach.
  */
-function region(
-  w: Uint8Array,
-  nx: number,
-  ny: number,
-  queue: Int32Array,
-  seed: number,
-  mask: number,
-  want: number,
-  bit: number,
-): number {
-  w[seed]! |= bit;
-  queue[0] = seed;
-  return floodSlice(w, nx, ny, queue, 1, mask, want, bit);
+function restoreAndFill(m: Masks, spacing: readonly number[], o: ExternalOptions, out: Uint8Array): void {
+  const { nx, ny, nz, words, sliceWords, above, opened: largest } = m;
+  const disc = new DiscMorphology(nx, ny, spacing[0]!, spacing[1]!, o.openingMm);
+  const runs = new SliceRuns(nx, ny);
+  const aboveRuns = new SliceRuns(nx, ny);
+  const near = new Int32Array(sliceWords),
+    body = new Int32Array(sliceWords);
+  for (let k = 0; k < nz; k++) {
+    const offset = k * sliceWords;
+    if (!anyWord(largest, offset, offset + sliceWords)) continue;
+    // NEAR: above the threshold and within reach of the component
+    disc.load(largest, offset, 0);
+    disc.dilate();
+    disc.outAnd(above, offset, near, 0);
+    // BODY: the regions of NEAR that hold some of the component (it lies within NEAR)
+    runs.labelBits(near, 0, false);
+    const { start, end, rowStart, flag } = runs;
+    for (let y = 0; y < ny; y++)
+      for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) {
+        const root = runs.root(i);
+        if (!flag[root] && anyBits(largest, offset + y * words, start[i]! - y * nx, end[i]! - y * nx)) flag[root] = 1;
+      }
+    body.fill(0);
+    for (let y = 0; y < ny; y++)
+      for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) if (flag[runs.root(i)]) runs.setRun(body, 0, i, y);
+    joinSplitPieces(body, above, offset, runs, aboveRuns);
+    fillHolesInBits(body, 0, nx, ny, runs);
+    runs.labelBits(body, 0, false);
+    const at = k * nx * ny;
+    for (let i = 0; i < runs.n; i++) out.fill(1, at + runs.start[i]!, at + runs.end[i]!);
+  }
 }
 
 /**
@@ -341,62 +255,50 @@ function region(
  * a part-scanned slice), that whole piece of the thresholded slice becomes body: the External is one shape
  * wherever the patient is, and thin attachments come back only on such slices.
  */
-function joinSplitPieces(w: Uint8Array, nx: number, ny: number, ids: Int32Array, queue: Int32Array): void {
-  const plane = nx * ny;
-  ids.fill(0);
+function joinSplitPieces(body: Int32Array, above: Int32Array, offset: number, runs: SliceRuns, aboveRuns: SliceRuns) {
+  runs.labelBits(body, 0, false);
   let pieces = 0;
-  for (let p = 0; p < plane; p++) {
-    if (!(w[p]! & BODY) || ids[p]) continue;
-    const n = region(w, nx, ny, queue, p, BODY | JOIN, BODY, JOIN);
-    pieces++;
-    for (let i = 0; i < n; i++) ids[queue[i]!] = pieces;
-  }
-  for (let p = 0; p < plane; p++) w[p]! &= ~JOIN;
+  for (let i = 0; i < runs.n && pieces < 2; i++) if (runs.root(i) === i) pieces++;
   if (pieces < 2) return;
-  for (let p = 0; p < plane; p++) {
-    if (!(w[p]! & BODY) || w[p]! & JOIN) continue;
-    const n = region(w, nx, ny, queue, p, ABOVE | JOIN, ABOVE, JOIN);
-    let joined = false;
-    for (let i = 0; i < n && !joined; i++) {
-      const id = ids[queue[i]!]!;
-      joined = id !== 0 && id !== ids[p];
-    }
-    if (joined) for (let i = 0; i < n; i++) w[queue[i]!]! |= BODY;
+  // BODY lies within ABOVE: each piece falls in one region of ABOVE; a region holding two pieces becomes body
+  aboveRuns.labelBits(above, offset, false);
+  const { tag: piece, flag: joined, rowStart } = aboveRuns;
+  let j = 0;
+  for (let i = 0; i < runs.n; i++) {
+    while (aboveRuns.end[j]! <= runs.start[i]!) j++; // the run of ABOVE holding run i (both in pixel order)
+    const region = aboveRuns.root(j),
+      own = runs.root(i);
+    if (piece[region] === -1) piece[region] = own;
+    else if (piece[region] !== own) joined[region] = 1;
   }
-  for (let p = 0; p < plane; p++) w[p]! &= ~JOIN;
-}
-
-/** Sets `body` on every pixel of a slice that the border cannot reach through pixels without it; `scratch` is a free bit. */
-function fillHolesInSlice(
-  w: Uint8Array,
-  nx: number,
-  ny: number,
-  stack: Int32Array,
-  body: number,
-  scratch: number,
-): void {
-  let n = 0;
-  const edge = (p: number) => {
-    if (!(w[p]! & (body | scratch))) (w[p]! |= scratch), (stack[n++] = p);
-  };
-  for (let x = 0; x < nx; x++) edge(x), edge((ny - 1) * nx + x);
-  for (let y = 0; y < ny; y++) edge(y * nx), edge(y * nx + nx - 1);
-  floodSlice(w, nx, ny, stack, n, body | scratch, 0, scratch);
-  for (let p = 0; p < nx * ny; p++) w[p] = w[p]! & scratch ? w[p]! & ~scratch : w[p]! | body;
+  for (let y = 0; y < rowStart.length - 1; y++)
+    for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++)
+      if (joined[aboveRuns.root(i)]) aboveRuns.setRun(body, 0, i, y);
 }
 
 /**
  * The classical body outline of a CT volume (HU, x fastest, axial slices along the third axis): 1 inside the body.
  * Threshold after a small smoothing, in-plane opening, largest 3D component, the opening's shavings restored,
- * holes filled per slice. Memory: one byte per voxel, one queue entry per opened voxel, a few planes.
+ * holes filled per slice. Memory: two bits per voxel, the output's byte, a few planes.
  */
 export function bodyOutline(hu: Float32Array, dims: Dims, spacing: readonly number[], o: ExternalOptions): Uint8Array {
-  const work = new Uint8Array(hu.length);
-  thresholdAndOpen(hu, dims, spacing, o, work);
-  markLargestComponent(work, dims);
-  restoreAndFill(work, dims, spacing, o);
-  for (let i = 0; i < work.length; i++) work[i] = work[i]! & BODY ? 1 : 0;
-  return work;
+  const [nx, ny, nz] = dims;
+  const words = wordsPerRow(nx);
+  const sliceWords = ny * words;
+  const m: Masks = {
+    nx,
+    ny,
+    nz,
+    words,
+    sliceWords,
+    above: new Int32Array(nz * sliceWords),
+    opened: new Int32Array(nz * sliceWords),
+  };
+  thresholdAndOpen(hu, m, spacing, o);
+  keepLargestComponent(m);
+  const out = new Uint8Array(hu.length);
+  restoreAndFill(m, spacing, o, out);
+  return out;
 }
 
 /**
@@ -416,11 +318,38 @@ export function applyExternal(
     for (let i = 0; i < data.length; i++) body[i] = body[i] && data[i] === o.label ? 1 : 0;
     fillSliceHoles(body, labels.dims);
   }
+  return takeOutline(data, body, o.label);
+}
+
+/**
+ * Background and `label` voxels of `data` become the outline (`label` inside, 0 outside); other labels stay. Four
+ * voxels at a time where the label map already agrees with the outline on all four (air outside, the body inside:
+ * most of a CT), voxel by voxel elsewhere. Returns voxels changed.
+ */
+function takeOutline(data: Uint8Array, body: Uint8Array, label: number): number {
+  const aligned = data.byteOffset % 4 === 0 && body.byteOffset % 4 === 0;
+  const n = aligned ? data.length >> 2 : 0;
+  // an unaligned label map (a view into a larger buffer) is taken voxel by voxel
+  const dataWords = aligned ? new Uint32Array(data.buffer, data.byteOffset, n) : new Uint32Array(0),
+    bodyWords = aligned ? new Uint32Array(body.buffer, body.byteOffset, n) : new Uint32Array(0);
+  const inside = Math.imul(label, 0x01010101) >>> 0;
   let changed = 0;
-  for (let i = 0; i < data.length; i++) {
+  for (let w = 0; w < n; w++) {
+    const d = dataWords[w]!,
+      b = bodyWords[w]!;
+    if ((b === 0 && d === 0) || (b === 0x01010101 && d === inside)) continue;
+    changed += takeVoxels(data, body, label, w << 2, (w << 2) + 4);
+  }
+  return changed + takeVoxels(data, body, label, n << 2, data.length);
+}
+
+/** takeOutline voxel by voxel over [from, to). */
+function takeVoxels(data: Uint8Array, body: Uint8Array, label: number, from: number, to: number): number {
+  let changed = 0;
+  for (let i = from; i < to; i++) {
     const v = data[i]!;
-    if (v !== 0 && v !== o.label) continue;
-    const want = body[i] ? o.label : 0;
+    if (v !== 0 && v !== label) continue;
+    const want = body[i] ? label : 0;
     if (v !== want) (data[i] = want), changed++;
   }
   return changed;
@@ -429,6 +358,6 @@ export function applyExternal(
 /** Fills each axial slice's holes of a 0/1 mask in place (background the slice's border cannot reach). */
 export function fillSliceHoles(mask: Uint8Array, [nx, ny, nz]: Dims): void {
   const plane = nx * ny;
-  const stack = new Int32Array(plane);
-  for (let k = 0; k < nz; k++) fillHolesInSlice(mask.subarray(k * plane, (k + 1) * plane), nx, ny, stack, 1, 2);
+  const runs = new SliceRuns(nx, ny);
+  for (let k = 0; k < nz; k++) fillHolesByRuns(mask.subarray(k * plane, (k + 1) * plane), nx, ny, runs, 1);
 }

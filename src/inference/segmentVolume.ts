@@ -138,6 +138,8 @@ export class SourceLabeller {
   // the best probability so far at each pixel of the source rows being labelled, and one class's model rows between two model slices
   private readonly best: Float32Array;
   private readonly zRows: Float32Array;
+  // one class's model rows interpolated along x, per model row and source column
+  private readonly xRows: Float64Array;
 
   constructor(
     private readonly record: PreprocessRecord,
@@ -151,6 +153,7 @@ export class SourceLabeller {
     this.labels = { dims: [sx, sy, sz], data: new Uint8Array(sx * sy * sz) };
     this.best = new Float32Array(sx * sy);
     this.zRows = new Float32Array(mx * my);
+    this.xRows = new Float64Array(my * sx);
     this.ready = new Int32Array(mz);
     this.released = new Int32Array(mz);
     this.done = new Int32Array(sz);
@@ -195,7 +198,7 @@ export class SourceLabeller {
   private sourceRows(k: number, j0: number, j1: number): void {
     const [sx] = this.record.sourceDims;
     const [mx, my] = this.record.modelDims;
-    const { wx, wy, zRows } = this;
+    const { wx, wy, zRows, xRows } = this;
     const z0 = this.wz.i0[k]!,
       z1 = this.wz.i1[k]!,
       w = this.wz.w1[k]!;
@@ -215,19 +218,20 @@ export class SourceLabeller {
           at = (r - r0) * mx;
         for (let i = 0; i < mx; i++) zRows[at + i] = p0[c * mx + i]! * (1 - w) + p1[c * mx + i]! * w;
       }
+      // along x once per model row: a source row reads two model rows and a model row serves about two source rows.
+      // Kept as doubles, so q below is the same number the four-term expression gives
+      for (let r = r0; r <= r1; r++)
+        for (let i = 0, at = (r - r0) * mx, o = (r - r0) * sx; i < sx; i++) {
+          const u = wx.w1[i]!;
+          xRows[o + i] = zRows[at + wx.i0[i]!]! * (1 - u) + zRows[at + wx.i1[i]!]! * u;
+        }
       const value = c === 0 ? 0 : this.labelValues[c - 1]!;
       for (let j = j0; j < j1; j++) {
-        const a0 = (wy.i0[j]! - r0) * mx,
-          a1 = (wy.i1[j]! - r0) * mx,
+        const a0 = (wy.i0[j]! - r0) * sx,
+          a1 = (wy.i1[j]! - r0) * sx,
           v = wy.w1[j]!;
-        for (let i = 0; i < sx; i++) {
-          const a = wx.i0[i]!,
-            b = wx.i1[i]!,
-            u = wx.w1[i]!;
-          const q =
-            (zRows[a0 + a]! * (1 - u) + zRows[a0 + b]! * u) * (1 - v) +
-            (zRows[a1 + a]! * (1 - u) + zRows[a1 + b]! * u) * v;
-          const o = (j - j0) * sx + i;
+        for (let i = 0, o = (j - j0) * sx; i < sx; i++, o++) {
+          const q = xRows[a0 + i]! * (1 - v) + xRows[a1 + i]! * v;
           if (q > best[o]!) {
             best[o] = q;
             labels[o] = value;

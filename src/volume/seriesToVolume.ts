@@ -2,7 +2,7 @@ import { num, nums, type ParsedDicom, type ScratchBuffer, str, withSopClass } fr
 import type { PixelDecoders, StoredFrame } from "../dicom/pixelDecoders.js";
 import { DelineateError } from "../errors.js";
 import { median, orientationFromIOP, sortAlongNormal, stackSpacing, stepAngle, type Vec3 } from "./geometry.js";
-import { checkDeclaredSize } from "./limits.js";
+import { checkDeclaredSize, DEFAULT_MAX_MATRIX_SIZE, DEFAULT_MAX_VOXELS } from "./limits.js";
 import { resampleStack } from "./resampleStack.js";
 import { decodeSlice, decodeSliceInt16, expandFrames } from "./slicePixels.js";
 import { positionUnit, splitVolumes, type VolumePart } from "./splitVolumes.js";
@@ -32,6 +32,8 @@ export const DEFAULT_VOLUME_OPTIONS: Readonly<VolumeOptions> = {
   spacingTolerance: 0.01,
   tilt: "correct",
   irregularSpacing: "resample",
+  maxMatrixSize: DEFAULT_MAX_MATRIX_SIZE,
+  maxVoxels: DEFAULT_MAX_VOXELS,
 };
 
 /** A volume's grid, from headers alone, and a reader of each of its slices' rescaled values. */

@@ -34,10 +34,29 @@ export interface Volume extends VolumeGrid {
   data: Float32Array;
 }
 
-/** Voxels of each label value (index = value) on the grid, in one pass. */
+/**
+ * Voxels of each label value (index = value) on the grid, in one pass: four voxels at a time where they hold one
+ * value (background, or the inside of an organ: most of a label map), voxel by voxel elsewhere.
+ */
 export function labelVoxelCounts(labels: LabelMap): Float64Array {
   const counts = new Float64Array(256);
-  for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]!]!++;
+  const data = labels.data;
+  const head = Math.min(data.length, (4 - (data.byteOffset % 4)) % 4);
+  const n = (data.length - head) >> 2;
+  const words = n > 0 ? new Uint32Array(data.buffer, data.byteOffset + head, n) : new Uint32Array(0);
+  for (let i = 0; i < head; i++) counts[data[i]!]!++;
+  for (let w = 0; w < n; w++) {
+    const word = words[w]!;
+    const v = word & 0xff;
+    if (word === Math.imul(v, 0x01010101) >>> 0) counts[v]! += 4;
+    else {
+      counts[v]!++;
+      counts[(word >>> 8) & 0xff]!++;
+      counts[(word >>> 16) & 0xff]!++;
+      counts[word >>> 24]!++;
+    }
+  }
+  for (let i = head + 4 * n; i < data.length; i++) counts[data[i]!]!++;
   return counts;
 }
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { SliceDistance } from "../../src/inference/external.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "../../src/inference/postprocess.js";
 import { normalize, postprocess } from "../../src/inference/segmentVolume.js";
 import type { LabelMap } from "../../src/volume/volume.js";
@@ -81,23 +80,6 @@ it("normalises as the manifest says: CT with fixed statistics, per-image z-score
   assert.equal(p[0], p[10]);
   assert.equal(p[100], p[90]);
   assert.ok(Math.abs(p[50]!) < 1e-6, "the median of a symmetric clip is the mean");
-});
-
-it("measures exact in-plane distances in mm with anisotropic pixels (the opening's and the restore's yardstick)", () => {
-  const [nx, ny, sx, sy] = [13, 9, 0.7, 1.9];
-  const w = new Uint8Array(nx * ny);
-  for (const p of [0, 17, 60, 61, 100]) w[p] = 4;
-  const got = new SliceDistance(nx, ny, sx, sy).squared(w, 4, true);
-  for (let p = 0; p < nx * ny; p++) {
-    let best = Infinity;
-    for (let q = 0; q < nx * ny; q++)
-      if (w[q])
-        best = Math.min(
-          best,
-          (((p % nx) - (q % nx)) * sx) ** 2 + ((Math.floor(p / nx) - Math.floor(q / nx)) * sy) ** 2,
-        );
-    assert.ok(Math.abs(got[p]! - best) < 1e-9, `pixel ${p}: ${got[p]} against brute force ${best}`);
-  }
 });
 
 /** A synthetic CT slice stack: a body (soft tissue) with two lungs and a gas bubble, a table shell under it, a speck in air. */
