@@ -309,15 +309,7 @@ export const ConfigSchema = z
           .default(DEFAULT_MAX_VOXELS),
       })
       .strict()
-      .default({
-        minSlices: 3,
-        maxTiltDegrees: 0.05,
-        spacingTolerance: 0.01,
-        tilt: "correct",
-        irregularSpacing: "resample",
-        maxMatrixSize: DEFAULT_MAX_MATRIX_SIZE,
-        maxVoxels: DEFAULT_MAX_VOXELS,
-      }),
+      .prefault({}), // parsed: each field takes its own default
     jobs: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(1),

@@ -1,7 +1,7 @@
 import type { LabelMap } from "../volume/volume.js";
 import { anyBits, anyWord, rowRuns, setBits, wordsPerRow } from "./bitRows.js";
 import { DiscMorphology } from "./discMorphology.js";
-import { fillHolesByRuns, fillHolesInBits, SliceRuns } from "./sliceRuns.js";
+import { fillHolesByRuns, fillHolesInBits, findRoot, SliceRuns } from "./sliceRuns.js";
 
 type Dims = readonly [number, number, number];
 
@@ -152,12 +152,7 @@ class OpenedRuns {
   }
 
   root(i: number): number {
-    const parent = this.parent;
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]!]!; // path halving
-      i = parent[i]!;
-    }
-    return i;
+    return findRoot(this.parent, i);
   }
 
   /** Joins every run of row range [a0, a1) with each run of [b0, b1) it overlaps in x (6-connectivity across rows). */

@@ -84,12 +84,7 @@ export class SliceRuns {
 
   /** The region's representative run. */
   root(i: number): number {
-    const parent = this.parent;
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]!]!; // path halving
-      i = parent[i]!;
-    }
-    return i;
+    return findRoot(this.parent, i);
   }
 
   /** Sets `bit` in `w` on every pixel of run i. */
@@ -142,4 +137,13 @@ export function fillHolesInBits(bits: Int32Array, offset: number, nx: number, ny
       if (y === 0 || y === ny - 1 || start[i] === y * nx || end[i] === (y + 1) * nx) border[runs.root(i)] = 1;
   for (let y = 0; y < ny; y++)
     for (let i = rowStart[y]!; i < rowStart[y + 1]!; i++) if (!border[runs.root(i)]) runs.setRun(bits, offset, i, y);
+}
+
+/** The representative of element i in a union-find forest (`parent[r] === r` at a root), with path halving. */
+export function findRoot(parent: Int32Array, i: number): number {
+  while (parent[i] !== i) {
+    parent[i] = parent[parent[i]!]!;
+    i = parent[i]!;
+  }
+  return i;
 }
