@@ -195,9 +195,18 @@ export async function* readMultipartPieces(
           pending = buf;
           buf = Buffer.alloc(0);
         }
+        // where the delimiter starts, counted from the body's last tailLength bytes (one split across chunks starts
+        // there): the seam between them and this chunk is searched in a small copy, the chunk itself in place
         const tailLength = Math.min(partEnd.length - 1, bodyLength);
-        const window = tailLength ? Buffer.concat([tailOf(body, tailLength), pending]) : pending;
-        const i = window.indexOf(partEnd);
+        let i = -1;
+        if (tailLength) {
+          const seam = Buffer.concat([tailOf(body, tailLength), pending.subarray(0, partEnd.length - 1)]);
+          i = seam.indexOf(partEnd);
+        }
+        if (i === -1) {
+          const j = pending.indexOf(partEnd);
+          if (j !== -1) i = j + tailLength;
+        }
         if (i === -1) {
           if (pending.length) body.push(pending);
           bodyLength += pending.length;
