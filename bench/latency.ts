@@ -25,6 +25,8 @@ interface CaseResult {
   totalSeconds: number;
   stagesSeconds: Record<string, number>;
   nodePeakRssMiB: number;
+  /** user + system CPU of the node's process (every thread: the inference worker's too) from start to the result */
+  nodeCpuSeconds: number;
   /** total less ingestWait: what the node itself takes once the study is announced */
   afterIngestSeconds?: number;
 }
@@ -59,6 +61,9 @@ async function runCase(
     if (segs.length !== 1) throw new Error(`${name}: ${segs.length} SEG series`);
     const stored = job.updatedAt; // the job is marked done right after the PACS accepted the SEG
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.pid()}/status`, "utf8"));
+    // fields 14 and 15 of /proc/PID/stat (after the parenthesised name): utime and stime in clock ticks (100 a second)
+    const ticks = readFileSync(`/proc/${node.pid()}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const cpuSeconds = (Number(ticks[11]) + Number(ticks[12])) / 100;
     return {
       case: name,
       dims,
@@ -66,6 +71,7 @@ async function runCase(
       // ingestWait: until the study was announced (the route job made); route: the route job's own time
       stagesSeconds: { ingestWait: (routeJob!.createdAt - arrival) / 1000, ...routeJob!.timings, ...job.timings },
       nodePeakRssMiB: hwm ? Math.round(Number(hwm[1]) / 1024) : NaN,
+      nodeCpuSeconds: cpuSeconds,
     };
   } finally {
     await node.stop();
@@ -117,11 +123,11 @@ async function main(): Promise<void> {
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; ${machine.os}; Node ${machine.node}; ${machine.orthanc}; ${machine.date}. Load average at the end: ${loadAverage}.`,
     "",
-    `| case | size | total (s) | total − ingestWait (s) | ${stages.join(" | ")} | node peak RSS (MiB) |`,
-    `| --- | --- | --- | --- | ${stages.map(() => "---").join(" | ")} | --- |`,
+    `| case | size | total (s) | total − ingestWait (s) | ${stages.join(" | ")} | node CPU (s) | node peak RSS (MiB) |`,
+    `| --- | --- | --- | --- | ${stages.map(() => "---").join(" | ")} | --- | --- |`,
     ...results.map(
       (r) =>
-        `| ${r.case} | ${r.dims} | ${r.totalSeconds.toFixed(2)} | ${(r.afterIngestSeconds ?? NaN).toFixed(2)} | ${stages.map((s) => (r.stagesSeconds[s] ?? NaN).toFixed(2)).join(" | ")} | ${r.nodePeakRssMiB} |`,
+        `| ${r.case} | ${r.dims} | ${r.totalSeconds.toFixed(2)} | ${(r.afterIngestSeconds ?? NaN).toFixed(2)} | ${stages.map((s) => (r.stagesSeconds[s] ?? NaN).toFixed(2)).join(" | ")} | ${r.nodeCpuSeconds.toFixed(2)} | ${r.nodePeakRssMiB} |`,
     ),
     "",
   ].join("\n");

@@ -162,21 +162,26 @@ async function fetchInstances(
   study: string,
   seriesUID: string,
 ): Promise<ParsedDicom[]> {
-  const files = await ctx.source.retrieveSeries(study, seriesUID);
   const parsed: ParsedDicom[] = [];
-  for (const [i, bytes] of files.entries()) {
+  let seen = 0;
+  const take = (bytes: Uint8Array, i: number, of: string): void => {
     let p: ParsedDicom;
     try {
       p = parsePart10Received(bytes);
     } catch (err) {
       throw new DelineateError(
         "DLN_ERR_DICOM_PARSE",
-        `series ${seriesUID}: instance #${i + 1} of ${files.length} is not readable DICOM: ${(err as Error).message}`,
+        `series ${seriesUID}: instance #${i + 1}${of} is not readable DICOM: ${(err as Error).message}`,
         { seriesInstanceUID: seriesUID },
         { cause: err },
       );
     }
     if (!instanceUnsuitable(withSopClass(p), ctx.sopClassUIDs)) parsed.push(p);
-  }
+    seen = i + 1;
+  };
+  // each instance parsed as soon as it has come, while the rest of the series is still on the way
+  const files = await ctx.source.retrieveSeries(study, seriesUID, (bytes, i) => take(bytes, i, ""));
+  // a source that hands the series over whole (what was pushed to the node) has not called back
+  for (let i = seen; i < files.length; i++) take(files[i]!, i, ` of ${files.length}`);
   return parsed;
 }

@@ -50,25 +50,28 @@ export async function segmentSeries(input: SeriesInput, hooks: SeriesHooks = {})
   // a corrected (tilted) volume's labels are written on the source slices
   const onSource = source?.volume ?? volume;
   const sourceLabels = source ? labelsOnStack(labels, source.volume.dims, source.placement) : labels;
-  const files = await stage("encode", () =>
-    encodeOutputs({
+  // counted once: the SR's volumes and the organs told to the notifiers are the same figures
+  let voxelCounts: Float64Array | undefined;
+  const files = await stage("encode", () => {
+    voxelCounts = labelVoxelCounts(sourceLabels);
+    return encodeOutputs({
       ...input.outputs,
       volume: onSource,
       labels: sourceLabels,
       source: input.instances[0]!.dataset,
       now: new Date(),
-    }),
-  );
-  return { files, warnings, organs: organVolumes(input.outputs.manifest.labels, onSource, sourceLabels) };
+      voxelCounts,
+    });
+  });
+  return { files, warnings, organs: organVolumes(input.outputs.manifest.labels, onSource, voxelCounts!) };
 }
 
-/** Voxel count × voxel volume per label present, as the SR measures it (buildMeasurementReport). */
+/** Voxel count (labelVoxelCounts) × voxel volume per label present, as the SR measures it (buildMeasurementReport). */
 function organVolumes(
   modelLabels: readonly { value: number; name: string; type: OrganVolume["code"] }[],
   volume: Volume,
-  labels: LabelMap,
+  counts: Float64Array,
 ): OrganVolume[] {
-  const counts = labelVoxelCounts(labels);
   const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
   return modelLabels
     .filter((l) => (counts[l.value] ?? 0) > 0)

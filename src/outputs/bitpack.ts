@@ -26,6 +26,7 @@ export function packBinaryFrames(
   // one pass over each slice for all of its frames: a pixel's label value picks its frame (or none), whose bit is set
   const frameOf = new Int32Array(256);
   for (const [slice, list] of bySlice) {
+    if (list.length === 1 && packSliceByWords(labels, pixelsPerFrame, slice, list[0]!, out)) continue;
     frameOf.fill(-1);
     for (const { value, index } of list) frameOf[value] = index;
     const base = slice * pixelsPerFrame;
@@ -48,6 +49,41 @@ export function packBinaryFrames(
     }
   }
   return out;
+}
+
+/**
+ * A slice with one frame (one label on it: the body outline, a single organ) packed a byte at a time from two
+ * words of labels: each label byte equal to the frame's value becomes its bit. False, doing nothing, unless the
+ * frame starts on a byte and the slice's labels on a word (Rows×Columns a multiple of 8, as in 512×512).
+ */
+function packSliceByWords(
+  labels: Uint8Array,
+  pixelsPerFrame: number,
+  slice: number,
+  frame: { value: number; index: number },
+  out: Uint8Array,
+): boolean {
+  const base = labels.byteOffset + slice * pixelsPerFrame;
+  if (pixelsPerFrame % 8 !== 0 || base % 4 !== 0) return false;
+  const words = new Uint32Array(labels.buffer, base, pixelsPerFrame >> 2);
+  const value = Math.imul(frame.value, 0x01010101) >>> 0;
+  let o = (frame.index * pixelsPerFrame) >> 3;
+  for (let w = 0; w < words.length; w += 2, o++) {
+    const a = words[w]!,
+      b = words[w + 1]!;
+    if ((a | b) === 0) continue; // background: the bits are already 0 (value is never 0 here)
+    out[o]! |= equalBytes(a ^ value) | (equalBytes(b ^ value) << 4);
+  }
+  return true;
+}
+
+/** Bit i (0–3) set where byte i of `x` is zero, byte 0 the lowest (the first label in memory, little-endian). */
+function equalBytes(x: number): number {
+  // high bit of each byte set where the byte is not zero (no carry crosses a byte: each low part is at most 0x7f)
+  const nonzero = (((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) & 0x80808080;
+  const zero = ~nonzero & 0x80808080;
+  // the four flags, at bits 7, 15, 23, 31, gathered into bits 28–31 by one multiply (no two products meet)
+  return Math.imul(zero >>> 7, 0x10204080) >>> 28;
 }
 
 /** Bytes of `frames` bit-packed frames of `pixelsPerFrame` pixels, padded to an even length. */

@@ -42,6 +42,8 @@ export interface EncodeInput {
   deviceObserverUID: string;
   newUid: () => string;
   now: Date;
+  /** labelVoxelCounts of `labels`, when the caller has them already (the SR's volumes; one pass less) */
+  voxelCounts?: Float64Array;
 }
 
 /**
@@ -74,7 +76,13 @@ export function encodeOutputs(input: EncodeInput): EncodedOutput[] {
     if (input.kinds.includes("sr")) {
       const uids = uidsOf("sr");
       const srUids = { ...uids, deviceObserverUID: input.deviceObserverUID, trackingUID: () => input.newUid() };
-      const sr = buildMeasurementReport({ ...common, segmentation: seg, uids: srUids, series: seriesOf(settings.sr) });
+      const sr = buildMeasurementReport({
+        ...common,
+        segmentation: seg,
+        uids: srUids,
+        series: seriesOf(settings.sr),
+        ...(input.voxelCounts ? { voxelCounts: input.voxelCounts } : {}),
+      });
       out.push(encoded("sr", uids, sr));
     }
   }

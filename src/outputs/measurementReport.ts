@@ -28,6 +28,8 @@ export interface MeasurementReportInput extends DerivedObjectInput {
     deviceObserverUID: string;
     trackingUID: (segmentNumber: number) => string;
   };
+  /** labelVoxelCounts of `labels`, when the caller has them already (one pass over the label map less) */
+  voxelCounts?: Float64Array;
 }
 
 /**
@@ -114,7 +116,7 @@ function deviceObserverContext(input: MeasurementReportInput): NaturalDataset[] 
 /** One measurement group (TID 1411) per SEG segment, in the model's label order, each with its volume in mL. */
 function measurementGroups(input: MeasurementReportInput): NaturalDataset[] {
   const { volume, segmentation } = input;
-  const counts = labelVoxelCounts(input.labels);
+  const counts = input.voxelCounts ?? labelVoxelCounts(input.labels);
   const voxelMl = (volume.spacing[0] * volume.spacing[1] * volume.spacing[2]) / 1000;
   return input.segmentLabels
     .filter((l) => segmentation.segmentNumbers.has(l.value))

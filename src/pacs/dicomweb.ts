@@ -4,7 +4,7 @@ import { dcmjs } from "../dicom/dcmjsLibrary.js";
 import { requireDicomUid, TransferSyntax } from "../dicom/uids.js";
 import { DelineateError } from "../errors.js";
 import { type PacsConnection, PacsHttp, parseJsonBody } from "./http.js";
-import { boundaryOf, buildMultipart, parseMultipart } from "./multipart.js";
+import { boundaryOf, buildMultipart, readPacsMultipart } from "./multipart.js";
 
 export type { PacsConnection } from "./http.js";
 
@@ -50,25 +50,38 @@ export class DicomWebClient {
 
   /**
    * WADO-RS: every instance of a series as a Part 10 file, transcoded by the server to Explicit VR Little Endian.
+   * The body is read as it arrives: `onInstance` is given each instance as soon as it has come whole (the caller
+   * parses it while the rest is on the way); what it throws stops the transfer and is passed on as it is.
    * @throws DelineateError DLN_ERR_PACS_UNAVAILABLE (retryable: unreachable, timed out, a body cut short, 408, 429,
    * 5xx), DLN_ERR_PACS_REJECTED (another 4xx), DLN_ERR_PACS_MALFORMED (not a multipart body)
    */
-  async retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]> {
+  async retrieveSeries(
+    studyUID: string,
+    seriesUID: string,
+    onInstance?: (bytes: Uint8Array, index: number) => void,
+  ): Promise<Uint8Array[]> {
     const path = `/studies/${study(studyUID)}/series/${series(seriesUID)}`;
-    const res = await this.http.bytes(path, {
+    const res = await this.http.streamed(path, {
       headers: {
         Accept: `multipart/related; type="application/dicom"; transfer-syntax=${TransferSyntax.ExplicitVRLittleEndian}`,
       },
     });
     const boundary = boundaryOf(res.contentType);
     if (!boundary) {
+      // read to its end first: a body that breaks off is the network's fault (retried), whatever its type says
+      for await (const _ of res.chunks);
       throw new DelineateError(
         "DLN_ERR_PACS_MALFORMED",
         `the PACS answered WADO-RS ${path} with "${res.contentType}", not a multipart body with a boundary`,
         { path },
       );
     }
-    return parseMultipart(res.body, boundary);
+    const files: Uint8Array[] = [];
+    for await (const part of readPacsMultipart(res.chunks, boundary)) {
+      files.push(part);
+      onInstance?.(part, files.length - 1);
+    }
+    return files;
   }
 
   /**

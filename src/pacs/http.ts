@@ -82,6 +82,15 @@ export interface PacsBody {
   body: Uint8Array;
 }
 
+/** A successful answer, its body still to be read. */
+export interface PacsStream {
+  status: number;
+  /** the Content-Type header, "" when absent */
+  contentType: string;
+  /** the body as it arrives */
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 /**
  * HTTP to one PACS endpoint (a DICOMweb root, Orthanc's REST root) with one error rule, body included:
  * - the request or its body fails (connection refused or reset, TLS refused, the timeout, a body cut short):
@@ -112,20 +121,46 @@ export class PacsHttp {
   /** The whole body of a 2xx answer. @throws DelineateError DLN_ERR_PACS_UNAVAILABLE or DLN_ERR_PACS_REJECTED */
   async bytes(path: string, init: PacsRequest = {}): Promise<PacsBody> {
     const what = `${init.method ?? "GET"} ${path}`;
+    const res = await this.answer(path, init);
+    try {
+      const body = new Uint8Array(await res.arrayBuffer());
+      return { status: res.status, contentType: res.headers.get("content-type") ?? "", body };
+    } catch (err) {
+      throw unavailable(`${this.name}'s answer to ${what} broke off while being read`, err, path);
+    }
+  }
+
+  /**
+   * A 2xx answer whose body is read as it arrives (a WADO-RS series: its instances parsed while the rest comes).
+   * Reading the chunks throws what bytes() would for a body that breaks off; a consumer that stops early cancels
+   * the rest of the body.
+   * @throws DelineateError DLN_ERR_PACS_UNAVAILABLE or DLN_ERR_PACS_REJECTED, from the call or from the chunks
+   */
+  async streamed(path: string, init: PacsRequest = {}): Promise<PacsStream> {
+    const what = `${init.method ?? "GET"} ${path}`;
+    const res = await this.answer(path, init);
+    const name = this.name;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      if (!res.body) return;
+      try {
+        for await (const chunk of res.body) yield chunk;
+      } catch (err) {
+        throw unavailable(`${name}'s answer to ${what} broke off while being read`, err, path);
+      }
+    }
+    return { status: res.status, contentType: res.headers.get("content-type") ?? "", chunks: chunks() };
+  }
+
+  /** The answer to a request once its status is 2xx, body unread. */
+  private async answer(path: string, init: PacsRequest): Promise<PacsResponse> {
+    const what = `${init.method ?? "GET"} ${path}`;
     let res: PacsResponse;
     try {
       res = await this.fetch(this.base + path, init);
     } catch (err) {
       throw unavailable(`${this.name} unreachable (${what})`, err, path);
     }
-    if (res.ok) {
-      try {
-        const body = new Uint8Array(await res.arrayBuffer());
-        return { status: res.status, contentType: res.headers.get("content-type") ?? "", body };
-      } catch (err) {
-        throw unavailable(`${this.name}'s answer to ${what} broke off while being read`, err, path);
-      }
-    }
+    if (res.ok) return res;
     // The status decides the error; the body is only detail for its message, so failing to read it changes nothing.
     const detail = (await res.text().catch(() => "")).trim().slice(0, 300);
     throw statusError(res.status, `${this.name} answered ${res.status} to ${what}${detail ? `: ${detail}` : ""}`, {

@@ -1,5 +1,5 @@
 /** multipart/related framing for WADO-RS responses and STOW-RS requests (RFC 2387, DICOM PS3.18). */
-import { DelineateError } from "../errors.js";
+import { DelineateError, type ErrorCode } from "../errors.js";
 
 /** The boundary a multipart content type names, or undefined when it names none (the caller knows who sent it). */
 export function boundaryOf(contentType: string): string | undefined {
@@ -118,9 +118,49 @@ export async function* readMultipartStream(
   boundary: string,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
-  for await (const pieces of readMultipartPieces(chunks, boundary, maxBytes))
-    if (pieces.length === 1) yield new Uint8Array(pieces[0]!.buffer, pieces[0]!.byteOffset, pieces[0]!.byteLength);
-    else yield new Uint8Array(Buffer.concat(pieces));
+  for await (const pieces of readMultipartPieces(chunks, boundary, maxBytes)) yield joined(pieces);
+}
+
+/** The codes a multipart reader refuses a body with: who sent it decides (a client's STOW-RS, a PACS's WADO-RS). */
+export interface MultipartRefusals {
+  /** past the size limit */
+  tooLarge: ErrorCode;
+  /** the body ends without its closing boundary */
+  unended: ErrorCode;
+  /** a part's headers run past 64 KiB */
+  invalid: ErrorCode;
+}
+
+const STOW_REFUSALS: MultipartRefusals = {
+  tooLarge: "DLN_ERR_STOW_TOO_LARGE",
+  unended: "DLN_ERR_STOW_INVALID",
+  invalid: "DLN_ERR_STOW_INVALID",
+};
+
+/**
+ * A PACS's WADO-RS body read as it arrives: each part (one instance) yielded as soon as its closing delimiter has
+ * come, so the caller parses it while the rest is still on the way, and the whole body is never held as one buffer.
+ * A body that ends without its closing boundary is a transfer cut short (as parseMultipart says), to be retried;
+ * part headers past 64 KiB are not a multipart body.
+ * @throws DelineateError DLN_ERR_PACS_UNAVAILABLE (cut short), DLN_ERR_PACS_MALFORMED (headers that never end)
+ */
+export async function* readPacsMultipart(
+  chunks: AsyncIterable<Uint8Array>,
+  boundary: string,
+): AsyncGenerator<Uint8Array> {
+  const refusals: MultipartRefusals = {
+    tooLarge: "DLN_ERR_PACS_MALFORMED", // no limit is set: the PACS is the node's own, as before
+    unended: "DLN_ERR_PACS_UNAVAILABLE",
+    invalid: "DLN_ERR_PACS_MALFORMED",
+  };
+  for await (const pieces of readMultipartPieces(chunks, boundary, Number.POSITIVE_INFINITY, refusals))
+    yield joined(pieces);
+}
+
+/** A part's pieces as one array: the piece itself when it came whole, else one copy of the part. */
+function joined(pieces: Buffer[]): Uint8Array {
+  if (pieces.length === 1) return new Uint8Array(pieces[0]!.buffer, pieces[0]!.byteOffset, pieces[0]!.byteLength);
+  return new Uint8Array(Buffer.concat(pieces));
 }
 
 /**
@@ -131,6 +171,7 @@ export async function* readMultipartPieces(
   chunks: AsyncIterable<Uint8Array>,
   boundary: string,
   maxBytes: number,
+  refusals: MultipartRefusals = STOW_REFUSALS,
 ): AsyncGenerator<Buffer[]> {
   const delim = Buffer.from(`--${boundary}`);
   const partEnd = Buffer.from(`\r\n--${boundary}`);
@@ -142,7 +183,7 @@ export async function* readMultipartPieces(
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;
-    if (total > maxBytes) throw new DelineateError("DLN_ERR_STOW_TOO_LARGE", `request body over ${maxBytes} bytes`);
+    if (total > maxBytes) throw new DelineateError(refusals.tooLarge, `request body over ${maxBytes} bytes`);
     if (phase === "done") continue;
     if (phase !== "body") buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
     // a view, not a copy: a stream's chunks are not reused
@@ -154,9 +195,18 @@ export async function* readMultipartPieces(
           pending = buf;
           buf = Buffer.alloc(0);
         }
+        // where the delimiter starts, counted from the body's last tailLength bytes (one split across chunks starts
+        // there): the seam between them and this chunk is searched in a small copy, the chunk itself in place
         const tailLength = Math.min(partEnd.length - 1, bodyLength);
-        const window = tailLength ? Buffer.concat([tailOf(body, tailLength), pending]) : pending;
-        const i = window.indexOf(partEnd);
+        let i = -1;
+        if (tailLength) {
+          const seam = Buffer.concat([tailOf(body, tailLength), pending.subarray(0, partEnd.length - 1)]);
+          i = seam.indexOf(partEnd);
+        }
+        if (i === -1) {
+          const j = pending.indexOf(partEnd);
+          if (j !== -1) i = j + tailLength;
+        }
         if (i === -1) {
           if (pending.length) body.push(pending);
           bodyLength += pending.length;
@@ -189,7 +239,7 @@ export async function* readMultipartPieces(
         const i = buf.indexOf(headerEnd);
         if (i === -1) {
           if (buf.length > MAX_HEADER_BYTES)
-            throw new DelineateError("DLN_ERR_STOW_INVALID", `a part's headers run past ${MAX_HEADER_BYTES} bytes`);
+            throw new DelineateError(refusals.invalid, `a part's headers run past ${MAX_HEADER_BYTES} bytes`);
           break;
         }
         buf = buf.subarray(i + headerEnd.length);
@@ -197,6 +247,5 @@ export async function* readMultipartPieces(
       } else break;
     }
   }
-  if (phase !== "done")
-    throw new DelineateError("DLN_ERR_STOW_INVALID", "multipart body ends without a closing boundary");
+  if (phase !== "done") throw new DelineateError(refusals.unended, "multipart body ends without a closing boundary");
 }

@@ -4,7 +4,12 @@ import type { NaturalDataset } from "../dicom/dataset.js";
 export interface StudySource {
   searchSeries(studyUID: string): Promise<NaturalDataset[]>;
   seriesMetadata(studyUID: string, seriesUID: string): Promise<NaturalDataset[]>;
-  retrieveSeries(studyUID: string, seriesUID: string): Promise<Uint8Array[]>;
+  /** every instance of the series; `onInstance`, when the source calls it, is told of each as soon as it has come */
+  retrieveSeries(
+    studyUID: string,
+    seriesUID: string,
+    onInstance?: (bytes: Uint8Array, index: number) => void,
+  ): Promise<Uint8Array[]>;
 }
 
 /** Which of the two a job uses. */

@@ -7,6 +7,7 @@ import {
   parseMultipart,
   readMultipartPieces,
   readMultipartStream,
+  readPacsMultipart,
 } from "../../src/pacs/multipart.js";
 
 /** Deterministic pseudo-random bytes, including CR, LF and "-" often, to tempt a parser into false delimiters. */
@@ -93,10 +94,29 @@ describe("multipart/related", () => {
       coded("DLN_ERR_STOW_INVALID", /headers run past/),
     );
   });
-  it("takes a PACS's body whose last part has no closing boundary for a cut transfer, to be retried", () => {
+  it("takes a PACS's body whose last part has no closing boundary for a cut transfer, to be retried", async () => {
     assert.throws(
       () => parseMultipart(body.subarray(0, body.length - 200), B),
       coded("DLN_ERR_PACS_UNAVAILABLE", /without a closing boundary/),
+    );
+    for (const cut of [200, 10, 7]) {
+      await assert.rejects(
+        collect(readPacsMultipart(chunked(body.subarray(0, body.length - cut), [1000]), B)),
+        coded("DLN_ERR_PACS_UNAVAILABLE", /without a closing boundary/),
+        `${cut} bytes short`,
+      );
+    }
+  });
+  for (const sizes of [[1], [3, 7, 1], [65536]]) {
+    it(`reads a PACS's body as it streams, in chunks of ${sizes.join(", ")} byte(s), into the same parts`, async () => {
+      assert.deepEqual(await collect(readPacsMultipart(chunked(body, sizes), B)), parts);
+    });
+  }
+  it("refuses a PACS's part headers that never end as a malformed answer, not buffered", async () => {
+    const endless = new TextEncoder().encode(`--${B}\r\nContent-Type: application/dicom\r\nX: ${"a".repeat(200_000)}`);
+    await assert.rejects(
+      collect(readPacsMultipart(chunked(endless, [1000]), B)),
+      coded("DLN_ERR_PACS_MALFORMED", /headers run past/),
     );
   });
   it("reads the boundary from a content type, quoted or not, and says when there is none", () => {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { DelineateError, type ErrorCode } from "../../src/errors.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { isTransientStatus, type PacsConnection } from "../../src/pacs/http.js";
+import { buildMultipart } from "../../src/pacs/multipart.js";
 import { OrthancRest } from "../../src/pacs/orthancChanges.js";
 
 /**
@@ -146,6 +147,46 @@ describe("PACS HTTP: one rule for what is retried", () => {
     await assert.rejects(
       stow!(),
       coded("DLN_ERR_PACS_REJECTED", (e) => /reason 0xa700/.test(e.message)),
+    );
+  });
+  it("WADO-RS: each instance is handed over as soon as it has come, while the rest is still on the way", async () => {
+    // The server holds back the second half of the body until the client has been handed the first instance: a
+    // client that reads the whole body before splitting it never gets there, and fails on the 500 ms timeout.
+    const B = "wado-7d2e";
+    const files = [Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff), new Uint8Array(5000).fill(0x2d)];
+    const body = buildMultipart(files, B);
+    const cut = 3000 + 200; // the first part and its closing delimiter, not the second's end
+    let firstHandedOver: () => void = () => {};
+    const handedOver = new Promise<void>((resolve) => {
+      firstHandedOver = resolve;
+    });
+    fault = (_req, res) => {
+      res.writeHead(200, { "Content-Type": `multipart/related; type="application/dicom"; boundary=${B}` });
+      res.write(body.subarray(0, cut));
+      void handedOver.then(() => res.end(body.subarray(cut)));
+    };
+    const seen: number[] = [];
+    const got = await new DicomWebClient(conn).retrieveSeries("1.2.3", "1.2.3.4", (bytes, i) => {
+      assert.deepEqual(bytes, files[i]);
+      seen.push(i);
+      if (i === 0) firstHandedOver();
+    });
+    assert.deepEqual(seen, [0, 1]);
+    assert.deepEqual(got, files);
+  });
+  it("WADO-RS: what the caller throws on an instance stops the transfer and comes out as it is", async () => {
+    const B = "wado-7d2f";
+    fault = (_req, res) => {
+      res.writeHead(200, { "Content-Type": `multipart/related; boundary=${B}` });
+      // the first instance whole, then nothing more: only the caller's error can end this before the timeout
+      res.write(buildMultipart([new Uint8Array(10), new Uint8Array(100)], B).subarray(0, -60));
+    };
+    const mine = new Error("not DICOM");
+    await assert.rejects(
+      new DicomWebClient(conn).retrieveSeries("1.2.3", "1.2.3.4", () => {
+        throw mine;
+      }),
+      (e) => e === mine,
     );
   });
   it("isTransientStatus: 408, 429 and 5xx; no other status", () => {

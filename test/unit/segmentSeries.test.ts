@@ -79,6 +79,15 @@ describe("segmentSeries: one series through volume, inference and outputs", () =
       const pixels = Array.from({ length: 6 }, (_, p) => (bits[(f * 6 + p) >> 3]! >> ((f * 6 + p) & 7)) & 1);
       assert.deepEqual(pixels, [1, 1, 1, 0, 0, 0], `frame ${f + 1} (source slice ${k + 1}): row 0 labelled`);
     }
+    // the organs told to the notifiers: the 9 voxels the SEG holds, each of the SEG's voxel size
+    const measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0];
+    const voxelMl =
+      (measures.PixelSpacing.map(Number).reduce((a: number, b: number) => a * b) * Number(measures.SliceThickness)) /
+      1000;
+    assert.deepEqual(
+      result.organs.map((o) => [o.label, o.volumeMl]),
+      [[1, Math.round(9 * voxelMl * 100) / 100]],
+    );
   });
 
   it("stops where the stage hook throws (a cancel), before inference runs", async () => {

@@ -84,6 +84,21 @@ describe("decodeSliceInt16: the rescaled values decodeSlice gives, straight to i
     assert.deepEqual(Array.from(asInt16), expected(stored, 8, true, 5));
   });
 
+  it("decodeSlice: values past int16 (16 bits unsigned, a large intercept) and a slope still come out whole", () => {
+    const stored = storedValues(15, 16);
+    for (const intercept of [0, -1024, 20000]) {
+      const asFloat = new Float32Array(15);
+      decodeSlice(slice(stored, 3, 5, { bitsStored: 16, signed: false, intercept }), asFloat, "1");
+      assert.deepEqual(Array.from(asFloat), expected(stored, 16, false, intercept));
+    }
+    const asFloat = new Float32Array(15);
+    decodeSlice(slice(stored, 3, 5, { bitsStored: 12, signed: true, intercept: -1, slope: 0.5 }), asFloat, "1");
+    assert.deepEqual(
+      Array.from(asFloat),
+      expected(stored, 12, true, 0).map((v) => v * 0.5 - 1),
+    );
+  });
+
   it("answers false when a value does not fit int16, or is not an integer", () => {
     const big = new Uint16Array([1, 2, 40000, 4]);
     const inst = slice(big, 2, 2, { bitsStored: 16, signed: false, intercept: 0 });
