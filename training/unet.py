@@ -3,7 +3,7 @@
 - UNet(dims=2): the U-Net of Ronneberger, Fischer and Brox (MICCAI 2015): a contracting path of two 3x3
   convolutions and 2x2 max pooling per level, doubling the features; an expanding path that upsamples, halves the
   features, concatenates the skip connection and convolves twice; a 1x1 convolution to the classes. Convolutions are
-  padded (output size = input size), and each up-convolution is nearest upsampling followed by a 1x1 convolution
+  padded (output size = input size), and each up-convolution is a 1x1 convolution followed by nearest upsampling
   rather than a transposed convolution, so exports also run on onnxruntime's WebGPU provider.
 - UNet(dims=3): the same in 3D (Cicek et al., MICCAI 2016), with instance normalisation.
 - VNet: a residual V-Net-style variant (Milletari et al., 3DV 2016): each stage adds its input to its convolutions'
@@ -54,7 +54,10 @@ class UNet(nn.Module):
             skips.append(x)
         x = skips.pop()
         for i in reversed(range(len(self.up))):
-            x = self.reduce[i](F.interpolate(x, scale_factor=2.0, mode="nearest"))
+            # the 1x1 convolution before the nearest upsampling, not after: the two commute (each output voxel is the
+            # same weighted sum of the same input voxel), and this way the convolution runs on 8x (4x in 2D) fewer
+            # voxels and the upsampling moves half the channels
+            x = F.interpolate(self.reduce[i](x), scale_factor=2.0, mode="nearest")
             x = self.up[i](torch.cat([skips[i], x], 1))
         return self.head(x)
 
