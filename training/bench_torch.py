@@ -4,12 +4,18 @@ seeded weights, saved as ONNX (for the engine) and as weights (for training/refe
 PyTorch side, which runs the same algorithm over the same volume).
 
     /usr/bin/python3 training/bench_torch.py --out DIR     # DIR/bench/model.onnx, DIR/bench/model.pt, DIR/smoke.json
+
+DIR/bench/before.onnx is the same network as exported before issue 19's changes, for the benchmark's before/after
+row: onnxruntime's own InstanceNormalization (whose float32 channel sums put the logits 9e-3 off) and each
+up-convolution's nearest upsampling before its 1x1 convolution (8x the convolution's work, twice the upsampling's).
 """
 import argparse, json, os, sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch.nn.functional as F  # noqa: E402
+
 from unet import UNet, export_onnx  # noqa: E402
 
 ARCH = {"kind": "unet", "dims": 3, "features": 16, "depth": 3}
@@ -25,8 +31,30 @@ def main():
     net.eval()
     export_onnx(net, torch.zeros(1, 1, 32, 32, 32), os.path.join(a.out, "bench", "model.onnx"))
     torch.save(net.state_dict(), os.path.join(a.out, "bench", "model.pt"))
+    before = UpsampleFirstUNet(**{k: v for k, v in ARCH.items() if k != "kind"})
+    before.load_state_dict(net.state_dict())
+    before.eval()
+    spatial = {2: "z", 3: "y", 4: "x"}
+    torch.onnx.export(before, torch.zeros(1, 1, 32, 32, 32), os.path.join(a.out, "bench", "before.onnx"), opset_version=17,
+                      input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "n", **spatial}, "logits": {0: "n", **spatial}})
     json.dump({"bench": {"arch": ARCH}}, open(os.path.join(a.out, "smoke.json"), "w"))
     json.dump({"flopsPer128Tile": conv_flops(net, (128, 128, 128))}, open(os.path.join(a.out, "bench", "flops.json"), "w"))
+
+
+class UpsampleFirstUNet(UNet):
+    """training/unet.py's UNet as it ran before: upsampling, then the 1x1 convolution (the same function)."""
+
+    def forward(self, x):
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool3d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for i in reversed(range(len(self.up))):
+            x = self.reduce[i](F.interpolate(x, scale_factor=2.0, mode="nearest"))
+            x = self.up[i](torch.cat([skips[i], x], 1))
+        return self.head(x)
 
 
 def conv_flops(net, patch):

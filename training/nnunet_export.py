@@ -24,6 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from exact_norm import with_two_level_norms  # noqa: E402
+
 
 def alias_numpy_core():
     """Checkpoints pickled under numpy 2 name `numpy._core.multiarray.scalar`; numpy 1.x calls that module
@@ -316,6 +319,8 @@ def main():
         net = UNet(cls, kw, num_classes)
         net.load_state_dict(own_weights(ck["network_weights"]), strict=True)
         net.eval()
+        # onnxruntime's InstanceNormalization sums a channel in float32: exported as two-level reductions instead
+        net = with_two_level_norms(net)
         patch = conf["patch_size"]
         example = torch.zeros(1, len(channels), *patch)
         spatial = {i + 2: n for i, n in enumerate(["z", "y", "x"][-len(patch):])}

@@ -33,6 +33,10 @@ export async function createSession(
         executionProviders: [provider],
         graphOptimizationLevel: "all",
         ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
+        // idle intra-op threads sleep instead of spinning: an operator here runs for milliseconds to seconds, so the
+        // wake-up costs nothing measurable, and spinning took ~10 % more CPU per 128³ tile (bench/SPEED.md) from
+        // whatever else shares the machine
+        extra: { session: { intra_op: { allow_spinning: "0" } } },
       });
       return { session, provider };
     } catch (err) {
