@@ -1,6 +1,6 @@
 /**
  * `npm run bench:outline`: ct-body's classical body outline (src/inference/external.ts) on a 512×512×300 CT-like
- * phantom, against the implementation it replaced (test/helpers/bodyOutlineReference.ts), interleaved in one run:
+ * phantom, against the implementation it replaced (harness/bodyOutlineReference.ts), interleaved in one run:
  * CPU and wall time of each, their ratio, and whether the outlines are identical. Writes bench/OUTLINE.md and the
  * "outline" entry of bench/results.json.
  */
@@ -8,10 +8,10 @@
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { bodyOutlineReference } from "../harness/bodyOutlineReference.js";
+import { patientCt } from "../harness/syntheticCt.js";
 import { ROOT } from "../harness/tools.js";
 import { bodyOutline, type ExternalOptions } from "../src/inference/external.js";
-import { bodyOutlineReference } from "../test/helpers/bodyOutlineReference.js";
-import { patientCt } from "../test/helpers/syntheticCt.js";
 import { machineFacts, mergeResults, runBench } from "./record.js";
 
 const DIMS = [512, 512, 300] as const;
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     machine: machineFacts(),
     date: new Date().toISOString(),
     loadAverage: os.loadavg().map(r2),
-    volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm, test/helpers/syntheticCt.ts patientCt(seed 19)`,
+    volume: `${DIMS.join("×")} at ${SPACING.join("×")} mm, harness/syntheticCt.ts patientCt(seed 19)`,
     options: OPTIONS,
     rounds: ROUNDS,
     ours: summary(ours),
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
 
 Written by \`npm run bench:outline\` (bench/outline.ts); do not edit by hand. \`bodyOutline\` (src/inference/external.ts:
 threshold after smoothing, in-plane opening by a disc, largest 3D component, restore, holes filled per slice) against
-the implementation it replaced, kept as test/helpers/bodyOutlineReference.ts, on the same volume, interleaved,
+the implementation it replaced, kept as harness/bodyOutlineReference.ts, on the same volume, interleaved,
 ${ROUNDS} rounds each (medians). The volume: ${result.volume}; options: smoothing ${OPTIONS.smoothMm} mm, opening
 ${OPTIONS.openingMm} mm, threshold ${OPTIONS.thresholdHu} HU.
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { bodyOutlineReference, fillSliceHolesReference } from "../../harness/bodyOutlineReference.js";
+import { blobCt, patientCt, seededRandom } from "../../harness/syntheticCt.js";
 import { DiscMorphology } from "../../src/inference/discMorphology.js";
 import { applyExternal, bodyOutline, type ExternalOptions, fillSliceHoles } from "../../src/inference/external.js";
-import { bodyOutlineReference, fillSliceHolesReference } from "../helpers/bodyOutlineReference.js";
-import { blobCt, patientCt, seededRandom } from "../helpers/syntheticCt.js";
 
 type Dims = [number, number, number];
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { seededRandom } from "../../harness/syntheticCt.js";
 import { labelVoxelCounts } from "../../src/volume/volume.js";
-import { seededRandom } from "../helpers/syntheticCt.js";
 
 it("counts each label value's voxels, whatever the label map's alignment in its buffer and its length", () => {
   const rnd = seededRandom(7);

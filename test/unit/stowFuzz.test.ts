@@ -1,23 +1,12 @@
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { it } from "node:test";
+import { seededRandom } from "../../harness/syntheticCt.js";
 import { writePart10 } from "../../src/dicom/dataset.js";
 import { SopClass } from "../../src/dicom/uids.js";
 import { buildMultipart } from "../../src/pacs/multipart.js";
 import { pushedFixture } from "../helpers/pushed.js";
 import { stowApp } from "../helpers/stowApp.js";
-
-/** mulberry32: a small seeded generator, so a failure can be replayed from its seed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A deeply nested instance: sequences `depth` items deep. */
 function nested(depth: number): Uint8Array {
@@ -38,7 +27,7 @@ const CASES = 300;
 it(`STOW-RS takes ${CASES} mutated instances (seed ${SEED}) without failing, stalling or growing`, {
   timeout: 120_000,
 }, async () => {
-  const random = prng(SEED);
+  const random = seededRandom(SEED);
   const int = (n: number) => Math.floor(random() * n);
   const { app, dispose } = await stowApp();
   const { files } = pushedFixture(4);

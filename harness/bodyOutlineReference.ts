@@ -3,7 +3,7 @@
  * per-slice exact Euclidean distance transforms for the opening and the restore, per-pixel floods for the holes.
  * Kept unchanged as the slow reference the rewrite must equal voxel for voxel.
  */
-import type { ExternalOptions } from "../../src/inference/external.js";
+import type { ExternalOptions } from "../src/inference/external.js";
 
 type Dims = readonly [number, number, number];
 
