@@ -323,8 +323,12 @@ def main():
     ap.add_argument("--agreement", action="store_true", help="with --seg: also predict in Python and count equal voxels")
     ap.add_argument("--dicom", action="store_true", help="through the DICOM path too: `delineate segment`, SEG, RTSTRUCT (see above)")
     ap.add_argument("--work", default=None, help="with --dicom: keep each patient's series and outputs here (default: a temporary folder)")
+    ap.add_argument("--merge", nargs="*", help="instead of evaluating: one report of these reports' patients (runs split "
+                    "by --patients, e.g. one per core), summarised again; they must name the same checkpoint state")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.merge:
+        return merge_reports(a.merge, a.out)
     torch.set_num_threads(a.threads)
     model, meta = load_model(a.checkpoint)
     root = os.path.join(a.data, a.split)
@@ -353,6 +357,28 @@ def main():
     if a.out:
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         with open(a.out, "w") as f:
+            json.dump(report, f, indent=1)
+            f.write("\n")
+
+
+def merge_reports(paths, out):
+    """One report from several runs of main() over disjoint patients of one split and checkpoint."""
+    reports = [json.load(open(p)) for p in paths]
+    first = reports[0]
+    for r in reports[1:]:
+        for k in ("checkpointState", "split", "tile"):
+            if r[k] != first[k]:
+                raise SystemExit(f"{k} differs between the reports: {first[k]} / {r[k]}")
+    patients = sorted((p for r in reports for p in r["patients"]), key=lambda p: int(p["patient"].split("_")[1]))
+    names = [p["patient"] for p in patients]
+    if len(set(names)) != len(names):
+        raise SystemExit("a patient is in two reports")
+    report = {**first, "seconds": round(sum(r["seconds"] for r in reports), 1), "summary": summarise(patients),
+              "patients": patients, "command": [r["command"] for r in reports],
+              "merged": "/usr/bin/python3 training/evaluate_hn_oar.py --merge " + " ".join(paths)}
+    print(json.dumps(report["summary"], indent=1))
+    if out:
+        with open(out, "w") as f:
             json.dump(report, f, indent=1)
             f.write("\n")
 
