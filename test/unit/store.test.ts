@@ -47,6 +47,25 @@ const segmentOf = (job: Job | undefined): SegmentJob => {
   assert.equal(job?.kind, "segment");
   return job as SegmentJob;
 };
+
+/** Study 1.1 routed to one series, whose segment job completes with one warning. */
+async function routeThenSegmentWithWarning(store: JobStore): Promise<{ routeJob: Job; segment: Job }> {
+  await store.enqueue(["1.1"]);
+  const routeJob = await claim(store);
+  assert.equal(
+    await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
+    1,
+  );
+  const segment = await claim(store);
+  await store.complete(segment, {
+    kind: "segment",
+    executionProvider: "cpu",
+    timings: {},
+    alreadyStored: false,
+    warnings: ["used acquisition 2"],
+  });
+  return { routeJob, segment };
+}
 /** Routes the oldest queued route job to the given segment targets, as a route job would. */
 const route = async (store: JobStore, jobs: SegmentTarget[]) => {
   const job = await claim(store);
@@ -148,20 +167,7 @@ describe("job store", () => {
   });
   it("keeps a segment job's warnings", async () => {
     const { store } = await open();
-    await store.enqueue(["1.1"]);
-    const routeJob = await claim(store);
-    assert.equal(
-      await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
-      1,
-    );
-    const segment = await claim(store);
-    await store.complete(segment, {
-      kind: "segment",
-      executionProvider: "cpu",
-      timings: {},
-      alreadyStored: false,
-      warnings: ["used acquisition 2"],
-    });
+    const { segment } = await routeThenSegmentWithWarning(store);
     const done = segmentOf(await store.get(segment.id));
     assert.deepEqual([done.warnings, done.segment.executionProvider], [["used acquisition 2"], "cpu"]);
   });
@@ -302,20 +308,7 @@ describe("SQLite schema migrations", () => {
       old.exec(`${drop} PRAGMA user_version = ${version};`);
       old.close();
       const store = new SqliteJobStore(file, () => newUid("2.25"));
-      await store.enqueue(["1.1"]);
-      const routeJob = await claim(store);
-      assert.equal(
-        await store.complete(routeJob, { kind: "route", timings: {}, decisions: [], jobs: [target("1.1.1")] }),
-        1,
-      );
-      const segment = await claim(store);
-      await store.complete(segment, {
-        kind: "segment",
-        executionProvider: "cpu",
-        timings: {},
-        alreadyStored: false,
-        warnings: ["used acquisition 2"],
-      });
+      const { routeJob, segment } = await routeThenSegmentWithWarning(store);
       assert.deepEqual(segmentOf(await store.get(segment.id)).warnings, ["used acquisition 2"]);
       assert.equal((await store.get(routeJob.id))?.kind, "route");
       // the step-7 additions work on the upgraded store: a replaced series redoes its done job
