@@ -358,25 +358,33 @@ export async function modelGridProbabilities(
 }
 
 /**
- * Runs a model on a volume: reoriented to the model's axes when its manifest names them, class probabilities on
- * the model grid streamed back to the source grid, argmax, axes restored, post-processing.
+ * Runs a model on a volume: the network's labels (networkLabels), then post-processing. A model whose only label
+ * is an External that the classical outline replaces skips the network: it would change no voxel.
  */
 export async function segmentVolume(
   volume: InferenceVolume,
   manifest: ModelManifest,
   sessions: readonly ort.InferenceSession[],
 ): Promise<LabelMap> {
-  if (manifest.preprocessing === "nnunet") {
-    const labels = await segmentVolumeNnunet(volume, manifest, sessions);
-    postprocess(
-      labels,
-      manifest.postprocessing,
-      manifest.labels.map((l) => l.value),
-      volume.spacing,
-      volume.data,
-    );
-    return labels;
-  }
+  const skip = externalOnly(manifest);
+  const labels = skip
+    ? { dims: [...volume.dims] as Dims, data: new Uint8Array(volume.data.length) }
+    : await networkLabels(volume, manifest, sessions);
+  const values = skip ? [] : manifest.labels.map((l) => l.value);
+  postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);
+  return labels;
+}
+
+/**
+ * The network's labels on the source grid, before post-processing: reoriented to the model's axes when its manifest
+ * names them, class probabilities on the model grid streamed back to the source grid, argmax, axes restored.
+ */
+export async function networkLabels(
+  volume: InferenceVolume,
+  manifest: ModelManifest,
+  sessions: readonly ort.InferenceSession[],
+): Promise<LabelMap> {
+  if (manifest.preprocessing === "nnunet") return segmentVolumeNnunet(volume, manifest, sessions);
   const target = manifest.input.orientation;
   const mapping = target ? axisMapping(orientationCode(volume.direction), target) : undefined;
   const reoriented = mapping && !isIdentity(mapping);
@@ -387,13 +395,19 @@ export async function segmentVolume(
         spacing: mapping.perm.map((a) => volume.spacing[a]!) as Dims,
       }
     : volume;
-  const values = manifest.labels.map((l) => l.value);
-  const labeller = new SourceLabeller(modelGrid(input.dims, input.spacing, manifest), values);
+  const labeller = new SourceLabeller(
+    modelGrid(input.dims, input.spacing, manifest),
+    manifest.labels.map((l) => l.value),
+  );
   await modelGridRows(input, manifest, sessions, (z, y, p) => labeller.add(z, y, p), labeller.free);
-  let labels = labeller.labels;
-  if (reoriented) labels = permuteAxes(labels.data, labels.dims, invertMapping(mapping));
-  postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);
-  return labels;
+  const labels = labeller.labels;
+  return reoriented ? permuteAxes(labels.data, labels.dims, invertMapping(mapping)) : labels;
+}
+
+/** True when the model's only label is an External that the classical outline replaces (`combine: "replace"`). */
+export function externalOnly(manifest: ModelManifest): boolean {
+  const external = manifest.postprocessing.external;
+  return external?.combine === "replace" && manifest.labels.every((l) => l.value === external.label);
 }
 
 /**

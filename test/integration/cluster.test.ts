@@ -6,7 +6,7 @@ import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import type { Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
-import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { bodyModelRunningItsNetwork, type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres, testPostgres } from "../helpers/store.js";
 import { storescu, tempDir } from "../helpers/tools.js";
@@ -78,6 +78,10 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
           logFile: path.join(work, `worker${i}.log`),
           storeUrl,
           roles: "worker",
+          // the kill and the freeze land while the network runs
+          configure: (c) => {
+            c.model = bodyModelRunningItsNetwork(path.join(work, "models"));
+          },
         }),
       );
     }

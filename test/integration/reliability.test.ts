@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { bodyModelRunningItsNetwork, type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { finishedSegmentJob, logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
 import { stopTestPostgres, TEST_STORE } from "../helpers/store.js";
@@ -46,6 +46,10 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
     node = await startNodeProcess(orthanc, path.join(work, "data"), {
       logFile: path.join(work, "node.log"),
       jobs: { maxAttempts: 8, retryBaseSeconds: 1 },
+      // the kill and the cancel land while the network runs
+      configure: (c) => {
+        c.model = bodyModelRunningItsNetwork(path.join(work, "models"));
+      },
     });
   });
 
