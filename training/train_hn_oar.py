@@ -221,16 +221,17 @@ def rotation(rng, max_z=15.0, max_xy=5.0):
     return rz @ ry @ rx
 
 
-def sample_patch(p, rng, patch=PATCH, augment=True, fg_fraction=0.5, centre=None):
+def sample_patch(p, rng, patch=PATCH, augment=True, fg_fraction=0.5, centre=None, organ=None):
     """One augmented patch of patient `p`: (image float32, label, weight, trusted, contoured). `centre` ([z, y, x]
-    voxel coordinates) fixes where it is taken (tests); otherwise it is drawn."""
+    voxel coordinates) fixes where it is taken (tests); `organ` centres it near a voxel of that class; otherwise
+    it is drawn."""
     shape = np.array(p["hu"].shape)
     size = np.array(patch)
     organs = [c for c in range(1, EXTERNAL) if p["contoured"][c]]
     if centre is not None:
         centre = np.asarray(centre, dtype=np.float64)
-    elif organs and rng.random() < fg_fraction:
-        c = organs[rng.integers(len(organs))]
+    elif organ is not None or (organs and rng.random() < fg_fraction):
+        c = organ if organ is not None else organs[rng.integers(len(organs))]
         idx = np.flatnonzero(p["label"] == c)
         if idx.size:
             centre = np.array(np.unravel_index(idx[rng.integers(idx.size)], shape), dtype=np.float64)
@@ -297,9 +298,23 @@ def sample_patch(p, rng, patch=PATCH, augment=True, fg_fraction=0.5, centre=None
             np.ascontiguousarray(trusted), contoured)
 
 
-def make_batch_fn(patients, batch, patch=PATCH, augment=True):
+def make_batch_fn(patients, batch, patch=PATCH, augment=True, sampling="patient", fg_fraction=0.5):
+    """Batches of `batch` patches. sampling "patient": a random patient, then (half the time) near a random organ
+    it contoured; "organ": half the time a random organ class first, then a random patient that contoured it, so an
+    organ few plans contoured (esophagus 59 of 170, larynx 81) is as often at a patch's centre as the others."""
+    with_organ = {c: [p for p in patients if p["contoured"][c] and (p["label"] == c).any()] for c in range(1, EXTERNAL)}
+    with_organ = {c: ps for c, ps in with_organ.items() if ps}
+
+    def one(rng):
+        if sampling == "organ" and with_organ and rng.random() < fg_fraction:
+            c = sorted(with_organ)[rng.integers(len(with_organ))]
+            return sample_patch(with_organ[c][rng.integers(len(with_organ[c]))], rng, patch, augment, organ=c)
+        if sampling == "organ":
+            return sample_patch(patients[rng.integers(len(patients))], rng, patch, augment, fg_fraction=0.0)
+        return sample_patch(patients[rng.integers(len(patients))], rng, patch, augment, fg_fraction)
+
     def make_batch(rng):
-        samples = [sample_patch(patients[rng.integers(len(patients))], rng, patch, augment) for _ in range(batch)]
+        samples = [one(rng) for _ in range(batch)]
         x = torch.from_numpy(np.stack([s[0] for s in samples]))[:, None]
         label = torch.from_numpy(np.stack([s[1] for s in samples]).astype(np.int64))
         weight = torch.from_numpy(np.stack([s[2] for s in samples]).astype(np.float32))
@@ -334,6 +349,8 @@ def main():
     ap.add_argument("--save-minutes", type=float, default=10.0)
     ap.add_argument("--patients", type=int, default=0, help="use only the first N training patients (0: all)")
     ap.add_argument("--stop-after", type=int, default=None, help="end this session after that step (resume later)")
+    ap.add_argument("--sampling", choices=["patient", "organ"], default="patient",
+                    help="foreground patches: a patient's random organ (phases 1-2), or a random organ class first (phase 3)")
     ap.add_argument("--init", default=None, help="start a new run (a later phase) from this checkpoint's weights; "
                     "ignored when --checkpoint exists, which is resumed")
     a = ap.parse_args()
@@ -355,7 +372,7 @@ def main():
         log(f"weights from {a.init} (step {start['step']} of {start['steps']})")
     log(f"UNet {NET}, {sum(p.numel() for p in model.parameters())} parameters, patch {PATCH}, batch {a.batch}")
     os.makedirs(os.path.dirname(os.path.abspath(a.checkpoint)), exist_ok=True)
-    losses, seconds = train_loop(model, make_batch_fn(patients, a.batch), partial_label_loss, steps=a.steps, seed=a.seed,
+    losses, seconds = train_loop(model, make_batch_fn(patients, a.batch, sampling=a.sampling), partial_label_loss, steps=a.steps, seed=a.seed,
                                  lr=a.lr, checkpoint=a.checkpoint, every_seconds=a.save_minutes * 60, log=log, log_every=20,
                                  stop_after=a.stop_after)
     log(f"stopped at step {len(losses)}/{a.steps} after {seconds:.0f} s of training in all")
