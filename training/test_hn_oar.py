@@ -163,13 +163,25 @@ def resume(folder, steps=6):
             "sameWeights": same}
 
 
+def sampling(batches=200):
+    """(e) Organ-first sampling: among six patients only one contoured the mandible; count the patches that hold
+    mandible, with each sampler (8-voxel patches, no augmentation)."""
+    patients = [phantom(20 + i, ["Brainstem", "RightParotid", "LeftParotid"] + (["Mandible"] if i == 0 else [])) for i in range(6)]
+    counts = {}
+    for mode in ("patient", "organ"):
+        make_batch = R.make_batch_fn(patients, 1, patch=(8, 8, 8), augment=False, sampling=mode)
+        rng = np.random.default_rng(3)
+        counts[mode] = sum(int((make_batch(rng)[1][0] == 7).any()) for _ in range(batches))
+    return {"batches": batches, "patchesWithMandible": counts}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
-    report = {"partialLabels": partial_labels(), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out)}
+    report = {"partialLabels": partial_labels(), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out), "sampling": sampling()}
     with open(os.path.join(a.out, "hn-oar-test.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report, indent=1))
