@@ -28,6 +28,7 @@ nets = {
     "softmax": torch.nn.Sequential(*body(6), torch.nn.Conv3d(6, 11, 1), torch.nn.Softmax(dim=1)),
     "grouped": torch.nn.Sequential(*body(6), torch.nn.Conv3d(6, 12, 1, groups=2)),
     "strided": torch.nn.Sequential(*body(6), torch.nn.Conv3d(6, 11, 1, stride=2)),
+    "narrow": torch.nn.Sequential(*body(6), torch.nn.Conv3d(6, 3, 1)),
 }
 for name, net in nets.items():
     # outputs spread over a few units, as trained logits are, so that classes compete
@@ -131,7 +132,7 @@ describe("splitting a network's last 1×1×1 convolution off", () => {
     assert.equal(splitHead(new Uint8Array(0)), undefined);
   });
 
-  it("createSession splits when asked and the head has fewer inputs than outputs, and keeps it beside the session", async () => {
+  it("createSession splits when asked and the head has fewer inputs than outputs (not otherwise), and keeps it beside the session", async () => {
     const log = createLogger({ level: "error", silent: true });
     const options = { executionProviders: ["cpu"] as const, intraOpThreads: 1 };
     const split = await createSession(path.join(dir, "head.onnx"), { ...options, headSplit: true }, log);
@@ -141,6 +142,12 @@ describe("splitting a network's last 1×1×1 convolution off", () => {
     assert.deepEqual(split.session.outputNames, [split.split?.featureOutput]);
     assert.equal(whole.split, undefined);
     assert.deepEqual(whole.session.outputNames, ["logits"]);
+    // 6 features to 3 classes: blending the features would hold more than the logits, so it runs whole
+    assert.ok(splitHead(readFileSync(path.join(dir, "narrow.onnx"))), "it could be split");
+    const narrow = await createSession(path.join(dir, "narrow.onnx"), { ...options, headSplit: true }, log);
+    sessions.push(narrow.session);
+    assert.equal(narrow.split, undefined);
+    assert.deepEqual(narrow.session.outputNames, ["logits"]);
   });
 
   const manifest = (inference: Record<string, unknown>) =>
