@@ -18,8 +18,10 @@ import ort from "onnxruntime-node";
 import { tempDir } from "../harness/tempDir.js";
 import { exec, ROOT } from "../harness/tools.js";
 import { splitHead } from "../src/inference/headSplit.js";
-import { segmentVolume } from "../src/inference/segmentVolume.js";
+import { axisWeights } from "../src/inference/resample.js";
+import { modelGrid, modelGridRows, segmentVolume } from "../src/inference/segmentVolume.js";
 import { type Dims, mostRowsHeld } from "../src/inference/slidingWindow.js";
+import type { Network } from "../src/inference/tilePredictor.js";
 import { ManifestSchema } from "../src/models/manifest.js";
 import { cpuProfileSplit, installedVersion, machineFacts, mergeResults, runBench } from "./record.js";
 import { benchManifestJson, ellipticalBody } from "./synthetic.js";
@@ -48,19 +50,47 @@ const manifest = ManifestSchema.parse(
 
 type Head = "split" | "whole";
 
-/** The child: one segmentation with the given accumulator, split or whole, its labels written to `labelsOut`, then its figures as a JSON line. */
-async function child(onnx: string, accumulator: "float32" | "float16", head: Head, labelsOut: string): Promise<void> {
-  const [nx, ny, nz] = DIMS;
-  const rss = () => process.memoryUsage().rss / MiB;
-  const startRssMiB = rss();
-  const data = ellipticalBody([nx, ny, nz], (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100);
-  // the split as createSession makes it (src/inference/session.ts), with the session options this bench always used
+const DIRECTION = [
+  [1, 0, 0],
+  [0, 1, 0],
+  [0, 0, 1],
+] as [[number, number, number], [number, number, number], [number, number, number]];
+
+/** The CT every child segments. */
+const benchVolume = () =>
+  ellipticalBody([DIMS[0], DIMS[1], DIMS[2]], (i, j, k) => 40 + ((i * 7 + j * 13 + k * 3) % 200) - 100);
+
+/** The network's session, split (as createSession makes it, src/inference/session.ts) or whole, with the session options this bench always used. */
+async function benchSession(
+  onnx: string,
+  head: Head,
+): Promise<{ session: ort.InferenceSession; network: Network; features?: number }> {
   const split = head === "split" ? splitHead(readFileSync(onnx)) : undefined;
   if (head === "split" && !split) throw new Error("the bench's network did not split");
   const options = { executionProviders: ["cpu"], graphOptimizationLevel: "all" } as const;
-  const session = split
-    ? await ort.InferenceSession.create(split.onnx, options)
-    : await ort.InferenceSession.create(onnx, options);
+  if (!split) {
+    const session = await ort.InferenceSession.create(onnx, options);
+    return { session, network: session };
+  }
+  const session = await ort.InferenceSession.create(split.onnx, options);
+  return {
+    session,
+    network: { session, split: { featureOutput: split.featureOutput, head: split.head } },
+    features: split.head.features,
+  };
+}
+
+const benchManifest = (accumulator: "float32" | "float16", head: Head) => ({
+  ...manifest,
+  inference: { ...manifest.inference, accumulator, headSplit: head === "split" },
+});
+
+/** The child: one segmentation with the given accumulator, split or whole, its labels written to `labelsOut`, then its figures as a JSON line. */
+async function child(onnx: string, accumulator: "float32" | "float16", head: Head, labelsOut: string): Promise<void> {
+  const rss = () => process.memoryUsage().rss / MiB;
+  const startRssMiB = rss();
+  const data = benchVolume();
+  const { session, network, features } = await benchSession(onnx, head);
   const sessionRssMiB = rss();
   // the network's share of the time: every call to onnxruntime, timed
   let networkSeconds = 0;
@@ -73,26 +103,75 @@ async function child(onnx: string, accumulator: "float32" | "float16", head: Hea
   }) as typeof session.run;
   const t0 = performance.now();
   const labels = await segmentVolume(
-    {
-      dims: DIMS,
-      spacing: SPACING,
-      direction: [
-        [1, 0, 0],
-        [0, 1, 0],
-        [0, 0, 1],
-      ],
-      data,
-      seriesInstanceUID: "bench",
-    },
-    { ...manifest, inference: { ...manifest.inference, accumulator, headSplit: head === "split" } },
-    [split ? { session, split: { featureOutput: split.featureOutput, head: split.head } } : session],
+    { dims: DIMS, spacing: SPACING, direction: DIRECTION, data, seriesInstanceUID: "bench" },
+    benchManifest(accumulator, head),
+    [network],
   );
   const seconds = (performance.now() - t0) / 1000;
   const used = new Set(labels.data).size;
   writeFileSync(labelsOut, labels.data);
   process.stdout.write(
-    `${JSON.stringify({ seconds, networkSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, startRssMiB, sessionRssMiB, labelValuesFound: used, features: split?.head.features })}\n`,
+    `${JSON.stringify({ seconds, networkSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, startRssMiB, sessionRssMiB, labelValuesFound: used, features })}\n`,
   );
+}
+
+/**
+ * The probe child: at the source voxels listed in `voxelsFile` (JSON, voxel indices), every class's probability as
+ * the labeller interpolates it (float32 along z, then doubles along x and y: SourceLabeller's arithmetic), from the
+ * model rows around them, kept as they stream by; prints the two best classes and their probabilities per voxel.
+ */
+async function probe(onnx: string, head: Head, voxelsFile: string): Promise<void> {
+  const voxels = JSON.parse(readFileSync(voxelsFile, "utf8")) as number[];
+  const m = benchManifest("float32", head);
+  const record = modelGrid(DIMS, SPACING, m);
+  const [sx, sy, sz] = DIMS;
+  const [mx, my, mz] = record.modelDims;
+  const wx = axisWeights(mx, sx),
+    wy = axisWeights(my, sy),
+    wz = axisWeights(mz, sz);
+  const at = voxels.map((v) => ({ i: v % sx, j: Math.floor(v / sx) % sy, k: Math.floor(v / (sx * sy)) }));
+  const wanted = new Set(
+    at.flatMap(({ j, k }) => [wz.i0[k]!, wz.i1[k]!].flatMap((z) => [wy.i0[j]!, wy.i1[j]!].map((y) => z * my + y))),
+  );
+  const rows = new Map<number, Float32Array>();
+  const { network } = await benchSession(onnx, head);
+  await modelGridRows(
+    { dims: DIMS, spacing: SPACING, data: benchVolume(), seriesInstanceUID: "bench" },
+    m,
+    [network],
+    (z, y, p) => {
+      if (wanted.has(z * my + y)) rows.set(z * my + y, Float32Array.from(p));
+    },
+  );
+  const classes = LABELS + 1;
+  const zRow = new Float32Array(2);
+  const out = at.map(({ i, j, k }, n) => {
+    const p = Array.from({ length: classes }, (_, c) => {
+      const xRow = [wy.i0[j]!, wy.i1[j]!].map((y) => {
+        const r0 = rows.get(wz.i0[k]! * my + y)!,
+          r1 = rows.get(wz.i1[k]! * my + y)!,
+          w = wz.w1[k]!;
+        [wx.i0[i]!, wx.i1[i]!].forEach((x, e) => {
+          zRow[e] = r0[c * mx + x]! * (1 - w) + r1[c * mx + x]! * w;
+        });
+        const u = wx.w1[i]!;
+        return zRow[0]! * (1 - u) + zRow[1]! * u;
+      });
+      const v = wy.w1[j]!;
+      return xRow[0]! * (1 - v) + xRow[1]! * v;
+    });
+    // the labeller's choice: classes in order, each kept if above the best so far, which is stored as float32
+    let best = -1,
+      label = 0;
+    p.forEach((q, c) => {
+      if (q > best) {
+        best = Math.fround(q);
+        label = c;
+      }
+    });
+    return { voxel: voxels[n]!, label, p };
+  });
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 interface ChildRun {
@@ -126,13 +205,39 @@ async function runChild(
   return JSON.parse(out.trim().split("\n").at(-1)!) as ChildRun;
 }
 
-/** Voxels whose labels differ between two label files. */
-function labelsDiffering(a: string, b: string): { differing: number; voxels: number } {
+/** Voxels whose labels differ between two label files, and the first 100 of them. */
+function labelsDiffering(a: string, b: string): { differing: number; voxels: number; first: number[] } {
   const x = readFileSync(a),
     y = readFileSync(b);
   let differing = 0;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) differing++;
-  return { differing, voxels: x.length };
+  const first: number[] = [];
+  for (let i = 0; i < x.length; i++)
+    if (x[i] !== y[i]) {
+      differing++;
+      if (first.length < 100) first.push(i);
+    }
+  return { differing, voxels: x.length, first };
+}
+
+interface Probed {
+  voxel: number;
+  /** the class the labeller's rule picks from these probabilities */
+  label: number;
+  /** every class's probability there */
+  p: number[];
+}
+
+/** A probe child (see probe): the two best classes at the given voxels, split or whole. */
+async function runProbe(onnx: string, head: Head, voxelsFile: string): Promise<Probed[]> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [fileURLToPath(import.meta.url), "--probe", onnx, head, voxelsFile],
+      { encoding: "utf8", maxBuffer: 1 << 24 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    ),
+  );
+  return JSON.parse(out.trim().split("\n").at(-1)!) as Probed[];
 }
 
 /**
@@ -157,6 +262,32 @@ async function main(): Promise<void> {
   const halfVsWhole = labelsDiffering(labels16, labelsWhole).differing;
   const halfVsSplit = labelsDiffering(labels16, labelsSplit).differing;
   const voxels = splitVsWhole.voxels;
+  // where split and whole disagree: both runs' two best classes there, from the model rows around each voxel
+  const probeFile = path.join(work, "differing.json");
+  writeFileSync(probeFile, JSON.stringify(splitVsWhole.first));
+  const [probeSplit, probeWhole]: [Probed[], Probed[]] = splitVsWhole.first.length
+    ? await Promise.all([runProbe(onnx, "split", probeFile), runProbe(onnx, "whole", probeFile)]).catch(
+        (err: unknown): [Probed[], Probed[]] => {
+          process.stderr.write(`bench:memory: the probes failed (the page is written without them): ${err}\n`);
+          return [[], []];
+        },
+      )
+    : [[], []];
+  const labelsSplitData = readFileSync(labelsSplit),
+    labelsWholeData = readFileSync(labelsWhole);
+  // the probes must give the labels the runs gave, or their margins say nothing about those runs
+  const probesAgree =
+    probeSplit.every((q) => labelsSplitData[q.voxel] === q.label) &&
+    probeWhole.every((q) => labelsWholeData[q.voxel] === q.label);
+  // by how much each run prefers its own label to the other run's there, in its own probabilities
+  const preference = probeSplit.flatMap((a, n) => {
+    const b = probeWhole[n]!;
+    return [a.p[a.label]! - a.p[b.label]!, b.p[b.label]! - b.p[a.label]!];
+  });
+  const widestPreference = Math.max(0, ...preference);
+  const bestProbability = probeWhole.map((q) => q.p[q.label]!);
+  // the spacing of float32 values around x
+  const ulp = (x: number) => 2 ** (Math.floor(Math.log2(x)) - 23);
 
   const source = DIMS[0] * DIMS[1] * DIMS[2];
   const model = DIMS.map((n, a) => Math.round((n * SPACING[a]!) / 1.5)) as Dims;
@@ -188,6 +319,13 @@ async function main(): Promise<void> {
       peakRssMiB: Math.round(whole.peakRssMiB),
       labelValuesFound: whole.labelValuesFound,
       labelsDifferingFromSplit: splitVsWhole.differing,
+      // at those voxels (the first 100): the best class's probability less the second's, in each run
+      differing: {
+        probed: probeSplit.length,
+        probesGiveTheRunsLabels: probesAgree,
+        widestPreference,
+        probabilityOfBest: bestProbability,
+      },
     },
     float16: {
       seconds: half.seconds,
@@ -247,6 +385,15 @@ async function main(): Promise<void> {
     `${result.labelValuesFound} distinct label values (whole: ${whole.labelValuesFound}); **${splitVsWhole.differing} of ${voxels.toLocaleString("en")} voxels' labels differ** between the split and the whole network (float32);` +
       ` float16 (split) differs from the whole network's float32 in ${halfVsWhole}, from the split's float32 in ${halfVsSplit}.`,
     "",
+    ...(probeSplit.length
+      ? [
+          `Where split and whole differ (${probeSplit.length} voxels probed: each class's probability interpolated from the model rows around them, as the labeller does; ` +
+            `${probesAgree ? "the probes give both runs' labels" : "**the probes do not give the runs' labels**"}): ` +
+            `each run prefers its own label to the other's by at most ${widestPreference.toExponential(1)} in probability, where the best class's probability is ` +
+            `${Math.min(...bestProbability).toFixed(4)}–${Math.max(...bestProbability).toFixed(4)} (a float32 step there is ${ulp(Math.min(...bestProbability)).toExponential(1)}–${ulp(Math.max(...bestProbability)).toExponential(1)}): ties at float32 rounding, which either run breaks as its rounding falls.`,
+          "",
+        ]
+      : []),
     "Where the split float32 run's time went (self time, `node --cpu-prof`):",
     "",
     "| function | s | share |",
@@ -271,7 +418,8 @@ async function main(): Promise<void> {
   process.stdout.write(md.join("\n"));
 }
 
-if (process.argv[2] === "--child")
+if (process.argv[2] === "--probe") runBench(() => probe(process.argv[3]!, process.argv[4] as Head, process.argv[5]!));
+else if (process.argv[2] === "--child")
   runBench(() =>
     child(process.argv[3]!, process.argv[4] as "float32" | "float16", process.argv[5] as Head, process.argv[6]!),
   );
