@@ -1,4 +1,4 @@
-import ort from "onnxruntime-node";
+import type ort from "onnxruntime-node";
 import { DelineateError } from "../errors.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { LabelMap, Volume } from "../volume/volume.js";
@@ -8,6 +8,7 @@ import { fillHoles, keepLargestComponent, removeSmallComponents } from "./postpr
 import { axisMapping, invertMapping, isIdentity, orientationCode, permuteAxes } from "./reorient.js";
 import { type AxisWeights, axisWeights, padEdge, resampleLinear } from "./resample.js";
 import { slidingWindow } from "./slidingWindow.js";
+import { headSoftmaxRow, type Network, tilePredictor } from "./tilePredictor.js";
 
 type Dims = [number, number, number];
 
@@ -256,13 +257,15 @@ function batchSize(manifest: ModelManifest, sessions: readonly ort.InferenceSess
 /**
  * The network's class probabilities on the model grid, one model row at a time (all classes, [C, mx]; any one
  * slice's rows in increasing y): preprocess, the network over the volume (one pass, or tiles with blending; 2D
- * models slice by slice), for each fold and mirroring, logits averaged, softmax. Rows are taken from `free` (arrays
- * the consumer is done with) when it has one. Memory beyond the volume: the rows of tiles' logits not final yet.
+ * models slice by slice), for each fold and mirroring, logits averaged, softmax. Networks whose last 1×1×1
+ * convolution was split off (createSession's `headSplit`) are blended as features and that convolution applied per
+ * finished row (tilePredictor.ts). Rows are taken from `free` (arrays the consumer is done with) when it has one.
+ * Memory beyond the volume: the rows of tiles' logits (or features) not final yet.
  */
 export async function modelGridRows(
   volume: Omit<InferenceVolume, "direction">,
   manifest: ModelManifest,
-  sessions: readonly ort.InferenceSession[],
+  sessions: readonly Network[],
   onRow: (z: number, y: number, probs: Float32Array) => void,
   free: Float32Array[] = [],
 ): Promise<PreprocessRecord> {
@@ -276,31 +279,12 @@ export async function modelGridRows(
       { seriesInstanceUID: volume.seriesInstanceUID, model: manifest.id },
       cause === undefined ? undefined : { cause },
     );
-  // tiles: every fold's logits, averaged (nnU-Net sums folds and divides)
-  const predict = async (tiles: Float32Array, n: number, [tx, ty, tz]: Dims): Promise<Float32Array> => {
-    const shape = twoD ? [n, 1, ty, tx] : [n, 1, tz, ty, tx];
-    const want = [n, channels, ...shape.slice(2)];
-    let sum: Float32Array | undefined;
-    for (const session of sessions) {
-      let result: ort.InferenceSession.OnnxValueMapType;
-      try {
-        result = await session.run({ [manifest.input.name]: new ort.Tensor("float32", tiles, shape) });
-      } catch (err) {
-        throw fail(err instanceof Error ? err.message : String(err), err);
-      }
-      const out = result[manifest.output.name];
-      if (!out || out.dims.length !== want.length || out.dims.some((d, i) => d !== want[i])) {
-        throw fail(
-          `output "${manifest.output.name}" has shape [${out?.dims.join(", ")}], expected [${want.join(", ")}]`,
-        );
-      }
-      const data = out.data as Float32Array;
-      if (sessions.length === 1) return data;
-      sum ??= new Float32Array(data.length);
-      for (let i = 0; i < sum.length; i++) sum[i]! += data[i]! / sessions.length;
-    }
-    return sum!;
-  };
+  // tiles: every fold's logits averaged, or with heads split off, the folds' features side by side
+  const network = tilePredictor(
+    sessions,
+    { input: manifest.input.name, output: manifest.output.name, classes: channels, twoD },
+    fail,
+  );
   const axes = { x: 0, y: 1, z: 2 } as const;
   const [px, py, pz] = record.paddedDims;
   const [mx, my, mz] = record.modelDims;
@@ -310,24 +294,26 @@ export async function modelGridRows(
     const size = record.paddedDims[a]!;
     return size > p && size <= p * (1 + manifest.inference.stretch) ? size : p;
   }) as Dims;
+  const { head } = network;
   await slidingWindow(
     tensor,
     record.paddedDims,
-    channels,
+    network.channels,
     {
       patch,
       overlap: manifest.inference.overlap,
       blend: manifest.inference.blend,
       mirrorAxes: manifest.inference.mirrorAxes.map((a) => axes[a]),
-      batch: batchSize(manifest, sessions),
+      batch: batchSize(manifest, network.sessions),
       accumulator: manifest.inference.accumulator,
     },
-    predict,
+    network.predict,
     (z, y, logits, offset, stride) => {
       if (z >= mz || y >= my) return; // padding
       // a row the consumer has let go of, if any: waiting for the collector to find thousands of them raised the peak
       const probs = free.pop() ?? new Float32Array(channels * mx);
-      softmaxRow(logits, offset, stride, channels, mx, probs, e);
+      if (head) headSoftmaxRow(head, logits, offset, stride, mx, probs, e);
+      else softmaxRow(logits, offset, stride, channels, mx, probs, e);
       onRow(z, y, probs);
     },
   );
@@ -338,7 +324,7 @@ export async function modelGridRows(
 export async function modelGridProbabilities(
   volume: Omit<InferenceVolume, "direction">,
   manifest: ModelManifest,
-  sessions: readonly ort.InferenceSession[],
+  sessions: readonly Network[],
 ): Promise<{ probs: Float32Array[]; record: PreprocessRecord }> {
   const [mx, my, mz] = modelGrid(volume.dims, volume.spacing, manifest).modelDims;
   const plane = mx * my;
@@ -364,7 +350,7 @@ export async function modelGridProbabilities(
 export async function segmentVolume(
   volume: InferenceVolume,
   manifest: ModelManifest,
-  sessions: readonly ort.InferenceSession[],
+  sessions: readonly Network[],
 ): Promise<LabelMap> {
   const skip = externalOnly(manifest);
   const labels = skip
@@ -382,9 +368,22 @@ export async function segmentVolume(
 export async function networkLabels(
   volume: InferenceVolume,
   manifest: ModelManifest,
-  sessions: readonly ort.InferenceSession[],
+  sessions: readonly Network[],
 ): Promise<LabelMap> {
-  if (manifest.preprocessing === "nnunet") return segmentVolumeNnunet(volume, manifest, sessions);
+  if (manifest.preprocessing === "nnunet") {
+    // nnU-Net's path blends whole logits its own way (src/inference/nnunet): its sessions are never split
+    const whole = sessions.map((s) => {
+      if (!("session" in s)) return s;
+      if (s.split)
+        throw new DelineateError(
+          "DLN_ERR_INFERENCE",
+          `model ${manifest.id}: the nnU-Net path runs networks whole; create its sessions without headSplit`,
+          { model: manifest.id },
+        );
+      return s.session;
+    });
+    return segmentVolumeNnunet(volume, manifest, whole);
+  }
   const target = manifest.input.orientation;
   const mapping = target ? axisMapping(orientationCode(volume.direction), target) : undefined;
   const reoriented = mapping && !isIdentity(mapping);

@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import type { ModelManifest } from "../models/manifest.js";
 import type { InferenceReply, InferenceRequest } from "./inferenceWorker.js";
 import { segmentVolume } from "./segmentVolume.js";
-import { createSession, type ExecutionProvider } from "./session.js";
+import { createSession, type ExecutionProvider, wantsHeadSplit } from "./session.js";
 import { toWorkerFailure } from "./workerFailure.js";
 
 export interface WorkerInit {
@@ -27,11 +27,13 @@ const log = {
 } as unknown as Logger;
 
 const ready = Promise.all(
-  init.onnxPaths.map((p) => createSession(p, { ...init, dimensions: init.manifest.dimensions }, log)),
+  init.onnxPaths.map((p) =>
+    createSession(p, { ...init, dimensions: init.manifest.dimensions, headSplit: wantsHeadSplit(init.manifest) }, log),
+  ),
 ).then(
   (s) => {
     post({ type: "ready", provider: s[0]!.provider });
-    return s.map((x) => x.session);
+    return s;
   },
   (err: unknown) => {
     post({ type: "failed", ...toWorkerFailure(err) });

@@ -93,9 +93,23 @@ export const ManifestSchema = z
          * memory, for models with many classes; labels may change where two classes' probabilities are within ~1e-3)
          */
         accumulator: z.enum(["float32", "float16"]).default("float32"),
+        /**
+         * when the network ends in a 1×1(×1) convolution, run it without that convolution, blend its features and
+         * apply the convolution per finished row (src/inference/headSplit.ts): the same logits to float32 rounding,
+         * with the features' memory instead of every class's. false: run the network whole (labels exactly as before).
+         * The nnU-Net path (preprocessing "nnunet") always runs it whole.
+         */
+        headSplit: z.boolean().default(true),
       })
       .strict()
-      .default({ overlap: 0.5, blend: "gaussian", mirrorAxes: [], stretch: 0.1, accumulator: "float32" }),
+      .default({
+        overlap: 0.5,
+        blend: "gaussian",
+        mirrorAxes: [],
+        stretch: 0.1,
+        accumulator: "float32",
+        headSplit: true,
+      }),
     labels: z
       .array(
         z

@@ -13,6 +13,7 @@ it("loads the shipped manifest with inference defaults, and refuses a patch that
     mirrorAxes: [],
     stretch: 0.1,
     accumulator: "float32",
+    headSplit: true,
   });
   const dir = tempDir("manifest-");
   cpSync(path.join(ROOT, "models", "ct-body"), path.join(dir, "ct-body"), { recursive: true });
