@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Agent } from "undici";
 import { FINAL_STATES, type Job, type JobKind } from "../src/jobs/job.js";
@@ -27,22 +27,6 @@ export interface NodeProcess {
   /** SIGTERM (graceful) or SIGKILL (a crash), then wait for the exit */
   stop(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
-}
-
-/**
- * `ct-body` with its network's Body intersected with the classical outline, in `<dir>/ct-body`, so its network runs
- * (with `replace`, the default, the engine skips it): for tests that act while the network runs. Returns the
- * configuration's `model`.
- */
-export function bodyModelRunningItsNetwork(dir: string): { dir: string; id: string } {
-  const modelDir = path.join(dir, "ct-body");
-  mkdirSync(modelDir, { recursive: true });
-  const manifest = JSON.parse(readFileSync(path.join(ROOT, "models/ct-body/model.json"), "utf8"));
-  manifest.postprocessing.external.combine = "intersect";
-  writeFileSync(path.join(modelDir, "model.json"), JSON.stringify(manifest));
-  for (const f of manifest.files as string[])
-    copyFileSync(path.join(ROOT, "models/ct-body", f), path.join(modelDir, f));
-  return { dir, id: "ct-body" };
 }
 
 /** Runs `delineate serve` as a real child process against a test Orthanc; data dir and log survive restarts. */

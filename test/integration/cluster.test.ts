@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { writeBodyModelRunningItsNetwork } from "../../harness/bodyModel.js";
 import { str } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import type { Job } from "../../src/jobs/job.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
-import { bodyModelRunningItsNetwork, type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { stopTestPostgres, testPostgres } from "../helpers/store.js";
 import { storescu, tempDir } from "../helpers/tools.js";
@@ -80,7 +81,7 @@ describe("a cluster on one PostgreSQL", { concurrency: false }, () => {
           roles: "worker",
           // the kill and the freeze land while the network runs
           configure: (c) => {
-            c.model = bodyModelRunningItsNetwork(path.join(work, "models"));
+            c.model = writeBodyModelRunningItsNetwork(path.join(work, "models"));
           },
         }),
       );

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
+import { bodyModelRunningItsNetwork } from "../../harness/bodyModel.js";
 import { parsePart10 } from "../../src/dicom/dataset.js";
 import { DelineateError } from "../../src/errors.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
@@ -24,7 +25,7 @@ function phantomVolume(size: number, slices: number, pixelSpacing: number, slice
 it("runs the model on a worker thread: same labels as in-process, the volume handed back intact, the event loop free", async () => {
   const volume = phantomVolume(256, 100, 1.5, 3);
   const before = volume.data.slice();
-  const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  const model = bodyModelRunningItsNetwork();
   const log = createLogger({ level: "error", silent: true });
 
   const worker = await InferenceWorker.start(model, { executionProviders: ["cpu"], intraOpThreads: 0 }, log);
@@ -120,7 +121,7 @@ it("manifest inference settings: tiles with Gaussian blending and mirroring agre
 it("a failure on the worker thread arrives as the DelineateError it was: code, message, context and the cause's message", async () => {
   const volume = phantomVolume(64, 20, 6, 6);
   const before = volume.data.slice();
-  const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  const model = bodyModelRunningItsNetwork();
   // an input name the network does not have: onnxruntime refuses the run inside the worker
   const wrong = { ...model, manifest: { ...model.manifest, input: { ...model.manifest.input, name: "not-an-input" } } };
   const worker = await InferenceWorker.start(

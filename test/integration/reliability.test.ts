@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { writeBodyModelRunningItsNetwork } from "../../harness/bodyModel.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
-import { bodyModelRunningItsNetwork, type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
+import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { type TestOrthanc, waitFor } from "../helpers/orthanc.js";
 import { finishedSegmentJob, logEntries, type PacsRig, startPacsRig } from "../helpers/pacsRig.js";
 import { stopTestPostgres, TEST_STORE } from "../helpers/store.js";
@@ -48,7 +49,7 @@ describe("reliability against a real Orthanc", { concurrency: false }, () => {
       jobs: { maxAttempts: 8, retryBaseSeconds: 1 },
       // the kill and the cancel land while the network runs
       configure: (c) => {
-        c.model = bodyModelRunningItsNetwork(path.join(work, "models"));
+        c.model = writeBodyModelRunningItsNetwork(path.join(work, "models"));
       },
     });
   });

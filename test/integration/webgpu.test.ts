@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
+import { bodyModelRunningItsNetwork } from "../../harness/bodyModel.js";
 import { parsePart10 } from "../../src/dicom/dataset.js";
 import { writePhantomSeries } from "../../src/fixtures/phantom.js";
 import { InferenceWorker } from "../../src/inference/inferenceWorker.js";
@@ -71,7 +72,7 @@ it("WebGPU on lavapipe runs the 2D model (isbi-em, one fold): probabilities equa
 });
 
 it("an inference worker configured webgpu-first loads on WebGPU, the provider a job records, with the CPU's labels", async () => {
-  const model = loadModelPackage(path.join(ROOT, "models"), "ct-body");
+  const model = bodyModelRunningItsNetwork();
   const volume = phantom(96, 24, 4, 4);
   const labels: Record<string, Uint8Array> = {};
   for (const providers of [["webgpu", "cpu"], ["cpu"]] as const) {
