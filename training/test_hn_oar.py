@@ -14,7 +14,7 @@ asserts on the JSON it writes):
 
     /usr/bin/python3 training/test_hn_oar.py --out DIR
 """
-import argparse, json, os, sys
+import argparse, functools, json, os, sys
 
 import numpy as np
 import torch
@@ -61,8 +61,10 @@ def whole(p):
     return x, y, s
 
 
-def partial_labels():
-    """(a) Class 6 (Larynx) is absent from the phantom. Unknown: no gradient. Contoured: a gradient."""
+def partial_labels(organ_weight=1.0):
+    """(a) Class 6 (Larynx) is absent from the phantom. Unknown: no gradient. Contoured: a gradient. With
+    `organ_weight` as the loss's (phase 4's organ-weighted cross-entropy)."""
+    loss_fn = functools.partial(R.partial_label_loss, organ_weight=organ_weight)
     out = {}
     p = phantom(1, ["Brainstem", "RightParotid", "LeftParotid", "Mandible"])
     x, y, _ = whole(p)
@@ -76,18 +78,18 @@ def partial_labels():
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         for _ in range(3):
             opt.zero_grad()
-            R.partial_label_loss(model(x), target).backward()
+            loss_fn(model(x), target).backward()
             opt.step()
         opt.zero_grad()
         logits = model(x)
         logits.retain_grad()
-        loss = R.partial_label_loss(logits, target)
+        loss = loss_fn(logits, target)
         loss.backward()
         g = logits.grad[:, 6]
         with torch.no_grad():
             changed = logits.clone()
             changed[:, 6] += torch.randn_like(changed[:, 6]) * 3 + 2
-            loss_changed = float(R.partial_label_loss(changed, target))
+            loss_changed = float(loss_fn(changed, target))
         out[case] = {
             "loss": float(loss),
             "lossWithClassLogitsChanged": loss_changed,
@@ -181,7 +183,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
-    report = {"partialLabels": partial_labels(), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out), "sampling": sampling()}
+    report = {"partialLabels": partial_labels(), "partialLabelsOrganWeighted": partial_labels(10.0), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out), "sampling": sampling()}
     with open(os.path.join(a.out, "hn-oar-test.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report, indent=1))

@@ -46,7 +46,7 @@ generators; the same command run again resumes). On a GPU when torch sees one.
     nohup nice -n 5 /usr/bin/python3 training/train_hn_oar.py --data ../shared/data/openkbp-hn-oar \\
         --checkpoint training/checkpoints/hn-oar/last.pt > training/runs/hn-oar.log 2>&1 &
 """
-import argparse, json, math, os, sys, time
+import argparse, functools, json, math, os, sys, time
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -173,8 +173,10 @@ def load_patient(folder, spacing_xyz=SPACING_XYZ):
 # ---------------------------------------------------------------------------------------------------------------
 # loss
 
-def partial_label_loss(logits, target, eps=1e-5):
-    """Dice + cross-entropy over each sample's known classes (see the module's docstring).
+def partial_label_loss(logits, target, eps=1e-5, organ_weight=1.0):
+    """Dice + cross-entropy over each sample's known classes (see the module's docstring). `organ_weight` multiplies
+    the cross-entropy weight of voxels labelled an organ (the mean stays a weighted mean), so organs of a few hundred
+    voxels are not drowned by the patch's ~600,000 background and body voxels.
 
     target = (label [N,Z,Y,X] int64, weight [N,Z,Y,X] float, trusted [N,Z,Y,X] float, contoured [N,C] bool).
     Background and External are always known; an uncontoured organ's logit is masked out of its sample's softmax
@@ -192,8 +194,8 @@ def partial_label_loss(logits, target, eps=1e-5):
     allowed[:, EXTERNAL] |= either
     allowed &= known
     target_logp = torch.logsumexp(logp.masked_fill(~allowed, -1e4), 1)
-    wsum = weight.sum()
-    ce = -(target_logp * weight).sum() / wsum.clamp_min(1.0)
+    ce_weight = weight * torch.where((label > 0) & (label < EXTERNAL), organ_weight, 1.0) if organ_weight != 1.0 else weight
+    ce = -(target_logp * ce_weight).sum() / ce_weight.sum().clamp_min(1.0)
     # soft Dice per class over the batch, on weighted voxels of samples where the class is contoured
     probs = logp.exp()
     m = weight.unsqueeze(1) * known.float()
@@ -351,6 +353,8 @@ def main():
     ap.add_argument("--stop-after", type=int, default=None, help="end this session after that step (resume later)")
     ap.add_argument("--sampling", choices=["patient", "organ"], default="patient",
                     help="foreground patches: a patient's random organ (phases 1-2), or a random organ class first (phase 3)")
+    ap.add_argument("--organ-weight", type=float, default=1.0,
+                    help="cross-entropy weight of organ voxels against background and body (phases 1-3: 1)")
     ap.add_argument("--init", default=None, help="start a new run (a later phase) from this checkpoint's weights; "
                     "ignored when --checkpoint exists, which is resumed")
     a = ap.parse_args()
@@ -372,7 +376,8 @@ def main():
         log(f"weights from {a.init} (step {start['step']} of {start['steps']})")
     log(f"UNet {NET}, {sum(p.numel() for p in model.parameters())} parameters, patch {PATCH}, batch {a.batch}")
     os.makedirs(os.path.dirname(os.path.abspath(a.checkpoint)), exist_ok=True)
-    losses, seconds = train_loop(model, make_batch_fn(patients, a.batch, sampling=a.sampling), partial_label_loss, steps=a.steps, seed=a.seed,
+    losses, seconds = train_loop(model, make_batch_fn(patients, a.batch, sampling=a.sampling),
+                                 functools.partial(partial_label_loss, organ_weight=a.organ_weight), steps=a.steps, seed=a.seed,
                                  lr=a.lr, checkpoint=a.checkpoint, every_seconds=a.save_minutes * 60, log=log, log_every=20,
                                  stop_after=a.stop_after)
     log(f"stopped at step {len(losses)}/{a.steps} after {seconds:.0f} s of training in all")

@@ -13,6 +13,7 @@ interface ClassCheck {
 }
 interface Report {
   partialLabels: { unknown: ClassCheck; contoured: ClassCheck };
+  partialLabelsOrganWeighted: { unknown: ClassCheck; contoured: ClassCheck };
   suspect: {
     weightPerSlice: number[];
     trustedPerSlice: number[];
@@ -36,15 +37,25 @@ it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of
   });
   const r = JSON.parse(readFileSync(path.join(out, "hn-oar-test.json"), "utf8")) as Report;
 
-  // (a) an organ absent from the target and not contoured: nothing pushes it to background
+  // (a) an organ absent from the target and not contoured: nothing pushes it to background; with the plain loss and
+  // with organ voxels weighted ×10 in the cross-entropy (--organ-weight)
+  for (const [which, { unknown, contoured }] of Object.entries({
+    plain: r.partialLabels,
+    "organ-weighted": r.partialLabelsOrganWeighted,
+  })) {
+    assert.equal(unknown.maxAbsLogitGrad, 0, `${which}: the unknown class's logits get no gradient`);
+    assert.equal(unknown.maxAbsHeadGrad, 0, `${which}: the unknown class's head weights get no gradient`);
+    assert.equal(unknown.lossWithClassLogitsChanged, unknown.loss, `${which}: its logits do not change the loss`);
+    // the same organ contoured (and absent) is taught to be absent
+    assert.ok(contoured.maxAbsHeadGrad > 1e-4, `${which}: contoured class: head gradient ${contoured.maxAbsHeadGrad}`);
+    assert.ok(contoured.meanLogitGrad > 0, `${which}: contoured and absent: gradient descent lowers its logits`);
+    assert.ok(
+      contoured.lossWithClassLogitsChanged > contoured.loss + 1e-3,
+      `${which}: raising its logits raises the loss`,
+    );
+  }
+  assert.notEqual(r.partialLabelsOrganWeighted.contoured.loss, r.partialLabels.contoured.loss, "the weight is applied");
   const { unknown, contoured } = r.partialLabels;
-  assert.equal(unknown.maxAbsLogitGrad, 0, "the unknown class's logits get no gradient");
-  assert.equal(unknown.maxAbsHeadGrad, 0, "the unknown class's head weights get no gradient");
-  assert.equal(unknown.lossWithClassLogitsChanged, unknown.loss, "changing the unknown class's logits leaves the loss");
-  // the same organ contoured (and absent) is taught to be absent
-  assert.ok(contoured.maxAbsHeadGrad > 1e-4, `contoured class: head gradient ${contoured.maxAbsHeadGrad}`);
-  assert.ok(contoured.meanLogitGrad > 0, "contoured and absent: gradient descent lowers its logits");
-  assert.ok(contoured.lossWithClassLogitsChanged > contoured.loss + 1e-3, "raising its logits raises the loss");
 
   // (b) suspect slices 2 and 3 carry no weight; slices 12 and 13 have an untrusted body outline
   const s = r.suspect;
