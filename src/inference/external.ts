@@ -15,6 +15,12 @@ export interface ExternalOptions {
   smoothMm: number;
   /** in-plane opening radius, mm: thinner structures (table shells, immobilisation masks) cannot join the body */
   openingMm: number;
+  /**
+   * a slice's pieces (4-connected) other than its largest, smaller than this in mm², are dropped: at a coarse grid
+   * an ear's rim or the nose's tip cut off by the slice is one to a few voxels, an island in a planning contour
+   * (absent: every piece kept; the manifest's default is 100)
+   */
+  minPieceMm2?: number;
   /** "replace": the classical outline is the External; "intersect": the network's External within it, holes filled */
   combine: "replace" | "intersect";
 }
@@ -313,7 +319,39 @@ export function applyExternal(
     for (let i = 0; i < data.length; i++) body[i] = body[i] && data[i] === o.label ? 1 : 0;
     fillSliceHoles(body, labels.dims);
   }
+  dropSmallSlicePieces(body, labels.dims, Math.ceil((o.minPieceMm2 ?? 0) / (spacing[0]! * spacing[1]!)));
   return takeOutline(data, body, o.label);
+}
+
+/**
+ * Clears, on every slice of `mask` (0/1), the 4-connected pieces of fewer than `minPixels` pixels other than the
+ * slice's largest. Returns pixels cleared.
+ */
+export function dropSmallSlicePieces(mask: Uint8Array, [nx, ny, nz]: Dims, minPixels: number): number {
+  if (minPixels <= 1) return 0;
+  const plane = nx * ny;
+  const runs = new SliceRuns(nx, ny);
+  const pixels = new Int32Array(runs.start.length);
+  let cleared = 0;
+  for (let k = 0; k < nz; k++) {
+    const w = mask.subarray(k * plane, (k + 1) * plane);
+    runs.label(w, 1, 1);
+    if (runs.n === 0) continue;
+    pixels.fill(0, 0, runs.n);
+    let largest = -1;
+    for (let i = 0; i < runs.n; i++) {
+      const r = runs.root(i);
+      pixels[r]! += runs.end[i]! - runs.start[i]!;
+    }
+    for (let i = 0; i < runs.n; i++) if (largest < 0 || pixels[i]! > pixels[largest]!) largest = i;
+    for (let i = 0; i < runs.n; i++) {
+      const r = runs.root(i);
+      if (r === largest || pixels[r]! >= minPixels) continue;
+      w.fill(0, runs.start[i]!, runs.end[i]!);
+      cleared += runs.end[i]! - runs.start[i]!;
+    }
+  }
+  return cleared;
 }
 
 /**

@@ -161,6 +161,8 @@ export const ManifestSchema = z
             thresholdHu: z.number().default(-500),
             smoothMm: z.number().min(0).max(10).default(1),
             openingMm: z.number().min(0).max(30).default(5),
+            /** a slice's pieces other than its largest smaller than this (mm²) are dropped: islands, not anatomy */
+            minPieceMm2: z.number().min(0).default(100),
             combine: z.enum(["replace", "intersect"]).default("replace"),
           })
           .strict()

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
@@ -93,6 +93,7 @@ if ext is not None:
     out["externalSlices"] = len(rows)
     out["externalSeveralPieces"] = {z: sorted(ndi.sum(ext[z], ndi.label(ext[z])[0], range(1, p + 1)).astype(int).tolist())
                                     for z, p in pieces.items() if p > 1}
+    out["pixelAreaMm2"] = sx * sy
     out["externalSplitWhereBodyIsOnePiece"] = [z for z in rows if pieces[z] != 1 and ndi.label(ref[z])[1] == 1]
     out["externalSlicesWithHoles"] = [z for z in rows if not np.array_equal(ndi.binary_fill_holes(ext[z]), ext[z])]
     out["organVoxelsOutsideExternal"] = {n: int((m & ~ext).sum()) for n, m in masks.items() if n != "External"}
@@ -219,6 +220,15 @@ print(json.dumps(d.StudyInstanceUID))`,
       `# External: ${r.externalSlices} slices; several pieces (their sizes in voxels) on ${JSON.stringify(r.externalSeveralPieces)}`,
     );
     assert.deepEqual(r.externalSplitWhereBodyIsOnePiece, [], "slices where the body is one piece and the External not");
+    // and no islands: a slice's pieces besides its largest are at least the manifest's minPieceMm2
+    const { minPieceMm2 } = JSON.parse(readFileSync(path.join(MODELS, "hn-oar", "model.json"), "utf8")).postprocessing
+      .external as { minPieceMm2?: number };
+    const least = (minPieceMm2 ?? 100) / r.pixelAreaMm2;
+    for (const [z, sizes] of Object.entries(r.externalSeveralPieces as Record<string, number[]>))
+      assert.ok(
+        sizes.slice(0, -1).every((n) => n >= least),
+        `slice ${z}: pieces of ${sizes.join(", ")} voxels`,
+      );
     assert.deepEqual(r.externalSlicesWithHoles, [], "slices where the External has a hole");
     for (const [name, n] of Object.entries(r.organVoxelsOutsideExternal as Record<string, number>))
       assert.equal(n, 0, `${name}: voxels outside the External`);

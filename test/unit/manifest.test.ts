@@ -52,6 +52,7 @@ it("takes an External step naming one of the model's labels, with its defaults, 
     thresholdHu: -500,
     smoothMm: 1,
     openingMm: 5,
+    minPieceMm2: 100,
     combine: "replace",
   });
   const dir = tempDir("manifest-");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { dropSmallSlicePieces } from "../../src/inference/external.js";
 import { fillHoles, keepLargestComponent, removeSmallComponents } from "../../src/inference/postprocess.js";
 import { normalize, postprocess } from "../../src/inference/segmentVolume.js";
 import type { LabelMap } from "../../src/volume/volume.js";
@@ -112,7 +113,14 @@ it("makes the External one closed body per slice: holes filled, table and specks
   labels.data[at(2, 60, 2)] = 1; // the network's External in the air goes
   const manifest = { keepLargestComponent: false, fillHoles: false, minComponentMl: 0 } as const;
   // no smoothing here: a 3×3 mean would also take off the ellipse's four one-pixel tips, which the last check counts
-  const external = { label: 1, thresholdHu: -500, smoothMm: 0, openingMm: 3, combine: "replace" } as const;
+  const external = {
+    label: 1,
+    thresholdHu: -500,
+    smoothMm: 0,
+    openingMm: 3,
+    minPieceMm2: 0,
+    combine: "replace",
+  } as const;
   postprocess(labels, { ...manifest, external }, [1, 2], [1, 1, 2], hu);
   assert.equal(labels.data[at(32, 28, 2)], 2);
   for (let z = 0; z < 6; z++) {
@@ -137,7 +145,14 @@ it("intersects with the network's External when asked, filling the holes that le
   for (let z = 0; z < 6; z++)
     for (let y = 0; y < 64; y++) for (let x = 0; x < 32; x++) if (hu[at(x, y, z)]! > -500) labels.data[at(x, y, z)] = 1;
   const p = { keepLargestComponent: false, fillHoles: false, minComponentMl: 0 } as const;
-  const external = { label: 1, thresholdHu: -500, smoothMm: 1, openingMm: 3, combine: "intersect" } as const;
+  const external = {
+    label: 1,
+    thresholdHu: -500,
+    smoothMm: 1,
+    openingMm: 3,
+    minPieceMm2: 0,
+    combine: "intersect",
+  } as const;
   assert.throws(() => postprocess(labels, { ...p, external }, [1], [1, 1, 2]), /needs the CT's HU/);
   postprocess(labels, { ...p, external }, [1], [1, 1, 2], hu);
   for (let z = 0; z < 6; z++) {
@@ -145,4 +160,26 @@ it("intersects with the network's External when asked, filling the holes that le
     assert.equal(labels.data[at(42, 26, z)], 0, "the right half the network missed stays out");
     assert.equal(labels.data[at(20, 50, z)], 0, "the table it marked goes");
   }
+});
+
+it("drops a slice's small islands of the External but keeps its largest piece and pieces of the minimum size", () => {
+  // 12×8 pixels of 2×2 mm, 2 slices; slice 0: a 6×4 body, a 1-pixel island (4 mm²), a 2-pixel one touching it only
+  // diagonally (8 mm²) and a 3×1 piece (12 mm²); slice 1: only a 1-pixel piece, which is its largest and stays
+  const dims: [number, number, number] = [12, 8, 2];
+  const mask = new Uint8Array(12 * 8 * 2);
+  const at = (x: number, y: number, z: number) => (z * 8 + y) * 12 + x;
+  for (let y = 1; y < 5; y++) for (let x = 1; x < 7; x++) mask[at(x, y, 0)] = 1;
+  mask[at(10, 1, 0)] = 1;
+  mask[at(7, 5, 0)] = mask[at(8, 5, 0)] = 1; // touches the body's corner (6, 4) diagonally: a piece of its own
+  for (let x = 8; x < 11; x++) mask[at(x, 7, 0)] = 1;
+  mask[at(3, 3, 1)] = 1;
+  const before = mask.slice();
+  // 12 mm² at 2×2 mm: 3 pixels
+  assert.equal(dropSmallSlicePieces(mask, dims, Math.ceil(12 / 4)), 3);
+  assert.equal(mask[at(10, 1, 0)], 0, "the 1-pixel island goes");
+  assert.equal(mask[at(7, 5, 0)]! + mask[at(8, 5, 0)]!, 0, "the diagonal 2-pixel one too");
+  assert.equal(mask[at(9, 7, 0)], 1, "the 3-pixel piece stays");
+  assert.equal(mask[at(3, 3, 1)], 1, "a slice's largest piece stays however small");
+  for (let i = 0; i < mask.length; i++) if (mask[i]) assert.equal(before[i], 1, "nothing added");
+  assert.equal(dropSmallSlicePieces(mask, dims, 1), 0, "a minimum of one pixel drops nothing");
 });
