@@ -304,8 +304,11 @@ def make_batch_fn(patients, batch, patch=PATCH, augment=True, sampling="patient"
     """Batches of `batch` patches. sampling "patient": a random patient, then (half the time) near a random organ
     it contoured; "organ": half the time a random organ class first, then a random patient that contoured it, so an
     organ few plans contoured (esophagus 59 of 170, larynx 81) is as often at a patch's centre as the others."""
-    with_organ = {c: [p for p in patients if p["contoured"][c] and (p["label"] == c).any()] for c in range(1, EXTERNAL)}
-    with_organ = {c: ps for c, ps in with_organ.items() if ps}
+    # for "organ" only: a scan of every patient's labels
+    with_organ = {}
+    if sampling == "organ":
+        with_organ = {c: [p for p in patients if p["contoured"][c] and (p["label"] == c).any()] for c in range(1, EXTERNAL)}
+        with_organ = {c: ps for c, ps in with_organ.items() if ps}
 
     def one(rng):
         if sampling == "organ" and with_organ and rng.random() < fg_fraction:

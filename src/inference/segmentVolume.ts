@@ -352,11 +352,10 @@ export async function segmentVolume(
   manifest: ModelManifest,
   sessions: readonly Network[],
 ): Promise<LabelMap> {
-  const skip = externalOnly(manifest);
-  const labels = skip
+  const labels = externalOnly(manifest)
     ? { dims: [...volume.dims] as Dims, data: new Uint8Array(volume.data.length) }
     : await networkLabels(volume, manifest, sessions);
-  const values = skip ? [] : manifest.labels.map((l) => l.value);
+  const values = manifest.labels.map((l) => l.value);
   postprocess(labels, manifest.postprocessing, values, volume.spacing, volume.data);
   return labels;
 }

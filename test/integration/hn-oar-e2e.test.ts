@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { str } from "../../src/dicom/dataset.js";
+import { loadModelPackage } from "../../src/models/loadModel.js";
 import { DicomWebClient } from "../../src/pacs/dicomweb.js";
 import { type NodeProcess, startNodeProcess } from "../helpers/nodeProcess.js";
 import { startOrthanc, type TestOrthanc, waitFor } from "../helpers/orthanc.js";
@@ -221,9 +222,7 @@ print(json.dumps(d.StudyInstanceUID))`,
     );
     assert.deepEqual(r.externalSplitWhereBodyIsOnePiece, [], "slices where the body is one piece and the External not");
     // and no islands: a slice's pieces besides its largest are at least the manifest's minPieceMm2
-    const { minPieceMm2 } = JSON.parse(readFileSync(path.join(MODELS, "hn-oar", "model.json"), "utf8")).postprocessing
-      .external as { minPieceMm2?: number };
-    const least = (minPieceMm2 ?? 100) / r.pixelAreaMm2;
+    const least = loadModelPackage(MODELS, "hn-oar").manifest.postprocessing.external!.minPieceMm2 / r.pixelAreaMm2;
     for (const [z, sizes] of Object.entries(r.externalSeveralPieces as Record<string, number[]>))
       assert.ok(
         sizes.slice(0, -1).every((n) => n >= least),
