@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_hn_oar as R  # noqa: E402
+from prior_correct import prior_corrected  # noqa: E402
 from trainer import train as train_loop  # noqa: E402
 from unet import UNet  # noqa: E402
 
@@ -177,13 +178,30 @@ def sampling(batches=200):
     return {"batches": batches, "patchesWithMandible": counts}
 
 
+def prior_correction(organ_weight=10.0):
+    """(f) prior_correct.py: the corrected network's probabilities are the original's divided by the class weights
+    (organs by organ_weight, background and External by 1) and renormalised; largest difference over a random input."""
+    torch.manual_seed(5)
+    model = R.build_model().eval()
+    corrected = R.build_model().eval()
+    corrected.load_state_dict(prior_corrected(model.state_dict(), organ_weight))
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        p, q = torch.softmax(model(x), 1), torch.softmax(corrected(x), 1)
+    w = torch.ones(R.NCLASS)
+    w[1:R.EXTERNAL] = organ_weight
+    expected = p / w.view(1, -1, 1, 1, 1)
+    expected = expected / expected.sum(1, keepdim=True)
+    return {"organWeight": organ_weight, "maxDiff": float((q - expected).abs().max()), "maxChange": float((q - p).abs().max())}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
-    report = {"partialLabels": partial_labels(), "partialLabelsOrganWeighted": partial_labels(10.0), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out), "sampling": sampling()}
+    report = {"partialLabels": partial_labels(), "partialLabelsOrganWeighted": partial_labels(10.0), "suspect": suspect_mask(), "mirroring": mirroring(), "resume": resume(a.out), "sampling": sampling(), "priorCorrection": prior_correction()}
     with open(os.path.join(a.out, "hn-oar-test.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report, indent=1))

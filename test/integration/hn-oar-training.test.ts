@@ -26,9 +26,10 @@ interface Report {
   mirroring: { right: number; left: number; contouredRight: boolean; contouredLeft: boolean; meanX: number | null }[];
   resume: { steps: number; stoppedAfter: number; losses: number[]; resumedLosses: number[]; sameWeights: boolean };
   sampling: { batches: number; patchesWithMandible: { patient: number; organ: number } };
+  priorCorrection: { organWeight: number; maxDiff: number; maxChange: number };
 }
 
-it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of the loss, mirroring swaps the parotids, a resumed run repeats an uninterrupted one, organ-first sampling favours a rarely contoured organ", {
+it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of the loss, mirroring swaps the parotids, a resumed run repeats an uninterrupted one, organ-first sampling favours a rarely contoured organ, the prior correction divides the organs' probabilities by their weight", {
   timeout: 300_000,
 }, async () => {
   const out = tempDir("hn-oar-");
@@ -86,6 +87,10 @@ it("hn-oar recipe: uncontoured organs get no gradient, suspect slices are out of
   // the patches × one of four organ classes), patient-first about 1 in 48
   const { patient, organ } = r.sampling.patchesWithMandible;
   assert.ok(organ > 2 * patient && organ >= r.sampling.batches / 10, JSON.stringify(r.sampling));
+  // (f) prior_correct.py undoes --organ-weight: probabilities ∝ p / w (the expectation computed from the uncorrected
+  // network's own output), and it does change them
+  assert.ok(r.priorCorrection.maxDiff < 1e-6, JSON.stringify(r.priorCorrection));
+  assert.ok(r.priorCorrection.maxChange > 1e-2, JSON.stringify(r.priorCorrection));
   console.log(
     `# unknown class: max |∂L/∂logit| ${unknown.maxAbsLogitGrad}; contoured: ${contoured.maxAbsHeadGrad.toExponential(2)} (head); losses ${r.resume.losses.map((l) => l.toFixed(3)).join(" → ")}`,
   );
