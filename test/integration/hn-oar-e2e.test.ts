@@ -240,32 +240,13 @@ print(json.dumps(d.StudyInstanceUID))`,
     }
   });
 
-  /** the SEG's segment labels */
-  const segmentNames = () =>
-    python(
+  it("finds all seven organs and the External on this patient (all seven contoured)", { timeout: 10_000 }, async () => {
+    assert.ok(files.SEG, "the outputs were fetched");
+    const names = await python(
       `import json, sys, pydicom
 print(json.dumps(sorted(s.SegmentLabel for s in pydicom.dcmread(sys.argv[1]).SegmentSequence)))`,
       [files.SEG!],
     );
-  // organs the shipped weights do not outline yet (training/README.md, hn-oar status): never predicted, on training
-  // patients too; the check below turns from todo to enforced when a model package learns them
-  const NOT_YET_LEARNED = ["Esophagus", "Larynx"];
-
-  it("finds the five organs the shipped weights outline and the External on this patient (all seven contoured)", {
-    timeout: 10_000,
-  }, async () => {
-    assert.ok(files.SEG, "the outputs were fetched");
-    const names = await segmentNames();
-    assert.deepEqual(
-      names,
-      Object.keys(TG263)
-        .filter((n) => !NOT_YET_LEARNED.includes(n))
-        .sort(),
-    );
-  });
-
-  it("finds Esophagus and Larynx too", { timeout: 10_000, todo: "not learned by the shipped weights" }, async () => {
-    const names = await segmentNames();
-    for (const n of NOT_YET_LEARNED) assert.ok(names.includes(n), `${n} is not among ${names.join(", ")}`);
+    assert.deepEqual(names, Object.keys(TG263).sort());
   });
 });
