@@ -194,7 +194,7 @@ def partial_label_loss(logits, target, eps=1e-5, organ_weight=1.0):
     allowed[:, EXTERNAL] |= either
     allowed &= known
     target_logp = torch.logsumexp(logp.masked_fill(~allowed, -1e4), 1)
-    ce_weight = weight * torch.where((label > 0) & (label < EXTERNAL), organ_weight, 1.0) if organ_weight != 1.0 else weight
+    ce_weight = weight * torch.where((label > 0) & (label < EXTERNAL), organ_weight, 1.0)  # × 1.0 is exact: weight 1 is the plain loss
     ce = -(target_logp * ce_weight).sum() / ce_weight.sum().clamp_min(1.0)
     # soft Dice per class over the batch, on weighted voxels of samples where the class is contoured
     probs = logp.exp()
