@@ -331,7 +331,7 @@ export function dropSmallSlicePieces(mask: Uint8Array, [nx, ny, nz]: Dims, minPi
   if (minPixels <= 1) return 0;
   const plane = nx * ny;
   const runs = new SliceRuns(nx, ny);
-  const pixels = new Int32Array(runs.start.length);
+  const pixels = runs.tag; // per root: its piece's pixels
   let cleared = 0;
   for (let k = 0; k < nz; k++) {
     const w = mask.subarray(k * plane, (k + 1) * plane);
